@@ -1,0 +1,50 @@
+# make install | make run | make test | make lint | make bench
+# Finds a Python >= 3.12 (PATH first, then pyenv's versions), creates .venv and installs the project.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+RULES ?= rules.yaml
+
+define find_python
+for c in python3.13 python3.12 python3 python; do \
+  p=$$(command -v $$c 2>/dev/null) || continue; \
+  $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; exit 0; }; \
+done; \
+for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+  $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; exit 0; }; \
+done; \
+echo "No Python >= 3.12 found on PATH or in pyenv" >&2; exit 1
+endef
+
+.PHONY: install run web test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { py=$$($(find_python)) && echo "Using $$py" && $$py -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	$(VENV)/bin/mitmdump --listen-host $(HOST) -p $(PORT) -s addon/ai_proxy.py --set ai_rules=$(RULES)
+
+web: install
+	$(VENV)/bin/mitmweb --listen-host $(HOST) -p $(PORT) -s addon/ai_proxy.py --set ai_rules=$(RULES)
+
+test: install
+	$(VENV)/bin/ruff check addon tests bench
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check addon tests bench
+	$(VENV)/bin/ruff format --check addon tests bench
+
+bench: install
+	$(PY) bench/bench_chat.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

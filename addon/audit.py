@@ -1,0 +1,160 @@
+"""Audit: usage and cost, the record of one exchange, and the JSONL writer.
+
+Records are serialised and written on a background thread (no file I/O on mitmproxy's event loop), one whole
+line per write call, and the queue is drained at shutdown so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Our provider names -> genai-prices provider ids (the price table's own naming).
+_PRICE_PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "bedrock": "aws",
+    "cohere": "cohere",
+    "mistral": "mistral",
+}
+_PER_MILLION = 1_000_000
+
+
+class PriceTable:
+    """USD per token for (provider, model), from the rule's input_cost/output_cost or genai-prices.
+
+    genai-prices lookups are cached per model: the hot path does a dict look-up and two multiplications.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], tuple[float, float, float] | None] = {}
+
+    @staticmethod
+    def warm_up() -> None:
+        # Loading the bundled price snapshot takes tens of ms: do it at start, not on the first request.
+        try:
+            from genai_prices import data_snapshot
+
+            data_snapshot.get_snapshot()
+        except Exception:  # pragma: no cover - the table is optional
+            log.debug("genai-prices unavailable", exc_info=True)
+
+    def cost(
+        self,
+        provider: str,
+        model: str | None,
+        usage: dict[str, Any] | None,
+        input_cost: float | None = None,
+        output_cost: float | None = None,
+    ) -> float | None:
+        if not usage:
+            return None
+        prompt = usage.get("prompt_tokens") or 0
+        completion = usage.get("completion_tokens") or 0
+        if input_cost is not None or output_cost is not None:
+            return round((prompt * (input_cost or 0) + completion * (output_cost or 0)) / _PER_MILLION, 10)
+        rates = self._rates(provider, model) if model else None
+        if rates is None:
+            return None
+        per_input, per_output, per_cached = rates
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        return round((prompt - cached) * per_input + cached * per_cached + completion * per_output, 10)
+
+    def _rates(self, provider: str, model: str) -> tuple[float, float, float] | None:
+        key = (provider, model)
+        if key not in self._cache:
+            self._cache[key] = _lookup(provider, model)
+        return self._cache[key]
+
+
+def _lookup(provider: str, model: str) -> tuple[float, float, float] | None:
+    try:
+        from genai_prices import Usage, calc_price
+
+        provider_id = _PRICE_PROVIDERS.get(provider)
+
+        def per_token(**tokens: int) -> float:
+            price = calc_price(Usage(**tokens), model, provider_id=provider_id)
+            return float(price.total_price) / _PER_MILLION
+
+        per_input = per_token(input_tokens=_PER_MILLION)
+        per_output = per_token(output_tokens=_PER_MILLION)
+        try:
+            per_cached = per_token(input_tokens=_PER_MILLION, cache_read_tokens=_PER_MILLION)
+        except Exception:
+            per_cached = per_input
+        return per_input, per_output, per_cached
+    except Exception:
+        return None  # unknown model: cost stays null rather than a guess
+
+
+def time_per_token(latency_ms: float | None, usage: dict[str, Any] | None) -> float | None:
+    if latency_ms is None or not usage or not usage.get("completion_tokens"):
+        return None
+    return round(latency_ms / usage["completion_tokens"], 3)
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def payload_value(raw: bytes | str | None) -> Any:
+    """A body as it goes into a record: parsed JSON when it is JSON, text otherwise."""
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Recorder:
+    """Appends records as JSON lines to `<folder>/ai-proxy-YYYY-MM-DD.jsonl` from one writer thread."""
+
+    def __init__(self, folder: str | Path, redact: tuple[str, ...] = ()) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._redact = redact
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ai-proxy-recorder", daemon=True)
+        self._thread.start()
+
+    def set_redactions(self, secrets: tuple[str, ...]) -> None:
+        self._redact = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._queue.put(record)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def path_for_today(self) -> Path:
+        return self.folder / f"ai-proxy-{time.strftime('%Y-%m-%d', time.gmtime())}.jsonl"
+
+    def _run(self) -> None:
+        while True:
+            record = self._queue.get()
+            if record is None:
+                return
+            try:
+                line = json.dumps(record, ensure_ascii=False, default=str)
+                for secret in self._redact:
+                    # Last line of defence: a configured secret never reaches the disk, wherever it hid.
+                    if secret in line:
+                        line = line.replace(secret, "REDACTED")
+                with self.path_for_today().open("a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+            except Exception:
+                log.exception("could not write an audit record")

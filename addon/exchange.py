@@ -1,0 +1,135 @@
+"""One request's way through the pure core: client body -> Call -> upstream request, and upstream response ->
+client response. No mitmproxy here: the glue hands in plain values and applies what comes back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import openai_format
+from .errors import ProxyError, bad_request
+from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
+from .rules import Rule, TemplateContext
+
+_JSON_TYPES = ("application/json", "text/json")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """What the glue extracts from a flow's request."""
+
+    headers: Mapping[str, str]  # case-insensitive (mitmproxy Headers)
+    query: Mapping[str, str]
+    content_type: str
+    body: bytes
+
+
+def provider_for(rule: Rule) -> Provider:
+    return REGISTRY[rule.spec.model.provider]
+
+
+def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) -> Call:
+    """Validate the client request against the rule and resolve model, options and streaming. Raises ProxyError."""
+    spec = rule.spec
+    if len(req.body) > spec.max_request_body_size:
+        raise ProxyError(
+            413,
+            f"request body of {len(req.body)} bytes exceeds this route's limit of {spec.max_request_body_size}",
+            code="request_too_large",
+        )
+    rule.check_env()
+    media_type = req.content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type not in _JSON_TYPES and not media_type.endswith("+json"):
+        raise bad_request(f"content-type must be application/json, not {media_type!r}", code="unsupported_media_type")
+    try:
+        body = json.loads(req.body)
+    except ValueError as e:
+        raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json") from None
+    body = openai_format.validate(spec.route_type, body)
+
+    ctx = TemplateContext(req.headers, captures, req.query)
+    options = rule.resolve_options(ctx)
+    model = _resolve_model(rule, ctx, body)
+    provider = provider_for(rule)
+    if model is None and provider.requires_model(options):
+        raise bad_request("no model: the request names none and the rule configures none", param="model")
+
+    stream = _stream_flag(spec.response_streaming, body)
+    if stream and not provider.supports_streaming:
+        raise bad_request(
+            f"streaming is not available for provider {provider.name} yet; send stream: false",
+            param="stream",
+            code="streaming_unsupported",
+        )
+    body = _apply_tuning(body, options)
+    return Call(
+        route_type=spec.route_type,
+        body=body,
+        model=model,
+        options=options,
+        stream=stream,
+        client_query=req.query,
+    )
+
+
+def _resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
+    configured = rule.resolve_model_name(ctx)
+    requested = body.get("model")
+    if configured:
+        if requested and requested != configured:
+            raise bad_request(
+                f"model '{requested}' is not available on this route (it serves '{configured}')",
+                param="model",
+                code="model_not_allowed",
+            )
+        return configured
+    return requested or None
+
+
+def _stream_flag(policy: str, body: dict[str, Any]) -> bool:
+    wants = bool(body.get("stream"))
+    if policy == "deny" and wants:
+        raise bad_request("streaming is disabled on this route", param="stream", code="streaming_denied")
+    return True if policy == "always" else wants
+
+
+def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:
+    """The rule's tuning values override the client's (Kong semantics)."""
+    overrides = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k") if getattr(options, k) is not None}
+    if options.max_tokens is not None:
+        # Keep the client's choice of field: o-series models reject max_tokens.
+        key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+        overrides[key] = options.max_tokens
+    return {**body, **overrides} if overrides else body
+
+
+def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
+    up = provider_for(rule).build_request(call)
+    up.headers.setdefault("content-type", "application/json")
+    up.headers.setdefault("accept", "text/event-stream" if call.stream else "application/json")
+    return up
+
+
+def translate_response(
+    provider: Provider, call: Call, status: int, body: bytes, content_type: str
+) -> tuple[int, dict[str, Any]]:
+    """An upstream non-streamed response as (status, OpenAI-format JSON); errors become the envelope."""
+    if status >= 400:
+        err = provider.parse_error(status, body, content_type)
+        return err.status, err.envelope()
+    if status >= 300:
+        err = ProxyError(502, f"{provider.name} answered with an unexpected redirect (HTTP {status})")
+        return err.status, err.envelope()
+    try:
+        data = json.loads(body)
+        return 200, provider.parse_response(call, data)
+    except (ValueError, UpstreamFormatError) as e:
+        # ValueError covers JSON decoding; UpstreamFormatError is a body of the wrong shape.
+        err = ProxyError(
+            502,
+            f"{provider.name} returned a response that could not be translated: {e}",
+            code="bad_upstream_response",
+        )
+        return err.status, err.envelope()

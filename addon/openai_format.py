@@ -1,0 +1,210 @@
+"""The standard (OpenAI) format: request validation, response builders, finish reasons and usage.
+
+Requests stay plain dicts: every provider reads a few keys and the OpenAI passthrough must keep fields we do
+not model. Validation checks what the translations rely on and answers anything else with a clear 400.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from .errors import bad_request
+
+CHAT = "llm/v1/chat"
+COMPLETIONS = "llm/v1/completions"
+
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+
+
+def _check_type(body: dict[str, Any], key: str, types: type | tuple[type, ...], what: str) -> None:
+    value = body.get(key)
+    # bool is an int in Python; a JSON true is never a valid number of tokens.
+    if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types))):
+        raise bad_request(f"'{key}' must be {what}", param=key)
+
+
+def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _validate_common(body: dict[str, Any]) -> None:
+    _check_type(body, "model", str, "a string")
+    _check_type(body, "stream", bool, "a boolean")
+    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        _check_type(body, key, (int, float), "a number")
+    for key in ("max_tokens", "max_completion_tokens", "n", "seed", "top_k"):
+        _check_type(body, key, int, "an integer")
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
+        raise bad_request("'stop' must be a string or an array of strings", param="stop")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise bad_request("'stream_options' must be an object", param="stream_options")
+
+
+def validate_chat(body: Any) -> dict[str, Any]:
+    """Check a Chat Completions body; returns it unchanged or raises a 400 ProxyError."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    messages = body.get("messages")
+    if messages is None:
+        raise bad_request("'messages' is a required property", param="messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' must be a non-empty array", param="messages")
+    for i, message in enumerate(messages):
+        param = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise bad_request(f"{param} must be an object", param=param)
+        role = message.get("role")
+        if role not in MESSAGE_ROLES:
+            raise bad_request(f"{param}.role must be one of {', '.join(sorted(MESSAGE_ROLES))}", param=f"{param}.role")
+        content = message.get("content")
+        if content is None:
+            # Only an assistant turn may be content-less (it then carries tool calls).
+            if role != "assistant":
+                raise bad_request(f"{param}.content is required for role '{role}'", param=f"{param}.content")
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise bad_request(
+                        f"{param}.content[{j}] must be an object with a 'type'", param=f"{param}.content[{j}]"
+                    )
+        elif not isinstance(content, str):
+            raise bad_request(f"{param}.content must be a string or an array of parts", param=f"{param}.content")
+    _validate_common(body)
+    return body
+
+
+def validate_completions(body: Any) -> dict[str, Any]:
+    """Check a legacy Completions body; returns it unchanged or raises a 400 ProxyError."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise bad_request("you must provide a 'prompt' parameter", param="prompt")
+    if not (isinstance(prompt, str) or (isinstance(prompt, list) and prompt)):
+        raise bad_request("'prompt' must be a string or a non-empty array", param="prompt")
+    _validate_common(body)
+    return body
+
+
+def validate(route_type: str, body: Any) -> dict[str, Any]:
+    return validate_chat(body) if route_type == CHAT else validate_completions(body)
+
+
+def text_of(content: Any) -> str:
+    """The text of a message content (string, or array of text parts); other parts are the caller's business."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def single_prompt(body: dict[str, Any]) -> str:
+    """The one prompt string of a completions request, for providers without batch prompts."""
+    prompt = body["prompt"]
+    if isinstance(prompt, str):
+        return prompt
+    if len(prompt) == 1 and isinstance(prompt[0], str):
+        return prompt[0]
+    raise bad_request(
+        "this provider takes one text prompt per request; arrays of prompts and token ids are not supported",
+        param="prompt",
+    )
+
+
+def max_tokens_of(body: dict[str, Any]) -> int | None:
+    value = body.get("max_completion_tokens")
+    return value if value is not None else body.get("max_tokens")
+
+
+def stop_list(body: dict[str, Any]) -> list[str] | None:
+    stop = body.get("stop")
+    if stop is None:
+        return None
+    return [stop] if isinstance(stop, str) else list(stop)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Responses
+# --------------------------------------------------------------------------------------------------------------
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cached_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return out
+
+
+def chat_response(
+    *,
+    id: str | None,
+    model: str,
+    message: dict[str, Any],
+    finish_reason: str | None,
+    usage: dict[str, Any] | None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": id or new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": created or int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def completion_response(
+    *,
+    id: str | None,
+    model: str,
+    text: str,
+    finish_reason: str | None,
+    usage: dict[str, Any] | None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": id or new_id("cmpl"),
+        "object": "text_completion",
+        "created": created or int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def chat_to_completion(response: dict[str, Any]) -> dict[str, Any]:
+    """A chat.completion reshaped as a text_completion (completions served by a chat backend)."""
+    choices = [
+        {
+            "index": c.get("index", 0),
+            "text": text_of(c.get("message", {}).get("content")),
+            "logprobs": None,
+            "finish_reason": c.get("finish_reason"),
+        }
+        for c in response.get("choices", [])
+    ]
+    out = {**response, "object": "text_completion", "choices": choices}
+    if isinstance(out.get("id"), str) and out["id"].startswith("chatcmpl"):
+        out["id"] = "cmpl" + out["id"][len("chatcmpl") :]
+    return out

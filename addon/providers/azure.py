@@ -1,0 +1,43 @@
+"""Azure OpenAI: OpenAI bodies on a deployment-scoped URL with a mandatory api-version query parameter."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from ..errors import bad_request
+from ..openai_format import CHAT
+from ..rules import ModelOptions
+from .base import Call, UpstreamRequest, build_url, register
+from .openai import OpenAI
+
+DEFAULT_API_VERSION = "2024-10-21"
+_INSTANCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+class Azure(OpenAI):
+    name = "azure"
+
+    def requires_model(self, options: ModelOptions) -> bool:
+        # The deployment in the URL selects the model; a body model is optional then.
+        return not options.azure_deployment_id
+
+    def build_request(self, call: Call) -> UpstreamRequest:
+        options = call.options
+        deployment = options.azure_deployment_id or call.model
+        if not deployment:
+            raise bad_request("no Azure deployment: set model.options.azure_deployment_id or model.name")
+        operation = "chat/completions" if call.route_type == CHAT else "completions"
+        path = f"/openai/deployments/{quote(deployment, safe='')}/{operation}"
+        api_version = call.client_query.get("api-version") or options.azure_api_version or DEFAULT_API_VERSION
+        base = ""
+        if not options.upstream_url:
+            instance = options.azure_instance or ""
+            if not _INSTANCE.match(instance):
+                raise bad_request(f"invalid azure_instance {instance!r}")
+            base = f"https://{instance}.openai.azure.com"
+        url = build_url(options, base, path, {"api-version": api_version})
+        return UpstreamRequest(url=url, body=self.body(call))
+
+
+AZURE = register(Azure())

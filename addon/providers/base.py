@@ -1,0 +1,179 @@
+"""What every provider module shares: the per-request Call, the UpstreamRequest it builds, URL resolution and the
+mapping of any upstream error body into the OpenAI envelope. Pure code: no mitmproxy, no I/O."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ..errors import ProxyError
+from ..rules import ModelOptions
+
+
+class UpstreamFormatError(ValueError):
+    """An upstream 2xx body that cannot be translated; the client gets a 502."""
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request, validated and resolved, as the provider sees it."""
+
+    route_type: str  # llm/v1/chat | llm/v1/completions
+    body: dict[str, Any]  # the OpenAI-format client body, config tuning applied
+    model: str | None  # resolved model name (config wins over the client's)
+    options: ModelOptions  # rule options with templates rendered
+    stream: bool = False
+    client_query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    body: dict[str, Any] | None
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
+
+
+class Provider:
+    """Base class of the provider modules: to-provider (build_request) and from-provider (parse_*) sides."""
+
+    name: ClassVar[str]
+    # Whether stream requests can be served (translated or passed through) for this provider.
+    supports_streaming: ClassVar[bool] = False
+
+    def requires_model(self, options: ModelOptions) -> bool:
+        return True
+
+    def build_request(self, call: Call) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        """The OpenAI-format response for a parsed 2xx upstream JSON body."""
+        raise NotImplementedError
+
+    def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
+        return upstream_error(status, body, content_type, self.name)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# URLs
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_url(
+    options: ModelOptions, default_base: str, default_path: str, query: Mapping[str, str] | None = None
+) -> str:
+    """The upstream URL: `upstream_url` wins (a bare scheme://host:port gets the provider's path), then
+    `upstream_path` replaces the default path. `query` is merged over any query in upstream_url."""
+    path = options.upstream_path or default_path
+    if options.upstream_url:
+        parts = urlsplit(options.upstream_url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        if parts.path not in ("", "/"):
+            path = parts.path
+        extra = dict(_parse_query(parts.query))
+    else:
+        base, extra = default_base, {}
+    if query:
+        extra.update(query)
+    url = base.rstrip("/") + path
+    return f"{url}?{urlencode(extra)}" if extra else url
+
+
+def _parse_query(query: str) -> list[tuple[str, str]]:
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def url_path(options: ModelOptions) -> str | None:
+    """The path the rule pins (upstream_url's path or upstream_path), if any."""
+    if options.upstream_url:
+        path = urlsplit(options.upstream_url).path
+        if path not in ("", "/"):
+            return path
+    return options.upstream_path
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Upstream errors -> OpenAI envelope
+# --------------------------------------------------------------------------------------------------------------
+
+# Statuses OpenAI clients do not know; mapped to the closest one they retry or report correctly.
+_STATUS_MAP = {529: 503, 498: 401, 499: 499}
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def client_status(status: int) -> int:
+    return _STATUS_MAP.get(status, status)
+
+
+def upstream_error(status: int, body: bytes, content_type: str, provider: str) -> ProxyError:
+    """Any provider's error body (JSON of any shape, HTML, text, empty) as an OpenAI-envelope ProxyError."""
+    out_status = client_status(status)
+    message, etype, code, param = _error_fields(body)
+    if not message:
+        text = body.decode("utf-8", "replace").strip()
+        if "html" in content_type.lower() or text.startswith("<"):
+            text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+        if text:
+            message = f"{provider} returned HTTP {status}: {text[:300]}"
+        else:
+            message = f"{provider} returned HTTP {status} with an empty body"
+    if status == 529 and not code:
+        code = "overloaded"
+    return ProxyError(out_status, message, type=etype, code=code, param=param)
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return None, None, None, None
+    if not isinstance(data, dict):
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            data = data[0]  # Gemini sometimes wraps its error object in an array
+        else:
+            return None, None, None, None
+    err = data.get("error")
+    if isinstance(err, dict):  # OpenAI, Azure, Anthropic, Gemini, Mistral chat stream
+        message = err.get("message")
+        etype = err.get("type") or err.get("status")
+        code = err.get("code")
+        return (
+            _str(message),
+            _str(etype),
+            _str(code) if not isinstance(code, int) else _str(err.get("status")),
+            _str(err.get("param")),
+        )
+    if isinstance(err, str):  # Ollama, TGI, HF
+        return err, _str(data.get("error_type")), None, None
+    if "message" in data:  # Bedrock, Cohere, Mistral
+        return (
+            _str(data.get("message")),
+            _str(data.get("type")),
+            _str(data.get("code")),
+            _str(data.get("param")),
+        )
+    if "detail" in data:  # FastAPI-style 422 (Mistral)
+        return json.dumps(data["detail"])[:500], None, None, None
+    return None, None, None, None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+# Providers register here; the addon looks them up by `model.provider`.
+REGISTRY: dict[str, Provider] = {}
+
+
+def register(provider: Provider) -> Provider:
+    REGISTRY[provider.name] = provider
+    return provider

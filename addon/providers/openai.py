@@ -1,0 +1,36 @@
+"""OpenAI: the front format is the native format, so requests and responses pass through with the model and
+the rule's tuning applied. Also the base of Azure, which differs only in URL and auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..openai_format import CHAT
+from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
+
+_PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions"}
+
+
+class OpenAI(Provider):
+    name = "openai"
+    supports_streaming = True  # the stream is already in the client's format: passed through as it arrives
+
+    def build_request(self, call: Call) -> UpstreamRequest:
+        url = build_url(call.options, "https://api.openai.com", _PATHS[call.route_type])
+        return UpstreamRequest(url=url, body=self.body(call))
+
+    def body(self, call: Call) -> dict[str, Any]:
+        body = dict(call.body)
+        if call.model:
+            body["model"] = call.model
+        body["stream"] = call.stream
+        return body
+
+    def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        expected = "chat.completion" if call.route_type == CHAT else "text_completion"
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise UpstreamFormatError(f"expected a {expected} object with 'choices'")
+        return data
+
+
+OPENAI = register(OpenAI())

@@ -1,0 +1,401 @@
+"""The mitmproxy addon: hooks only, thin glue between flows and the pure core.
+
+Fail closed: a flow that matches a rule is either answered by us or sent to the provider the rule names; an
+exception anywhere answers 502 in the OpenAI envelope and never lets the flow reach its original host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import ctx, exceptions, flowfilter, http
+
+from . import audit
+from .auth import apply_auth, redact_url
+from .errors import ProxyError
+from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
+from .providers import Call, Provider
+from .rules import Rule, RulesError, find_rule, load_rules_file
+
+log = logging.getLogger("ai_proxy")
+
+RULES_POLL_SECONDS = 1.0
+MODEL_HEADER = "x-ai-proxy-model"
+# Upstream response headers worth keeping for the client (rate limits drive SDK retries).
+_KEPT_RESPONSE_HEADERS = ("retry-after", "retry-after-ms", "x-request-id", "request-id", "apim-request-id")
+_KEPT_RESPONSE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+# Client headers that carry no secret and that an upstream may use.
+_FORWARDED_CLIENT_HEADERS = ("user-agent", "openai-organization", "openai-project", "openai-beta")
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What the addon remembers about one handled flow between its hooks."""
+
+    rule: Rule
+    provider: Provider
+    client_url: str
+    client_body: bytes
+    started: float = field(default_factory=time.time)
+    call: Call | None = None
+    upstream_url: str | None = None
+    upstream_body: bytes | None = None
+    secrets: tuple[str, ...] = ()
+    secret_params: tuple[str, ...] = ()
+    local_error: ProxyError | None = None
+    upstream_status: int | None = None
+    upstream_response: bytes | None = None
+    client_response: Any = None
+    status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+def error_response(err: ProxyError) -> http.Response:
+    headers = {"content-type": "application/json", **err.headers}
+    return http.Response.make(err.status, err.body(), headers)
+
+
+class AIProxy:
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+        self.rules_path: Path | None = None
+        self._rules_stamp: tuple[int, int] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.recorder: audit.Recorder | None = None
+        self.prices = audit.PriceTable()
+        self._exchanges: dict[str, Exchange] = {}
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
+        loader.add_option("ai_recordings", str, "recordings", "Folder for the AI proxy's JSONL audit records.")
+        audit.PriceTable.warm_up()
+
+    def configure(self, updated: set[str]) -> None:
+        if "ai_rules" in updated:
+            path = Path(ctx.options.ai_rules).expanduser()
+            try:
+                self._install_rules(path)
+            except RulesError as e:
+                # At start (or when the option changes) a bad file is fatal: refusing beats serving wrong.
+                raise exceptions.OptionsError(f"ai_rules {path}: {e}") from None
+        if "ai_recordings" in updated:
+            folder = ctx.options.ai_recordings
+            if not folder:
+                raise exceptions.OptionsError("ai_recordings must name a folder")
+            if self.recorder is not None:
+                self.recorder.close()
+            try:
+                self.recorder = audit.Recorder(folder)
+            except OSError as e:
+                raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
+            self._update_redactions()
+        if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
+            # Eager mode connects to the client's original host before any hook runs: offline it fails,
+            # online it opens a useless connection to a host we never send the request to.
+            ctx.options.update(connection_strategy="lazy")
+
+    def running(self) -> None:
+        if ctx.options.connection_strategy != "lazy":
+            ctx.options.update(connection_strategy="lazy")
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_rules())
+
+    def done(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def _install_rules(self, path: Path) -> None:
+        stamp = _stamp(path)
+        rules = load_rules_file(path)
+        for rule in rules:
+            expr = rule.spec.match.filter
+            if expr:
+                try:
+                    rule.flow_filter = flowfilter.parse(expr)
+                except ValueError as e:
+                    raise RulesError(f"rule '{rule.name}': match.filter: {e}") from None
+        self.rules, self.rules_path, self._rules_stamp = rules, path, stamp
+        self._update_redactions()
+        log.info(f"AI proxy: {len(rules)} rule(s) loaded from {path}")
+        for rule in rules:
+            if rule.missing_env:
+                names = ", ".join(sorted({v for _, v in rule.missing_env}))
+                log.warning(f"AI proxy: rule '{rule.name}' needs {names}; its requests fail until it is set")
+
+    def _update_redactions(self) -> None:
+        if self.recorder is None:
+            return
+        secrets: list[str] = []
+        for rule in self.rules:
+            auth = rule.spec.auth
+            if auth is not None:
+                secrets += [v for v in (auth.header_value, auth.param_value, auth.aws_secret_access_key) if v]
+        self.recorder.set_redactions(tuple(_with_bare_tokens(secrets)))
+
+    async def _watch_rules(self) -> None:
+        while True:
+            await asyncio.sleep(RULES_POLL_SECONDS)
+            path = self.rules_path
+            if path is None or _stamp(path) == self._rules_stamp:
+                continue
+            try:
+                self._install_rules(path)
+            except RulesError as e:
+                self._rules_stamp = _stamp(path)  # report a bad edit once, not every second
+                log.error(f"AI proxy: {path} refused, previous rules stay in force: {e}")
+
+    # ---- hooks --------------------------------------------------------------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.error is not None:
+            return
+        try:
+            found = find_rule(self.rules, flow.request.host, flow.request.path, flow.request.method, flow)
+        except Exception:
+            log.exception("AI proxy: rule matching failed")
+            flow.response = error_response(ProxyError(502, "AI proxy failed to match the request"))
+            return
+        if found is None:
+            return
+        rule, captures = found
+        ex = Exchange(
+            rule=rule,
+            provider=provider_for(rule),
+            client_url=redact_url(flow.request.pretty_url),
+            client_body=flow.request.raw_content or b"",
+        )
+        self._exchanges[flow.id] = ex
+        try:
+            self._forward(flow, ex, captures)
+        except ProxyError as e:
+            ex.local_error = e
+            flow.response = error_response(e)
+        except Exception:
+            log.exception(f"AI proxy: rule '{rule.name}' failed to translate the request")
+            ex.local_error = ProxyError(502, "AI proxy failed to translate the request", code="proxy_error")
+            flow.response = error_response(ex.local_error)
+
+    def _forward(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+        request = flow.request
+        try:
+            body = request.content or b""
+        except ValueError:
+            raise ProxyError(400, "request body has an undecodable content-encoding") from None
+        query = {k: v for k, v in request.query.items()}
+        client = ClientRequest(request.headers, query, request.headers.get("content-type", ""), body)
+        call = prepare_call(ex.rule, captures, client)
+        ex.call = call
+        up = build_upstream(ex.rule, call)
+        ex.upstream_body = json.dumps(up.body).encode() if up.body is not None else None  # before credentials
+        secrets = apply_auth(up, ex.rule.spec.auth, request.headers, query)
+        ex.secrets = tuple(_with_bare_tokens(secrets))
+        auth = ex.rule.spec.auth
+        ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
+        ex.upstream_url = redact_url(up.url, set(ex.secret_params))
+
+        headers = {name: request.headers[name] for name in _FORWARDED_CLIENT_HEADERS if name in request.headers}
+        headers.update(up.headers)
+        if not call.stream:
+            headers["accept-encoding"] = "gzip, deflate"
+        else:
+            headers["accept-encoding"] = "identity"  # stream chunks must arrive undecoded
+        request.method = up.method
+        request.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
+        request.url = up.url  # sets scheme, host, port, path and the Host header / :authority
+        request.content = json.dumps(up.body).encode() if up.body is not None else b""
+        flow.metadata["ai_proxy"] = {
+            "rule": ex.rule.name,
+            "provider": ex.provider.name,
+            "model": call.model,
+            "original_url": ex.client_url,
+            "upstream_url": ex.upstream_url,
+        }
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        ex = self._exchanges.get(flow.id)
+        if ex is None or ex.local_error is not None:
+            return
+        # The request has left: take the credentials out of the flow so mitmweb, dumps and logs never show them.
+        self._scrub_request(flow, ex)
+        if ex.call is not None and ex.call.stream and flow.response is not None and flow.response.status_code < 400:
+            flow.response.stream = True  # OpenAI-format upstream: pass the event stream through as it arrives
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        ex = self._exchanges.pop(flow.id, None)
+        if ex is None:
+            return
+        try:
+            if ex.local_error is None:
+                self._scrub_request(flow, ex)
+                self._translate_response(flow, ex)
+            else:
+                ex.status = ex.local_error.status
+                ex.client_response = ex.local_error.envelope()
+        except Exception:
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate the response")
+            err = ProxyError(502, "AI proxy failed to translate the upstream response", code="proxy_error")
+            flow.response = error_response(err)
+            ex.status, ex.client_response = 502, err.envelope()
+        self._finish(flow, ex)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        ex = self._exchanges.pop(flow.id, None)
+        if ex is None:
+            return
+        self._scrub_request(flow, ex)
+        ex.error = flow.error.msg if flow.error else "unknown error"
+        if ex.status is None:
+            ex.status = 502 if ex.upstream_status is None else ex.upstream_status
+        self._finish(flow, ex)
+
+    # ---- helpers ------------------------------------------------------------------------------------------
+
+    def _scrub_request(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        if not ex.secrets:
+            return
+        headers = flow.request.headers
+        for name, value in list(headers.items()):
+            if value in ex.secrets:
+                headers[name] = "REDACTED"
+        for name in ex.secret_params:
+            if name in flow.request.query:
+                flow.request.query[name] = "REDACTED"
+
+    def _translate_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        response = flow.response
+        assert response is not None and ex.call is not None
+        ex.upstream_status = response.status_code
+        if response.timestamp_end and flow.request.timestamp_end:
+            ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)
+        if response.stream:
+            ex.status = response.status_code  # streamed through untouched
+            return
+        raw = response.get_content(strict=False) or b""
+        ex.upstream_response = raw
+        status, data = translate_response(
+            ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", "")
+        )
+        ex.status, ex.client_response = status, data
+        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+        for name, value in response.headers.items():
+            lname = name.lower()
+            if lname in _KEPT_RESPONSE_HEADERS or lname.startswith(_KEPT_RESPONSE_PREFIXES):
+                headers.append((lname.encode(), value.encode()))
+        if ex.rule.spec.model_name_header and status < 400:
+            model = data.get("model") or ex.call.model or ""
+            headers.append((MODEL_HEADER.encode(), f"{ex.provider.name}/{model}".encode()))
+        response.status_code = status
+        response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        response.headers = http.Headers(headers)
+        response.content = json.dumps(data).encode()
+        response.headers["content-length"] = str(len(response.raw_content or b""))
+
+    def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        try:
+            record = self._record(flow, ex)
+            flow.comment = _comment(ex, record)
+            if self.recorder is not None:
+                self.recorder.write(record)
+        except Exception:
+            log.exception("AI proxy: could not build the audit record")
+
+    def _record(self, flow: http.HTTPFlow, ex: Exchange) -> dict[str, Any]:
+        spec = ex.rule.spec
+        call = ex.call
+        response = ex.client_response if isinstance(ex.client_response, dict) else {}
+        usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+        request_model = call.model if call else None
+        response_model = response.get("model") if response.get("model") else None
+        err = ex.local_error.message if ex.local_error else ex.error
+        if err is None and ex.status is not None and ex.status >= 400:
+            err = (response.get("error") or {}).get("message")
+        record: dict[str, Any] = {
+            "timestamp": audit.iso_now(),
+            "id": flow.id,
+            "meta": {
+                "rule": spec.name,
+                "provider_name": ex.provider.name,
+                "route_type": spec.route_type,
+                "request_model": request_model,
+                "response_model": response_model,
+                "stream": bool(call and call.stream),
+                "status": ex.status,
+                "upstream_status": ex.upstream_status,
+                "llm_latency": ex.latency_ms,
+                "time_to_first_token": None,
+                "client_url": ex.client_url,
+                "upstream_url": ex.upstream_url,
+                "error": err,
+            },
+        }
+        if spec.logging.log_statistics:
+            options = spec.model.options
+            cost = self.prices.cost(
+                ex.provider.name,
+                response_model or request_model,
+                usage,
+                options.input_cost,
+                options.output_cost,
+            )
+            record["usage"] = {
+                "prompt_tokens": usage.get("prompt_tokens") if usage else None,
+                "completion_tokens": usage.get("completion_tokens") if usage else None,
+                "total_tokens": usage.get("total_tokens") if usage else None,
+                "cost": cost,
+                "time_per_token": audit.time_per_token(ex.latency_ms, usage),
+            }
+        if spec.logging.log_payloads:
+            record["payload"] = {
+                "client_request": audit.payload_value(ex.client_body),
+                "upstream_request": audit.payload_value(ex.upstream_body),
+                "upstream_response": audit.payload_value(ex.upstream_response),
+                "client_response": ex.client_response,
+            }
+        return record
+
+
+def _comment(ex: Exchange, record: dict[str, Any]) -> str:
+    meta = record["meta"]
+    model = meta["response_model"] or meta["request_model"] or "?"
+    parts = [f"{ex.provider.name}/{model} [{ex.rule.name}]"]
+    usage = record.get("usage") or {}
+    if usage.get("prompt_tokens") is not None:
+        parts.append(f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens")
+    if usage.get("cost") is not None:
+        parts.append(f"${usage['cost']:.6f}")
+    if meta["llm_latency"] is not None:
+        parts.append(f"{meta['llm_latency']:.0f} ms")
+    if meta["error"]:
+        parts.append(f"HTTP {meta['status']}: {meta['error'][:120]}")
+    return " · ".join(parts)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _with_bare_tokens(secrets: list[str]) -> list[str]:
+    """Secrets plus the token part of 'Bearer xyz'-style values, so either spelling is redacted."""
+    out = []
+    for s in secrets:
+        out.append(s)
+        if " " in s:
+            out.append(s.rsplit(" ", 1)[1])
+    return out

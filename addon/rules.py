@@ -1,0 +1,532 @@
+"""rules.yaml: Kong-compatible rule models, environment expansion, templating and matching.
+
+Pure code: no mitmproxy import. Everything a request needs is compiled here once, at load, so the hot path
+only does dictionary look-ups and pre-compiled regex matches.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ProxyError, bad_request
+
+PROVIDERS = (
+    "openai",
+    "azure",
+    "anthropic",
+    "cohere",
+    "mistral",
+    "llama2",
+    "gemini",
+    "bedrock",
+    "huggingface",
+)
+# Providers whose translation exists today; the others are accepted by the schema and refused with a clear message.
+IMPLEMENTED_PROVIDERS = frozenset({"openai", "azure", "anthropic"})
+ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "preserve")
+IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions"})
+# Which client formats (llm_format) each provider can speak natively.
+NATIVE_FORMATS = {
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "bedrock": "bedrock",
+    "cohere": "cohere",
+    "huggingface": "huggingface",
+}
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names the rule and the field."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos far more often than intent: refuse them so a user learns at load, not at 3 a.m.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatchSpec(_Strict):
+    host: Annotated[str, Field(min_length=1)]
+    path: str | None = None
+    methods: list[str] | None = None
+    filter: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_absolute(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must start with '/'")
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, v: list[str] | None) -> list[str] | None:
+        return [m.upper() for m in v] if v else None
+
+
+class GeminiOptions(_Strict):
+    api_endpoint: str | None = None
+    project_id: str | None = None
+    location_id: str | None = None
+    endpoint_id: str | None = None
+
+
+class BedrockOptions(_Strict):
+    aws_region: str | None = None
+    aws_assume_role_arn: str | None = None
+    aws_role_session_name: str | None = None
+    aws_sts_endpoint_url: str | None = None
+    embeddings_normalize: bool | None = None
+    performance_config_latency: str | None = None
+
+
+class HuggingFaceOptions(_Strict):
+    use_cache: bool | None = None
+    wait_for_model: bool | None = None
+
+
+class CohereOptions(_Strict):
+    embedding_input_type: str | None = None
+    wait_for_model: bool | None = None
+
+
+class ModelOptions(_Strict):
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=5)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_k: Annotated[int, Field(ge=0)] | None = None
+    anthropic_version: str | None = None
+    input_cost: Annotated[float, Field(ge=0)] | None = None
+    output_cost: Annotated[float, Field(ge=0)] | None = None
+    upstream_url: str | None = None
+    upstream_path: str | None = None
+    azure_instance: str | None = None
+    azure_deployment_id: str | None = None
+    azure_api_version: str | None = None
+    llama2_format: Literal["raw", "ollama", "openai"] | None = None
+    llama_template: Literal["llama2", "llama3"] | None = None
+    mistral_format: Literal["openai", "ollama"] | None = None
+    cohere_api: Literal["v1", "v2"] | None = None
+    embeddings_dimensions: Annotated[int, Field(gt=0)] | None = None
+    gemini: GeminiOptions | None = None
+    bedrock: BedrockOptions | None = None
+    huggingface: HuggingFaceOptions | None = None
+    cohere: CohereOptions | None = None
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _url_shape(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL such as http://127.0.0.1:9000/v1/messages")
+        return v
+
+    @field_validator("upstream_path")
+    @classmethod
+    def _path_shape(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must start with '/'")
+        return v
+
+
+class ModelSpec(_Strict):
+    provider: Literal[PROVIDERS]  # type: ignore[valid-type]
+    name: str | None = None
+    options: ModelOptions = ModelOptions()
+
+
+class AuthSpec(_Strict):
+    header_name: str | None = None
+    header_value: str | None = None
+    param_name: str | None = None
+    param_value: str | None = None
+    param_location: Literal["query", "body"] | None = None
+    allow_override: bool = False
+    azure_use_managed_identity: bool = False
+    azure_client_id: str | None = None
+    azure_client_secret: str | None = None
+    azure_tenant_id: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    gcp_use_service_account: bool = False
+    gcp_service_account_json: str | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> AuthSpec:
+        if (self.header_name is None) != (self.header_value is None):
+            raise ValueError("header_name and header_value go together")
+        if (self.param_name is None) != (self.param_value is None):
+            raise ValueError("param_name and param_value go together")
+        if self.param_name is not None and self.param_location is None:
+            raise ValueError("param_location (query or body) is required with param_name")
+        return self
+
+
+class LoggingSpec(_Strict):
+    log_statistics: bool = True
+    log_payloads: bool = False
+
+
+class RuleSpec(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    match: MatchSpec
+    route_type: Literal[ROUTE_TYPES] = "llm/v1/chat"  # type: ignore[valid-type]
+    llm_format: Literal["openai", "anthropic", "gemini", "bedrock", "cohere", "huggingface"] = "openai"
+    response_streaming: Literal["allow", "deny", "always"] = "allow"
+    max_request_body_size: Annotated[int, Field(gt=0)] = 8 * 1024 * 1024
+    model_name_header: bool = True
+    model: ModelSpec
+    auth: AuthSpec | None = None
+    logging: LoggingSpec = LoggingSpec()
+
+
+class RulesFile(_Strict):
+    rules: list[RuleSpec]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Environment expansion: ${NAME} and Kong's {vault://env/name}
+# --------------------------------------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\{vault://env/([A-Za-z0-9_-]+)\}")
+
+
+def _vault_env_name(name: str) -> str:
+    # Kong's env vault reads {vault://env/my-secret} from MY_SECRET.
+    return name.upper().replace("-", "_")
+
+
+def expand_env(tree: Any, environ: Mapping[str, str], missing: list[tuple[str, str]], where: str = "") -> Any:
+    """Expand env references in every string of a YAML tree; unset names are collected, not fatal."""
+    if isinstance(tree, dict):
+        return {k: expand_env(v, environ, missing, f"{where}.{k}" if where else str(k)) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [expand_env(v, environ, missing, f"{where}[{i}]") for i, v in enumerate(tree)]
+    if isinstance(tree, str) and ("${" in tree or "{vault://" in tree):
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1) or _vault_env_name(m.group(2))
+            value = environ.get(name)
+            if value is None:
+                missing.append((where, name))
+                return ""
+            return value
+
+        return _ENV_REF.sub(sub, tree)
+    return tree
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Templating: $(headers.x), $(uri_captures.x), $(query_params.x)
+# --------------------------------------------------------------------------------------------------------------
+
+_TEMPLATE_REF = re.compile(r"\$\((headers|uri_captures|query_params)\.([A-Za-z0-9_.-]+)\)")
+_ANY_TEMPLATE = re.compile(r"\$\(([^)]*)\)")
+# Option fields that decide the upstream host: a request value must never choose where we connect.
+_HOST_FIELDS = ("azure_instance", "gemini.api_endpoint", "gemini.location_id", "bedrock.aws_region")
+# Option fields that are themselves URLs or URL paths: substitutions are percent-encoded there.
+_URL_FIELDS = ("upstream_url", "upstream_path")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateContext:
+    headers: Mapping[str, str]  # case-insensitive mapping expected (mitmproxy Headers)
+    uri_captures: Mapping[str, str]
+    query_params: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A string with $(source.name) references, split once at load into literal and reference parts."""
+
+    where: str
+    parts: tuple[str | tuple[str, str], ...]
+    url_encode: bool
+
+    @classmethod
+    def compile(cls, text: str, where: str, url_encode: bool) -> Template:
+        for m in _ANY_TEMPLATE.finditer(text):
+            if not _TEMPLATE_REF.fullmatch(m.group(0)):
+                raise ValueError(
+                    f"unknown template {m.group(0)!r}: use $(headers.NAME), $(uri_captures.NAME) "
+                    "or $(query_params.NAME)"
+                )
+        parts: list[str | tuple[str, str]] = []
+        pos = 0
+        for m in _TEMPLATE_REF.finditer(text):
+            if m.start() > pos:
+                parts.append(text[pos : m.start()])
+            parts.append((m.group(1), m.group(2)))
+            pos = m.end()
+        if pos < len(text):
+            parts.append(text[pos:])
+        return cls(where, tuple(parts), url_encode)
+
+    def render(self, ctx: TemplateContext) -> str:
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            source, name = part
+            value = getattr(ctx, source).get(name)
+            if value is None or value == "":
+                raise bad_request(
+                    f"this route needs $({source}.{name}) (used in {self.where}) but the request has none",
+                    code="missing_template_value",
+                )
+            out.append(encode_url_value(value) if self.url_encode else value)
+        return "".join(out)
+
+
+def encode_url_value(value: str) -> str:
+    """Percent-encode a request-supplied value so it stays inside one URL path segment."""
+    if value in (".", ".."):
+        raise bad_request(f"template value {value!r} is not allowed in a URL", code="invalid_template_value")
+    return quote(value, safe="")
+
+
+def has_template(text: str | None) -> bool:
+    return bool(text) and "$(" in text  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Matching
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _compile_host(host: str) -> re.Pattern[str]:
+    host = host.lower().rstrip(".")
+    if any(c in host for c in "*?["):
+        return re.compile(fnmatch.translate(host))
+    return re.compile(re.escape(host) + r"\Z")
+
+
+_CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _compile_path(path: str | None) -> re.Pattern[str] | None:
+    """`/models/{model}/chat` -> a regex with named groups; a trailing `/*` matches any deeper path."""
+    if path is None:
+        return None
+    prefix = path.endswith("/*")
+    body = path[:-2] if prefix else path.rstrip("/") or "/"
+    pattern, pos = [], 0
+    for m in _CAPTURE.finditer(body):
+        pattern.append(re.escape(body[pos : m.start()]))
+        pattern.append(f"(?P<{m.group(1)}>[^/]+)")
+        pos = m.end()
+    pattern.append(re.escape(body[pos:]))
+    tail = r"(?:/.*)?\Z" if prefix else r"/?\Z"
+    return re.compile("".join(pattern) + tail)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Compiled rules
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Rule:
+    """A validated rule plus everything pre-computed for the hot path."""
+
+    spec: RuleSpec
+    host_re: re.Pattern[str]
+    path_re: re.Pattern[str] | None
+    methods: frozenset[str] | None
+    model_template: Template | None
+    option_templates: dict[str, Template]  # dotted option path -> template
+    missing_env: list[tuple[str, str]] = field(default_factory=list)  # (field, VAR) left unset at load
+    # The compiled `match.filter`, set by the addon glue (it needs mitmproxy's flowfilter).
+    flow_filter: Callable[[Any], bool] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def match(self, host: str, path: str, method: str) -> dict[str, str] | None:
+        """The uri_captures when host/path/method match (the optional filter is checked by the glue)."""
+        if self.methods is not None and method not in self.methods:
+            return None
+        if not self.host_re.match(host.lower()):
+            return None
+        if self.path_re is None:
+            return {}
+        m = self.path_re.match(path.split("?", 1)[0])
+        return m.groupdict() if m else None
+
+    def check_env(self) -> None:
+        if self.missing_env:
+            names = ", ".join(sorted({var for _, var in self.missing_env}))
+            fields = ", ".join(sorted({f for f, _ in self.missing_env}))
+            raise ProxyError(
+                500,
+                f"rule '{self.name}' needs environment variable {names} ({fields}), which is not set "
+                "where the proxy runs",
+                type="server_error",
+                code="proxy_misconfigured",
+            )
+
+    def resolve_model_name(self, ctx: TemplateContext) -> str | None:
+        if self.model_template is not None:
+            return self.model_template.render(ctx)
+        return self.spec.model.name
+
+    def resolve_options(self, ctx: TemplateContext) -> ModelOptions:
+        """The rule's options with templates rendered; the shared instance when nothing is templated."""
+        options = self.spec.model.options
+        if not self.option_templates:
+            return options
+        data = options.model_dump()
+        for dotted, template in self.option_templates.items():
+            target = data
+            *parents, leaf = dotted.split(".")
+            for p in parents:
+                target = target[p]
+            target[leaf] = template.render(ctx)
+        return ModelOptions.model_validate(data)
+
+
+def _option_strings(options: ModelOptions) -> Iterable[tuple[str, str]]:
+    for key, value in options:
+        if isinstance(value, str):
+            yield key, value
+        elif isinstance(value, BaseModel):
+            for sub, sub_value in value:
+                if isinstance(sub_value, str):
+                    yield f"{key}.{sub}", sub_value
+
+
+def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
+    where = f"rule '{spec.name}'"
+    if spec.model.provider not in IMPLEMENTED_PROVIDERS:
+        raise RulesError(
+            f"{where}: model.provider '{spec.model.provider}' is not implemented yet "
+            f"(available: {', '.join(sorted(IMPLEMENTED_PROVIDERS))})"
+        )
+    if spec.route_type not in IMPLEMENTED_ROUTE_TYPES:
+        raise RulesError(f"{where}: route_type '{spec.route_type}' is not implemented yet")
+    if spec.llm_format != "openai":
+        if NATIVE_FORMATS.get(spec.model.provider) != spec.llm_format:
+            raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
+        raise RulesError(f"{where}: llm_format '{spec.llm_format}' (native passthrough) is not implemented yet")
+    options = spec.model.options
+    if spec.model.provider == "azure" and not (options.upstream_url or options.azure_instance):
+        raise RulesError(f"{where}: model.options.azure_instance (or upstream_url) is required for azure")
+
+    templates: dict[str, Template] = {}
+    for dotted, value in _option_strings(options):
+        if not has_template(value):
+            continue
+        if dotted in _HOST_FIELDS:
+            raise RulesError(f"{where}: model.options.{dotted} decides the upstream host and cannot be templated")
+        if dotted == "upstream_url":
+            parts = urlsplit(value)
+            if "$(" in f"{parts.scheme}://{parts.netloc}":
+                raise RulesError(f"{where}: model.options.upstream_url may be templated only in its path")
+        try:
+            templates[dotted] = Template.compile(value, f"model.options.{dotted}", dotted in _URL_FIELDS)
+        except ValueError as e:
+            raise RulesError(f"{where}: model.options.{dotted}: {e}") from None
+    model_template = None
+    if has_template(spec.model.name):
+        try:
+            model_template = Template.compile(spec.model.name or "", "model.name", url_encode=False)
+        except ValueError as e:
+            raise RulesError(f"{where}: model.name: {e}") from None
+
+    return Rule(
+        spec=spec,
+        host_re=_compile_host(spec.match.host),
+        path_re=_compile_path(spec.match.path),
+        methods=frozenset(spec.match.methods) if spec.match.methods else None,
+        model_template=model_template,
+        option_templates=templates,
+        missing_env=missing_env,
+    )
+
+
+def _describe(err: ValidationError, raw_rules: list[Any]) -> str:
+    lines = []
+    for e in err.errors():
+        loc = list(e["loc"])
+        prefix = ""
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            idx = loc[1]
+            raw = raw_rules[idx] if idx < len(raw_rules) else None
+            name = raw.get("name") if isinstance(raw, dict) else None
+            prefix = f"rule '{name}'" if name else f"rule #{idx + 1}"
+            loc = loc[2:]
+        field_path = ".".join(str(p) for p in loc if not str(p).startswith("function-after"))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{prefix}{': ' if prefix else ''}{field_path or '(top level)'}: {msg}")
+    return "; ".join(lines)
+
+
+def load_rules_text(text: str, environ: Mapping[str, str] | None = None) -> list[Rule]:
+    """Parse, expand, validate and compile a rules file's text. Raises RulesError naming rule and field."""
+    environ = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RulesError(f"not valid YAML: {e}") from None
+    if raw is None:
+        raw = {"rules": []}
+    if not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
+        raise RulesError("the file must be a mapping with a 'rules' list")
+    raw_rules: list[Any] = raw["rules"]
+    missing_per_rule: list[list[tuple[str, str]]] = []
+    expanded_rules = []
+    for rule in raw_rules:
+        missing: list[tuple[str, str]] = []
+        expanded_rules.append(expand_env(rule, environ, missing))
+        missing_per_rule.append(missing)
+    try:
+        parsed = RulesFile.model_validate({**raw, "rules": expanded_rules})
+    except ValidationError as e:
+        raise RulesError(_describe(e, raw_rules)) from None
+    seen: set[str] = set()
+    compiled = []
+    for spec, missing in zip(parsed.rules, missing_per_rule, strict=True):
+        if spec.name in seen:
+            raise RulesError(f"rule '{spec.name}': name is used by more than one rule")
+        seen.add(spec.name)
+        compiled.append(_compile_rule(spec, missing))
+    return compiled
+
+
+def load_rules_file(path: str | Path, environ: Mapping[str, str] | None = None) -> list[Rule]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise RulesError(f"cannot read rules file {path}: {e.strerror or e}") from None
+    return load_rules_text(text, environ)
+
+
+def find_rule(
+    rules: Iterable[Rule], host: str, path: str, method: str, flow: Any = None
+) -> tuple[Rule, dict[str, str]] | None:
+    """The first rule that matches, with its uri_captures; `flow` feeds the rules' mitmproxy filters."""
+    for rule in rules:
+        captures = rule.match(host, path, method)
+        if captures is not None and (rule.flow_filter is None or rule.flow_filter(flow)):
+            return rule, captures
+    return None
