@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
+from mitmproxy.net.http.url import hostport
 
 from . import audit
 from .auth import apply_auth, redact_url
@@ -73,6 +74,7 @@ class AIProxy:
         self.recorder: audit.Recorder | None = None
         self.prices = audit.PriceTable()
         self._exchanges: dict[str, Exchange] = {}
+        self._running = False
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -87,7 +89,11 @@ class AIProxy:
             try:
                 self._install_rules(path)
             except RulesError as e:
-                # At start (or when the option changes) a bad file is fatal: refusing beats serving wrong.
+                if not self._running:
+                    # At start a bad file stops the proxy: mitmproxy exits on any error logged during start-up,
+                    # and a log line reads better than a traceback.
+                    log.error(f"AI proxy: cannot use {path}: {e}")
+                    return
                 raise exceptions.OptionsError(f"ai_rules {path}: {e}") from None
         if "ai_recordings" in updated:
             folder = ctx.options.ai_recordings
@@ -106,6 +112,7 @@ class AIProxy:
             ctx.options.update(connection_strategy="lazy")
 
     def running(self) -> None:
+        self._running = True
         if ctx.options.connection_strategy != "lazy":
             ctx.options.update(connection_strategy="lazy")
         if self._watcher is None:
@@ -148,14 +155,20 @@ class AIProxy:
     async def _watch_rules(self) -> None:
         while True:
             await asyncio.sleep(RULES_POLL_SECONDS)
-            path = self.rules_path
-            if path is None or _stamp(path) == self._rules_stamp:
-                continue
-            try:
-                self._install_rules(path)
-            except RulesError as e:
-                self._rules_stamp = _stamp(path)  # report a bad edit once, not every second
-                log.error(f"AI proxy: {path} refused, previous rules stay in force: {e}")
+            self.reload_if_changed()
+
+    def reload_if_changed(self) -> bool:
+        """Reload the rules file if it changed on disk; a bad edit is refused and the old rules stay."""
+        path = self.rules_path
+        if path is None or _stamp(path) == self._rules_stamp:
+            return False
+        try:
+            self._install_rules(path)
+            return True
+        except RulesError as e:
+            self._rules_stamp = _stamp(path)  # report a bad edit once, not every second
+            log.error(f"AI proxy: {path} refused, previous rules stay in force: {e}")
+            return False
 
     # ---- hooks --------------------------------------------------------------------------------------------
 
@@ -214,7 +227,9 @@ class AIProxy:
             headers["accept-encoding"] = "identity"  # stream chunks must arrive undecoded
         request.method = up.method
         request.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
-        request.url = up.url  # sets scheme, host, port, path and the Host header / :authority
+        request.url = up.url  # sets scheme, host and port, and path
+        # The url setter only updates a Host header that exists; ours were rebuilt, so set it (or :authority).
+        request.host_header = hostport(request.scheme, request.host, request.port)
         request.content = json.dumps(up.body).encode() if up.body is not None else b""
         flow.metadata["ai_proxy"] = {
             "rule": ex.rule.name,

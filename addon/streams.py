@@ -175,9 +175,9 @@ class NDJSONDecoder:
 
 # -------------------------------------------------------------------------------------------- JSON array
 
-# Outside strings only these bytes change the nesting; everything else (keys, numbers, ":", ",") is skipped
-# by the C-level search.
-_STRUCT = re.compile(rb'[\[\]{}"]')
+# Inside an element, outside strings: skip in one C-level match everything that cannot change the nesting,
+# whole string literals included, so Python only sees brackets (and the quote of a string cut by the chunk).
+_SKIP = re.compile(rb'(?:[^"\[\]{}]++|"(?:[^"\\]++|\\.)*+")*+', re.DOTALL)
 # Inside a string: consume as many whole characters and escape pairs as possible in one C-level match; it
 # stops at the closing quote, at the end of the data, or at a lone "\" at the very end (escape split).
 _STR_BODY = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)
@@ -186,7 +186,7 @@ _SCALAR_END = re.compile(rb"[ \t\r\n,\]]")
 
 # Where we are between elements.
 _START, _FIRST, _AFTER, _NEXT, _DONE = range(5)
-_QUOTE, _BACKSLASH = 0x22, 0x5C
+_QUOTE = 0x22
 
 
 class JSONArrayDecoder:
@@ -274,13 +274,13 @@ class JSONArrayDecoder:
                 else:
                     i = end = m.start()  # the delimiter is left for the between-elements code
             else:
-                m = _STRUCT.search(chunk, i)
-                if m is None:
+                j = _SKIP.match(chunk, i).end()
+                if j == n:
                     i = n
                 else:
-                    c = chunk[m.start()]
-                    i = m.end()
-                    if c == _QUOTE:
+                    c = chunk[j]
+                    i = j + 1
+                    if c == _QUOTE:  # a string the chunk cuts off
                         self._in_str = True
                     elif c == 0x7B or c == 0x5B:
                         self._depth += 1

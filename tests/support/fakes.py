@@ -1,0 +1,197 @@
+"""Fake provider servers on 127.0.0.1 that speak each wire format and record every request they receive.
+
+Each fake runs a threaded HTTP/1.1 server in the test process. By default it answers with a canned, valid
+response of its provider's format (chosen by path); a test can queue specific replies, including streamed
+bodies whose chunks may wait on events the test controls.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+ANSWER = "The sum of 1 + 1 is 2."
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str  # without query
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | None = None
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # A streamed body: each item is bytes to send as one chunk, or a callable run in between (e.g. an
+    # Event.wait) so a test can hold the stream at a point of its choosing.
+    chunks: Iterable[bytes | Callable[[], Any]] | None = None
+
+
+def anthropic_message(text: str = ANSWER, stop_reason: str = "end_turn", **usage: int) -> dict[str, Any]:
+    return {
+        "id": "msg_fake01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake-1",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 25, "output_tokens": 12, **usage},
+    }
+
+
+def openai_chat(text: str = ANSWER, model: str = "gpt-fake-1", finish_reason: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake01",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37},
+    }
+
+
+def openai_completion(text: str = ANSWER, model: str = "gpt-fake-instruct") -> dict[str, Any]:
+    return {
+        "id": "cmpl-fake01",
+        "object": "text_completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 16, "total_tokens": 20},
+    }
+
+
+def default_reply(req: Recorded) -> Reply:
+    """A valid answer of the format the path implies."""
+    path = req.path
+    if path.endswith("/v1/messages"):
+        return Reply(json=anthropic_message())
+    if path.endswith("/v1/complete"):
+        return Reply(
+            json={
+                "type": "completion",
+                "id": "compl_fake",
+                "completion": ANSWER,
+                "stop_reason": "max_tokens",
+                "model": "claude-2.1",
+            }
+        )
+    if path.endswith("/chat/completions"):
+        return Reply(json=openai_chat())
+    if path.endswith("/completions"):
+        return Reply(json=openai_completion())
+    return Reply(status=404, json={"error": {"message": f"fake has no route {path}", "type": "not_found"}})
+
+
+class FakeUpstream:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.requests: list[Recorded] = []
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                rec = Recorded(
+                    method=self.command,
+                    path=parts.path,
+                    query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+                with fake._lock:
+                    fake.requests.append(rec)
+                    reply = fake._queue.popleft() if fake._queue else None
+                fake._send(self, reply or default_reply(rec))
+
+            do_POST = do_GET = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, name=f"fake-{name}", daemon=True)
+        self._thread.start()
+
+    def _send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        handler.send_response(reply.status)
+        headers = dict(reply.headers)
+        if reply.chunks is not None:
+            headers.setdefault("content-type", "text/event-stream")
+            headers["transfer-encoding"] = "chunked"
+            for k, v in headers.items():
+                handler.send_header(k, v)
+            handler.end_headers()
+            try:
+                for item in reply.chunks:
+                    if callable(item):
+                        item()
+                        continue
+                    if item:
+                        handler.wfile.write(f"{len(item):x}\r\n".encode() + item + b"\r\n")
+                        handler.wfile.flush()
+                handler.wfile.write(b"0\r\n\r\n")
+                handler.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        body = (
+            reply.body if reply.body is not None else json.dumps(reply.json).encode() if reply.json is not None else b""
+        )
+        if reply.json is not None:
+            headers.setdefault("content-type", "application/json")
+        headers["content-length"] = str(len(body))
+        for k, v in headers.items():
+            handler.send_header(k, v)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def queue(self, *replies: Reply) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._queue.clear()
+
+    def last(self) -> Recorded:
+        assert self.requests, f"fake {self.name} received no request"
+        return self.requests[-1]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
