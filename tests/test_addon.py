@@ -187,7 +187,7 @@ def test_invalid_filter_is_refused(addon, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(RULES.replace("~h x-team", "~nonsense(("))
     proxy._running = True  # a change at run time is refused with an options error
-    with pytest.raises(exceptions.OptionsError, match="team-only.*match.filter"):
+    with pytest.raises(exceptions.OptionsError, match=r"team-only.*match\.filter"):
         tctx.configure(proxy, ai_rules=str(bad))
     assert [r.name for r in proxy.rules] == ["claude", "team-only"]
 
