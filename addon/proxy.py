@@ -25,6 +25,7 @@ from .errors import ProxyError
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from .providers import Call, Provider
 from .rules import Rule, RulesError, find_rule, load_rules_file
+from .streaming import StreamTranslator, stream_error
 
 log = logging.getLogger("ai_proxy")
 
@@ -58,6 +59,8 @@ class Exchange:
     status: int | None = None
     error: str | None = None
     latency_ms: float | None = None
+    translator: StreamTranslator | None = None
+    ttft_ms: float | None = None
 
 
 def error_response(err: ProxyError) -> http.Response:
@@ -245,8 +248,48 @@ class AIProxy:
             return
         # The request has left: take the credentials out of the flow so mitmweb, dumps and logs never show them.
         self._scrub_request(flow, ex)
-        if ex.call is not None and ex.call.stream and flow.response is not None and flow.response.status_code < 400:
-            flow.response.stream = True  # OpenAI-format upstream: pass the event stream through as it arrives
+        response = flow.response
+        if ex.call is None or not ex.call.stream or response is None or response.status_code >= 300:
+            return  # errors and plain answers are translated whole in `response`
+        try:
+            self._start_stream(flow, ex)
+        except Exception:
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start the stream translation")
+            ex.local_error = ProxyError(502, "AI proxy failed to translate the upstream stream", code="proxy_error")
+            response.stream = lambda data: [] if data else ex.local_error.body()  # type: ignore[union-attr]
+            response.status_code = 502
+            response.headers = http.Headers([(b"content-type", b"application/json")])
+
+    def _start_stream(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        response = flow.response
+        assert response is not None and ex.call is not None
+        client_asked_usage = bool((ex.call.body.get("stream_options") or {}).get("include_usage"))
+        translator = ex.provider.stream_translator(ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
+        ex.translator = translator
+        ex.upstream_status = response.status_code
+        headers = response.headers
+        for name in ("content-length", "content-encoding", "transfer-encoding"):
+            headers.pop(name, None)
+        headers["content-type"] = "text/event-stream; charset=utf-8"
+        headers["cache-control"] = "no-cache"
+        if ex.rule.spec.model_name_header:
+            headers[MODEL_HEADER] = f"{ex.provider.name}/{ex.call.model or ''}"
+        if flow.request.http_version == "HTTP/1.1":
+            headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
+
+        def translate(data: bytes) -> bytes | list[bytes]:
+            # Called by mitmproxy for every received chunk and a final b"". Never return b"" mid-stream: on
+            # HTTP/1 an empty chunk ends the body.
+            try:
+                out = translator.feed(data) if data else translator.finish()
+            except Exception:
+                log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate a stream chunk")
+                translator.result.error = stream_error("AI proxy failed to translate the stream", code="proxy_error")
+                out = b"data: " + translator.result.error.body() + b"\n\n"
+                translator.feed = lambda _data: b""  # type: ignore[method-assign]
+            return out if out else []
+
+        response.stream = translate
 
     def response(self, flow: http.HTTPFlow) -> None:
         ex = self._exchanges.pop(flow.id, None)
@@ -271,10 +314,31 @@ class AIProxy:
         if ex is None:
             return
         self._scrub_request(flow, ex)
-        ex.error = flow.error.msg if flow.error else "unknown error"
-        if ex.status is None:
-            ex.status = 502 if ex.upstream_status is None else ex.upstream_status
+        if ex.translator is not None:
+            self._finish_stream(ex, flow.request.timestamp_end, time.time())
+            if not ex.translator.result.completed:
+                # The client or the upstream hung up mid-stream: say so in the record.
+                ex.error = ex.error or (flow.error.msg if flow.error else "stream interrupted")
+            # A hang-up after the end of a complete stream is how OpenAI SDKs close: not an error.
+        else:
+            ex.error = flow.error.msg if flow.error else "unknown error"
+            if ex.status is None:
+                ex.status = 502 if ex.upstream_status is None else ex.upstream_status
         self._finish(flow, ex)
+
+    def _finish_stream(self, ex: Exchange, request_end: float | None, end: float | None) -> None:
+        assert ex.translator is not None and ex.call is not None
+        result = ex.translator.result
+        if request_end:
+            if end:
+                ex.latency_ms = round((end - request_end) * 1000, 1)
+            if result.first_token_at:
+                ex.ttft_ms = round((result.first_token_at - request_end) * 1000, 1)
+        ex.status = ex.upstream_status
+        if result.error is not None:
+            ex.error = result.error.message
+        response = result.assembled(ex.call.route_type, "stream")
+        ex.client_response = response if response is not None else {"model": result.model, "usage": result.usage}
 
     # ---- helpers ------------------------------------------------------------------------------------------
 
@@ -295,8 +359,8 @@ class AIProxy:
         ex.upstream_status = response.status_code
         if response.timestamp_end and flow.request.timestamp_end:
             ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)
-        if response.stream:
-            ex.status = response.status_code  # streamed through untouched
+        if ex.translator is not None:
+            self._finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
             return
         raw = response.get_content(strict=False) or b""
         ex.upstream_response = raw
@@ -350,7 +414,7 @@ class AIProxy:
                 "status": ex.status,
                 "upstream_status": ex.upstream_status,
                 "llm_latency": ex.latency_ms,
-                "time_to_first_token": None,
+                "time_to_first_token": ex.ttft_ms,
                 "client_url": ex.client_url,
                 "upstream_url": ex.upstream_url,
                 "error": err,

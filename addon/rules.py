@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -106,7 +106,7 @@ class CohereOptions(_Strict):
 
 class ModelOptions(_Strict):
     max_tokens: Annotated[int, Field(gt=0)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=5)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=0)] | None = None
     anthropic_version: str | None = None
@@ -291,6 +291,8 @@ class Template:
                     f"this route needs $({source}.{name}) (used in {self.where}) but the request has none",
                     code="missing_template_value",
                 )
+            if not value.isprintable():  # CR/LF or NUL could split a header or a log line
+                raise bad_request(f"$({source}.{name}) holds control characters", code="invalid_template_value")
             out.append(encode_url_value(value) if self.url_encode else value)
         return "".join(out)
 
@@ -313,6 +315,8 @@ def has_template(text: str | None) -> bool:
 
 def _compile_host(host: str) -> re.Pattern[str]:
     host = host.lower().rstrip(".")
+    if host.count(":") == 1:  # "host:port": the port is ignored, as documented
+        host = host.split(":", 1)[0]
     if any(c in host for c in "*?["):
         return re.compile(fnmatch.translate(host))
     return re.compile(re.escape(host) + r"\Z")
@@ -369,7 +373,8 @@ class Rule:
         if self.path_re is None:
             return {}
         m = self.path_re.match(path.split("?", 1)[0])
-        return m.groupdict() if m else None
+        # The path arrives percent-encoded; captures are values (re-encoded where they go into a URL).
+        return {k: unquote(v) for k, v in m.groupdict().items()} if m else None
 
     def check_env(self) -> None:
         if self.missing_env:
@@ -427,7 +432,12 @@ def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
             raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
         raise RulesError(f"{where}: llm_format '{spec.llm_format}' (native passthrough) is not implemented yet")
     options = spec.model.options
-    if spec.model.provider == "azure" and not (options.upstream_url or options.azure_instance):
+    unset = {f for f, _ in missing_env}
+    if (
+        spec.model.provider == "azure"
+        and not (options.upstream_url or options.azure_instance)
+        and not unset & {"model.options.upstream_url", "model.options.azure_instance"}
+    ):
         raise RulesError(f"{where}: model.options.azure_instance (or upstream_url) is required for azure")
 
     templates: dict[str, Template] = {}
@@ -462,23 +472,51 @@ def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
     )
 
 
-def _describe(err: ValidationError, raw_rules: list[Any]) -> str:
+def _describe(err: ValidationError, raw_rules: list[Any], missing_per_rule: list[list[tuple[str, str]]]) -> str:
     lines = []
     for e in err.errors():
         loc = list(e["loc"])
         prefix = ""
+        unset: list[str] = []
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             idx = loc[1]
             raw = raw_rules[idx] if idx < len(raw_rules) else None
             name = raw.get("name") if isinstance(raw, dict) else None
             prefix = f"rule '{name}'" if name else f"rule #{idx + 1}"
             loc = loc[2:]
+            unset = [var for f, var in missing_per_rule[idx] if f == ".".join(str(p) for p in loc)]
         field_path = ".".join(str(p) for p in loc if not str(p).startswith("function-after"))
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+        if unset:
+            msg += f" (environment variable {', '.join(unset)} is not set)"
         lines.append(f"{prefix}{': ' if prefix else ''}{field_path or '(top level)'}: {msg}")
     return "; ".join(lines)
+
+
+def _drop_unset_options(
+    err: ValidationError, expanded_rules: list[Any], missing_per_rule: list[list[tuple[str, str]]]
+) -> bool:
+    """When every error is a model option made invalid by an unset variable, drop those options (True).
+
+    The rule then loads, and its requests get check_env's 500 naming the variable, as for any unset variable.
+    """
+    drops = []
+    for e in err.errors():
+        loc = e["loc"]
+        if len(loc) < 5 or loc[0] != "rules" or not isinstance(loc[1], int) or tuple(loc[2:4]) != ("model", "options"):
+            return False
+        dotted = ".".join(str(p) for p in loc[2:])
+        if dotted not in {f for f, _ in missing_per_rule[loc[1]]}:
+            return False
+        drops.append((loc[1], loc[4:]))
+    for idx, path in drops:
+        target = expanded_rules[idx]["model"]["options"]
+        for key in path[:-1]:
+            target = target[key]
+        target.pop(path[-1], None)
+    return bool(drops)
 
 
 def load_rules_text(text: str, environ: Mapping[str, str] | None = None) -> list[Rule]:
@@ -502,7 +540,12 @@ def load_rules_text(text: str, environ: Mapping[str, str] | None = None) -> list
     try:
         parsed = RulesFile.model_validate({**raw, "rules": expanded_rules})
     except ValidationError as e:
-        raise RulesError(_describe(e, raw_rules)) from None
+        if not _drop_unset_options(e, expanded_rules, missing_per_rule):
+            raise RulesError(_describe(e, raw_rules, missing_per_rule)) from None
+        try:
+            parsed = RulesFile.model_validate({**raw, "rules": expanded_rules})
+        except ValidationError as e2:
+            raise RulesError(_describe(e2, raw_rules, missing_per_rule)) from None
     seen: set[str] = set()
     compiled = []
     for spec, missing in zip(parsed.rules, missing_per_rule, strict=True):

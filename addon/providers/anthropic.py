@@ -17,6 +17,8 @@ from ..openai_format import (
     text_of,
     usage,
 )
+from ..streaming import ChunkWriter, stream_error
+from ..streams import SSEDecoder, StreamDecodeError
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, url_path
 
 DEFAULT_VERSION = "2023-06-01"
@@ -70,6 +72,7 @@ def usage_of(raw: Any) -> dict[str, Any] | None:
 
 class Anthropic(Provider):
     name = "anthropic"
+    supports_streaming = True
 
     def build_request(self, call: Call) -> UpstreamRequest:
         options = call.options
@@ -78,6 +81,9 @@ class Anthropic(Provider):
         url = build_url(options, "https://api.anthropic.com", "/v1/messages")
         headers = {"anthropic-version": options.anthropic_version or DEFAULT_VERSION}
         return UpstreamRequest(url=url, body=body, headers=headers)
+
+    def stream_translator(self, call: Call, include_usage: bool, keep_payload: bool) -> AnthropicStream:
+        return AnthropicStream(call, include_usage, keep_payload)
 
     # ---- to Anthropic --------------------------------------------------------------------------------------
 
@@ -339,6 +345,11 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
 def _tool_choice(body: dict[str, Any]) -> dict[str, Any] | None:
     choice = body.get("tool_choice")
     out: dict[str, Any] | None
+    if not body.get("tools"):
+        # Anthropic refuses a tool_choice without tools; "none"/"auto" mean nothing then, a forced tool is an error.
+        if choice in (None, "none", "auto"):
+            return None
+        raise bad_request("tool_choice needs tools", param="tool_choice")
     if choice is None:
         out = {"type": "auto"} if body.get("tools") and body.get("parallel_tool_calls") is False else None
     elif choice == "auto":
@@ -354,6 +365,130 @@ def _tool_choice(body: dict[str, Any]) -> dict[str, Any] | None:
     if out is not None and body.get("parallel_tool_calls") is False and out["type"] != "none":
         out["disable_parallel_tool_use"] = True
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Streams: Anthropic SSE -> OpenAI chunks
+# --------------------------------------------------------------------------------------------------------------
+
+
+class AnthropicStream:
+    """Translates an Anthropic Messages (or legacy completion) SSE stream into OpenAI chunks, event by event.
+
+    Anthropic's block `index` counts every content block; OpenAI's tool-call `index` counts tool calls only,
+    so tool blocks are renumbered. Usage comes from `message_start` (input) and the cumulative
+    `message_delta` (output); the finish chunk is held until `message_stop` so usage can follow it.
+    """
+
+    __slots__ = ("_decoder", "_done", "_finish", "_tool_index", "_usage_raw", "out", "result")
+
+    def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
+        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
+        self.result = self.out.result
+        self._decoder = SSEDecoder()
+        self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool-call index
+        self._usage_raw: dict[str, Any] = {}
+        self._finish: str | None = None
+        self._done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._done:
+            return b""
+        try:
+            events = self._decoder.feed(chunk)
+        except StreamDecodeError as e:
+            return self._fail(f"anthropic stream is malformed: {e}")
+        return b"".join(self._event(e.event, e.data) for e in events)
+
+    def finish(self) -> bytes:
+        out = b"".join(self._event(e.event, e.data) for e in self._decoder.flush()) if not self._done else b""
+        if not self._done:
+            out += self._fail("anthropic stream ended before message_stop")
+        return out
+
+    def _fail(self, message: str, status: int = 502, type: str | None = None, code: str = "stream_error") -> bytes:
+        self._done = True
+        return self.out.error(stream_error(message, status=status, code=code, type=type))
+
+    def _event(self, name: str, data: str) -> bytes:
+        if self._done or name == "ping":
+            return b""
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return self._fail("anthropic sent an event that is not JSON")
+        kind = event.get("type", name) if isinstance(event, dict) else name
+        handler = _HANDLERS.get(kind)
+        return handler(self, event) if handler else b""  # unknown events are ignored (versioning policy)
+
+    def _message_start(self, event: dict[str, Any]) -> bytes:
+        message = event.get("message") or {}
+        self.out.set_model(message.get("model"))
+        self._usage_raw.update(message.get("usage") or {})
+        return self.out.role()
+
+    def _block_start(self, event: dict[str, Any]) -> bytes:
+        block = event.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            index = self._tool_index[event.get("index", 0)] = len(self._tool_index)
+            return self.out.tool_call_start(index, block.get("id") or "", block.get("name") or "")
+        if block.get("type") == "text" and block.get("text"):
+            return self.out.text(block["text"])
+        return b""
+
+    def _block_delta(self, event: dict[str, Any]) -> bytes:
+        delta = event.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return self.out.text(delta.get("text", ""))
+        if kind == "input_json_delta":
+            index = self._tool_index.get(event.get("index", 0))
+            return self.out.tool_call_arguments(index, delta.get("partial_json", "")) if index is not None else b""
+        if kind == "thinking_delta":
+            return self.out.reasoning(delta.get("thinking", ""))
+        return b""
+
+    def _message_delta(self, event: dict[str, Any]) -> bytes:
+        reason = (event.get("delta") or {}).get("stop_reason")
+        if reason:
+            self._finish = finish_reason(reason)
+        self._usage_raw.update(event.get("usage") or {})  # cumulative counts: the latest wins
+        return b""
+
+    def _message_stop(self, event: dict[str, Any]) -> bytes:
+        self._done = True
+        return self.out.finish(self._finish or "stop", usage_of(self._usage_raw))
+
+    def _completion(self, event: dict[str, Any]) -> bytes:
+        """Legacy /v1/complete stream: `completion` events carry text and finally a stop_reason."""
+        out = b""
+        if self.result.first_token_at is None and self.out.chat:
+            out += self.out.role()
+        out += self.out.text(event.get("completion") or "")
+        reason = event.get("stop_reason")
+        if reason:
+            self._done = True
+            out += self.out.finish(LEGACY_FINISH_REASONS.get(reason, "stop"), None)
+        return out
+
+    def _error(self, event: dict[str, Any]) -> bytes:
+        err = event.get("error") or {}
+        etype = err.get("type")
+        status = {"overloaded_error": 503, "rate_limit_error": 429, "api_error": 502}.get(etype or "", 502)
+        return self._fail(
+            err.get("message") or "anthropic stream error", status=status, type=etype, code=etype or "stream_error"
+        )
+
+
+_HANDLERS = {
+    "message_start": AnthropicStream._message_start,
+    "content_block_start": AnthropicStream._block_start,
+    "content_block_delta": AnthropicStream._block_delta,
+    "message_delta": AnthropicStream._message_delta,
+    "message_stop": AnthropicStream._message_stop,
+    "completion": AnthropicStream._completion,
+    "error": AnthropicStream._error,
+}
 
 
 ANTHROPIC = register(Anthropic())

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import bad_request
 from ..openai_format import CHAT
-from ..rules import ModelOptions
+from ..rules import ModelOptions, encode_url_value
 from .base import Call, UpstreamRequest, build_url, register
 from .openai import OpenAI
 
@@ -22,14 +22,28 @@ class Azure(OpenAI):
         # The deployment in the URL selects the model; a body model is optional then.
         return not options.azure_deployment_id
 
+    def asks_stream_usage(self, call: Call) -> bool:
+        # stream_options exists from api-version 2024-09-01-preview on; older versions refuse it with a 400.
+        return self._api_version(call) >= "2024-09-01"
+
+    def _api_version(self, call: Call) -> str:
+        options = call.options
+        return (
+            call.client_query.get("api-version")
+            or options.azure_api_version
+            or dict(parse_qsl(urlsplit(options.upstream_url or "").query)).get("api-version")
+            or DEFAULT_API_VERSION
+        )
+
     def build_request(self, call: Call) -> UpstreamRequest:
         options = call.options
         deployment = options.azure_deployment_id or call.model
         if not deployment:
             raise bad_request("no Azure deployment: set model.options.azure_deployment_id or model.name")
         operation = "chat/completions" if call.route_type == CHAT else "completions"
-        path = f"/openai/deployments/{quote(deployment, safe='')}/{operation}"
-        api_version = call.client_query.get("api-version") or options.azure_api_version or DEFAULT_API_VERSION
+        # The deployment may come from the client's model: one path segment, never '.' or '..'.
+        path = f"/openai/deployments/{encode_url_value(deployment)}/{operation}"
+        api_version = self._api_version(call)
         base = ""
         if not options.upstream_url:
             instance = options.azure_instance or ""

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ProxyError
 from ..rules import ModelOptions
+from ..streaming import StreamTranslator
 
 
 class UpstreamFormatError(ValueError):
@@ -58,6 +59,10 @@ class Provider:
 
     def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
         return upstream_error(status, body, content_type, self.name)
+
+    def stream_translator(self, call: Call, include_usage: bool, keep_payload: bool) -> StreamTranslator:
+        """The translator of a 2xx stream; `include_usage`: the client asked for the usage chunk."""
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -124,8 +129,9 @@ def upstream_error(status: int, body: bytes, content_type: str, provider: str) -
             message = f"{provider} returned HTTP {status}: {text[:300]}"
         else:
             message = f"{provider} returned HTTP {status} with an empty body"
-    if status == 529 and not code:
-        code = "overloaded"
+    if status == 529:
+        # OpenAI clients know server_error; Anthropic's own type stays visible as the code.
+        etype, code = "server_error", code or etype or "overloaded"
     return ProxyError(out_status, message, type=etype, code=code, param=param)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..openai_format import CHAT
+from ..streaming import OpenAIPassthrough
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
 
 _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions"}
@@ -23,8 +24,19 @@ class OpenAI(Provider):
         body = dict(call.body)
         if call.model:
             body["model"] = call.model
+        if call.options.top_k is not None:
+            body.pop("top_k", None)  # OpenAI has no top_k and refuses it: a rule's top_k is for other providers
         body["stream"] = call.stream
+        if call.stream and self.asks_stream_usage(call):
+            # Ask for the usage chunk so the record has tokens; the client only sees it if it asked too.
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return body
+
+    def asks_stream_usage(self, call: Call) -> bool:
+        return True
+
+    def stream_translator(self, call: Call, include_usage: bool, keep_payload: bool) -> OpenAIPassthrough:
+        return OpenAIPassthrough(call.route_type, not include_usage, keep_payload)
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
         expected = "chat.completion" if call.route_type == CHAT else "text_completion"

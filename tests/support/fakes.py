@@ -85,9 +85,102 @@ def openai_completion(text: str = ANSWER, model: str = "gpt-fake-instruct") -> d
     }
 
 
+def sse(event: dict[str, Any] | str, name: str | None = None) -> bytes:
+    data = event if isinstance(event, str) else json.dumps(event)
+    return (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode()
+
+
+STREAM_PIECES = ["The sum ", "of 1 + 1 ", "is 2."]  # joined: ANSWER
+
+
+def anthropic_stream(
+    pieces: list[str] = STREAM_PIECES, stop_reason: str = "end_turn", complete: bool = True
+) -> list[bytes]:
+    """An Anthropic Messages SSE stream, one event per list item (a ping included, as the API sends)."""
+    events = [
+        sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_fake01",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-fake-1",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 25, "output_tokens": 1},
+                },
+            },
+            "message_start",
+        ),
+        sse(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            "content_block_start",
+        ),
+        sse({"type": "ping"}, "ping"),
+    ]
+    events += [
+        sse(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+            "content_block_delta",
+        )
+        for p in pieces
+    ]
+    if complete:
+        events += [
+            sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": 12},
+                },
+                "message_delta",
+            ),
+            sse({"type": "message_stop"}, "message_stop"),
+        ]
+    return events
+
+
+def openai_stream(
+    pieces: list[str] = STREAM_PIECES, include_usage: bool = False, completions: bool = False, model: str = "gpt-fake-1"
+) -> list[bytes]:
+    """An OpenAI chat (or legacy completions) SSE stream ending in [DONE]."""
+    base = {"id": "chatcmpl-fake01", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+    if completions:
+        base = {**base, "id": "cmpl-fake01", "object": "text_completion"}
+
+    def chunk(choice_extra: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, **choice_extra, "logprobs": None, "finish_reason": finish}
+        body = {**base, "choices": [choice]}
+        if include_usage:
+            body["usage"] = None
+        return sse(body)
+
+    if completions:
+        events = [chunk({"text": p}) for p in pieces] + [chunk({"text": ""}, "stop")]
+    else:
+        events = [chunk({"delta": {"role": "assistant", "content": ""}})]
+        events += [chunk({"delta": {"content": p}}) for p in pieces] + [chunk({"delta": {}}, "stop")]
+    if include_usage:
+        events.append(
+            sse({**base, "choices": [], "usage": {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}})
+        )
+    return [*events, b"data: [DONE]\n\n"]
+
+
 def default_reply(req: Recorded) -> Reply:
-    """A valid answer of the format the path implies."""
+    """A valid answer of the format the path implies (streamed when the request asks for a stream)."""
     path = req.path
+    body = req.json if req.body.startswith(b"{") else {}
+    if body.get("stream"):
+        if path.endswith(("/v1/messages", "/v1/complete")):
+            return Reply(chunks=anthropic_stream())
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return Reply(
+            chunks=openai_stream(include_usage=include_usage, completions=not path.endswith("/chat/completions"))
+        )
     if path.endswith("/v1/messages"):
         return Reply(json=anthropic_message())
     if path.endswith("/v1/complete"):

@@ -1,0 +1,288 @@
+"""Stream translation to the OpenAI format: the chunk writer every provider translator emits through, the
+result that feeds the audit record, and the OpenAI-format passthrough (OpenAI, Azure).
+
+Pure code: translators take upstream bytes and return the bytes to send the client, chunk by chunk, in
+constant memory (the assembled answer is kept only when the rule records payloads).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import ProxyError
+from .openai_format import CHAT, new_id
+from .streams import SSEDecoder, StreamDecodeError
+
+DONE = b"data: [DONE]\n\n"
+
+
+class StreamTranslator(Protocol):
+    result: StreamResult
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+@dataclass(slots=True)
+class StreamResult:
+    """What the audit record needs from a stream, filled in as it passes."""
+
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    first_token_at: float | None = None
+    error: ProxyError | None = None
+    completed: bool = False  # the upstream ended its stream properly
+    text: list[str] | None = None  # assembled content, only when payloads are recorded
+    tool_calls: list[dict[str, Any]] | None = None
+    reasoning: list[str] | None = None
+
+    def assembled(self, route_type: str, id: str) -> dict[str, Any] | None:
+        """The whole answer as one OpenAI response object, for the audit record."""
+        if self.text is None:
+            return None
+        text = "".join(self.text)
+        if route_type == CHAT:
+            message: dict[str, Any] = {"role": "assistant", "content": text if text or not self.tool_calls else None}
+            if self.tool_calls:
+                message["tool_calls"] = self.tool_calls
+            if self.reasoning:
+                message["reasoning_content"] = "".join(self.reasoning)
+            choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": self.finish_reason}
+            obj = "chat.completion"
+        else:
+            choice = {"index": 0, "text": text, "finish_reason": self.finish_reason}
+            obj = "text_completion"
+        out: dict[str, Any] = {"id": id, "object": obj, "model": self.model, "choices": [choice]}
+        if self.usage is not None:
+            out["usage"] = self.usage
+        return out
+
+
+class ChunkWriter:
+    """Emits OpenAI stream events (`chat.completion.chunk` or `text_completion`) for one response.
+
+    The constant part of every chunk is serialised once; a text delta costs one json.dumps of its text.
+    """
+
+    __slots__ = ("_finish_tail", "_head", "_text_tail", "chat", "id", "include_usage", "model", "result")
+
+    def __init__(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> None:
+        self.chat = route_type == CHAT
+        self.id = new_id("chatcmpl" if self.chat else "cmpl")
+        self.model = model
+        self.include_usage = include_usage
+        self.result = StreamResult(model=model)
+        if keep_payload:
+            self.result.text = []
+            if self.chat:
+                self.result.tool_calls = []
+                self.result.reasoning = []
+        self._set_head()
+
+    def _set_head(self) -> None:
+        obj = "chat.completion.chunk" if self.chat else "text_completion"
+        head = json.dumps({"id": self.id, "object": obj, "created": int(time.time()), "model": self.model})
+        self._head = f"data: {head[:-1]}, " + ('"choices": [{"index": 0, "delta": ' if self.chat else '"choices": [')
+        usage_null = ', "usage": null' if self.include_usage else ""
+        if self.chat:
+            self._text_tail = f'}}, "logprobs": null, "finish_reason": null}}]{usage_null}}}\n\n'
+        else:
+            self._text_tail = f', "index": 0, "logprobs": null, "finish_reason": null}}]{usage_null}}}\n\n'
+
+    def set_model(self, model: str | None) -> None:
+        """The upstream's own model name, when it tells us before the first chunk."""
+        if model and model != self.model:
+            self.model = model
+            self.result.model = model
+            self._set_head()
+
+    def _chunk(self, choice: dict[str, Any] | None, usage: Any = None, with_usage: bool = False) -> bytes:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk" if self.chat else "text_completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [choice] if choice is not None else [],
+        }
+        if self.include_usage or with_usage:
+            body["usage"] = usage
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    def role(self) -> bytes:
+        if not self.chat:
+            return b""
+        return self._chunk(
+            {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+        )
+
+    def text(self, text: str) -> bytes:
+        if not text:
+            return b""
+        if self.result.first_token_at is None:
+            self.result.first_token_at = time.time()
+        if self.result.text is not None:
+            self.result.text.append(text)
+        if self.chat:
+            return f'{self._head}{{"content": {json.dumps(text)}{self._text_tail}'.encode()
+        return f'{self._head}{{"text": {json.dumps(text)}{self._text_tail}'.encode()
+
+    def reasoning(self, text: str) -> bytes:
+        if not text or not self.chat:
+            return b""
+        if self.result.reasoning is not None:
+            self.result.reasoning.append(text)
+        return self._chunk({"index": 0, "delta": {"reasoning_content": text}, "logprobs": None, "finish_reason": None})
+
+    def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
+        if self.result.first_token_at is None:
+            self.result.first_token_at = time.time()
+        if self.result.tool_calls is not None:
+            self.result.tool_calls.append(
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            )
+        delta = {
+            "tool_calls": [
+                {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            ]
+        }
+        return self._chunk({"index": 0, "delta": delta, "logprobs": None, "finish_reason": None})
+
+    def tool_call_arguments(self, index: int, fragment: str) -> bytes:
+        if not fragment:
+            return b""
+        calls = self.result.tool_calls
+        if calls is not None and index < len(calls):
+            calls[index]["function"]["arguments"] += fragment
+        delta = {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}
+        return self._chunk({"index": 0, "delta": delta, "logprobs": None, "finish_reason": None})
+
+    def finish(self, reason: str | None, usage: dict[str, Any] | None) -> bytes:
+        """The finish chunk, the usage chunk when the client asked for it, and [DONE]."""
+        self.result.finish_reason = reason
+        self.result.usage = usage
+        self.result.completed = True
+        if self.chat:
+            choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}
+        else:
+            choice = {"index": 0, "text": "", "logprobs": None, "finish_reason": reason}
+        out = self._chunk(choice)
+        if self.include_usage:
+            out += self._chunk(None, usage, with_usage=True)
+        return out + DONE
+
+    def error(self, err: ProxyError) -> bytes:
+        """An OpenAI-style error event (the SDKs raise on it); the stream ends after it."""
+        self.result.error = err
+        return b"data: " + json.dumps(err.envelope()).encode() + b"\n\n"
+
+
+def stream_error(message: str, *, status: int = 502, code: str = "stream_error", type: str | None = None) -> ProxyError:
+    return ProxyError(status, message, code=code, type=type or "server_error")
+
+
+class OpenAIPassthrough:
+    """An OpenAI-format stream passed through event by event; usage and the answer are captured on the way.
+
+    When the proxy asked upstream for `stream_options.include_usage` on the client's behalf, the usage-only
+    chunk is captured and not shown to the client, which did not ask for it.
+    """
+
+    __slots__ = ("_decoder", "_done", "hide_usage_chunk", "result", "route_type")
+
+    def __init__(self, route_type: str, hide_usage_chunk: bool, keep_payload: bool) -> None:
+        self.route_type = route_type
+        self.hide_usage_chunk = hide_usage_chunk
+        self.result = StreamResult()
+        if keep_payload:
+            self.result.text = []
+            self.result.tool_calls = []
+        self._decoder = SSEDecoder()
+        self._done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        try:
+            events = self._decoder.feed(chunk)
+        except StreamDecodeError as e:
+            return self._fail(f"upstream stream is malformed: {e}")
+        return b"".join(self._event(e.data) for e in events)
+
+    def finish(self) -> bytes:
+        out = b"".join(self._event(e.data) for e in self._decoder.flush())
+        if not self._done and self.result.error is None:
+            out += self._fail("upstream stream ended before [DONE]")
+        return out
+
+    def _fail(self, message: str) -> bytes:
+        self.result.error = stream_error(message)
+        self._done = True
+        return b"data: " + self.result.error.body() + b"\n\n"
+
+    def _event(self, data: str) -> bytes:
+        if self._done:
+            return b""
+        if data == "[DONE]":
+            self._done = True
+            self.result.completed = True
+            return DONE
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            return self._fail("upstream sent an event that is not JSON")
+        if not isinstance(obj, dict):
+            return b""
+        if "error" in obj:
+            err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+            self.result.error = ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
+            self._done = True
+            return f"data: {data}\n\n".encode()
+        self._capture(obj)
+        if self.hide_usage_chunk and not obj.get("choices") and obj.get("usage"):
+            return b""
+        return f"data: {data}\n\n".encode()
+
+    def _capture(self, obj: dict[str, Any]) -> None:
+        result = self.result
+        if obj.get("model"):
+            result.model = obj["model"]
+        if isinstance(obj.get("usage"), dict):
+            result.usage = obj["usage"]
+        for choice in obj.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            if choice.get("finish_reason"):
+                result.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta") if self.route_type == CHAT else choice
+            if not isinstance(delta, dict):
+                continue
+            text = delta.get("content") if self.route_type == CHAT else delta.get("text")
+            if text:
+                if result.first_token_at is None:
+                    result.first_token_at = time.time()
+                if result.text is not None:
+                    result.text.append(text)
+            if delta.get("tool_calls"):
+                if result.first_token_at is None:
+                    result.first_token_at = time.time()
+                if result.tool_calls is not None:
+                    _merge_tool_calls(result.tool_calls, delta["tool_calls"])
+
+
+def _merge_tool_calls(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
+    for d in deltas:
+        if not isinstance(d, dict):
+            continue
+        index = d.get("index", 0)
+        while len(calls) <= index:
+            calls.append({"id": None, "type": "function", "function": {"name": None, "arguments": ""}})
+        fn = d.get("function") or {}
+        if d.get("id"):
+            calls[index]["id"] = d["id"]
+        if fn.get("name"):
+            calls[index]["function"]["name"] = fn["name"]
+        if fn.get("arguments"):
+            calls[index]["function"]["arguments"] += fn["arguments"]
