@@ -71,6 +71,7 @@ def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) ->
         options=options,
         stream=stream,
         client_query=req.query,
+        auth=spec.auth,
     )
 
 

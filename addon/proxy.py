@@ -34,6 +34,8 @@ MODEL_HEADER = "x-ai-proxy-model"
 # Upstream response headers worth keeping for the client (rate limits drive SDK retries).
 _KEPT_RESPONSE_HEADERS = ("retry-after", "retry-after-ms", "x-request-id", "request-id", "apim-request-id")
 _KEPT_RESPONSE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+# Upstream request headers that always carry a credential.
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key", "x-amz-security-token"})
 # Client headers that carry no secret and that an upstream may use.
 _FORWARDED_CLIENT_HEADERS = ("user-agent", "openai-organization", "openai-project", "openai-beta")
 
@@ -78,6 +80,7 @@ class AIProxy:
         self.prices = audit.PriceTable()
         self._exchanges: dict[str, Exchange] = {}
         self._running = False
+        self._gcp: Any = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class AIProxy:
 
     # ---- hooks --------------------------------------------------------------------------------------------
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.error is not None:
             return
         try:
@@ -195,7 +198,11 @@ class AIProxy:
         )
         self._exchanges[flow.id] = ex
         try:
-            self._forward(flow, ex, captures)
+            call = self._prepare(flow, ex, captures)
+            if call.auth is not None and call.auth.gcp_use_service_account:
+                # Fetched off the event loop, cached and refreshed before expiry by the token source.
+                call.access_token = await self._gcp_tokens().token(call.auth)
+            self._forward(flow, ex, call)
         except ProxyError as e:
             ex.local_error = e
             flow.response = error_response(e)
@@ -204,7 +211,14 @@ class AIProxy:
             ex.local_error = ProxyError(502, "AI proxy failed to translate the request", code="proxy_error")
             flow.response = error_response(ex.local_error)
 
-    def _forward(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+    def _gcp_tokens(self) -> Any:
+        if self._gcp is None:
+            from .gcp_auth import GcpTokenSource  # google-auth is only loaded when a rule needs it
+
+            self._gcp = GcpTokenSource()
+        return self._gcp
+
+    def _prepare(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> Call:
         request = flow.request
         try:
             body = request.content or b""
@@ -212,8 +226,12 @@ class AIProxy:
             raise ProxyError(400, "request body has an undecodable content-encoding") from None
         query = {k: v for k, v in request.query.items()}
         client = ClientRequest(request.headers, query, request.headers.get("content-type", ""), body)
-        call = prepare_call(ex.rule, captures, client)
-        ex.call = call
+        ex.call = prepare_call(ex.rule, captures, client)
+        return ex.call
+
+    def _forward(self, flow: http.HTTPFlow, ex: Exchange, call: Call) -> None:
+        request = flow.request
+        query = call.client_query
         up = build_upstream(ex.rule, call)
         ex.upstream_body = json.dumps(up.body).encode() if up.body is not None else None  # before credentials
         secrets = apply_auth(up, ex.rule.spec.auth, request.headers, query)
@@ -222,6 +240,8 @@ class AIProxy:
         ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
         ex.upstream_url = redact_url(up.url, set(ex.secret_params))
 
+        body = json.dumps(up.body).encode() if up.body is not None else b""
+        ex.provider.sign(call, up, body)
         headers = {name: request.headers[name] for name in _FORWARDED_CLIENT_HEADERS if name in request.headers}
         headers.update(up.headers)
         if not call.stream:
@@ -233,7 +253,7 @@ class AIProxy:
         request.url = up.url  # sets scheme, host and port, and path
         # The url setter only updates a Host header that exists; ours were rebuilt, so set it (or :authority).
         request.host_header = hostport(request.scheme, request.host, request.port)
-        request.content = json.dumps(up.body).encode() if up.body is not None else b""
+        request.content = body
         flow.metadata["ai_proxy"] = {
             "rule": ex.rule.name,
             "provider": ex.provider.name,
@@ -343,11 +363,10 @@ class AIProxy:
     # ---- helpers ------------------------------------------------------------------------------------------
 
     def _scrub_request(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        if not ex.secrets:
-            return
         headers = flow.request.headers
         for name, value in list(headers.items()):
-            if value in ex.secrets:
+            # By value (whatever header the rule used) and by name (signatures and tokens made per request).
+            if value in ex.secrets or name.lower() in _SECRET_HEADERS:
                 headers[name] = "REDACTED"
         for name in ex.secret_params:
             if name in flow.request.query:

@@ -31,8 +31,6 @@ PROVIDERS = (
     "bedrock",
     "huggingface",
 )
-# Providers whose translation exists today; the others are accepted by the schema and refused with a clear message.
-IMPLEMENTED_PROVIDERS = frozenset({"openai", "azure", "anthropic"})
 ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "preserve")
 IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions"})
 # Which client formats (llm_format) each provider can speak natively.
@@ -418,12 +416,20 @@ def _option_strings(options: ModelOptions) -> Iterable[tuple[str, str]]:
                     yield f"{key}.{sub}", sub_value
 
 
+def implemented_providers() -> frozenset[str]:
+    """The providers with a translation module (the schema accepts every name in PROVIDERS)."""
+    from .providers import REGISTRY  # late: the provider modules import this one
+
+    return frozenset(REGISTRY)
+
+
 def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
     where = f"rule '{spec.name}'"
-    if spec.model.provider not in IMPLEMENTED_PROVIDERS:
+    implemented = implemented_providers()
+    if spec.model.provider not in implemented:
         raise RulesError(
             f"{where}: model.provider '{spec.model.provider}' is not implemented yet "
-            f"(available: {', '.join(sorted(IMPLEMENTED_PROVIDERS))})"
+            f"(available: {', '.join(sorted(implemented))})"
         )
     if spec.route_type not in IMPLEMENTED_ROUTE_TYPES:
         raise RulesError(f"{where}: route_type '{spec.route_type}' is not implemented yet")

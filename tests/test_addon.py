@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -58,6 +59,10 @@ def addon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AIP
         proxy.done()
 
 
+def run_request(proxy: AIProxy, f: http.HTTPFlow) -> None:
+    asyncio.run(proxy.request(f))  # the hook is async: it may await an OAuth token
+
+
 def records(folder: Path, count: int = 1) -> list[dict]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -71,7 +76,7 @@ def records(folder: Path, count: int = 1) -> list[dict]:
 def test_translates_and_rewrites_request(addon) -> None:
     proxy, _, _ = addon
     f = chat_flow()
-    proxy.request(f)
+    run_request(proxy, f)
     assert f.response is None
     assert f.request.url == "http://127.0.0.1:9/v1/messages"
     assert f.request.headers["x-api-key"] == "addon-test-secret"
@@ -88,7 +93,7 @@ def test_unmatched_flows_are_untouched(addon) -> None:
         chat_flow(host="x.team.internal"),  # the filter wants an x-team header
     ):
         before = f.request.get_state()
-        proxy.request(f)
+        run_request(proxy, f)
         assert f.response is None
         assert f.request.get_state() == before
 
@@ -96,7 +101,7 @@ def test_unmatched_flows_are_untouched(addon) -> None:
 def test_filter_expression_selects_flows(addon) -> None:
     proxy, _, _ = addon
     f = chat_flow(host="x.team.internal", body={"messages": [{"role": "user", "content": "hi"}]}, x_team="blue")
-    proxy.request(f)
+    run_request(proxy, f)
     assert f.request.host == "127.0.0.1"
 
 
@@ -108,7 +113,7 @@ def test_exception_in_translation_fails_closed(addon, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(anthropic_module.Anthropic, "build_request", explode)
     f = chat_flow()
-    proxy.request(f)
+    run_request(proxy, f)
     assert f.response is not None and f.response.status_code == 502
     assert json.loads(f.response.content)["error"]["code"] == "proxy_error"
     # mitmproxy never forwards a flow that already has a response: nothing reaches any host
@@ -117,7 +122,7 @@ def test_exception_in_translation_fails_closed(addon, monkeypatch: pytest.Monkey
 def test_exception_in_response_translation_fails_closed(addon, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy, _, _ = addon
     f = chat_flow()
-    proxy.request(f)
+    run_request(proxy, f)
     monkeypatch.setattr(anthropic_module.Anthropic, "parse_response", lambda *a: 1 / 0)
     f.response = tutils.tresp(content=b'{"content": []}')
     proxy.response(f)
@@ -128,7 +133,7 @@ def test_exception_in_response_translation_fails_closed(addon, monkeypatch: pyte
 def test_record_on_success_and_comment(addon, tmp_path: Path) -> None:
     proxy, _, _ = addon
     f = chat_flow()
-    proxy.request(f)
+    run_request(proxy, f)
     upstream = {
         "id": "msg_1",
         "type": "message",
@@ -158,7 +163,7 @@ def test_record_on_success_and_comment(addon, tmp_path: Path) -> None:
 def test_record_on_error_hook(addon, tmp_path: Path) -> None:
     proxy, _, _ = addon
     f = chat_flow()
-    proxy.request(f)
+    run_request(proxy, f)
     f.error = tflow.terr("connection refused")
     proxy.error(f)
     proxy.recorder.close()
@@ -206,7 +211,7 @@ def test_missing_env_loads_but_requests_get_clear_error(tmp_path: Path, monkeypa
     with taddons.context(proxy) as tctx:
         tctx.configure(proxy, ai_rules=str(rules), ai_recordings=str(tmp_path / "rec"))
         f = chat_flow()
-        proxy.request(f)
+        run_request(proxy, f)
         assert f.response.status_code == 500
         assert "ADDON_TEST_KEY" in json.loads(f.response.content)["error"]["message"]
         proxy.done()

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ProxyError
-from ..rules import ModelOptions
+from ..rules import AuthSpec, ModelOptions
 from ..streaming import StreamTranslator
 
 
@@ -30,6 +30,8 @@ class Call:
     options: ModelOptions  # rule options with templates rendered
     stream: bool = False
     client_query: Mapping[str, str] = field(default_factory=dict)
+    auth: AuthSpec | None = None  # the rule's auth block (AWS keys, GCP service account, ...)
+    access_token: str | None = None  # an OAuth token the glue fetched for this call (GCP service accounts)
 
 
 @dataclass(slots=True)
@@ -59,6 +61,9 @@ class Provider:
 
     def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
         return upstream_error(status, body, content_type, self.name)
+
+    def sign(self, call: Call, up: UpstreamRequest, body: bytes) -> None:
+        """Last step before sending: add headers computed from the exact body bytes (AWS SigV4)."""
 
     def stream_translator(self, call: Call, include_usage: bool, keep_payload: bool) -> StreamTranslator:
         """The translator of a 2xx stream; `include_usage`: the client asked for the usage chunk."""

@@ -1,0 +1,784 @@
+#!/usr/bin/env python3
+"""Benchmark: non-streamed OpenAI chat completions through plain mitmdump vs. mitmdump with the AI proxy addon.
+
+    .venv/bin/python bench/bench_chat.py            # or: make bench
+    .venv/bin/python bench/bench_chat.py --help
+
+One script, four kinds of process, each its own interpreter so none shares a GIL with another:
+  * a fake Anthropic Messages server (hand-written asyncio HTTP/1.1, keep-alive, fixed answer to any POST);
+  * `mitmdump --mode reverse:<fake>` without addon ("plain": forwards the OpenAI-shaped body unchanged);
+  * the same with `-s addon/ai_proxy.py` and a one-rule rules file ("addon": OpenAI -> Anthropic -> OpenAI,
+    statistics and payload logging on);
+  * a load generator (raw asyncio sockets, N keep-alive connections) started afresh for every round.
+The configurations alternate (direct once, then plain/addon per round); the proxy's CPU seconds per request
+come from /proc/<pid>/stat around the measured phase. Results: a table on stdout and a JSON file in
+bench/results/. Standard library only (the proxies come from the venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from http.client import HTTPConnection
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+ADDON_SCRIPT = ROOT / "addon" / "ai_proxy.py"
+HOST = "127.0.0.1"
+CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+STATS_PATH = "/_bench/stats"
+MODEL = "claude-bench"
+API_KEY = "bench-not-a-key"
+RULE_NAME = "bench-anthropic"
+FAKE_TEXT = "Paris is the capital of France. It has been the seat of the French government for centuries."
+FAKE_BODY = json.dumps(
+    {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": FAKE_TEXT}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 250, "output_tokens": 40},
+    },
+    separators=(",", ":"),
+).encode()
+CONFIGS = ("direct", "plain", "addon")
+
+
+def chat_body() -> bytes:
+    """An OpenAI chat request of about 1 KB: system prompt and a few user/assistant turns."""
+    body = {
+        "model": MODEL,
+        "messages": [
+            {
+                "role": "system",
+                "content": "You are a concise geography tutor. Answer in one or two sentences, cite no sources, "
+                "and prefer well-known facts over trivia. If a question is ambiguous, pick the most common "
+                "reading and say so briefly.",
+            },
+            {"role": "user", "content": "Which river flows through Vienna, Budapest and Belgrade?"},
+            {
+                "role": "assistant",
+                "content": "The Danube flows through all three capitals on its way to the Black Sea.",
+            },
+            {"role": "user", "content": "How long is it, roughly, and where does it start?"},
+            {
+                "role": "assistant",
+                "content": "About 2,850 km. It rises in the Black Forest in Germany, where the Brigach and Breg "
+                "streams meet at Donaueschingen.",
+            },
+            {
+                "role": "user",
+                "content": "Good. Now a different one: what is the capital of France, and why did the city end up "
+                "as the capital rather than Lyon or Marseille? Keep it short, one or two sentences please.",
+            },
+        ],
+        "max_tokens": 256,
+        "temperature": 0.2,
+        "user": "bench-user-0001",
+    }
+    return json.dumps(body).encode()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Small helpers
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a whole process (all threads), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the bench process dies (even by SIGKILL), so nothing lingers."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Role: fake Anthropic server
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class FakeAnthropic(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive and pipelining; any POST gets the fixed Messages answer, GET /_bench/stats the
+    counts per path, of connections, and of requests that carried the bench API key."""
+
+    RESPONSE = (
+        b"HTTP/1.1 200 OK\r\n"
+        b"content-type: application/json\r\n"
+        b"request-id: req_bench\r\n"
+        b"content-length: " + str(len(FAKE_BODY)).encode() + b"\r\n\r\n" + FAKE_BODY
+    )
+    KEY_HEADER = b"\r\nx-api-key: " + API_KEY.encode() + b"\r\n"
+    stats: dict[str, int] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buf = bytearray()
+        self.stats["connections"] = self.stats.get("connections", 0) + 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buf[: end + 2])
+            lower = head.lower()
+            length = 0
+            i = lower.find(b"\r\ncontent-length:")
+            if i >= 0:
+                length = int(head[i + 17 : head.index(b"\r\n", i + 2)])
+            elif b"\r\ntransfer-encoding:" in lower:
+                self._reply(b"HTTP/1.1 411 Length Required\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                self.transport.close()
+                return
+            total = end + 4 + length
+            if len(self.buf) < total:
+                return
+            del self.buf[:total]
+            method, path = head.split(b" ", 2)[:2]
+            stats = self.stats
+            key = path.decode("latin-1")
+            stats[key] = stats.get(key, 0) + 1
+            if self.KEY_HEADER in lower:
+                stats["x-api-key"] = stats.get("x-api-key", 0) + 1
+            if method == b"POST":
+                self._reply(self.RESPONSE)
+            elif path == STATS_PATH.encode():
+                body = json.dumps(stats).encode()
+                reply = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+                self._reply(reply.encode() + body)
+            else:
+                self._reply(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+            if b"\r\nconnection: close" in lower:
+                self.transport.close()
+                return
+
+    def _reply(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+def run_fake(port: int) -> None:
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(FakeAnthropic, HOST, port, backlog=256, reuse_address=True)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Role: load generator
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class Conn:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.close()
+        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = self.reader = None
+
+    async def request(self, raw: bytes) -> int:
+        """Send one request, read one whole response; the status code."""
+        if self.writer is None:
+            await self.open()
+        reader, writer = self.reader, self.writer
+        assert reader is not None and writer is not None
+        writer.write(raw)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        i = lower.find(b"\r\ncontent-length:")
+        if i >= 0:
+            await reader.readexactly(int(head[i + 17 : head.index(b"\r\n", i + 2)]))
+        elif b"\r\ntransfer-encoding: chunked" in lower:
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        else:
+            await reader.read()  # delimited by close
+            self.close()
+            return status
+        if b"\r\nconnection: close" in lower:
+            self.close()
+        return status
+
+
+async def load(params: dict[str, Any]) -> dict[str, Any]:
+    port, concurrency = params["port"], params["concurrency"]
+    body = bytes.fromhex(params["body_hex"])
+    raw = (
+        f"POST {params['path']} HTTP/1.1\r\n"
+        f"host: {HOST}:{port}\r\n"
+        "content-type: application/json\r\n"
+        "accept: application/json\r\n"
+        "authorization: Bearer sk-bench-client-key\r\n"
+        "user-agent: bench_chat/1\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    pids = {"proxy": params.get("proxy_pid"), "fake": params["fake_pid"]}
+    conns = [Conn(port) for _ in range(concurrency)]
+    await asyncio.gather(*(c.open() for c in conns))
+    errors: list[str] = []
+    latencies: list[float] = []
+
+    async def worker(conn: Conn, left: list[int], record: bool) -> None:
+        perf = time.perf_counter
+        while left[0] > 0:
+            left[0] -= 1
+            t0 = perf()
+            try:
+                status = await conn.request(raw)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
+                errors.append(f"{type(e).__name__}: {e}")
+                conn.close()
+                if len(errors) > 20:
+                    raise RuntimeError("too many errors: " + "; ".join(errors[:5])) from None
+                continue
+            if record:
+                latencies.append(perf() - t0)
+            if status != 200:
+                errors.append(f"HTTP {status}")
+
+    async def phase(count: int, record: bool) -> None:
+        left = [count]
+        await asyncio.gather(*(worker(c, left, record) for c in conns))
+
+    await phase(params["warmup"], record=False)
+    warmup_errors = len(errors)
+    before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+    client_before = time.process_time()
+    t0 = time.perf_counter()
+    await phase(params["requests"], record=True)
+    wall = time.perf_counter() - t0
+    client_cpu = time.process_time() - client_before
+    after = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+    for c in conns:
+        c.close()
+    cpu = {name: after[name] - before[name] for name in before}
+    cpu["client"] = client_cpu
+    return {
+        "requests": len(latencies),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "errors": len(errors),
+        "warmup_errors": warmup_errors,
+        "error_samples": sorted(set(errors))[:5],
+        "latencies_ms": [round(x * 1000, 4) for x in latencies],
+    }
+
+
+def run_client(params: dict[str, Any]) -> None:
+    async def bounded() -> dict[str, Any]:
+        async with asyncio.timeout(params["timeout"]):
+            return await load(params)
+
+    try:
+        result = asyncio.run(bounded())
+    except TimeoutError:
+        result = {"fatal": f"client did not finish within {params['timeout']} s"}
+    except Exception as e:
+        result = {"fatal": f"{type(e).__name__}: {e}"}
+    json.dump(result, sys.stdout)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Orchestrator
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class BenchError(Exception):
+    pass
+
+
+class Processes:
+    """Every child the bench starts; all are stopped on exit, whatever the exit."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen[bytes], Path | None]] = []
+
+    def start(self, name: str, cmd: list[str], log: Path | None, **kw: Any) -> subprocess.Popen[bytes]:
+        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        try:
+            p = subprocess.Popen(
+                cmd,
+                stdin=kw.pop("stdin", subprocess.DEVNULL),
+                stdout=kw.pop("stdout", out),
+                stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+                env=child_env(),
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the children itself
+                preexec_fn=_die_with_parent,
+                **kw,
+            )
+        finally:
+            if log:
+                out.close()  # type: ignore[union-attr]
+        self.procs.append((name, p, log))
+        return p
+
+    def log_tail(self, p: subprocess.Popen[bytes], lines: int = 25) -> str:
+        for _, q, log in self.procs:
+            if q is p and log and log.exists():
+                return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop_all(self) -> None:
+        for _, p, _ in reversed(self.procs):
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.terminate()
+        deadline = time.monotonic() + 5
+        for _, p, _ in reversed(self.procs):
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    p.kill()
+                p.wait()
+        self.procs.clear()
+
+
+def wait_listening(procs: Processes, p: subprocess.Popen[bytes], name: str, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise BenchError(f"{name} exited with code {p.returncode} before listening:\n{procs.log_tail(p)}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError(f"{name} did not listen on port {port} within {timeout:.0f} s:\n{procs.log_tail(p)}")
+
+
+def http_call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = HTTPConnection(HOST, port, timeout=10)
+    try:
+        headers = {"content-type": "application/json", "authorization": "Bearer sk-bench-client-key"} if body else {}
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def fake_stats(fake_port: int) -> dict[str, int]:
+    return json.loads(http_call(fake_port, "GET", STATS_PATH)[2])
+
+
+def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path | None) -> str:
+    """One request through a configuration, verified; raises BenchError with what was wrong."""
+    before = fake_stats(fake_port)
+    try:
+        status, _, raw = http_call(port, "POST", CHAT_PATH, body)
+    except OSError as e:
+        raise BenchError(f"{config}: request failed: {e}") from None
+    after = fake_stats(fake_port)
+    shown = raw[:600].decode("utf-8", "replace")
+    if status != 200:
+        raise BenchError(f"{config}: expected HTTP 200, got {status}: {shown}")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BenchError(f"{config}: response is not JSON: {shown}") from None
+
+    def hits(key: str) -> int:
+        return after.get(key, 0) - before.get(key, 0)
+
+    if config in ("direct", "plain"):
+        if data != json.loads(FAKE_BODY):
+            raise BenchError(f"{config}: expected the fake's Anthropic message unchanged, got: {shown}")
+        if hits(CHAT_PATH) != 1:
+            raise BenchError(f"{config}: the fake did not see one {CHAT_PATH} request (stats {after})")
+        return "fake's Anthropic JSON returned unchanged"
+    try:
+        ok = (
+            data["object"] == "chat.completion"
+            and data["choices"][0]["message"]["content"] == FAKE_TEXT
+            and data["choices"][0]["finish_reason"] == "stop"
+            and data["usage"]["prompt_tokens"] == 250
+            and data["usage"]["completion_tokens"] == 40
+        )
+    except (KeyError, IndexError, TypeError):
+        ok = False
+    if not ok:
+        raise BenchError(f"addon: expected an OpenAI chat.completion carrying the fake's text, got: {shown}")
+    if hits(MESSAGES_PATH) != 1 or hits("x-api-key") != 1:
+        raise BenchError(f"addon: the fake did not get one {MESSAGES_PATH} request with the rule's x-api-key ({after})")
+    assert recordings is not None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [ln for f in recordings.glob("*.jsonl") for ln in f.read_text().splitlines()]
+        if lines:
+            record = json.loads(lines[-1])
+            if record.get("meta", {}).get("rule") != RULE_NAME or "payload" not in record or "usage" not in record:
+                raise BenchError(f"addon: the audit record lacks rule/usage/payload: {lines[-1][:300]}")
+            break
+        time.sleep(0.05)
+    else:
+        raise BenchError(f"addon: no audit record appeared in {recordings} within 5 s")
+    return "OpenAI chat.completion with the fake's text; audit record written"
+
+
+def rules_yaml(fake_port: int) -> str:
+    return f"""\
+rules:
+  - name: {RULE_NAME}
+    match:
+      host: {HOST}
+      path: {CHAT_PATH}
+    route_type: llm/v1/chat
+    model:
+      provider: anthropic
+      name: {MODEL}
+      options:
+        upstream_url: http://{HOST}:{fake_port}{MESSAGES_PATH}
+    auth:
+      header_name: x-api-key
+      header_value: {API_KEY}
+    logging:
+      log_statistics: true
+      log_payloads: true
+"""
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled figures over one configuration's rounds."""
+    lat = sorted(x for r in results for x in r["latencies_ms"])
+    requests = sum(r["requests"] for r in results)
+    wall = sum(r["wall_s"] for r in results)
+    out: dict[str, Any] = {
+        "rounds": len(results),
+        "requests": requests,
+        "errors": sum(r["errors"] for r in results),
+        "rps": requests / wall if wall else float("nan"),
+        "p50_ms": percentile(lat, 50),
+        "p90_ms": percentile(lat, 90),
+        "p99_ms": percentile(lat, 99),
+        "max_ms": lat[-1] if lat else float("nan"),
+        "mean_ms": sum(lat) / len(lat) if lat else float("nan"),
+    }
+    for name in ("proxy", "fake", "client"):
+        secs = [r["cpu_s"][name] for r in results if name in r["cpu_s"]]
+        if secs:
+            out[f"{name}_cpu_ms_per_req"] = sum(secs) / requests * 1000
+            out[f"{name}_cpu_util"] = sum(secs) / wall
+    return out
+
+
+def git_revision() -> str | None:
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True)
+    except OSError:
+        return None
+    if rev.returncode:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = None
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+    versions = {}
+    for pkg in ("mitmproxy", "pydantic"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[pkg] = metadata.version(pkg)
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "versions": versions,
+        "git": git_revision(),
+    }
+
+
+def fmt_row(name: str, rnd: str, s: dict[str, Any]) -> str:
+    def f(key: str, spec: str) -> str:
+        v = s.get(key)
+        return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
+
+    return (
+        f"{name:<7}{rnd:>6}{f('rps', '9.0f')}{f('p50_ms', '9.2f')}{f('p99_ms', '9.2f')}"
+        f"{f('proxy_cpu_ms_per_req', '11.3f')}{f('proxy_cpu_util', '8.2f')}"
+        f"{f('client_cpu_ms_per_req', '10.3f')}{f('fake_cpu_ms_per_req', '9.3f')}{s.get('errors', 0):>7}"
+    )
+
+
+HEADER = (
+    f"{'config':<7}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'proxy ms':>11}{'util':>8}{'client ms':>10}{'fake ms':>9}{'errors':>7}\n"
+    f"{'':<7}{'':>6}{'':>9}{'':>9}{'':>9}{'CPU/req':>11}{'proxy':>8}{'CPU/req':>10}{'CPU/req':>9}"
+)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def orchestrate(args: argparse.Namespace) -> int:
+    mitmdump = args.mitmdump or str(Path(sys.executable).parent / "mitmdump")
+    if not Path(mitmdump).exists():
+        raise BenchError(f"mitmdump not found at {mitmdump} (run `make install`, or pass --mitmdump)")
+    body = chat_body()
+    procs = Processes()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_chat-"))
+    started = time.time()
+    try:
+        fake_port, plain_port, addon_port = free_port(), free_port(), free_port()
+        while len({fake_port, plain_port, addon_port}) < 3:
+            plain_port, addon_port = free_port(), free_port()
+        me = [sys.executable, str(Path(__file__).resolve())]
+        fake = procs.start("fake", [*me, "--role", "fake", "--port", str(fake_port)], tmp / "fake.log")
+        recordings = tmp / "recordings"
+        (tmp / "rules.yaml").write_text(rules_yaml(fake_port))
+        common = [mitmdump, "--mode", f"reverse:http://{HOST}:{fake_port}", "--listen-host", HOST, "-q"]
+        proxies = {
+            "plain": procs.start(
+                "plain",
+                [*common, "-p", str(plain_port), "--set", f"confdir={tmp / 'conf-plain'}"],
+                tmp / "plain.log",
+                cwd=ROOT,
+            ),
+            "addon": procs.start(
+                "addon",
+                [
+                    *common,
+                    "-p",
+                    str(addon_port),
+                    "--set",
+                    f"confdir={tmp / 'conf-addon'}",
+                    "-s",
+                    str(ADDON_SCRIPT),
+                    "--set",
+                    f"ai_rules={tmp / 'rules.yaml'}",
+                    "--set",
+                    f"ai_recordings={recordings}",
+                ],
+                tmp / "addon.log",
+                cwd=ROOT,
+            ),
+        }
+        ports = {"direct": fake_port, "plain": plain_port, "addon": addon_port}
+        wait_listening(procs, fake, "fake server", fake_port)
+        for name, p in proxies.items():
+            wait_listening(procs, p, f"mitmdump ({name})", ports[name])
+
+        configs = ["plain", "addon"] if args.no_direct else list(CONFIGS)
+        print(
+            f"request body {len(body)} bytes; {args.warmup} warm-up + {args.requests} measured requests per round, "
+            f"{args.concurrency} keep-alive connections; {os.cpu_count()} CPUs"
+        )
+        checks = {}
+        for name in configs:
+            checks[name] = check(name, ports[name], fake_port, body, recordings if name == "addon" else None)
+            print(f"check {name:<6} ok: {checks[name]}")
+
+        schedule = (["direct"] if "direct" in configs else []) + ["plain", "addon"] * args.rounds
+        rounds: list[dict[str, Any]] = []
+        print()
+        print(HEADER)
+        for i, name in enumerate(schedule):
+            rnd = sum(1 for n in schedule[: i + 1] if n == name)
+            params = {
+                "port": ports[name],
+                "path": CHAT_PATH,
+                "body_hex": body.hex(),
+                "concurrency": args.concurrency,
+                "warmup": args.warmup,
+                "requests": args.requests,
+                "timeout": args.timeout,
+                "proxy_pid": proxies[name].pid if name in proxies else None,
+                "fake_pid": fake.pid,
+            }
+            client = procs.start(
+                "client", [*me, "--role", "client"], None, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+            try:
+                out, _ = client.communicate(json.dumps(params).encode(), timeout=args.timeout + 15)
+            except subprocess.TimeoutExpired:
+                client.kill()
+                client.wait()
+                raise BenchError(f"{name} round {rnd}: load generator hung past {args.timeout + 15} s") from None
+            try:
+                result = json.loads(out)
+            except ValueError:
+                raise BenchError(f"{name} round {rnd}: load generator failed (exit {client.returncode})") from None
+            if "fatal" in result:
+                raise BenchError(f"{name} round {rnd}: {result['fatal']}")
+            for pname, p in proxies.items():
+                if p.poll() is not None:
+                    raise BenchError(f"mitmdump ({pname}) died (exit {p.returncode}):\n{procs.log_tail(p)}")
+            result.update(config=name, round=rnd)
+            summary = summarize([result])
+            print(fmt_row(name, str(rnd), summary))
+            if result["errors"] or result["warmup_errors"]:
+                raise BenchError(
+                    f"{name} round {rnd}: {result['errors'] + result['warmup_errors']} failed requests, e.g. "
+                    f"{result['error_samples']}\n{procs.log_tail(proxies[name]) if name in proxies else ''}"
+                )
+            rounds.append(result)
+
+        summaries = {name: summarize([r for r in rounds if r["config"] == name]) for name in configs}
+        print("-" * len(HEADER.splitlines()[0]))
+        for name in configs:
+            print(fmt_row(name, "all", summaries[name]))
+        plain, addon = summaries["plain"], summaries["addon"]
+        ratios = {
+            "throughput": addon["rps"] / plain["rps"],
+            "p50": addon["p50_ms"] / plain["p50_ms"],
+            "p99": addon["p99_ms"] / plain["p99_ms"],
+            "proxy_cpu_per_req": addon["proxy_cpu_ms_per_req"] / plain["proxy_cpu_ms_per_req"],
+        }
+        print(
+            f"\naddon/plain: throughput {ratios['throughput']:.3f}x  p50 {ratios['p50']:.3f}x  "
+            f"p99 {ratios['p99']:.3f}x  proxy CPU/request {ratios['proxy_cpu_per_req']:.3f}x "
+            f"(CPU-bound throughput ratio {1 / ratios['proxy_cpu_per_req']:.3f}x; target >= 0.90x)"
+        )
+        if "direct" in summaries and summaries["direct"]["rps"] < 1.5 * plain["rps"]:
+            print(
+                "warning: direct (client -> fake, no proxy) is under 1.5x plain's throughput: the load generator "
+                "or the fake may be limiting the figures"
+            )
+
+        if recordings.exists():
+            recorded = sum(len(f.read_text().splitlines()) for f in recordings.glob("*.jsonl"))
+        else:
+            recorded = 0
+        report = {
+            "benchmark": "bench_chat",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "machine": machine_info(),
+            "params": {
+                "requests": args.requests,
+                "warmup": args.warmup,
+                "concurrency": args.concurrency,
+                "rounds": args.rounds,
+                "request_body_bytes": len(body),
+                "response_body_bytes": len(FAKE_BODY),
+                "schedule": schedule,
+            },
+            "checks": checks,
+            "rounds": [{k: v for k, v in r.items() if k != "latencies_ms"} | summarize([r]) for r in rounds],
+            "summary": summaries,
+            "ratios_addon_over_plain": ratios,
+            "audit_records_written": recorded,
+            "fake_server_counts": fake_stats(fake_port),
+        }
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"bench_chat-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}.json"
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwritten {path.relative_to(ROOT)} ({report['duration_s']} s in all)")
+        return 0
+    finally:
+        procs.stop_all()
+        if args.keep_tmp:
+            print(f"kept {tmp}")
+        else:
+            subprocess.run(["rm", "-rf", str(tmp)], check=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--requests", type=int, default=2000, help="measured requests per round (default 2000)")
+    ap.add_argument("--warmup", type=int, default=200, help="unmeasured requests before each round (default 200)")
+    ap.add_argument("--concurrency", type=int, default=8, help="concurrent keep-alive connections (default 8)")
+    ap.add_argument("--rounds", type=int, default=2, help="plain/addon alternations (default 2)")
+    ap.add_argument("--timeout", type=float, default=60, help="hard limit per round, seconds (default 60)")
+    ap.add_argument("--no-direct", action="store_true", help="skip the client -> fake baseline round")
+    ap.add_argument("--mitmdump", help="mitmdump to run (default: the one beside this Python)")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, rules, audit records)")
+    ap.add_argument("--role", choices=("fake", "client"), help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.role == "fake":
+        run_fake(args.port)
+        return 0
+    if args.role == "client":
+        run_client(json.load(sys.stdin))
+        return 0
+    if min(args.requests, args.concurrency, args.rounds) < 1 or args.warmup < 0:
+        ap.error("--requests, --concurrency and --rounds must be at least 1, --warmup at least 0")
+    try:
+        with sigterm_as_interrupt():
+            return orchestrate(args)
+    except BenchError as e:
+        print(f"\nbench_chat: ABORTED: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench_chat: interrupted; processes stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
