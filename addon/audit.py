@@ -11,9 +11,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,9 @@ def time_per_token(latency_ms: float | None, usage: dict[str, Any] | None) -> fl
     return round(latency_ms / usage["completion_tokens"], 3)
 
 
-def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso_time(timestamp: float | None = None) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC) if timestamp else datetime.now(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def payload_value(raw: bytes | str | None) -> Any:
@@ -119,21 +121,30 @@ def payload_value(raw: bytes | str | None) -> Any:
         return text
 
 
+Record = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
 class Recorder:
-    """Appends records as JSON lines to `<folder>/ai-proxy-YYYY-MM-DD.jsonl` from one writer thread."""
+    """Appends records as JSON lines to `<folder>/ai-proxy-YYYY-MM-DD.jsonl` (UTC date) from one writer thread.
+
+    `write` takes a record or a function that builds one: building and serialising then happen on the writer
+    thread. The thread drains whatever is queued in one batch and one write call, keeping the file open.
+    """
 
     def __init__(self, folder: str | Path, redact: tuple[str, ...] = ()) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._redact = redact
-        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Record | None] = queue.SimpleQueue()
+        self._file: TextIO | None = None
+        self._file_path: Path | None = None
         self._thread = threading.Thread(target=self._run, name="ai-proxy-recorder", daemon=True)
         self._thread.start()
 
     def set_redactions(self, secrets: tuple[str, ...]) -> None:
         self._redact = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Record) -> None:
         self._queue.put(record)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -144,17 +155,48 @@ class Recorder:
         return self.folder / f"ai-proxy-{time.strftime('%Y-%m-%d', time.gmtime())}.jsonl"
 
     def _run(self) -> None:
-        while True:
-            record = self._queue.get()
-            if record is None:
-                return
-            try:
-                line = json.dumps(record, ensure_ascii=False, default=str)
-                for secret in self._redact:
-                    # Last line of defence: a configured secret never reaches the disk, wherever it hid.
-                    if secret in line:
-                        line = line.replace(secret, "REDACTED")
-                with self.path_for_today().open("a", encoding="utf-8") as f:
-                    f.write(line + "\n")
-            except Exception:
-                log.exception("could not write an audit record")
+        try:
+            while True:
+                batch = [self._queue.get()]
+                while True:  # whatever else is waiting goes out with the same write
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = None in batch
+                lines = [self._line(item) for item in batch if item is not None]
+                self._append("".join(line for line in lines if line))
+                if stop:
+                    return
+        finally:
+            if self._file is not None:
+                self._file.close()
+
+    def _line(self, item: Record) -> str | None:
+        try:
+            record = item() if callable(item) else item
+            line = json.dumps(record, ensure_ascii=False, default=str)
+        except Exception:
+            log.exception("could not build an audit record")
+            return None
+        for secret in self._redact:
+            # Last line of defence: a configured secret never reaches the disk, wherever it hid.
+            if secret in line:
+                line = line.replace(secret, "REDACTED")
+        return line + "\n"
+
+    def _append(self, text: str) -> None:
+        if not text:
+            return
+        try:
+            path = self.path_for_today()
+            if path != self._file_path:
+                if self._file is not None:
+                    self._file.close()
+                self._file, self._file_path = path.open("a", encoding="utf-8"), path
+            assert self._file is not None
+            self._file.write(text)
+            self._file.flush()  # whole lines reach the OS at once: readers never see half a record
+        except OSError:
+            log.exception("could not write audit records")
+            self._file = self._file_path = None

@@ -7,6 +7,7 @@ exception anywhere answers 502 in the OpenAI envelope and never lets the flow re
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
+from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
 from . import audit
@@ -32,10 +34,12 @@ log = logging.getLogger("ai_proxy")
 RULES_POLL_SECONDS = 1.0
 MODEL_HEADER = "x-ai-proxy-model"
 # Upstream response headers worth keeping for the client (rate limits drive SDK retries).
-_KEPT_RESPONSE_HEADERS = ("retry-after", "retry-after-ms", "x-request-id", "request-id", "apim-request-id")
-_KEPT_RESPONSE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+_KEPT_RESPONSE_HEADERS = frozenset(
+    {b"retry-after", b"retry-after-ms", b"x-request-id", b"request-id", b"apim-request-id"}
+)
+_KEPT_RESPONSE_PREFIXES = (b"x-ratelimit-", b"anthropic-ratelimit-")
 # Upstream request headers that always carry a credential.
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key", "x-amz-security-token"})
+_SECRET_HEADERS = frozenset({b"authorization", b"api-key", b"x-api-key", b"x-goog-api-key", b"x-amz-security-token"})
 # Client headers that carry no secret and that an upstream may use.
 _FORWARDED_CLIENT_HEADERS = ("user-agent", "openai-organization", "openai-project", "openai-beta")
 
@@ -51,7 +55,7 @@ class Exchange:
     started: float = field(default_factory=time.time)
     call: Call | None = None
     upstream_url: str | None = None
-    upstream_body: bytes | None = None
+    upstream_body: dict[str, Any] | None = None
     secrets: tuple[str, ...] = ()
     secret_params: tuple[str, ...] = ()
     local_error: ProxyError | None = None
@@ -61,8 +65,12 @@ class Exchange:
     status: int | None = None
     error: str | None = None
     latency_ms: float | None = None
+    client_headers: dict[str, str] = field(default_factory=dict)
+    scrubbed: bool = False
     translator: StreamTranslator | None = None
     ttft_ms: float | None = None
+    finished: float = 0.0
+    summary: dict[str, Any] | None = None
 
 
 def error_response(err: ProxyError) -> http.Response:
@@ -193,7 +201,7 @@ class AIProxy:
         ex = Exchange(
             rule=rule,
             provider=provider_for(rule),
-            client_url=redact_url(flow.request.pretty_url),
+            client_url=_client_url(flow.request),
             client_body=flow.request.raw_content or b"",
         )
         self._exchanges[flow.id] = ex
@@ -224,36 +232,48 @@ class AIProxy:
             body = request.content or b""
         except ValueError:
             raise ProxyError(400, "request body has an undecodable content-encoding") from None
-        query = {k: v for k, v in request.query.items()}
-        client = ClientRequest(request.headers, query, request.headers.get("content-type", ""), body)
+        query = dict(request.query.items()) if "?" in request.path else {}
+        # One pass over the raw header fields: mitmproxy's Headers look-ups scan every field each time.
+        headers = {k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields}
+        ex.client_headers = headers
+        client = ClientRequest(headers, query, headers.get("content-type", ""), body)
         ex.call = prepare_call(ex.rule, captures, client)
         return ex.call
 
     def _forward(self, flow: http.HTTPFlow, ex: Exchange, call: Call) -> None:
         request = flow.request
-        query = call.client_query
+        client_headers = ex.client_headers
         up = build_upstream(ex.rule, call)
-        ex.upstream_body = json.dumps(up.body).encode() if up.body is not None else None  # before credentials
-        secrets = apply_auth(up, ex.rule.spec.auth, request.headers, query)
-        ex.secrets = tuple(_with_bare_tokens(secrets))
         auth = ex.rule.spec.auth
+        body_auth = auth is not None and auth.param_location == "body" and up.body is not None
+        # The record keeps the upstream body as it was before credentials were added to it.
+        ex.upstream_body = dict(up.body) if body_auth and up.body is not None else up.body
+        secrets = apply_auth(up, auth, client_headers, call.client_query)
+        ex.secrets = tuple(_with_bare_tokens(secrets))
         ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
         ex.upstream_url = redact_url(up.url, set(ex.secret_params))
 
         body = json.dumps(up.body).encode() if up.body is not None else b""
         ex.provider.sign(call, up, body)
-        headers = {name: request.headers[name] for name in _FORWARDED_CLIENT_HEADERS if name in request.headers}
+        headers = {name: client_headers[name] for name in _FORWARDED_CLIENT_HEADERS if name in client_headers}
         headers.update(up.headers)
         if not call.stream:
             headers["accept-encoding"] = "gzip, deflate"
         else:
             headers["accept-encoding"] = "identity"  # stream chunks must arrive undecoded
-        request.method = up.method
+        target = _split_url(up.url)
+        # Set the request's fields directly: mitmproxy's url/host/content setters re-parse, re-validate and
+        # rescan the headers several times, which is most of the addon's cost per request.
+        data = request.data
+        data.method = up.method.encode()
+        data.scheme, data.host, data.port, data.path = target.scheme, target.host, target.port, target.path
+        if request.is_http2 or request.is_http3:
+            data.authority = target.authority
+        else:
+            headers["host"] = target.authority.decode()
+        headers["content-length"] = str(len(body))
         request.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
-        request.url = up.url  # sets scheme, host and port, and path
-        # The url setter only updates a Host header that exists; ours were rebuilt, so set it (or :authority).
-        request.host_header = hostport(request.scheme, request.host, request.port)
-        request.content = body
+        data.content = body  # raw bytes: the rebuilt headers have no content-encoding
         flow.metadata["ai_proxy"] = {
             "rule": ex.rule.name,
             "provider": ex.provider.name,
@@ -363,11 +383,16 @@ class AIProxy:
     # ---- helpers ------------------------------------------------------------------------------------------
 
     def _scrub_request(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        headers = flow.request.headers
-        for name, value in list(headers.items()):
-            # By value (whatever header the rule used) and by name (signatures and tokens made per request).
-            if value in ex.secrets or name.lower() in _SECRET_HEADERS:
-                headers[name] = "REDACTED"
+        if ex.scrubbed:
+            return
+        ex.scrubbed = True
+        secrets = {s.encode() for s in ex.secrets}
+        fields = flow.request.headers.fields
+        # By value (whatever header the rule used) and by name (signatures and tokens made per request).
+        if any(v in secrets or k.lower() in _SECRET_HEADERS for k, v in fields):
+            flow.request.headers.fields = tuple(
+                (k, b"REDACTED" if v in secrets or k.lower() in _SECRET_HEADERS else v) for k, v in fields
+            )
         for name in ex.secret_params:
             if name in flow.request.query:
                 flow.request.query[name] = "REDACTED"
@@ -388,41 +413,60 @@ class AIProxy:
         )
         ex.status, ex.client_response = status, data
         headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
-        for name, value in response.headers.items():
+        for name, value in response.headers.fields:
             lname = name.lower()
             if lname in _KEPT_RESPONSE_HEADERS or lname.startswith(_KEPT_RESPONSE_PREFIXES):
-                headers.append((lname.encode(), value.encode()))
+                headers.append((lname, value))
         if ex.rule.spec.model_name_header and status < 400:
             model = data.get("model") or ex.call.model or ""
             headers.append((MODEL_HEADER.encode(), f"{ex.provider.name}/{model}".encode()))
         response.status_code = status
         response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        content = json.dumps(data).encode()
+        headers.append((b"content-length", str(len(content)).encode()))
         response.headers = http.Headers(headers)
-        response.content = json.dumps(data).encode()
-        response.headers["content-length"] = str(len(response.raw_content or b""))
+        response.raw_content = content  # no content-encoding: set the bytes without re-encoding
 
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         try:
-            record = self._record(flow, ex)
-            flow.comment = _comment(ex, record)
+            ex.finished = time.time()
+            flow.comment = _comment(ex, self._usage_summary(ex))
             if self.recorder is not None:
-                self.recorder.write(record)
+                # The record is assembled and serialised on the writer thread; the exchange is final here.
+                flow_id = flow.id
+                self.recorder.write(lambda: self._record(flow_id, ex))
         except Exception:
             log.exception("AI proxy: could not build the audit record")
 
-    def _record(self, flow: http.HTTPFlow, ex: Exchange) -> dict[str, Any]:
+    def _usage_summary(self, ex: Exchange) -> dict[str, Any]:
+        """Tokens and cost of an exchange (for the comment and the record), computed once."""
+        if ex.summary is None:
+            response = ex.client_response if isinstance(ex.client_response, dict) else {}
+            usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+            model = response.get("model") or (ex.call.model if ex.call else None)
+            options = ex.rule.spec.model.options
+            cost = self.prices.cost(ex.provider.name, model, usage, options.input_cost, options.output_cost)
+            ex.summary = {
+                "prompt_tokens": usage.get("prompt_tokens") if usage else None,
+                "completion_tokens": usage.get("completion_tokens") if usage else None,
+                "total_tokens": usage.get("total_tokens") if usage else None,
+                "cost": cost,
+                "time_per_token": audit.time_per_token(ex.latency_ms, usage),
+            }
+        return ex.summary
+
+    def _record(self, flow_id: str, ex: Exchange) -> dict[str, Any]:
         spec = ex.rule.spec
         call = ex.call
         response = ex.client_response if isinstance(ex.client_response, dict) else {}
-        usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
         request_model = call.model if call else None
         response_model = response.get("model") if response.get("model") else None
         err = ex.local_error.message if ex.local_error else ex.error
         if err is None and ex.status is not None and ex.status >= 400:
             err = (response.get("error") or {}).get("message")
         record: dict[str, Any] = {
-            "timestamp": audit.iso_now(),
-            "id": flow.id,
+            "timestamp": audit.iso_time(ex.finished),
+            "id": flow_id,
             "meta": {
                 "rule": spec.name,
                 "provider_name": ex.provider.name,
@@ -440,45 +484,57 @@ class AIProxy:
             },
         }
         if spec.logging.log_statistics:
-            options = spec.model.options
-            cost = self.prices.cost(
-                ex.provider.name,
-                response_model or request_model,
-                usage,
-                options.input_cost,
-                options.output_cost,
-            )
-            record["usage"] = {
-                "prompt_tokens": usage.get("prompt_tokens") if usage else None,
-                "completion_tokens": usage.get("completion_tokens") if usage else None,
-                "total_tokens": usage.get("total_tokens") if usage else None,
-                "cost": cost,
-                "time_per_token": audit.time_per_token(ex.latency_ms, usage),
-            }
+            record["usage"] = self._usage_summary(ex)
         if spec.logging.log_payloads:
             record["payload"] = {
                 "client_request": audit.payload_value(ex.client_body),
-                "upstream_request": audit.payload_value(ex.upstream_body),
+                "upstream_request": ex.upstream_body,
                 "upstream_response": audit.payload_value(ex.upstream_response),
                 "client_response": ex.client_response,
             }
         return record
 
 
-def _comment(ex: Exchange, record: dict[str, Any]) -> str:
-    meta = record["meta"]
-    model = meta["response_model"] or meta["request_model"] or "?"
+def _comment(ex: Exchange, usage: dict[str, Any]) -> str:
+    response = ex.client_response if isinstance(ex.client_response, dict) else {}
+    model = response.get("model") or (ex.call.model if ex.call else None) or "?"
     parts = [f"{ex.provider.name}/{model} [{ex.rule.name}]"]
-    usage = record.get("usage") or {}
     if usage.get("prompt_tokens") is not None:
         parts.append(f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens")
     if usage.get("cost") is not None:
         parts.append(f"${usage['cost']:.6f}")
-    if meta["llm_latency"] is not None:
-        parts.append(f"{meta['llm_latency']:.0f} ms")
-    if meta["error"]:
-        parts.append(f"HTTP {meta['status']}: {meta['error'][:120]}")
+    if ex.latency_ms is not None:
+        parts.append(f"{ex.latency_ms:.0f} ms")
+    error = ex.local_error.message if ex.local_error else ex.error
+    if error is None and ex.status is not None and ex.status >= 400:
+        error = (response.get("error") or {}).get("message")
+    if error:
+        parts.append(f"HTTP {ex.status}: {error[:120]}")
     return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    scheme: bytes
+    host: str
+    port: int
+    path: bytes  # path and query, as sent
+    authority: bytes  # host[:port] for the Host header or :authority
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_url(url: str) -> _Target:
+    """An upstream URL split for the request's fields; cached, as a rule's upstream URL rarely varies."""
+    scheme, host, port, path = mitm_url.parse(url)  # validates: port range, IDNA host, ASCII path
+    return _Target(scheme, host.decode("idna"), port, path, hostport(scheme, host, port))
+
+
+def _client_url(request: http.Request) -> str:
+    """The URL the client asked for (credentials in its query redacted)."""
+    authority = request.host_header or hostport(request.scheme, request.host, request.port)
+    path = request.path
+    url = f"{request.scheme}://{authority}{path}"
+    return redact_url(url) if "?" in path else url
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -270,7 +270,8 @@ class Template:
         for m in _TEMPLATE_REF.finditer(text):
             if m.start() > pos:
                 parts.append(text[pos : m.start()])
-            parts.append((m.group(1), m.group(2)))
+            source, name = m.group(1), m.group(2)
+            parts.append((source, name.lower() if source == "headers" else name))  # header names: any case
             pos = m.end()
         if pos < len(text):
             parts.append(text[pos:])
