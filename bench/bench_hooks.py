@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mitmproxy import http  # noqa: E402
-from mitmproxy.test import taddons, tflow, tutils  # noqa: E402
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
 
-from addon.proxy import AIProxy  # noqa: E402
+from addon.proxy import AIProxy
 
 RULES = """
 rules:
@@ -93,7 +93,7 @@ def main(n: int = 3000) -> None:
             for _ in range(300):
                 one_exchange(proxy)
             base_cpu, _ = measure(proxy, n, hooks=False)  # building test flows costs more than the hooks
-            cpu, wall = measure(proxy, n, hooks=True)
+            cpu, _wall = measure(proxy, n, hooks=True)
         lines = sum(1 for p in (Path(tmp) / "rec").glob("*.jsonl") for _ in p.open())
     print(f"{n} exchanges ({lines} records): hooks + recording cost {(cpu - base_cpu) / n * 1e6:.0f} us CPU each")
 

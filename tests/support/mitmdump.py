@@ -39,6 +39,7 @@ class Mitmdump:
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
         scripts: list[Path] | None = None,
+        with_addon: bool = True,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +55,7 @@ class Mitmdump:
             self.env.pop(var, None)
         self.extra_args = extra_args or []
         self.scripts = scripts or []
+        self.with_addon = with_addon  # False: plain mitmdump, the baseline of the benchmarks
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,10 +72,12 @@ class Mitmdump:
         cmd = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--set", f"confdir={self.confdir}"]
         for mode, port in zip(self.modes, self.ports, strict=True):
             cmd += ["--mode", f"{mode}@{port}"]
-        cmd += ["-s", str(ENTRY)]
+        if self.with_addon:
+            cmd += ["-s", str(ENTRY)]
         for script in self.scripts:
             cmd += ["-s", str(script)]
-        cmd += ["--set", f"ai_rules={self.rules_path}", "--set", f"ai_recordings={self.recordings}"]
+        if self.with_addon:
+            cmd += ["--set", f"ai_rules={self.rules_path}", "--set", f"ai_recordings={self.recordings}"]
         return cmd + self.extra_args
 
     def start(self, timeout: float = 30.0) -> Mitmdump:
