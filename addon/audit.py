@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import jsonutil
+
 log = logging.getLogger(__name__)
 
 # Our provider names -> genai-prices provider ids (the price table's own naming).
@@ -175,7 +177,7 @@ class Recorder:
     def _line(self, item: Record) -> str | None:
         try:
             record = item() if callable(item) else item
-            line = json.dumps(record, ensure_ascii=False, default=str)
+            line = jsonutil.dumps_str(record)
         except Exception:
             log.exception("could not build an audit record")
             return None

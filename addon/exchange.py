@@ -3,12 +3,11 @@ client response. No mitmproxy here: the glue hands in plain values and applies w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import openai_format
+from . import jsonutil, openai_format
 from .errors import ProxyError, bad_request
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
 from .rules import Rule, TemplateContext
@@ -44,7 +43,7 @@ def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) ->
     if media_type and media_type not in _JSON_TYPES and not media_type.endswith("+json"):
         raise bad_request(f"content-type must be application/json, not {media_type!r}", code="unsupported_media_type")
     try:
-        body = json.loads(req.body)
+        body = jsonutil.loads(req.body)
     except ValueError as e:
         raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json") from None
     body = openai_format.validate(spec.route_type, body)
@@ -124,7 +123,7 @@ def translate_response(
         err = ProxyError(502, f"{provider.name} answered with an unexpected redirect (HTTP {status})")
         return err.status, err.envelope()
     try:
-        data = json.loads(body)
+        data = jsonutil.loads(body)
         return 200, provider.parse_response(call, data)
     except (ValueError, UpstreamFormatError) as e:
         # ValueError covers JSON decoding; UpstreamFormatError is a body of the wrong shape.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ from mitmproxy import ctx, exceptions, flowfilter, http
 from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
-from . import audit
+from . import audit, jsonutil
 from .auth import apply_auth, redact_url
 from .errors import ProxyError
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
@@ -253,7 +252,7 @@ class AIProxy:
         ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
         ex.upstream_url = redact_url(up.url, set(ex.secret_params))
 
-        body = json.dumps(up.body).encode() if up.body is not None else b""
+        body = jsonutil.dumps(up.body) if up.body is not None else b""
         ex.provider.sign(call, up, body)
         headers = {name: client_headers[name] for name in _FORWARDED_CLIENT_HEADERS if name in client_headers}
         headers.update(up.headers)
@@ -422,7 +421,7 @@ class AIProxy:
             headers.append((MODEL_HEADER.encode(), f"{ex.provider.name}/{model}".encode()))
         response.status_code = status
         response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        content = json.dumps(data).encode()
+        content = jsonutil.dumps(data)
         headers.append((b"content-length", str(len(content)).encode()))
         response.headers = http.Headers(headers)
         response.raw_content = content  # no content-encoding: set the bytes without re-encoding

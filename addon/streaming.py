@@ -7,11 +7,11 @@ constant memory (the assembled answer is kept only when the rule records payload
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from . import jsonutil
 from .errors import ProxyError
 from .openai_format import CHAT, new_id
 from .streams import SSEDecoder, StreamDecodeError
@@ -66,10 +66,10 @@ class StreamResult:
 class ChunkWriter:
     """Emits OpenAI stream events (`chat.completion.chunk` or `text_completion`) for one response.
 
-    The constant part of every chunk is serialised once; a text delta costs one json.dumps of its text.
+    The constant part of every chunk is serialised once; a text delta costs one serialisation of its text.
     """
 
-    __slots__ = ("_finish_tail", "_head", "_text_tail", "chat", "id", "include_usage", "model", "result")
+    __slots__ = ("_head", "_text_tail", "chat", "id", "include_usage", "model", "result")
 
     def __init__(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> None:
         self.chat = route_type == CHAT
@@ -86,13 +86,14 @@ class ChunkWriter:
 
     def _set_head(self) -> None:
         obj = "chat.completion.chunk" if self.chat else "text_completion"
-        head = json.dumps({"id": self.id, "object": obj, "created": int(time.time()), "model": self.model})
-        self._head = f"data: {head[:-1]}, " + ('"choices": [{"index": 0, "delta": ' if self.chat else '"choices": [')
-        usage_null = ', "usage": null' if self.include_usage else ""
+        head = jsonutil.dumps({"id": self.id, "object": obj, "created": int(time.time()), "model": self.model})
+        choices = b'"choices":[{"index":0,"delta":{"content":' if self.chat else b'"choices":[{"text":'
+        self._head = b"data: " + head[:-1] + b"," + choices
+        usage_null = b',"usage":null' if self.include_usage else b""
         if self.chat:
-            self._text_tail = f'}}, "logprobs": null, "finish_reason": null}}]{usage_null}}}\n\n'
+            self._text_tail = b'},"logprobs":null,"finish_reason":null}]' + usage_null + b"}\n\n"
         else:
-            self._text_tail = f', "index": 0, "logprobs": null, "finish_reason": null}}]{usage_null}}}\n\n'
+            self._text_tail = b',"index":0,"logprobs":null,"finish_reason":null}]' + usage_null + b"}\n\n"
 
     def set_model(self, model: str | None) -> None:
         """The upstream's own model name, when it tells us before the first chunk."""
@@ -111,7 +112,7 @@ class ChunkWriter:
         }
         if self.include_usage or with_usage:
             body["usage"] = usage
-        return b"data: " + json.dumps(body).encode() + b"\n\n"
+        return b"data: " + jsonutil.dumps(body) + b"\n\n"
 
     def role(self) -> bytes:
         if not self.chat:
@@ -127,9 +128,7 @@ class ChunkWriter:
             self.result.first_token_at = time.time()
         if self.result.text is not None:
             self.result.text.append(text)
-        if self.chat:
-            return f'{self._head}{{"content": {json.dumps(text)}{self._text_tail}'.encode()
-        return f'{self._head}{{"text": {json.dumps(text)}{self._text_tail}'.encode()
+        return self._head + jsonutil.dumps(text) + self._text_tail
 
     def reasoning(self, text: str) -> bytes:
         if not text or not self.chat:
@@ -178,7 +177,7 @@ class ChunkWriter:
     def error(self, err: ProxyError) -> bytes:
         """An OpenAI-style error event (the SDKs raise on it); the stream ends after it."""
         self.result.error = err
-        return b"data: " + json.dumps(err.envelope()).encode() + b"\n\n"
+        return b"data: " + jsonutil.dumps(err.envelope()) + b"\n\n"
 
 
 def stream_error(message: str, *, status: int = 502, code: str = "stream_error", type: str | None = None) -> ProxyError:
@@ -230,7 +229,7 @@ class OpenAIPassthrough:
             self.result.completed = True
             return DONE
         try:
-            obj = json.loads(data)
+            obj = jsonutil.loads(data)
         except ValueError:
             return self._fail("upstream sent an event that is not JSON")
         if not isinstance(obj, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import jsonutil
 from ..errors import bad_request
 from ..openai_format import (
     CHAT,
@@ -414,7 +415,7 @@ class AnthropicStream:
         if self._done or name == "ping":
             return b""
         try:
-            event = json.loads(data)
+            event = jsonutil.loads(data)
         except ValueError:
             return self._fail("anthropic sent an event that is not JSON")
         kind = event.get("type", name) if isinstance(event, dict) else name
