@@ -253,3 +253,22 @@ def test_http2_client_streams(e: Env) -> None:
     assert events[-1] == "[DONE]"
     text = "".join(json.loads(x)["choices"][0]["delta"].get("content") or "" for x in events[:-1])
     assert text == ANSWER
+
+
+def test_upstream_connection_lost_mid_stream(e: Env) -> None:
+    """A transport-level death (no chunked terminator): mitmproxy aborts the client connection, the SDK raises,
+    and the audit record says the stream was interrupted."""
+    marker = f"lost-{uuid.uuid4().hex}"
+
+    def die() -> None:
+        raise ConnectionAbortedError("fake upstream dies")
+
+    e.anthropic.queue(Reply(chunks=[*anthropic_stream(complete=False), die]))
+    stream = e.client("anthropic").chat.completions.create(
+        model="claude-fake-1", messages=[{"role": "user", "content": marker}], stream=True
+    )
+    with pytest.raises((openai.APIError, httpx.HTTPError)):
+        list(stream)
+    record = _record_with(e, marker)
+    assert record["meta"]["error"]
+    assert record["payload"]["client_response"]["choices"][0]["message"]["content"] == ANSWER
