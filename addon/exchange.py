@@ -113,11 +113,20 @@ def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
 
 
 def translate_response(
-    provider: Provider, call: Call, status: int, body: bytes, content_type: str
+    provider: Provider,
+    call: Call,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers_out: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """An upstream non-streamed response as (status, OpenAI-format JSON); errors become the envelope."""
+    """An upstream non-streamed response as (status, OpenAI-format JSON); errors become the envelope.
+    `headers_out` receives headers the client should get with an error (e.g. a retry-after the provider
+    only states in its body)."""
     if status >= 400:
         err = provider.parse_error(status, body, content_type)
+        if headers_out is not None:
+            headers_out.update(err.headers)
         return err.status, err.envelope()
     if status >= 300:
         err = ProxyError(502, f"{provider.name} answered with an unexpected redirect (HTTP {status})")

@@ -303,6 +303,7 @@ class AIProxy:
         response = flow.response
         assert response is not None and ex.call is not None
         client_asked_usage = bool((ex.call.body.get("stream_options") or {}).get("include_usage"))
+        ex.call.response_headers = response.headers
         translator = ex.provider.stream_translator(ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
         ex.translator = translator
         ex.upstream_status = response.status_code
@@ -407,8 +408,10 @@ class AIProxy:
             return
         raw = response.get_content(strict=False) or b""
         ex.upstream_response = raw
+        ex.call.response_headers = response.headers  # some providers report usage in headers
+        error_headers: dict[str, str] = {}
         status, data = translate_response(
-            ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", "")
+            ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", ""), error_headers
         )
         ex.status, ex.client_response = status, data
         headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
@@ -416,6 +419,10 @@ class AIProxy:
             lname = name.lower()
             if lname in _KEPT_RESPONSE_HEADERS or lname.startswith(_KEPT_RESPONSE_PREFIXES):
                 headers.append((lname, value))
+        kept = {k for k, _ in headers}
+        headers += [
+            (k.lower().encode(), v.encode()) for k, v in error_headers.items() if k.lower().encode() not in kept
+        ]
         if ex.rule.spec.model_name_header and status < 400:
             model = data.get("model") or ex.call.model or ""
             headers.append((MODEL_HEADER.encode(), f"{ex.provider.name}/{model}".encode()))

@@ -32,6 +32,7 @@ class Call:
     client_query: Mapping[str, str] = field(default_factory=dict)
     auth: AuthSpec | None = None  # the rule's auth block (AWS keys, GCP service account, ...)
     access_token: str | None = None  # an OAuth token the glue fetched for this call (GCP service accounts)
+    response_headers: Mapping[str, str] | None = None  # the upstream's response headers, once they arrived
 
 
 @dataclass(slots=True)
