@@ -134,6 +134,8 @@ def translate_response(
     try:
         data = jsonutil.loads(body)
         return 200, provider.parse_response(call, data)
+    except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. Cohere finish_reason ERROR/TIMEOUT)
+        return e.status, e.envelope()
     except (ValueError, UpstreamFormatError) as e:
         # ValueError covers JSON decoding; UpstreamFormatError is a body of the wrong shape.
         err = ProxyError(
