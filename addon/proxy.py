@@ -217,6 +217,8 @@ class AIProxy:
             log.exception(f"AI proxy: rule '{rule.name}' failed to translate the request")
             ex.local_error = ProxyError(502, "AI proxy failed to translate the request", code="proxy_error")
             flow.response = error_response(ex.local_error)
+        if ex.local_error is not None:
+            _redact_client_credentials(flow.request)  # answered here: keep the client's key out of logs and UI
 
     def _gcp_tokens(self) -> Any:
         if self._gcp is None:
@@ -533,6 +535,12 @@ def _split_url(url: str) -> _Target:
     """An upstream URL split for the request's fields; cached, as a rule's upstream URL rarely varies."""
     scheme, host, port, path = mitm_url.parse(url)  # validates: port range, IDNA host, ASCII path
     return _Target(scheme, host.decode("idna"), port, path, hostport(scheme, host, port))
+
+
+def _redact_client_credentials(request: http.Request) -> None:
+    fields = request.headers.fields
+    if any(k.lower() in _SECRET_HEADERS for k, _ in fields):
+        request.headers.fields = tuple((k, b"REDACTED" if k.lower() in _SECRET_HEADERS else v) for k, v in fields)
 
 
 def _client_url(request: http.Request) -> str:

@@ -446,6 +446,11 @@ def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
         and not unset & {"model.options.upstream_url", "model.options.azure_instance"}
     ):
         raise RulesError(f"{where}: model.options.azure_instance (or upstream_url) is required for azure")
+    self_hosted = spec.model.provider == "llama2" or (
+        spec.model.provider == "mistral" and options.mistral_format == "ollama"
+    )
+    if self_hosted and not options.upstream_url and "model.options.upstream_url" not in unset:
+        raise RulesError(f"{where}: model.options.upstream_url is required for {spec.model.provider} (self-hosted)")
 
     templates: dict[str, Template] = {}
     for dotted, value in _option_strings(options):
