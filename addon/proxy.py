@@ -206,6 +206,9 @@ class AIProxy:
         self._exchanges[flow.id] = ex
         try:
             call = self._prepare(flow, ex, captures)
+            setup = ex.provider.blocking_setup(call)
+            if setup is not None:
+                await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
             if call.auth is not None and call.auth.gcp_use_service_account:
                 # Fetched off the event loop, cached and refreshed before expiry by the token source.
                 call.access_token = await self._gcp_tokens().token(call.auth)

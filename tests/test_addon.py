@@ -222,3 +222,26 @@ def test_shipped_rules_file_loads_without_any_env(monkeypatch: pytest.MonkeyPatc
 
     rules = load_rules_file(Path(__file__).resolve().parents[1] / "rules.yaml", environ={})
     assert any(r.spec.match.host == "api.openai.com" and r.spec.auth and r.spec.auth.allow_override for r in rules)
+
+
+def test_every_commented_rule_in_the_shipped_file_loads_when_uncommented() -> None:
+    """The shipped examples must stay valid: uncomment them all and load the file."""
+    import re
+
+    from addon.rules import load_rules_text
+
+    text = (Path(__file__).resolve().parents[1] / "rules.yaml").read_text()
+    uncommented = re.sub(r"^  # (- name|  )", lambda m: "  " + m.group(1), text, flags=re.M)
+    rules = load_rules_text(uncommented, environ={})
+    providers = {r.spec.model.provider for r in rules}
+    assert providers == {
+        "openai",
+        "azure",
+        "anthropic",
+        "cohere",
+        "mistral",
+        "llama2",
+        "gemini",
+        "bedrock",
+        "huggingface",
+    }

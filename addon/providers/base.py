@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -62,6 +62,11 @@ class Provider:
 
     def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
         return upstream_error(status, body, content_type, self.name)
+
+    def blocking_setup(self, call: Call) -> Callable[[], object] | None:
+        """Work that may block (credential files, metadata services), which the glue runs in a thread before
+        build_request; None when there is none (the usual case, after the first request)."""
+        return None
 
     def sign(self, call: Call, up: UpstreamRequest, body: bytes) -> None:
         """Last step before sending: add headers computed from the exact body bytes (AWS SigV4)."""

@@ -1,0 +1,833 @@
+"""Amazon Bedrock: OpenAI chat/completions <-> the Converse and ConverseStream APIs, signed with AWS SigV4.
+
+To Bedrock: `POST /model/{modelId}/converse` (or `/converse-stream`) on `bedrock-runtime.{region}.amazonaws.com`,
+the model id percent-encoded as one path segment (`:` -> `%3A`) exactly as botocore sends it. `sign()` signs the
+final body bytes with botocore's SigV4 (service `bedrock`; botocore double-encodes the canonical URI itself).
+From Bedrock: the Converse JSON, or the binary AWS eventstream of ConverseStream, to OpenAI chunks.
+
+Pure translation, except for the credentials: `sign()` resolves the rule's AWS keys, or once the standard
+botocore credential chain (environment, profile, SSO, container or instance role), and caches the result.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials, ReadOnlyCredentials
+
+from .. import jsonutil
+from ..errors import ProxyError, bad_request, default_error_type
+from ..openai_format import (
+    CHAT,
+    chat_response,
+    chat_to_completion,
+    max_tokens_of,
+    single_prompt,
+    stop_list,
+    text_of,
+    usage,
+)
+from ..rules import AuthSpec, ModelOptions, encode_url_value
+from ..streaming import ChunkWriter, stream_error
+from ..streams import EventStreamDecoder, EventStreamMessage, StreamDecodeError
+from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, client_status, register, url_path
+
+SIGNING_NAME = "bedrock"  # the SigV4 service name (not "bedrock-runtime", which is only the host prefix)
+MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are clamped
+CONVERSE, CONVERSE_STREAM = "converse", "converse-stream"
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    # malformed_model_output, malformed_tool_use and unknown values: "stop"
+}
+
+# AWS error names (x-amzn-ErrorType, `__type`, or a stream's `:exception-type`) -> the HTTP status Bedrock uses.
+ERROR_STATUS = {
+    "validationexception": 400,
+    "conflictexception": 400,
+    "servicequotaexceededexception": 400,
+    "accessdeniedexception": 403,
+    "unrecognizedclientexception": 403,
+    "invalidsignatureexception": 403,
+    "expiredtokenexception": 403,
+    "resourcenotfoundexception": 404,
+    "modeltimeoutexception": 408,
+    "modelerrorexception": 424,
+    "modelstreamerrorexception": 424,
+    "throttlingexception": 429,
+    "modelnotreadyexception": 429,
+    "internalserverexception": 500,
+    "serviceunavailableexception": 503,
+}
+# Statuses OpenAI clients would misread: Bedrock's model timeout becomes a gateway timeout, a failed model a bad
+# gateway (both retryable server errors in the SDKs). 429 stays 429.
+_STATUS_MAP = {408: 504, 424: 502}
+
+# OpenAI fields Converse has no equivalent for: refused unless neutral, so a client never silently gets
+# different behaviour than it asked for.
+_UNSUPPORTED = {
+    "n": 1,
+    "seed": None,
+    "logprobs": False,
+    "top_logprobs": None,
+    "logit_bias": None,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "audio": None,
+    "prediction": None,
+    "functions": None,
+    "function_call": None,
+}
+_UNSUPPORTED_COMPLETIONS = {"echo": False, "best_of": 1, "suffix": None}
+
+_REGION = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+){1,5}$")
+_AWS_HOST = re.compile(r"^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_METADATA_VALUE = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}$")
+_IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+_OPERATIONS = (CONVERSE, CONVERSE_STREAM)
+_INVOKE_OPERATIONS = ("invoke", "invoke-with-response-stream")
+
+
+def finish_reason(stop_reason: Any) -> str | None:
+    if not stop_reason or not isinstance(stop_reason, str):
+        return None
+    return FINISH_REASONS.get(stop_reason, "stop")
+
+
+def usage_of(raw: Any) -> dict[str, Any] | None:
+    """Converse usage -> OpenAI usage; cache reads and writes are reported apart from inputTokens and are part
+    of the prompt."""
+    if not isinstance(raw, dict):
+        return None
+    input_tokens = raw.get("inputTokens")
+    output_tokens = raw.get("outputTokens")
+    if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
+        return None
+    cache_read = raw.get("cacheReadInputTokens") or 0
+    cache_write = raw.get("cacheWriteInputTokens") or 0
+    return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
+
+
+def misconfigured(message: str) -> ProxyError:
+    return ProxyError(500, message, type="server_error", code="proxy_misconfigured")
+
+
+def _exception_status(name: str | None) -> int | None:
+    return ERROR_STATUS.get(name.lower()) if name else None
+
+
+def _client_status(status: int) -> int:
+    return _STATUS_MAP.get(status, client_status(status))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Region, URL, credentials
+# --------------------------------------------------------------------------------------------------------------
+
+
+def resolve_region(options: ModelOptions) -> str:
+    """`bedrock.aws_region`, else the region in an AWS `upstream_url` host, else AWS_REGION / AWS_DEFAULT_REGION."""
+    region = options.bedrock.aws_region if options.bedrock else None
+    if not region and options.upstream_url:
+        match = _AWS_HOST.match(urlsplit(options.upstream_url).hostname or "")
+        region = match.group(1) if match else None
+    if not region:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise misconfigured(
+            "no AWS region for provider bedrock: set model.options.bedrock.aws_region "
+            "(or AWS_REGION where the proxy runs)"
+        )
+    if not _REGION.match(region):
+        raise misconfigured(f"invalid AWS region {region!r} for provider bedrock")
+    return region
+
+
+def _switch_operation(url: str, stream: bool) -> str:
+    """A pinned Converse URL switched to the operation the client asked for (stream or not)."""
+    parts = urlsplit(url)
+    head, _, last = parts.path.rstrip("/").rpartition("/")
+    if last in _INVOKE_OPERATIONS:
+        raise misconfigured(
+            f"the bedrock upstream URL names InvokeModel ({last}); this proxy speaks Converse: "
+            "use a path ending in /converse, or only scheme://host:port"
+        )
+    if last not in _OPERATIONS:
+        return url  # a custom path: used as given
+    return urlunsplit(parts._replace(path=f"{head}/{CONVERSE_STREAM if stream else CONVERSE}"))
+
+
+class CredentialSource:
+    """AWS credentials for signing: a rule's keys, or the botocore chain resolved once and cached.
+
+    The chain (environment, shared files, SSO, container and instance roles) does file and network I/O, so it
+    runs at most once (and again only `retry_after` seconds after a failure); refreshable credentials (roles,
+    SSO) are renewed by botocore itself shortly before they expire.
+    """
+
+    def __init__(self, retry_after: float = 30.0) -> None:
+        self.retry_after = retry_after
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every resolved credential (tests; a changed environment)."""
+        self._static: dict[tuple[str, str], ReadOnlyCredentials] = {}
+        self._chain: Any = None
+        self._chain_error: str | None = None
+        self._chain_failed_at = 0.0
+
+    def ready(self, auth: AuthSpec | None) -> bool:
+        """True when `get` would not do I/O: the rule has keys, or the chain is resolved (or failed recently)."""
+        if auth is not None and (auth.aws_access_key_id or auth.aws_secret_access_key):
+            return True
+        if self._chain is not None:
+            return True
+        return self._chain_error is not None and time.monotonic() - self._chain_failed_at < self.retry_after
+
+    def get(self, auth: AuthSpec | None) -> ReadOnlyCredentials:
+        key_id = auth.aws_access_key_id if auth else None
+        secret = auth.aws_secret_access_key if auth else None
+        if key_id or secret:
+            if not (key_id and secret):
+                raise misconfigured("auth.aws_access_key_id and auth.aws_secret_access_key go together")
+            frozen = self._static.get((key_id, secret))
+            if frozen is None:
+                frozen = self._static[(key_id, secret)] = Credentials(key_id, secret).get_frozen_credentials()
+            return frozen
+        return self._from_chain()
+
+    def _from_chain(self) -> ReadOnlyCredentials:
+        if self._chain is None:
+            if self._chain_error and time.monotonic() - self._chain_failed_at < self.retry_after:
+                raise misconfigured(self._chain_error)
+            try:
+                import botocore.session  # loaded only when a rule relies on the chain
+
+                self._chain = botocore.session.Session().get_credentials()
+                error = None if self._chain is not None else "none found"
+            except Exception as e:  # botocore raises many types: profile not found, bad config, SSO expired...
+                error = f"{type(e).__name__}: {e}"
+            if error is not None:
+                self._chain_error = (
+                    f"no AWS credentials for provider bedrock ({error}): set auth.aws_access_key_id and "
+                    "auth.aws_secret_access_key, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role "
+                    "where the proxy runs"
+                )
+                self._chain_failed_at = time.monotonic()
+                raise misconfigured(self._chain_error)
+        try:
+            return self._chain.get_frozen_credentials()
+        except Exception as e:
+            raise misconfigured(f"AWS credentials could not be refreshed: {type(e).__name__}: {e}") from None
+
+
+CREDENTIALS = CredentialSource()
+
+
+_SIGNATURE_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
+_SIGNING_KEYS: dict[tuple[str, str, str, str], bytes] = {}
+
+
+class _SigV4(SigV4Auth):
+    """botocore's SigV4, with the derived signing key (four HMACs, fixed per secret, day, region and service)
+    computed once a day instead of per request."""
+
+    def signature(self, string_to_sign: str, request: Any) -> str:
+        key = (self.credentials.secret_key, request.context["timestamp"][0:8], self._region_name, self._service_name)
+        signing_key = _SIGNING_KEYS.get(key)
+        if signing_key is None:
+            k_date = self._sign(f"AWS4{key[0]}".encode(), key[1])
+            signing_key = self._sign(self._sign(self._sign(k_date, key[2]), key[3]), "aws4_request")
+            if len(_SIGNING_KEYS) >= 64:  # rotating session credentials: keep the cache small
+                _SIGNING_KEYS.clear()
+            _SIGNING_KEYS[key] = signing_key
+        return self._sign(signing_key, string_to_sign, hex=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _host_of(scheme: str, netloc: str) -> str:
+    parts = urlsplit(f"{scheme}://{netloc}")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(scheme):
+        host = f"{host}:{parts.port}"
+    return host
+
+
+def signed_host(url: str) -> str:
+    """The Host value that is signed, as botocore derives it: lower-case, default port omitted."""
+    scheme, rest = url.split("://", 1)
+    return _host_of(scheme, rest.split("/", 1)[0].split("?", 1)[0])
+
+
+def _uses_bearer(auth: AuthSpec | None) -> bool:
+    """A rule that sets `Authorization` itself (a Bedrock API key: `Bearer ...`) and no AWS keys: no SigV4."""
+    return (
+        auth is not None
+        and (auth.header_name or "").lower() == "authorization"
+        and not (auth.aws_access_key_id or auth.aws_secret_access_key)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The provider
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Bedrock(Provider):
+    name = "bedrock"
+    supports_streaming = True
+
+    def requires_model(self, options: ModelOptions) -> bool:
+        # A pinned Converse URL (upstream_url path or upstream_path) already names the model.
+        return url_path(options) is None
+
+    def build_request(self, call: Call) -> UpstreamRequest:
+        options = call.options
+        bedrock = options.bedrock
+        if bedrock and (bedrock.aws_assume_role_arn or bedrock.aws_role_session_name or bedrock.aws_sts_endpoint_url):
+            raise misconfigured(
+                "model.options.bedrock.aws_assume_role_* / aws_sts_endpoint_url are not supported yet: "
+                "assume the role outside the proxy (AWS_PROFILE with role_arn, or AWS_* variables)"
+            )
+        region = resolve_region(options)
+        operation = CONVERSE_STREAM if call.stream else CONVERSE
+        suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+        pinned = url_path(options)
+        if pinned is None:
+            if not call.model:
+                raise bad_request("no model: the request names none and the rule configures none", param="model")
+            path = f"/model/{encode_url_value(call.model)}/{operation}"
+        else:
+            path = pinned
+        url = build_url(options, f"https://bedrock-runtime.{region}{suffix}", path)
+        if pinned is not None:
+            url = _switch_operation(url, call.stream)
+        headers = {"accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
+        return UpstreamRequest(url=url, body=self._body(call), headers=headers)
+
+    def sign(self, call: Call, up: UpstreamRequest, body: bytes) -> None:
+        """SigV4 over the exact bytes sent. Signed: host, content-type, x-amz-date (+ x-amz-security-token), as
+        botocore's own client signs Converse."""
+        if _uses_bearer(call.auth):
+            return
+        credentials = CREDENTIALS.get(call.auth)
+        region = resolve_region(call.options)
+        request = AWSRequest(
+            method=up.method,
+            url=up.url,
+            data=body,
+            # host given (as botocore would derive it) so botocore does not re-parse the URL twice per request
+            headers={"content-type": up.headers.get("content-type", "application/json"), "host": signed_host(up.url)},
+        )
+        _SigV4(credentials, SIGNING_NAME, region).add_auth(request)
+        for name in list(up.headers):
+            if name.lower() in _SIGNATURE_HEADERS:
+                del up.headers[name]  # e.g. a client Authorization kept by allow_override: the signature wins
+        for name, value in request.headers.items():
+            name = name.lower()
+            if name != "host":  # the glue sets Host from the same URL
+                up.headers[name] = value.decode() if isinstance(value, bytes) else value
+
+    def load_credentials(self, call: Call) -> None:
+        """Resolve (and cache) the call's AWS credentials. Blocking on the first use of the chain (files, SSO,
+        instance metadata), hence run off the event loop through `blocking_setup`."""
+        if not _uses_bearer(call.auth):
+            CREDENTIALS.get(call.auth)
+
+    def blocking_setup(self, call: Call) -> Callable[[], object] | None:
+        if _uses_bearer(call.auth) or CREDENTIALS.ready(call.auth):
+            return None
+        return functools.partial(self.load_credentials, call)
+
+    def stream_translator(self, call: Call, include_usage: bool, keep_payload: bool) -> BedrockStream:
+        return BedrockStream(call, include_usage, keep_payload)
+
+    # ---- to Bedrock ----------------------------------------------------------------------------------------
+
+    def _body(self, call: Call) -> dict[str, Any]:
+        body = call.body
+        for key, neutral in _UNSUPPORTED.items():
+            value = body.get(key)
+            if value is not None and value != neutral:
+                raise bad_request(f"'{key}' is not supported by provider bedrock", param=key)
+        if call.route_type == CHAT:
+            system, messages, has_tool_blocks = _messages(body["messages"])
+        else:
+            for key, neutral in _UNSUPPORTED_COMPLETIONS.items():
+                value = body.get(key)
+                if value is not None and value != neutral:
+                    raise bad_request(f"'{key}' is not supported by provider bedrock", param=key)
+            prompt = single_prompt(body)
+            system, messages, has_tool_blocks = [], [{"role": "user", "content": [{"text": prompt}]}], False
+            if not prompt:
+                raise bad_request("'prompt' must not be empty", param="prompt")
+        if not any(m["role"] == "user" for m in messages):
+            raise bad_request("at least one user message is required", param="messages")
+        out: dict[str, Any] = {"messages": messages}
+        if system:
+            out["system"] = system
+
+        inference: dict[str, Any] = {}
+        max_tokens = max_tokens_of(body)
+        if max_tokens is not None:
+            inference["maxTokens"] = max_tokens
+        if body.get("temperature") is not None:
+            inference["temperature"] = min(float(body["temperature"]), MAX_TEMPERATURE)
+        if body.get("top_p") is not None:
+            inference["topP"] = body["top_p"]
+        stop = stop_list(body)
+        if stop:
+            inference["stopSequences"] = stop
+        if inference:
+            out["inferenceConfig"] = inference
+        if body.get("top_k") is not None:
+            # Not part of inferenceConfig: model-native, in the model's own name (Nova nests it).
+            model = call.model or ""
+            if "amazon.nova" in model:
+                out["additionalModelRequestFields"] = {"inferenceConfig": {"topK": body["top_k"]}}
+            else:
+                out["additionalModelRequestFields"] = {"top_k": body["top_k"]}
+
+        tool_config = _tool_config(body, has_tool_blocks)
+        if tool_config:
+            out["toolConfig"] = tool_config
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type", "text") != "text":
+            raise bad_request(
+                "response_format json_object/json_schema is not supported for provider bedrock yet",
+                param="response_format",
+            )
+        user = body.get("user")
+        if isinstance(user, str) and user:
+            if not _METADATA_VALUE.match(user):
+                raise bad_request(
+                    "'user' may hold only letters, digits, spaces and :_@$#=/+,.- for provider bedrock "
+                    "(it is sent as requestMetadata)",
+                    param="user",
+                )
+            out["requestMetadata"] = {"user": user}
+        latency = call.options.bedrock.performance_config_latency if call.options.bedrock else None
+        if latency:
+            out["performanceConfig"] = {"latency": latency}
+        return out
+
+    # ---- from Bedrock --------------------------------------------------------------------------------------
+
+    def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        output = data.get("output") if isinstance(data, dict) else None
+        message = output.get("message") if isinstance(output, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            raise UpstreamFormatError("expected a Converse response with output.message.content")
+        texts: list[str] = []
+        reasoning: list[str] = []
+        tool_calls: list[dict[str, Any]] = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                texts.append(block["text"])
+            elif isinstance(block.get("toolUse"), dict):
+                use = block["toolUse"]
+                tool_calls.append(
+                    {
+                        "id": use.get("toolUseId"),
+                        "type": "function",
+                        "function": {"name": use.get("name"), "arguments": json.dumps(use.get("input", {}))},
+                    }
+                )
+            elif isinstance(block.get("reasoningContent"), dict):
+                text = block["reasoningContent"].get("reasoningText")
+                if isinstance(text, dict) and isinstance(text.get("text"), str):
+                    reasoning.append(text["text"])
+        out_message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(texts) if texts or not tool_calls else None,
+        }
+        if tool_calls:
+            out_message["tool_calls"] = tool_calls
+        if reasoning:
+            out_message["reasoning_content"] = "".join(reasoning)
+        response = chat_response(
+            id=None,
+            model=call.model or "",
+            message=out_message,
+            finish_reason=finish_reason(data.get("stopReason")) or "stop",
+            usage=usage_of(data.get("usage")),
+        )
+        return response if call.route_type == CHAT else chat_to_completion(response)
+
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
+        """`{"message"}` (or `{"Message"}`) with the error name in `x-amzn-ErrorType` (when the glue passes the
+        headers) or `__type`; statuses OpenAI clients misread are mapped (408 -> 504, 424 -> 502)."""
+        data = _json_object(body)
+        name = _header(headers, "x-amzn-errortype") or data.get("__type") or data.get("code")
+        name = name.split(":", 1)[0].rsplit("#", 1)[-1] if isinstance(name, str) and name else None
+        message = data.get("message") or data.get("Message")
+        out_status = _client_status(status)
+        if not isinstance(message, str) or not message:
+            text = body.decode("utf-8", "replace").strip()
+            if "html" in content_type.lower() or text.startswith("<"):
+                text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()
+            message = f"bedrock returned HTTP {status}: {text[:300]}" if text else f"bedrock returned HTTP {status}"
+        return ProxyError(out_status, message, type=default_error_type(out_status), code=name)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = jsonutil.loads(raw) if raw else None
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Message mapping
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """OpenAI messages -> (system blocks, Converse messages with strictly alternating roles, has tool blocks)."""
+    system: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    has_tool_blocks = False
+    for i, m in enumerate(messages):
+        role = m["role"]
+        content = m.get("content")
+        if role in ("system", "developer"):
+            if isinstance(content, list) and any(p.get("type") != "text" for p in content):
+                raise bad_request(f"messages[{i}]: a {role} message may hold only text", param=f"messages[{i}]")
+            text = text_of(content)
+            if text:
+                system.append({"text": text})
+            continue
+        if role == "user":
+            blocks, turn = _user_blocks(content, i), "user"
+        elif role == "assistant":
+            blocks, turn = _assistant_blocks(m, i), "assistant"
+        elif role == "tool":
+            blocks, turn = [_tool_result(m, i)], "user"
+        else:
+            raise bad_request(
+                f"messages[{i}]: role '{role}' is not supported by provider bedrock; use tools",
+                param=f"messages[{i}].role",
+            )
+        if not blocks:
+            continue
+        has_tool_blocks = has_tool_blocks or any("toolUse" in b or "toolResult" in b for b in blocks)
+        if out and out[-1]["role"] == turn:
+            out[-1]["content"].extend(blocks)  # Converse demands alternation: consecutive turns are merged
+        else:
+            out.append({"role": turn, "content": blocks})
+    for m in out:
+        m["content"].sort(key=lambda b: "toolResult" not in b)  # tool results lead their user turn
+    return system, out, has_tool_blocks
+
+
+def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content or []):
+        kind = part["type"]
+        where = f"messages[{i}].content[{j}]"
+        if kind == "text":
+            if part.get("text"):
+                blocks.append({"text": part["text"]})
+        elif kind == "image_url":
+            blocks.append(_image_block(part, where))
+        else:
+            raise bad_request(f"{where}: '{kind}' parts are not supported by provider bedrock", param=where)
+    return blocks
+
+
+def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise bad_request(
+            f"{where}: provider bedrock takes images only as base64 data: URLs (png, jpeg, gif, webp)", param=where
+        )
+    header, _, data = url.partition(",")
+    media_type = header[5:].split(";", 1)[0].lower()
+    image_format = _IMAGE_FORMATS.get(media_type)
+    if ";base64" not in header or image_format is None or not data:
+        raise bad_request(f"{where}: data URLs must be base64-encoded png, jpeg, gif or webp images", param=where)
+    return {"image": {"format": image_format, "source": {"bytes": data}}}
+
+
+def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
+    if m.get("function_call"):
+        raise bad_request(f"messages[{i}].function_call is not supported; use tool_calls", param=f"messages[{i}]")
+    blocks: list[dict[str, Any]] = []
+    text = text_of(m.get("content"))
+    if text:
+        blocks.append({"text": text})
+    for j, tool_call in enumerate(m.get("tool_calls") or []):
+        where = f"messages[{i}].tool_calls[{j}]"
+        fn = tool_call.get("function") if isinstance(tool_call, dict) else None
+        if not isinstance(fn, dict) or not fn.get("name") or not tool_call.get("id"):
+            raise bad_request(f"{where} needs an id and a function name", param=where)
+        try:
+            arguments = json.loads(fn.get("arguments") or "{}")
+        except ValueError:
+            raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
+        blocks.append({"toolUse": {"toolUseId": tool_call["id"], "name": fn["name"], "input": arguments}})
+    return blocks
+
+
+def _tool_result(m: dict[str, Any], i: int) -> dict[str, Any]:
+    content = m.get("content")
+    if isinstance(content, list) and any(p.get("type") != "text" for p in content):
+        raise bad_request(
+            f"messages[{i}]: a tool message may hold only text for provider bedrock", param=f"messages[{i}]"
+        )
+    if not m.get("tool_call_id"):
+        raise bad_request(f"messages[{i}].tool_call_id is required", param=f"messages[{i}].tool_call_id")
+    text = text_of(content)
+    return {"toolResult": {"toolUseId": m["tool_call_id"], "content": [{"text": text}] if text else []}}
+
+
+def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] | None:
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if not tools:
+        if has_tool_blocks:
+            # Converse refuses toolUse/toolResult blocks without a toolConfig.
+            raise bad_request(
+                "the conversation holds tool calls: provider bedrock needs the request's 'tools' too", param="tools"
+            )
+        if choice in (None, "none", "auto"):
+            return None
+        raise bad_request("tool_choice needs tools", param="tool_choice")
+    if choice == "none":
+        if has_tool_blocks:
+            raise bad_request(
+                "tool_choice 'none' cannot be expressed for provider bedrock in a conversation that holds tool calls",
+                param="tool_choice",
+            )
+        return None  # without a toolConfig the model cannot call a tool
+    if body.get("parallel_tool_calls") is False:
+        raise bad_request(
+            "'parallel_tool_calls: false' is not supported by provider bedrock", param="parallel_tool_calls"
+        )
+    specs = []
+    for k, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise bad_request(f"tools[{k}] must be a function tool with a name", param=f"tools[{k}]")
+        spec: dict[str, Any] = {
+            "name": fn["name"],
+            "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
+        }
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        if isinstance(fn.get("strict"), bool):
+            spec["strict"] = fn["strict"]
+        specs.append({"toolSpec": spec})
+    config: dict[str, Any] = {"tools": specs}
+    if choice == "auto":
+        config["toolChoice"] = {"auto": {}}
+    elif choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict) and choice["function"].get("name"):
+        config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
+    elif choice is not None:
+        raise bad_request("unsupported tool_choice", param="tool_choice")
+    return config
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Streams: ConverseStream (AWS eventstream) -> OpenAI chunks
+# --------------------------------------------------------------------------------------------------------------
+
+
+class BedrockStream:
+    """Translates a ConverseStream eventstream into OpenAI chunks, frame by frame.
+
+    Payloads are the event member's shape, not wrapped, with a random `p` padding key (ignored). Usage comes in
+    the `metadata` event AFTER `messageStop`, so the finish chunk is held until metadata (or the end of the
+    stream) so the usage chunk can follow it. `contentBlockIndex` counts every block; OpenAI's tool-call index
+    counts tool calls only, so tool blocks are renumbered. An exception frame becomes an OpenAI error event.
+    """
+
+    __slots__ = (
+        "_decoder",
+        "_done",
+        "_finish",
+        "_metadata_seen",
+        "_started",
+        "_stopped",
+        "_tool_index",
+        "_usage",
+        "out",
+        "result",
+    )
+
+    def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
+        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
+        self.result = self.out.result
+        self._decoder = EventStreamDecoder()
+        self._tool_index: dict[Any, int] = {}  # contentBlockIndex -> OpenAI tool-call index
+        self._started = False
+        self._stopped = False
+        self._finish: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._metadata_seen = False
+        self._done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._done:
+            return b""
+        try:
+            messages = self._decoder.feed(chunk)
+        except StreamDecodeError as e:
+            return self._fail(f"bedrock stream is malformed: {e}")
+        return b"".join(self._message(m) for m in messages) if messages else b""
+
+    def finish(self) -> bytes:
+        if self._done:
+            return b""
+        try:
+            self._decoder.flush()
+        except StreamDecodeError as e:
+            return self._fail(f"bedrock stream is malformed: {e}")
+        if self._stopped:  # messageStop came but no metadata: finish without usage
+            self._done = True
+            return self.out.finish(self._finish, None)
+        return self._fail("bedrock stream ended before messageStop")
+
+    def _fail(self, message: str, status: int = 502, code: str = "stream_error") -> bytes:
+        self._done = True
+        return self.out.error(stream_error(message, status=status, code=code, type=default_error_type(status)))
+
+    def _message(self, msg: EventStreamMessage) -> bytes:
+        if self._done:
+            return b""
+        headers = msg.headers
+        kind = headers.get(":message-type", "event")
+        if kind == "exception":
+            return self._exception(headers.get(":exception-type"), msg.payload)
+        if kind == "error":
+            code = headers.get(":error-code")
+            return self._fail(
+                str(headers.get(":error-message") or f"bedrock stream error {code or ''}").strip(),
+                status=_client_status(_exception_status(code) or 502),
+                code=code or "stream_error",
+            )
+        handler = _HANDLERS.get(headers.get(":event-type", ""))
+        if handler is None:
+            return b""  # unknown events are ignored (versioning policy)
+        try:
+            event = jsonutil.loads(msg.payload) if msg.payload else {}
+        except ValueError:
+            return self._fail("bedrock sent an event that is not JSON")
+        if not isinstance(event, dict):
+            return self._fail("bedrock sent an event that is not a JSON object")
+        return handler(self, event)
+
+    def _exception(self, name: Any, payload: bytes) -> bytes:
+        data = _json_object(payload)
+        message = data.get("message") or data.get("Message")
+        name = name if isinstance(name, str) and name else None
+        status = _client_status(_exception_status(name) or 502)
+        return self._fail(
+            str(message or f"bedrock stream failed: {name or 'unknown exception'}"), status, name or "stream_error"
+        )
+
+    def _role(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        return self.out.role()
+
+    def _message_start(self, event: dict[str, Any]) -> bytes:
+        return self._role()
+
+    def _block_start(self, event: dict[str, Any]) -> bytes:
+        start = event.get("start")
+        use = start.get("toolUse") if isinstance(start, dict) else None
+        if not isinstance(use, dict):
+            return b""
+        out = self._role()
+        index = self._tool_index[event.get("contentBlockIndex", 0)] = len(self._tool_index)
+        return out + self.out.tool_call_start(index, use.get("toolUseId") or "", use.get("name") or "")
+
+    def _block_delta(self, event: dict[str, Any]) -> bytes:
+        delta = event.get("delta")
+        if not isinstance(delta, dict):
+            return b""
+        if isinstance(delta.get("text"), str):
+            return self._role() + self.out.text(delta["text"])
+        if isinstance(delta.get("toolUse"), dict):
+            index = self._tool_index.get(event.get("contentBlockIndex", 0))
+            fragment = delta["toolUse"].get("input")
+            if index is None or not isinstance(fragment, str):
+                return b""
+            return self.out.tool_call_arguments(index, fragment)
+        reasoning = delta.get("reasoningContent")
+        if isinstance(reasoning, dict) and isinstance(reasoning.get("text"), str):
+            return self._role() + self.out.reasoning(reasoning["text"])
+        return b""  # signatures, redacted reasoning, citations: nothing OpenAI shows
+
+    def _message_stop(self, event: dict[str, Any]) -> bytes:
+        self._stopped = True
+        self._finish = finish_reason(event.get("stopReason")) or "stop"
+        if self._metadata_seen:  # metadata came first (not what Bedrock does, but complete either way)
+            self._done = True
+            return self.out.finish(self._finish, self._usage)
+        return b""
+
+    def _metadata(self, event: dict[str, Any]) -> bytes:
+        self._usage = usage_of(event.get("usage"))
+        self._metadata_seen = True
+        if self._stopped:
+            self._done = True
+            return self.out.finish(self._finish, self._usage)
+        return b""
+
+
+_HANDLERS = {
+    "messageStart": BedrockStream._message_start,
+    "contentBlockStart": BedrockStream._block_start,
+    "contentBlockDelta": BedrockStream._block_delta,
+    "messageStop": BedrockStream._message_stop,
+    "metadata": BedrockStream._metadata,
+}
+
+
+BEDROCK = register(Bedrock())
