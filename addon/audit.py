@@ -31,6 +31,7 @@ _PRICE_PROVIDERS = {
     "mistral": "mistral",
 }
 _PER_MILLION = 1_000_000
+BATCH_WAIT_SECONDS = 0.02
 
 
 class PriceTable:
@@ -140,6 +141,8 @@ class Recorder:
         self._queue: queue.SimpleQueue[Record | None] = queue.SimpleQueue()
         self._file: TextIO | None = None
         self._file_path: Path | None = None
+        self._day = -1
+        self._day_path = self.folder
         self._thread = threading.Thread(target=self._run, name="ai-proxy-recorder", daemon=True)
         self._thread.start()
 
@@ -154,12 +157,18 @@ class Recorder:
         self._thread.join(timeout)
 
     def path_for_today(self) -> Path:
-        return self.folder / f"ai-proxy-{time.strftime('%Y-%m-%d', time.gmtime())}.jsonl"
+        day = int(time.time() // 86400)
+        if day != self._day:
+            self._day = day
+            self._day_path = self.folder / f"ai-proxy-{time.strftime('%Y-%m-%d', time.gmtime())}.jsonl"
+        return self._day_path
 
     def _run(self) -> None:
         try:
             while True:
                 batch = [self._queue.get()]
+                # Let a busy proxy queue a few more: one wake-up and one write per batch, not per record.
+                time.sleep(BATCH_WAIT_SECONDS)
                 while True:  # whatever else is waiting goes out with the same write
                     try:
                         batch.append(self._queue.get_nowait())

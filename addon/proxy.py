@@ -20,12 +20,12 @@ from mitmproxy import ctx, exceptions, flowfilter, http
 from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
-from . import audit, jsonutil
+from . import audit, jsonutil, native, preserve
 from .auth import apply_auth, redact_url
-from .errors import ProxyError
+from .errors import ProxyError, bad_request
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from .providers import Call, Provider
-from .rules import Rule, RulesError, find_rule, load_rules_file
+from .providers import Call, Provider, UpstreamRequest
+from .rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file
 from .streaming import StreamTranslator, stream_error
 
 log = logging.getLogger("ai_proxy")
@@ -66,6 +66,9 @@ class Exchange:
     latency_ms: float | None = None
     client_headers: dict[str, str] = field(default_factory=dict)
     scrubbed: bool = False
+    preserved: bool = False  # route_type preserve: passed through, not translated
+    preserved_model: str | None = None
+    native: native.NativeUpstream | None = None  # llm_format other than openai: passed through, recorded
     translator: StreamTranslator | None = None
     ttft_ms: float | None = None
     finished: float = 0.0
@@ -205,6 +208,12 @@ class AIProxy:
         )
         self._exchanges[flow.id] = ex
         try:
+            if rule.spec.route_type == "preserve":
+                self._forward_preserve(flow, ex, captures)
+                return
+            if rule.spec.llm_format != "openai":
+                await self._forward_native(flow, ex, captures)
+                return
             call = self._prepare(flow, ex, captures)
             setup = ex.provider.blocking_setup(call)
             if setup is not None:
@@ -220,8 +229,109 @@ class AIProxy:
             log.exception(f"AI proxy: rule '{rule.name}' failed to translate the request")
             ex.local_error = ProxyError(502, "AI proxy failed to translate the request", code="proxy_error")
             flow.response = error_response(ex.local_error)
-        if ex.local_error is not None:
-            _redact_client_credentials(flow.request)  # answered here: keep the client's key out of logs and UI
+        finally:
+            if ex.local_error is not None:
+                _redact_client_credentials(flow.request)  # answered here: keep the client's key out of logs, UI
+
+    # ---- native formats (llm_format): the client's own provider SDK, passed through and recorded ------------
+
+    async def _forward_native(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+        """The client's native request, unchanged, to the rule's provider with the rule's credentials. Errors
+        made here are answered in the provider's own error shape, so the client's SDK raises its usual type."""
+        request = flow.request
+        fmt = native.FORMATS[ex.rule.spec.llm_format]
+        try:
+            headers = {
+                k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields
+            }
+            ex.client_headers = headers
+            path, _, _ = request.path.partition("?")
+            query = list(request.query.items(multi=True)) if "?" in request.path else []
+            spec = ex.rule.spec
+            ex.rule.check_env()
+            tctx = TemplateContext(headers, captures, dict(query))
+            options = ex.rule.resolve_options(tctx)
+            auth = spec.auth
+            setup = native.blocking_setup(fmt, options, auth)
+            if setup is not None:
+                await asyncio.to_thread(setup)  # the first look-up of the AWS credential chain
+            token = None
+            if auth is not None and auth.gcp_use_service_account:
+                token = await self._gcp_tokens().token(auth)
+            up = native.build_request(
+                fmt,
+                native.NativeRequest(request.method, path, query, headers, request.raw_content or b""),
+                route_type=spec.route_type,
+                options=options,
+                auth=auth,
+                configured_model=ex.rule.resolve_model_name(tctx),
+                max_body=spec.max_request_body_size,
+                access_token=token,
+            )
+            ex.native, ex.call = up, up.call
+            ex.upstream_body = up.request_json if isinstance(up.request_json, dict) else None
+            ex.secrets = tuple(_with_bare_tokens(up.secrets))
+            ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
+            ex.upstream_url = redact_url(up.url, set(ex.secret_params))
+            _send_to(request, up.method, up.url, up.headers, up.body)
+            self._annotate(flow, ex, up.model)
+        except Exception as e:
+            if isinstance(e, ProxyError):
+                ex.local_error = e
+            else:
+                log.exception(f"AI proxy: rule '{ex.rule.name}' failed to build the native request")
+                ex.local_error = ProxyError(502, "AI proxy failed to forward the request", code="proxy_error")
+            body, extra = fmt.error_body(ex.local_error)
+            flow.response = http.Response.make(
+                ex.local_error.status, body, {"content-type": "application/json", **extra, **ex.local_error.headers}
+            )
+
+    def _native_responseheaders(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        response = flow.response
+        assert response is not None and ex.native is not None
+        ex.upstream_status = response.status_code
+        if ex.rule.spec.model_name_header and response.status_code < 400:
+            response.headers[MODEL_HEADER] = f"{ex.provider.name}/{ex.native.model or ''}"
+        content_type = response.headers.get("content-type", "")
+        if response.status_code >= 300 or not (ex.native.stream or native.is_stream_response(content_type)):
+            return  # a whole body: recorded in `response`
+        try:
+            recorder = native.FORMATS[ex.rule.spec.llm_format].recorder(ex.rule.spec.logging.log_payloads)
+        except Exception:
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start recording the stream")
+            response.stream = True  # still the provider's bytes, unchanged
+            return
+        ex.translator = recorder
+
+        def record(data: bytes) -> bytes | list[bytes]:
+            # The bytes go to the client unchanged; decoding them is only for the record.
+            try:
+                if data:
+                    recorder.feed(data)
+                else:
+                    recorder.finish()
+            except Exception:
+                log.exception(f"AI proxy: rule '{ex.rule.name}' failed to record a stream chunk")
+            return data if data else []
+
+        response.stream = record
+
+    def _native_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        response = flow.response
+        assert response is not None and ex.native is not None
+        ex.upstream_status = response.status_code
+        if response.timestamp_end and flow.request.timestamp_end:
+            ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)
+        if ex.translator is not None:
+            self._finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
+            return
+        raw = response.get_content(strict=False) or b""
+        ex.upstream_response = raw
+        ex.status = response.status_code
+        fmt = native.FORMATS[ex.rule.spec.llm_format]
+        ex.client_response, _ = native.response_record(fmt, response.status_code, raw, response.headers)
+        if not ex.client_response.get("model") and "error" not in ex.client_response:
+            ex.client_response["model"] = ex.native.model
 
     def _gcp_tokens(self) -> Any:
         if self._gcp is None:
@@ -265,23 +375,43 @@ class AIProxy:
             headers["accept-encoding"] = "gzip, deflate"
         else:
             headers["accept-encoding"] = "identity"  # stream chunks must arrive undecoded
-        target = _split_url(up.url)
-        # Set the request's fields directly: mitmproxy's url/host/content setters re-parse, re-validate and
-        # rescan the headers several times, which is most of the addon's cost per request.
-        data = request.data
-        data.method = up.method.encode()
-        data.scheme, data.host, data.port, data.path = target.scheme, target.host, target.port, target.path
-        if request.is_http2 or request.is_http3:
-            data.authority = target.authority
-        else:
-            headers["host"] = target.authority.decode()
-        headers["content-length"] = str(len(body))
-        request.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
-        data.content = body  # raw bytes: the rebuilt headers have no content-encoding
+        _send_to(request, up.method, up.url, headers, body)
+        self._annotate(flow, ex, call.model)
+
+    def _forward_preserve(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+        """route_type preserve: the client's request as it is, with the provider's URL and the rule's auth."""
+        request = flow.request
+        query = dict(request.query.items()) if "?" in request.path else {}
+        headers = {k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields}
+        ex.client_headers = headers
+        try:
+            body = request.content or b""
+        except ValueError:
+            raise ProxyError(400, "request body has an undecodable content-encoding") from None
+        pre = preserve.build(ex.rule, captures, request.method, request.path, query, headers, body)
+        ex.preserved = True
+        ex.preserved_model = pre.model
+        auth = ex.rule.spec.auth
+        up = UpstreamRequest(url=pre.url, body=None, headers=pre.headers, method=pre.method)
+        if auth is not None and auth.param_location == "body":
+            try:
+                up.body = jsonutil.loads(body)
+            except ValueError:
+                raise bad_request("this route adds a key to a JSON body, and the request body is not JSON") from None
+        secrets = apply_auth(up, auth, headers, query)
+        ex.secrets = tuple(_with_bare_tokens(secrets))
+        ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
+        ex.upstream_url = redact_url(up.url, set(ex.secret_params))
+        if up.body is not None:
+            body = jsonutil.dumps(up.body)
+        _send_to(request, up.method, up.url, up.headers, body)
+        self._annotate(flow, ex, pre.model)
+
+    def _annotate(self, flow: http.HTTPFlow, ex: Exchange, model: str | None) -> None:
         flow.metadata["ai_proxy"] = {
             "rule": ex.rule.name,
             "provider": ex.provider.name,
-            "model": call.model,
+            "model": model,
             "original_url": ex.client_url,
             "upstream_url": ex.upstream_url,
         }
@@ -293,6 +423,14 @@ class AIProxy:
         # The request has left: take the credentials out of the flow so mitmweb, dumps and logs never show them.
         self._scrub_request(flow, ex)
         response = flow.response
+        if ex.preserved and response is not None:
+            if "event-stream" in response.headers.get("content-type", ""):
+                response.stream = True  # passed through as it arrives
+            return
+        if ex.native is not None:
+            if response is not None:
+                self._native_responseheaders(flow, ex)
+            return
         if ex.call is None or not ex.call.stream or response is None or response.status_code >= 300:
             return  # errors and plain answers are translated whole in `response`
         try:
@@ -343,7 +481,10 @@ class AIProxy:
         try:
             if ex.local_error is None:
                 self._scrub_request(flow, ex)
-                self._translate_response(flow, ex)
+                if ex.native is not None:
+                    self._native_response(flow, ex)
+                else:
+                    self._translate_response(flow, ex)
             else:
                 ex.status = ex.local_error.status
                 ex.client_response = ex.local_error.envelope()
@@ -404,10 +545,22 @@ class AIProxy:
 
     def _translate_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
-        assert response is not None and ex.call is not None
+        assert response is not None
         ex.upstream_status = response.status_code
         if response.timestamp_end and flow.request.timestamp_end:
             ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)
+        if ex.preserved:
+            ex.status = response.status_code
+            if not response.stream:
+                raw = response.get_content(strict=False) or b""
+                ex.upstream_response = raw
+                usage, data = preserve.usage_of(response.headers.get("content-type", ""), raw)
+                ex.client_response = data if isinstance(data, dict) else {}
+                if usage is not None:
+                    ex.client_response = {**ex.client_response, "usage": usage}
+                ex.client_response.setdefault("model", ex.preserved_model)
+            return
+        assert ex.call is not None
         if ex.translator is not None:
             self._finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
             return
@@ -470,7 +623,7 @@ class AIProxy:
         spec = ex.rule.spec
         call = ex.call
         response = ex.client_response if isinstance(ex.client_response, dict) else {}
-        request_model = call.model if call else None
+        request_model = call.model if call else ex.preserved_model
         response_model = response.get("model") if response.get("model") else None
         err = ex.local_error.message if ex.local_error else ex.error
         if err is None and ex.status is not None and ex.status >= 400:
@@ -538,6 +691,23 @@ def _split_url(url: str) -> _Target:
     """An upstream URL split for the request's fields; cached, as a rule's upstream URL rarely varies."""
     scheme, host, port, path = mitm_url.parse(url)  # validates: port range, IDNA host, ASCII path
     return _Target(scheme, host.decode("idna"), port, path, hostport(scheme, host, port))
+
+
+def _send_to(request: http.Request, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+    """Point the flow's request at the upstream. The fields are set directly: mitmproxy's url/host/content
+    setters re-parse, re-validate and rescan the headers several times, most of the addon's cost per request."""
+    target = _split_url(url)
+    data = request.data
+    data.method = method.encode()
+    data.scheme, data.host, data.port, data.path = target.scheme, target.host, target.port, target.path
+    if request.is_http2 or request.is_http3:
+        data.authority = target.authority
+        headers.pop("host", None)
+    else:
+        headers["host"] = target.authority.decode()
+    headers["content-length"] = str(len(body))
+    request.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
+    data.content = body  # raw bytes: the rebuilt headers have no content-encoding
 
 
 def _redact_client_credentials(request: http.Request) -> None:

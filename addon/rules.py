@@ -32,7 +32,7 @@ PROVIDERS = (
     "huggingface",
 )
 ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "preserve")
-IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions"})
+IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions", "preserve"})
 # Which client formats (llm_format) each provider can speak natively.
 NATIVE_FORMATS = {
     "anthropic": "anthropic",
@@ -434,10 +434,11 @@ def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
         )
     if spec.route_type not in IMPLEMENTED_ROUTE_TYPES:
         raise RulesError(f"{where}: route_type '{spec.route_type}' is not implemented yet")
+    if spec.route_type == "preserve" and spec.model.provider == "bedrock":
+        raise RulesError(f"{where}: route_type preserve is not available for bedrock (requests must be re-signed)")
     if spec.llm_format != "openai":
         if NATIVE_FORMATS.get(spec.model.provider) != spec.llm_format:
             raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
-        raise RulesError(f"{where}: llm_format '{spec.llm_format}' (native passthrough) is not implemented yet")
     options = spec.model.options
     unset = {f for f, _ in missing_env}
     if (

@@ -198,7 +198,11 @@ RULE_ERRORS = [
     ("no-provider", {"model": {"provider": DELETE}}, ["model.provider", "required"]),
     ("no-model", {"model": DELETE}, ["model", "required"]),
     ("bad-route-type", {"route_type": "llm/v1/embeddings"}, ["route_type", "llm/v1/chat"]),
-    ("preserve-not-yet", {"route_type": "preserve"}, ["route_type", "preserve", "not implemented"]),
+    (
+        "preserve-bedrock",
+        {"route_type": "preserve", "model": {"provider": "bedrock"}},
+        ["route_type preserve", "bedrock"],
+    ),
     ("llm-format-mismatch", {"llm_format": "anthropic"}, ["llm_format", "anthropic", "openai"]),
     ("bad-llm-format", {"llm_format": "xml"}, ["llm_format"]),
     ("bad-streaming", {"response_streaming": "sometimes"}, ["response_streaming", "allow"]),

@@ -44,14 +44,16 @@ class Azure(OpenAI):
         # The deployment may come from the client's model: one path segment, never '.' or '..'.
         path = f"/openai/deployments/{encode_url_value(deployment)}/{operation}"
         api_version = self._api_version(call)
-        base = ""
-        if not options.upstream_url:
-            instance = options.azure_instance or ""
-            if not _INSTANCE.match(instance):
-                raise bad_request(f"invalid azure_instance {instance!r}")
-            base = f"https://{instance}.openai.azure.com"
+        base = "" if options.upstream_url else azure_base(options.azure_instance or "")
         url = build_url(options, base, path, {"api-version": api_version})
         return UpstreamRequest(url=url, body=self.body(call))
+
+
+def azure_base(instance: str) -> str:
+    """https://{instance}.openai.azure.com, for a valid resource name only (it becomes part of the host)."""
+    if not _INSTANCE.match(instance):
+        raise bad_request(f"invalid azure_instance {instance!r}")
+    return f"https://{instance}.openai.azure.com"
 
 
 AZURE = register(Azure())

@@ -1,0 +1,138 @@
+"""`route_type: preserve`: any request under a rule's match goes to the provider as it is (embeddings, audio,
+model lists, files...), with only the URL and the credentials rewritten. Pure code: no mitmproxy, no I/O.
+
+The client's path is kept and appended to the provider's base (or to `upstream_url`, whose path then acts as a
+prefix). Azure is the one provider whose URLs differ from OpenAI's: an OpenAI-style `/v1/<operation>` becomes
+`/openai/deployments/<deployment>/<operation>?api-version=...`, so an OpenAI SDK app reaches Azure unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from . import jsonutil
+from .auth import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS
+from .errors import ProxyError, bad_request
+from .providers.azure import DEFAULT_API_VERSION, azure_base
+from .rules import Rule, TemplateContext, encode_url_value
+
+# Where each provider's API lives; the client's path is appended.
+BASES = {
+    "openai": "https://api.openai.com",
+    "anthropic": "https://api.anthropic.com",
+    "cohere": "https://api.cohere.com",
+    "mistral": "https://api.mistral.ai",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "huggingface": "https://router.huggingface.co",
+}
+# Client headers never forwarded: hop-by-hop, recomputed, or credentials (re-added only by allow_override).
+_DROPPED_HEADERS = frozenset(
+    {"host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
+     "trailer", "transfer-encoding", "upgrade", "accept-encoding", *CREDENTIAL_HEADERS}
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class PreservedRequest:
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: bytes
+    model: str | None  # for the record, when the body names one
+
+
+def build(
+    rule: Rule,
+    captures: Mapping[str, str],
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+) -> PreservedRequest:
+    """The upstream request for a preserve rule. Raises ProxyError (413, 400, 500)."""
+    spec = rule.spec
+    if len(body) > spec.max_request_body_size:
+        raise ProxyError(
+            413,
+            f"request body of {len(body)} bytes exceeds this route's limit of {spec.max_request_body_size}",
+            code="request_too_large",
+        )
+    rule.check_env()
+    ctx = TemplateContext(headers, captures, query)
+    options = rule.resolve_options(ctx)
+    client_model = _body_model(headers, body)
+    model = rule.resolve_model_name(ctx) or client_model
+    provider = spec.model.provider
+    client_path = path.split("?", 1)[0]
+    out_query = {k: v for k, v in query.items() if k.lower() not in CREDENTIAL_PARAMS}
+
+    if provider == "azure":
+        deployment = options.azure_deployment_id or model
+        if client_path.startswith("/v1/"):
+            if not deployment:
+                raise bad_request("no Azure deployment: set model.options.azure_deployment_id or send a model")
+            client_path = f"/openai/deployments/{encode_url_value(deployment)}/{client_path[4:]}"
+        out_query.setdefault("api-version", options.azure_api_version or DEFAULT_API_VERSION)
+        base = options.upstream_url or azure_base(options.azure_instance or "")
+    elif options.upstream_url:
+        base = options.upstream_url
+    elif provider in BASES:
+        base = BASES[provider]
+    else:
+        raise ProxyError(
+            500,
+            f"rule '{rule.name}': route_type preserve needs model.options.upstream_url for provider {provider}",
+            type="server_error",
+            code="proxy_misconfigured",
+        )
+    parts = urlsplit(base)
+    prefix = parts.path.rstrip("/")
+    base_query = dict(_pairs(parts.query))
+    url = f"{parts.scheme}://{parts.netloc}{prefix}{client_path}"
+    merged = {**base_query, **out_query}
+    if merged:
+        url += "?" + urlencode(merged)
+    forwarded = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
+    if provider == "anthropic":
+        forwarded.setdefault("anthropic-version", options.anthropic_version or "2023-06-01")
+    return PreservedRequest(url=url, method=method, headers=forwarded, body=body, model=model)
+
+
+def usage_of(content_type: str, body: bytes) -> tuple[dict[str, Any] | None, Any]:
+    """(usage, parsed body) of a JSON response that carries OpenAI-style usage (embeddings, chat, ...)."""
+    if "json" not in content_type.lower() or not body:
+        return None, None
+    try:
+        data = jsonutil.loads(body)
+    except ValueError:
+        return None, None
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if isinstance(usage, dict) and "prompt_tokens" not in usage and "input_tokens" in usage:
+        # Anthropic-style usage on a preserved Anthropic route
+        prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    if isinstance(usage, dict):
+        usage = {"completion_tokens": 0, **usage}
+        usage.setdefault("total_tokens", (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0))
+    return (usage if isinstance(usage, dict) else None), data
+
+
+def _body_model(headers: Mapping[str, str], body: bytes) -> str | None:
+    if "json" not in headers.get("content-type", "") or not body:
+        return None
+    try:
+        data = jsonutil.loads(body)
+    except ValueError:
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _pairs(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=True)
