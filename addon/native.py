@@ -1,0 +1,790 @@
+"""Native client formats (Kong 3.10 `llm_format`): clients that use a provider's own SDK pass through untouched.
+
+The request body and the response (streams included) are the client's and the provider's own bytes; the proxy
+only rewrites the URL (path and query kept from the client: it already speaks the native API), removes the
+client's credentials, injects the rule's (re-signing SigV4 for Bedrock over the exact bytes), and decodes the
+native format on the side to record usage, cost and model.
+
+Pure code: no mitmproxy, no I/O (Bedrock's credential chain is resolved beforehand by the glue, through
+`blocking_setup`, as for the translated path).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from . import jsonutil
+from .auth import CREDENTIAL_PARAMS, apply_auth
+from .errors import ProxyError, bad_request
+from .providers import REGISTRY, Call, UpstreamRequest
+from .providers import anthropic as _anthropic
+from .providers import bedrock as _bedrock
+from .providers import cohere as _cohere
+from .providers import gemini as _gemini
+from .providers.base import url_path
+from .rules import AuthSpec, ModelOptions
+from .streaming import StreamResult, stream_error
+from .streams import EventStreamDecoder, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
+
+# Client headers never forwarded: hop-by-hop, recomputed, or carrying the client's credentials and signatures.
+_DROPPED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "accept-encoding",
+        "cookie",
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+    }
+)
+_STREAM_CONTENT_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream", "ndjson", "stream+json")
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRequest:
+    """What the glue extracts from a flow's request."""
+
+    method: str
+    path: str  # without the query, percent-encoding intact
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(slots=True)
+class NativeUpstream:
+    """The request to send, and what the record needs about it."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool  # the client asked for a streamed answer
+    model: str | None  # the model the request names (body or path), else the rule's
+    call: Call  # for the glue's shared code paths (record fields, Bedrock signing)
+    secrets: list[str] = field(default_factory=list)
+    request_json: Any = None  # the client body parsed, for the record
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Formats: default host, model and stream flag of a request, usage of a response, error shape
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return jsonutil.loads(body)
+    except ValueError:
+        return None
+
+
+def _body_model(data: Any) -> str | None:
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def _body_stream(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("stream") is True
+
+
+class NativeFormat:
+    name: str  # the llm_format, which is also the name of the only provider it fits
+
+    def base_url(self, options: ModelOptions) -> str:
+        raise NotImplementedError
+
+    def model_of(self, path: str, data: Any) -> str | None:
+        return _body_model(data)
+
+    def is_stream(self, path: str, query: Sequence[tuple[str, str]], data: Any) -> bool:
+        return _body_stream(data)
+
+    def response_usage(
+        self, data: Any, headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any] | None, str | None]:  # pragma: no cover - every format overrides it
+        raise NotImplementedError
+
+    def recorder(self, keep_payload: bool) -> NativeRecorder:
+        raise NotImplementedError
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        """A proxy error in the provider's own error shape, so the client's SDK raises its usual exception."""
+        return jsonutil.dumps(err.envelope()), {}
+
+
+class AnthropicFormat(NativeFormat):
+    name = "anthropic"
+
+    def base_url(self, options: ModelOptions) -> str:
+        return "https://api.anthropic.com"
+
+    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+        if not isinstance(data, dict):
+            return None, None
+        return _anthropic.usage_of(data.get("usage")), _body_model(data)
+
+    def recorder(self, keep_payload: bool) -> NativeRecorder:
+        return AnthropicRecorder(keep_payload)
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        etype = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error"}.get(
+            err.status, "not_found_error" if err.status == 404 else "request_too_large" if err.status == 413 else None
+        )
+        body = {"type": "error", "error": {"type": etype or "api_error", "message": err.message}}
+        return jsonutil.dumps(body), {}
+
+
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+class GeminiFormat(NativeFormat):
+    name = "gemini"
+
+    def base_url(self, options: ModelOptions) -> str:
+        g = options.gemini
+        if g is None or not (g.project_id or g.location_id or g.api_endpoint):
+            return _gemini.GEMINI_API
+        if g.api_endpoint:
+            return g.api_endpoint if "://" in g.api_endpoint else f"https://{g.api_endpoint}"
+        if not g.location_id or g.location_id == "global":
+            return "https://aiplatform.googleapis.com"
+        return f"https://{g.location_id}-aiplatform.googleapis.com"
+
+    def model_of(self, path: str, data: Any) -> str | None:
+        # /v1beta/models/{model}:op, /v1/projects/p/locations/l/publishers/google/models/{model}:op
+        _, sep, rest = path.rpartition("/models/")
+        if not sep:
+            return None
+        return unquote(rest.split(":", 1)[0].split("/", 1)[0]) or None
+
+    def is_stream(self, path: str, query: Sequence[tuple[str, str]], data: Any) -> bool:
+        return path.endswith(":streamGenerateContent")
+
+    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+        if isinstance(data, list):  # streamGenerateContent without alt=sse, answered in one piece
+            usage, model = None, None
+            for item in data:
+                u, m = self.response_usage(item, headers)
+                usage, model = u or usage, m or model
+            return usage, model
+        if not isinstance(data, dict):
+            return None, None
+        model = data.get("modelVersion")
+        return _gemini.usage_of(data.get("usageMetadata")), model if isinstance(model, str) else None
+
+    def recorder(self, keep_payload: bool) -> NativeRecorder:
+        return GeminiRecorder(keep_payload)
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        status = _GEMINI_STATUS.get(err.status, "INTERNAL" if err.status >= 500 else "FAILED_PRECONDITION")
+        return jsonutil.dumps({"error": {"code": err.status, "message": err.message, "status": status}}), {}
+
+
+_AWS_ERROR_TYPES = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    413: "ValidationException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+}
+
+
+class BedrockFormat(NativeFormat):
+    name = "bedrock"
+
+    def base_url(self, options: ModelOptions) -> str:
+        region = _bedrock.resolve_region(options)
+        suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+        return f"https://bedrock-runtime.{region}{suffix}"
+
+    def model_of(self, path: str, data: Any) -> str | None:
+        # /model/{modelId}/converse | converse-stream | invoke | invoke-with-response-stream
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[1] == "model":
+            return unquote(parts[2]) or None
+        return None
+
+    def is_stream(self, path: str, query: Sequence[tuple[str, str]], data: Any) -> bool:
+        return path.rstrip("/").endswith(("/converse-stream", "/invoke-with-response-stream"))
+
+    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+        usage = _bedrock.usage_of(data.get("usage")) if isinstance(data, dict) else None
+        if usage is None:  # InvokeModel: the model's own body; Bedrock states the counts in headers
+            usage = _header_usage(headers, "x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count")
+        return usage, None
+
+    def recorder(self, keep_payload: bool) -> NativeRecorder:
+        return BedrockRecorder(keep_payload)
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        etype = _AWS_ERROR_TYPES.get(err.status, "InternalServerException")
+        return jsonutil.dumps({"message": err.message}), {"x-amzn-errortype": etype}
+
+
+class CohereFormat(NativeFormat):
+    name = "cohere"
+
+    def base_url(self, options: ModelOptions) -> str:
+        return _cohere.BASE_URL
+
+    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+        if not isinstance(data, dict):
+            return None, None
+        return _cohere.usage_of(data.get("usage")) or _cohere.v1_usage(data), None
+
+    def recorder(self, keep_payload: bool) -> NativeRecorder:
+        return CohereRecorder(keep_payload)
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        return jsonutil.dumps({"message": err.message}), {}
+
+
+class HuggingFaceFormat(NativeFormat):
+    name = "huggingface"
+
+    def base_url(self, options: ModelOptions) -> str:
+        return "https://router.huggingface.co"
+
+    def model_of(self, path: str, data: Any) -> str | None:
+        model = _body_model(data)
+        if model is None and "/models/" in path:  # serverless: /models/{org}/{name}
+            model = unquote(path.split("/models/", 1)[1].strip("/")) or None
+        return model
+
+    def is_stream(self, path: str, query: Sequence[tuple[str, str]], data: Any) -> bool:
+        return _body_stream(data) or path.rstrip("/").endswith("/generate_stream")
+
+    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
+        if isinstance(data, list) and data:
+            data = data[0]
+        if not isinstance(data, dict):
+            return None, None
+        usage = _openai_usage(data.get("usage")) or _tgi_usage(data.get("details"), headers)
+        return usage, _body_model(data)
+
+    def recorder(self, keep_payload: bool) -> NativeRecorder:
+        return HuggingFaceRecorder(keep_payload)
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        return jsonutil.dumps({"error": err.message, "error_type": err.code or err.type}), {}
+
+
+FORMATS: dict[str, NativeFormat] = {
+    f.name: f for f in (AnthropicFormat(), GeminiFormat(), BedrockFormat(), CohereFormat(), HuggingFaceFormat())
+}
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _pair_usage(prompt: Any, completion: Any) -> dict[str, Any] | None:
+    p, c = _count(prompt), _count(completion)
+    if p is None or c is None:
+        return None
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _header_usage(headers: Mapping[str, str], prompt: str, completion: str) -> dict[str, Any] | None:
+    return _pair_usage(headers.get(prompt), headers.get(completion))
+
+
+def _openai_usage(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    usage = _pair_usage(raw.get("prompt_tokens"), raw.get("completion_tokens"))
+    if usage is not None:
+        return {**raw, **usage}
+    return None
+
+
+def _tgi_usage(details: Any, headers: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """TGI `details` (generated_tokens; input_length in stream details, or the prefill list), then TGI's
+    x-prompt-tokens / x-generated-tokens response headers."""
+    generated: Any = None
+    prompt: Any = None
+    if isinstance(details, dict):
+        generated = details.get("generated_tokens")
+        prompt = details.get("input_length")
+        prefill = details.get("prefill")
+        if _count(prompt) is None and isinstance(prefill, list) and prefill:
+            prompt = len(prefill)
+    if headers is not None:
+        if _count(prompt) is None:
+            prompt = headers.get("x-prompt-tokens")
+        if _count(generated) is None:
+            generated = headers.get("x-generated-tokens")
+    return _pair_usage(prompt, generated)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Request
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_request(
+    fmt: NativeFormat,
+    req: NativeRequest,
+    *,
+    route_type: str,
+    options: ModelOptions,
+    auth: AuthSpec | None,
+    configured_model: str | None,
+    max_body: int | None = None,
+    access_token: str | None = None,
+) -> NativeUpstream:
+    """The upstream request for a native client request. Raises ProxyError (answered in the native shape)."""
+    if max_body is not None and len(req.body) > max_body:
+        raise ProxyError(
+            413,
+            f"request body of {len(req.body)} bytes exceeds this route's limit of {max_body}",
+            code="request_too_large",
+        )
+    data = _json_or_none(req.body)
+    requested = fmt.model_of(req.path, data)
+    if configured_model and requested and requested != configured_model:
+        raise bad_request(
+            f"model '{requested}' is not available on this route (it serves '{configured_model}')",
+            param="model",
+            code="model_not_allowed",
+        )
+    model = requested or configured_model
+    stream = fmt.is_stream(req.path, req.query, data)
+    override = auth is not None and auth.allow_override
+
+    # URL: the provider's (or upstream_url's) scheme/host/port; the client's path unless the rule pins one.
+    pinned = url_path(options)
+    if options.upstream_url:
+        parts = urlsplit(options.upstream_url)
+        base = f"{parts.scheme}://{parts.netloc}"
+    else:
+        base = fmt.base_url(options)
+    path = pinned if pinned is not None else req.path
+    if not path.startswith("/"):
+        path = "/" + path
+    query = [(k, v) for k, v in req.query if override or k.lower() not in CREDENTIAL_PARAMS]
+    if options.upstream_url:
+        extra = urlsplit(options.upstream_url).query
+        if extra:
+            query += parse_qsl(extra, keep_blank_values=True)
+    url = base.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+
+    headers: dict[str, str] = {}
+    for name, value in req.headers.items():
+        lname = name.lower()
+        if lname in _DROPPED_HEADERS or lname.startswith(("x-amz-", "proxy-")):
+            continue
+        headers[lname] = value
+    headers["accept-encoding"] = "identity"  # the bytes pass to the client as they come, and are decoded here
+    if access_token:
+        headers["authorization"] = f"Bearer {access_token}"
+
+    up = UpstreamRequest(url=url, body=None, headers=headers, method=req.method)
+    body = req.body
+    if auth is not None and auth.param_location == "body" and auth.param_name:
+        if not isinstance(data, dict):
+            raise bad_request("this route adds a key to a JSON body, and the request body is not a JSON object")
+        up.body = dict(data)
+    secrets = apply_auth(up, auth, req.headers, dict(req.query))
+    if up.body is not None:
+        body = jsonutil.dumps(up.body)
+    if access_token:
+        secrets.append(access_token)
+    call = Call(
+        route_type=route_type,
+        body={},
+        model=model,
+        options=options,
+        stream=stream,
+        client_query=dict(req.query),
+        auth=auth,
+    )
+    if fmt.name == "bedrock":
+        up.headers.setdefault("content-type", "application/json")
+        # SigV4 over the exact bytes; botocore's signature headers replace any the client sent.
+        REGISTRY["bedrock"].sign(call, up, body)
+    return NativeUpstream(
+        url=up.url,
+        method=up.method,
+        headers=up.headers,
+        body=body,
+        stream=stream,
+        model=model,
+        call=call,
+        secrets=[s for s in secrets if s],
+        request_json=data,
+    )
+
+
+def blocking_setup(fmt: NativeFormat, options: ModelOptions, auth: AuthSpec | None) -> Callable[[], object] | None:
+    """Work that may block before the request is built (the AWS credential chain on first use)."""
+    if fmt.name != "bedrock":
+        return None
+    call = Call(route_type="llm/v1/chat", body={}, model=None, options=options, auth=auth)
+    return REGISTRY["bedrock"].blocking_setup(call)
+
+
+def is_stream_response(content_type: str) -> bool:
+    ct = content_type.lower()
+    return any(t in ct for t in _STREAM_CONTENT_TYPES)
+
+
+def response_record(
+    fmt: NativeFormat, status: int, body: bytes, headers: Mapping[str, str]
+) -> tuple[dict[str, Any], str | None]:
+    """What the record keeps of a whole native response: {"model", "usage"} (or the error envelope) and the
+    error message, if any."""
+    if status >= 400:
+        err = REGISTRY[fmt.name].parse_error(status, body, headers.get("content-type", ""))
+        return err.envelope(), err.message
+    data = _json_or_none(body)
+    usage, model = fmt.response_usage(data, headers)
+    return {"model": model, "usage": usage}, None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stream recorders: decode the native events as they pass, return the bytes unchanged
+# --------------------------------------------------------------------------------------------------------------
+
+
+class NativeRecorder:
+    """Fed the upstream stream chunk by chunk; returns every chunk unchanged and fills `result` (model, usage,
+    first token time, error, completed) for the record. A chunk it cannot decode stops the decoding (the record
+    says so) but never the stream."""
+
+    def __init__(self, keep_payload: bool) -> None:
+        self.result = StreamResult()
+        self.keep_payload = keep_payload
+        self._broken = False
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self.result.usage
+
+    @property
+    def model(self) -> str | None:
+        return self.result.model
+
+    def feed(self, chunk: bytes) -> bytes:
+        if chunk and not self._broken:
+            try:
+                self._decode(chunk)
+            except Exception as e:  # a record is not worth breaking the client's stream for
+                self._fail(f"the {self._what()} stream could not be decoded for the record: {e}")
+        return chunk
+
+    def finish(self) -> bytes:
+        if not self._broken:
+            try:
+                self._flush()
+            except Exception as e:
+                self._fail(f"the {self._what()} stream ended inside an event: {e}")
+        return b""
+
+    def _what(self) -> str:
+        return type(self).__name__.removesuffix("Recorder").lower()
+
+    def _fail(self, message: str) -> None:
+        self._broken = True
+        if self.result.error is None:
+            self.result.error = stream_error(message)
+
+    def _token(self) -> None:
+        if self.result.first_token_at is None:
+            self.result.first_token_at = time.time()
+
+    def _error(self, message: Any, status: int = 502) -> None:
+        if self.result.error is None:
+            text = message if isinstance(message, str) else jsonutil.dumps(message).decode()
+            self.result.error = stream_error(text, status=status, code="upstream_stream_error")
+
+    def _decode(self, chunk: bytes) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _flush(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _SSERecorder(NativeRecorder):
+    def __init__(self, keep_payload: bool) -> None:
+        super().__init__(keep_payload)
+        self._sse = SSEDecoder()
+
+    def _decode(self, chunk: bytes) -> None:
+        for ev in self._sse.feed(chunk):
+            self._sse_event(ev.event, ev.data)
+
+    def _flush(self) -> None:
+        for ev in self._sse.flush():
+            self._sse_event(ev.event, ev.data)
+
+    def _sse_event(self, name: str, data: str) -> None:
+        if data == "[DONE]":
+            self.result.completed = True
+            return
+        obj = jsonutil.loads(data)
+        if isinstance(obj, dict):
+            self._event(name, obj)
+
+    def _event(self, name: str, obj: dict[str, Any]) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class AnthropicRecorder(_SSERecorder):
+    """Messages SSE: `message_start` carries the model and the input usage, each `message_delta` the cumulative
+    output usage (and, on newer APIs, the input counts too)."""
+
+    def __init__(self, keep_payload: bool) -> None:
+        super().__init__(keep_payload)
+        self._raw_usage: dict[str, Any] = {}
+
+    def _event(self, name: str, obj: dict[str, Any]) -> None:
+        kind = obj.get("type") or name
+        if kind == "message_start":
+            message = obj.get("message") if isinstance(obj.get("message"), dict) else {}
+            if isinstance(message.get("model"), str):
+                self.result.model = message["model"]
+            self._merge(message.get("usage"))
+        elif kind == "content_block_delta":
+            self._token()
+        elif kind == "message_delta":
+            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
+            if delta.get("stop_reason"):
+                self.result.finish_reason = _anthropic.finish_reason(delta["stop_reason"])
+            self._merge(obj.get("usage"))
+        elif kind == "message_stop":
+            self.result.completed = True
+        elif kind == "error":
+            err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            self._error(err.get("message") or obj, 503 if err.get("type") == "overloaded_error" else 502)
+
+    def _merge(self, raw: Any) -> None:
+        if isinstance(raw, dict):
+            self._raw_usage.update({k: v for k, v in raw.items() if v is not None})
+            self.result.usage = _anthropic.usage_of(self._raw_usage)
+
+
+class GeminiRecorder(NativeRecorder):
+    """streamGenerateContent: SSE (`?alt=sse`) or one JSON array; every object may carry usageMetadata (the last
+    one is the total)."""
+
+    def __init__(self, keep_payload: bool) -> None:
+        super().__init__(keep_payload)
+        self._decoder: SSEDecoder | JSONArrayDecoder | None = None
+        self._head = b""
+
+    def _decode(self, chunk: bytes) -> None:
+        if self._decoder is None:
+            self._head += chunk
+            text = self._head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            if not text:
+                return
+            self._decoder = JSONArrayDecoder() if text[:1] == b"[" else SSEDecoder()
+            chunk, self._head = self._head, b""
+        self._items(self._decoder.feed(chunk))
+
+    def _flush(self) -> None:
+        if self._decoder is not None:
+            self._items(self._decoder.flush())
+            if isinstance(self._decoder, JSONArrayDecoder):
+                self.result.completed = self.result.completed or self.result.error is None
+
+    def _items(self, items: list[Any]) -> None:
+        for item in items:
+            obj = item
+            if isinstance(self._decoder, SSEDecoder):
+                obj = jsonutil.loads(item.data)
+            if isinstance(obj, dict):
+                self._object(obj)
+
+    def _object(self, obj: dict[str, Any]) -> None:
+        if isinstance(obj.get("error"), dict):
+            err = obj["error"]
+            self._error(err.get("message") or err, err.get("code") if isinstance(err.get("code"), int) else 502)
+            return
+        usage = _gemini.usage_of(obj.get("usageMetadata"))
+        if usage is not None:
+            self.result.usage = usage
+        if isinstance(obj.get("modelVersion"), str):
+            self.result.model = obj["modelVersion"]
+        for cand in obj.get("candidates") or ():
+            if not isinstance(cand, dict):
+                continue
+            if cand.get("content"):
+                self._token()
+            if cand.get("finishReason"):
+                self.result.finish_reason = _gemini.finish_reason(cand["finishReason"])
+                self.result.completed = True
+
+
+class BedrockRecorder(NativeRecorder):
+    """ConverseStream (`metadata` event: usage) and InvokeModelWithResponseStream (`chunk` events whose base64
+    `bytes` end with Bedrock's `amazon-bedrock-invocationMetrics`)."""
+
+    def __init__(self, keep_payload: bool) -> None:
+        super().__init__(keep_payload)
+        self._decoder = EventStreamDecoder()
+
+    def _decode(self, chunk: bytes) -> None:
+        for msg in self._decoder.feed(chunk):
+            self._message(msg.headers, msg.payload)
+
+    def _flush(self) -> None:
+        self._decoder.flush()
+
+    def _message(self, headers: dict[str, Any], payload: bytes) -> None:
+        mtype = headers.get(":message-type")
+        if mtype in ("exception", "error"):
+            name = headers.get(":exception-type") or headers.get(":error-code") or "error"
+            try:
+                body = jsonutil.loads(payload)
+                message = body.get("message") or body.get("Message") if isinstance(body, dict) else None
+            except ValueError:
+                message = payload.decode("utf-8", "replace")
+            self._error(f"{name}: {message or headers.get(':error-message') or ''}".strip(), 502)
+            return
+        event = headers.get(":event-type")
+        obj = jsonutil.loads(payload) if payload else {}
+        if not isinstance(obj, dict):
+            return
+        if event == "contentBlockDelta":
+            self._token()
+        elif event == "messageStop":
+            self.result.finish_reason = _bedrock.finish_reason(obj.get("stopReason"))
+            self.result.completed = True
+        elif event == "metadata":
+            usage = _bedrock.usage_of(obj.get("usage"))
+            if usage is not None:
+                self.result.usage = usage
+            self.result.completed = True
+        elif event == "chunk":
+            self._token()
+            raw = obj.get("bytes")
+            inner = jsonutil.loads(base64.b64decode(raw)) if isinstance(raw, str) else None
+            metrics = inner.get("amazon-bedrock-invocationMetrics") if isinstance(inner, dict) else None
+            if isinstance(metrics, dict):
+                usage = _pair_usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
+                if usage is not None:
+                    self.result.usage = usage
+                self.result.completed = True
+
+
+class CohereRecorder(NativeRecorder):
+    """v2 SSE (`message-end` carries usage) or v1 NDJSON (`stream-end` carries the whole response)."""
+
+    def __init__(self, keep_payload: bool) -> None:
+        super().__init__(keep_payload)
+        self._decoder: SSEDecoder | NDJSONDecoder | None = None
+        self._head = b""
+
+    def _decode(self, chunk: bytes) -> None:
+        if self._decoder is None:
+            self._head += chunk
+            text = self._head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            if not text:
+                return
+            self._decoder = NDJSONDecoder() if text[:1] == b"{" else SSEDecoder()
+            chunk, self._head = self._head, b""
+        self._items(self._decoder.feed(chunk))
+
+    def _flush(self) -> None:
+        if self._decoder is not None:
+            self._items(self._decoder.flush())
+
+    def _items(self, items: list[Any]) -> None:
+        for item in items:
+            if isinstance(self._decoder, SSEDecoder):
+                if item.data == "[DONE]":
+                    continue
+                obj = jsonutil.loads(item.data)
+            else:
+                obj = item
+            if isinstance(obj, dict):
+                self._event(obj)
+
+    def _event(self, obj: dict[str, Any]) -> None:
+        kind = obj.get("type") or obj.get("event_type")
+        if kind in ("content-delta", "text-generation", "tool-call-delta", "tool-call-start"):
+            self._token()
+        elif kind == "message-end":
+            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
+            self._end(delta.get("finish_reason"), _cohere.usage_of(delta.get("usage")), delta.get("error"))
+        elif kind == "stream-end":
+            response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+            self._end(obj.get("finish_reason"), _cohere.v1_usage(response), None)
+        elif kind == "stream-error" or (kind is None and obj.get("message") and len(obj) <= 3):
+            self._error(obj.get("message") or obj.get("error") or obj)
+
+    def _end(self, reason: Any, usage: dict[str, Any] | None, detail: Any) -> None:
+        if usage is not None:
+            self.result.usage = usage
+        self.result.finish_reason = _cohere.finish_reason(reason)
+        failed = _cohere.failure(reason, detail)
+        if failed is not None:
+            self._error(failed.message, failed.status)
+        self.result.completed = True
+
+
+class HuggingFaceRecorder(_SSERecorder):
+    """TGI `generate_stream` (the last event's `details`) or the OpenAI-style Messages API (a `usage` chunk)."""
+
+    def _event(self, name: str, obj: dict[str, Any]) -> None:
+        if "error" in obj and not obj.get("choices"):
+            self._error(obj.get("error") or obj)
+            return
+        if isinstance(obj.get("model"), str) and obj["model"]:
+            self.result.model = obj["model"]
+        if obj.get("token") is not None or obj.get("choices"):
+            self._token()
+        usage = _openai_usage(obj.get("usage"))
+        if usage is not None:
+            self.result.usage = usage
+        details = obj.get("details")
+        if isinstance(details, dict):
+            usage = _tgi_usage(details, None)
+            if usage is not None:
+                self.result.usage = usage
+            if details.get("finish_reason"):
+                self.result.finish_reason = str(details["finish_reason"])
+            self.result.completed = True
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                self.result.finish_reason = choice["finish_reason"]
+        if obj.get("generated_text") is not None:
+            self.result.completed = True
