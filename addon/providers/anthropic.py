@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from typing import Any
 
 from .. import jsonutil
@@ -13,6 +15,7 @@ from ..openai_format import (
     chat_to_completion,
     completion_response,
     max_tokens_of,
+    new_id,
     single_prompt,
     stop_list,
     text_of,
@@ -51,6 +54,19 @@ _UNSUPPORTED = {
     "prediction": None,
 }
 
+# response_format json_object has no native Anthropic equivalent (structured outputs need a schema, and an object
+# schema must close its properties). The fallback is this system instruction: it composes with tools, streams
+# unchanged and keeps the answer in `content`, where the client reads it. Prefilling "{" was rejected (newer models
+# and extended thinking refuse prefill, and the client would get the answer without its first brace) and so was a
+# forced tool (it would fight the client's own tools and move the answer out of `content`).
+JSON_OBJECT_INSTRUCTION = (
+    "Respond only with a single valid JSON object. Do not add any text before or after it and do not wrap it in "
+    "Markdown code fences."
+)
+# Anthropic tool_use ids must match ^[a-zA-Z0-9_-]+$; ids minted elsewhere are mapped the same way in the
+# assistant tool_use and in the tool_result that answers it, so they keep matching.
+_TOOL_ID_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+
 
 def finish_reason(stop_reason: str | None) -> str | None:
     if stop_reason is None:
@@ -69,6 +85,13 @@ def usage_of(raw: Any) -> dict[str, Any] | None:
     cache_read = raw.get("cache_read_input_tokens") or 0
     cache_write = raw.get("cache_creation_input_tokens") or 0
     return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
+
+
+def uses_functions(call: Call) -> bool:
+    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
+    return call.route_type == CHAT and (
+        call.body.get("functions") is not None or call.body.get("function_call") is not None
+    )
 
 
 class Anthropic(Provider):
@@ -113,31 +136,34 @@ class Anthropic(Provider):
         body = call.body
         out = self._common(call)
         out["max_tokens"] = max_tokens_of(body) or DEFAULT_MAX_TOKENS
+        system = ""
         if call.route_type == CHAT:
             system, messages = _messages(body["messages"])
-            if system:
-                out["system"] = system
         else:
             messages = [{"role": "user", "content": single_prompt(body)}]
         if not messages:
             raise bad_request("at least one user message is required", param="messages")
+        kind, schema = _response_format(body)
+        if kind == "json_schema":
+            out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        elif kind == "json_object":
+            system = f"{system}\n\n{JSON_OBJECT_INSTRUCTION}" if system else JSON_OBJECT_INSTRUCTION
+        if system:
+            out["system"] = system
         out["messages"] = messages
-        tools = _tools(body)
+        openai_tools, choice, param, legacy = _tool_fields(body)
+        tools = _tools(openai_tools, "functions" if legacy else "tools")
         if tools:
             out["tools"] = tools
-        choice = _tool_choice(body)
-        if choice:
-            out["tool_choice"] = choice
-        response_format = body.get("response_format")
-        if isinstance(response_format, dict) and response_format.get("type", "text") != "text":
-            raise bad_request(
-                "response_format json_object/json_schema is not supported for provider anthropic yet",
-                param="response_format",
-            )
+        parallel = False if legacy else body.get("parallel_tool_calls")  # functions: one call per turn
+        anthropic_choice = _tool_choice(tools, choice, parallel, param)
+        if anthropic_choice:
+            out["tool_choice"] = anthropic_choice
         return out
 
     def _legacy_body(self, call: Call) -> dict[str, Any]:
         body = call.body
+        _refuse_for_legacy(body)
         if call.route_type == CHAT:
             system, messages = _messages(body["messages"])
             turns = [system] if system else []
@@ -172,14 +198,13 @@ class Anthropic(Provider):
             if kind == "text":
                 texts.append(block.get("text", ""))
             elif kind == "tool_use":
+                if not isinstance(block.get("name"), str):
+                    raise UpstreamFormatError("expected a tool_use block with a name")
                 tool_calls.append(
                     {
-                        "id": block.get("id"),
+                        "id": block.get("id") or new_id("call"),
                         "type": "function",
-                        "function": {
-                            "name": block.get("name"),
-                            "arguments": json.dumps(block.get("input", {})),
-                        },
+                        "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})},
                     }
                 )
             elif kind == "thinking":
@@ -188,7 +213,14 @@ class Anthropic(Provider):
             "role": "assistant",
             "content": "".join(texts) if texts or not tool_calls else None,
         }
-        if tool_calls:
+        reason = finish_reason(data.get("stop_reason")) or "stop"
+        if tool_calls and uses_functions(call):
+            # A client of the deprecated `functions` API gets the deprecated answer: one function_call.
+            if len(tool_calls) > 1:
+                raise UpstreamFormatError("anthropic answered a functions request with several tool calls")
+            message["function_call"] = tool_calls[0]["function"]
+            reason = "function_call" if reason == "tool_calls" else reason
+        elif tool_calls:
             message["tool_calls"] = tool_calls
         if reasoning:
             message["reasoning_content"] = "".join(reasoning)
@@ -197,7 +229,7 @@ class Anthropic(Provider):
             id=data.get("id"),
             model=model,
             message=message,
-            finish_reason=finish_reason(data.get("stop_reason")) or "stop",
+            finish_reason=reason,
             usage=usage_of(data.get("usage")),
         )
         return response if call.route_type == CHAT else chat_to_completion(response)
@@ -223,6 +255,9 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
     """OpenAI messages -> (system text, Anthropic messages with strictly alternating roles)."""
     system: list[str] = []
     out: list[dict[str, Any]] = []
+    # Deprecated function calls carry no id: the assistant's function_call gets one made from its message index,
+    # and the `function` message that answers it (matched by name) refers to it.
+    pending_functions: list[tuple[str, str]] = []
     for i, m in enumerate(messages):
         role = m["role"]
         if role in ("system", "developer"):
@@ -235,15 +270,28 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             turn = "user"
         elif role == "assistant":
             blocks = _assistant_blocks(m, i)
+            pending_functions = [(b["id"], b["name"]) for b in blocks if b.get("_function")]
+            for b in blocks:
+                b.pop("_function", None)
             turn = "assistant"
         elif role == "tool":
-            blocks = [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": m.get("tool_call_id") or "",
-                    "content": text_of(m.get("content")),
-                }
-            ]
+            tool_call_id = m.get("tool_call_id")
+            if not isinstance(tool_call_id, str) or not tool_call_id:
+                raise bad_request(f"messages[{i}].tool_call_id is required", param=f"messages[{i}].tool_call_id")
+            blocks = [_tool_result(_tool_id(tool_call_id), m.get("content"), i)]
+            turn = "user"
+        elif role == "function":
+            name = m.get("name")
+            match = next((k for k, (_, fn) in enumerate(pending_functions) if fn == name), None)
+            if match is None:
+                where = "name" if pending_functions else "role"
+                raise bad_request(
+                    f"messages[{i}]: a 'function' message must answer the assistant function_call before it"
+                    + (f" (no pending call of function {name!r})" if pending_functions else ""),
+                    param=f"messages[{i}].{where}",
+                )
+            call_id, _ = pending_functions.pop(match)
+            blocks = [_tool_result(call_id, m.get("content"), i)]
             turn = "user"
         else:
             raise bad_request(
@@ -263,6 +311,20 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
         if len(m["content"]) == 1 and m["content"][0]["type"] == "text":
             m["content"] = m["content"][0]["text"]
     return "\n\n".join(s for s in system if s), out
+
+
+def _tool_id(raw: str) -> str:
+    return _TOOL_ID_INVALID.sub("_", raw)
+
+
+def _tool_result(tool_use_id: str, content: Any, i: int) -> dict[str, Any]:
+    if isinstance(content, list) and any(p.get("type") != "text" for p in content):
+        raise bad_request(f"messages[{i}]: a tool result may hold only text", param=f"messages[{i}].content")
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id}
+    text = text_of(content)
+    if text:  # an empty result is sent without content: Anthropic rejects empty text
+        block["content"] = text
+    return block
 
 
 def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
@@ -300,21 +362,49 @@ def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
     raise bad_request(f"{where}: image_url must be a data: or http(s) URL", param=where)
 
 
+def _arguments(raw: Any, where: str) -> dict[str, Any]:
+    """A tool call's JSON-string arguments -> the object Anthropic's `input` must be."""
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise bad_request(f"{where}.arguments must be a JSON object encoded as a string", param=where)
+    return value
+
+
 def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     text = text_of(m.get("content"))
     if text:
         blocks.append({"type": "text", "text": text})
     for j, call in enumerate(m.get("tool_calls") or []):
-        fn = call.get("function") or {}
-        try:
-            arguments = json.loads(fn.get("arguments") or "{}")
-        except ValueError:
-            raise bad_request(
-                f"messages[{i}].tool_calls[{j}].function.arguments is not valid JSON",
-                param=f"messages[{i}].tool_calls[{j}]",
-            ) from None
-        blocks.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": arguments})
+        where = f"messages[{i}].tool_calls[{j}]"
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise bad_request(f"{where} must be a function call with a name", param=where)
+        call_id = call.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            raise bad_request(f"{where}.id is required", param=where)
+        input_ = _arguments(fn.get("arguments"), where)
+        blocks.append({"type": "tool_use", "id": _tool_id(call_id), "name": fn["name"], "input": input_})
+    function_call = m.get("function_call")
+    if function_call is not None:
+        where = f"messages[{i}].function_call"
+        if not isinstance(function_call, dict) or not isinstance(function_call.get("name"), str):
+            raise bad_request(f"{where} must be an object with a name", param=where)
+        input_ = _arguments(function_call.get("arguments"), where)
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": f"call_fn_{i}",
+                "name": function_call["name"],
+                "input": input_,
+                "_function": True,
+            }
+        )
     return blocks
 
 
@@ -324,35 +414,100 @@ def _blocks_text(content: Any) -> str:
     return "".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
-def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
-    tools = body.get("tools")
+def _refuse_for_legacy(body: dict[str, Any]) -> None:
+    """The legacy /v1/complete API takes one text prompt: refuse what it would silently lose."""
+    for key in ("tools", "functions"):
+        if body.get(key):
+            raise bad_request(f"'{key}' needs the Messages API; this rule uses the legacy /v1/complete", param=key)
+    for key in ("tool_choice", "function_call"):
+        if body.get(key) not in (None, "none", "auto"):
+            raise bad_request(f"'{key}' needs the Messages API; this rule uses the legacy /v1/complete", param=key)
+    if _response_format(body)[0] != "text":
+        raise bad_request("response_format needs the Messages API (/v1/messages)", param="response_format")
+    for i, m in enumerate(body.get("messages") or []):
+        content = m.get("content")
+        lost = m["role"] in ("tool", "function") or m.get("tool_calls") or m.get("function_call")
+        if lost or (isinstance(content, list) and any(p.get("type") != "text" for p in content)):
+            raise bad_request(
+                f"messages[{i}]: only text messages can be sent to the legacy /v1/complete API", param=f"messages[{i}]"
+            )
+
+
+def _response_format(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """(kind, json schema) of the client's response_format: text, json_object or json_schema."""
+    response_format = body.get("response_format")
+    if response_format is None:
+        return "text", None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return "text", None
+    if kind == "json_object":
+        return "json_object", None
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise bad_request(
+                "response_format.json_schema.schema must be a JSON Schema object", param="response_format"
+            )
+        return "json_schema", schema
+    raise bad_request("response_format.type must be text, json_object or json_schema", param="response_format")
+
+
+def _tool_fields(body: dict[str, Any]) -> tuple[list[Any] | None, Any, str, bool]:
+    """(OpenAI tools, tool choice, the choice's param name, deprecated functions?) from `tools`/`tool_choice` or
+    the deprecated `functions`/`function_call`, which map the same way."""
+    functions = body.get("functions")
+    function_call = body.get("function_call")
+    if functions is None and function_call is None:
+        return body.get("tools"), body.get("tool_choice"), "tool_choice", False
+    if body.get("tools") is not None or body.get("tool_choice") is not None:
+        param = "functions" if functions is not None else "function_call"
+        raise bad_request("use either tools/tool_choice or the deprecated functions/function_call", param=param)
+    if functions is not None and not isinstance(functions, list):
+        raise bad_request("'functions' must be an array", param="functions")
+    tools = [{"type": "function", "function": f} for f in functions or []]
+    choice = function_call
+    if isinstance(function_call, dict):
+        choice = {"type": "function", "function": function_call}
+    elif function_call not in (None, "none", "auto"):
+        raise bad_request("function_call must be 'none', 'auto' or {'name': ...}", param="function_call")
+    return tools, choice, "function_call", True
+
+
+def _tools(tools: list[Any] | None, param: str) -> list[dict[str, Any]] | None:
     if not tools:
         return None
+    if not isinstance(tools, list):
+        raise bad_request(f"'{param}' must be an array", param=param)
     out = []
     for k, tool in enumerate(tools):
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(fn, dict) or not fn.get("name"):
-            raise bad_request(f"tools[{k}] must be a function tool with a name", param=f"tools[{k}]")
-        spec = {
-            "name": fn["name"],
-            "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
-        }
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            raise bad_request(f"{param}[{k}]: only function tools are supported by anthropic", param=f"{param}[{k}]")
+        fn = tool.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise bad_request(f"{param}[{k}] must be a function with a name", param=f"{param}[{k}]")
+        parameters = fn.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise bad_request(f"{param}[{k}]: parameters must be a JSON Schema object", param=f"{param}[{k}]")
+        spec: dict[str, Any] = {"name": fn["name"], "input_schema": parameters or {"type": "object", "properties": {}}}
         if fn.get("description"):
             spec["description"] = fn["description"]
+        if fn.get("strict") is True:
+            spec["strict"] = True  # Anthropic strict tool use: inputs guaranteed to match input_schema
         out.append(spec)
     return out
 
 
-def _tool_choice(body: dict[str, Any]) -> dict[str, Any] | None:
-    choice = body.get("tool_choice")
+def _tool_choice(tools: list[dict[str, Any]] | None, choice: Any, parallel: Any, param: str) -> dict[str, Any] | None:
     out: dict[str, Any] | None
-    if not body.get("tools"):
+    if not tools:
         # Anthropic refuses a tool_choice without tools; "none"/"auto" mean nothing then, a forced tool is an error.
         if choice in (None, "none", "auto"):
             return None
-        raise bad_request("tool_choice needs tools", param="tool_choice")
+        raise bad_request(f"{param} needs tools", param=param)
     if choice is None:
-        out = {"type": "auto"} if body.get("tools") and body.get("parallel_tool_calls") is False else None
+        out = {"type": "auto"} if parallel is False else None
     elif choice == "auto":
         out = {"type": "auto"}
     elif choice == "required":
@@ -360,10 +515,13 @@ def _tool_choice(body: dict[str, Any]) -> dict[str, Any] | None:
     elif choice == "none":
         out = {"type": "none"}
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        out = {"type": "tool", "name": choice["function"].get("name")}
+        name = choice["function"].get("name")
+        if name not in {t["name"] for t in tools}:
+            raise bad_request(f"{param} names function {name!r}, which is not among the tools", param=param)
+        out = {"type": "tool", "name": name}
     else:
-        raise bad_request("unsupported tool_choice", param="tool_choice")
-    if out is not None and body.get("parallel_tool_calls") is False and out["type"] != "none":
+        raise bad_request(f"unsupported {param}", param=param)
+    if out is not None and parallel is False and out["type"] != "none":
         out["disable_parallel_tool_use"] = True
     return out
 
@@ -377,17 +535,31 @@ class AnthropicStream:
     """Translates an Anthropic Messages (or legacy completion) SSE stream into OpenAI chunks, event by event.
 
     Anthropic's block `index` counts every content block; OpenAI's tool-call `index` counts tool calls only,
-    so tool blocks are renumbered. Usage comes from `message_start` (input) and the cumulative
+    so tool blocks are renumbered (text and thinking blocks never shift it). A tool call whose input streams no
+    fragment (a function without arguments) gets "{}" when its block stops, so the accumulated arguments are
+    always JSON, as in the non-streamed answer. Usage comes from `message_start` (input) and the cumulative
     `message_delta` (output); the finish chunk is held until `message_stop` so usage can follow it.
     """
 
-    __slots__ = ("_decoder", "_done", "_finish", "_tool_index", "_usage_raw", "out", "result")
+    __slots__ = (
+        "_decoder",
+        "_done",
+        "_finish",
+        "_functions",
+        "_no_arguments",
+        "_tool_index",
+        "_usage_raw",
+        "out",
+        "result",
+    )
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
         self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
         self.result = self.out.result
         self._decoder = SSEDecoder()
         self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool-call index
+        self._no_arguments: dict[int, Any] = {}  # Anthropic block index -> its start input, until a fragment comes
+        self._functions = uses_functions(call)  # deprecated API: answer with delta.function_call
         self._usage_raw: dict[str, Any] = {}
         self._finish: str | None = None
         self._done = False
@@ -431,8 +603,10 @@ class AnthropicStream:
     def _block_start(self, event: dict[str, Any]) -> bytes:
         block = event.get("content_block") or {}
         if block.get("type") == "tool_use":
-            index = self._tool_index[event.get("index", 0)] = len(self._tool_index)
-            return self.out.tool_call_start(index, block.get("id") or "", block.get("name") or "")
+            block_index = event.get("index", 0)
+            index = self._tool_index[block_index] = len(self._tool_index)
+            self._no_arguments[block_index] = block.get("input") or {}
+            return self._tool_start(index, block.get("id") or new_id("call"), block.get("name") or "")
         if block.get("type") == "text" and block.get("text"):
             return self.out.text(block["text"])
         return b""
@@ -443,11 +617,46 @@ class AnthropicStream:
         if kind == "text_delta":
             return self.out.text(delta.get("text", ""))
         if kind == "input_json_delta":
-            index = self._tool_index.get(event.get("index", 0))
-            return self.out.tool_call_arguments(index, delta.get("partial_json", "")) if index is not None else b""
+            block_index = event.get("index", 0)
+            index = self._tool_index.get(block_index)
+            fragment = delta.get("partial_json", "")
+            if index is None or not fragment:
+                return b""
+            self._no_arguments.pop(block_index, None)
+            return self._tool_arguments(index, fragment)
         if kind == "thinking_delta":
             return self.out.reasoning(delta.get("thinking", ""))
         return b""
+
+    def _block_stop(self, event: dict[str, Any]) -> bytes:
+        block_index = event.get("index", 0)
+        if block_index not in self._no_arguments:
+            return b""
+        return self._tool_arguments(self._tool_index[block_index], json.dumps(self._no_arguments.pop(block_index)))
+
+    def _tool_start(self, index: int, call_id: str, name: str) -> bytes:
+        if not self._functions:
+            return self.out.tool_call_start(index, call_id, name)
+        if index > 0:
+            return self._fail("anthropic answered a functions request with several tool calls")
+        result = self.result
+        if result.first_token_at is None:
+            result.first_token_at = time.time()
+        if result.tool_calls is not None:
+            result.tool_calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}})
+        return self._function_delta({"name": name, "arguments": ""})
+
+    def _tool_arguments(self, index: int, fragment: str) -> bytes:
+        if not self._functions:
+            return self.out.tool_call_arguments(index, fragment)
+        if self.result.tool_calls:
+            self.result.tool_calls[0]["function"]["arguments"] += fragment
+        return self._function_delta({"arguments": fragment})
+
+    def _function_delta(self, function_call: dict[str, Any]) -> bytes:
+        # ChunkWriter has no deprecated function_call delta; its generic chunk builder makes one.
+        choice = {"index": 0, "delta": {"function_call": function_call}, "logprobs": None, "finish_reason": None}
+        return self.out._chunk(choice)
 
     def _message_delta(self, event: dict[str, Any]) -> bytes:
         reason = (event.get("delta") or {}).get("stop_reason")
@@ -457,8 +666,14 @@ class AnthropicStream:
         return b""
 
     def _message_stop(self, event: dict[str, Any]) -> bytes:
+        out = b"".join(self._block_stop({"index": i}) for i in list(self._no_arguments))  # blocks never stopped
+        if self._done:
+            return out
         self._done = True
-        return self.out.finish(self._finish or "stop", usage_of(self._usage_raw))
+        reason = self._finish or "stop"
+        if self._functions and reason == "tool_calls":
+            reason = "function_call"
+        return out + self.out.finish(reason, usage_of(self._usage_raw))
 
     def _completion(self, event: dict[str, Any]) -> bytes:
         """Legacy /v1/complete stream: `completion` events carry text and finally a stop_reason."""
@@ -485,6 +700,7 @@ _HANDLERS = {
     "message_start": AnthropicStream._message_start,
     "content_block_start": AnthropicStream._block_start,
     "content_block_delta": AnthropicStream._block_delta,
+    "content_block_stop": AnthropicStream._block_stop,
     "message_delta": AnthropicStream._message_delta,
     "message_stop": AnthropicStream._message_stop,
     "completion": AnthropicStream._completion,
