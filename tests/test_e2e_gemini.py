@@ -293,9 +293,8 @@ def test_stream_cut_short(g: GeminiEnv) -> None:
 
 
 def test_refused_locally(g: GeminiEnv) -> None:
-    tool = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
-    with pytest.raises(openai.BadRequestError, match="tools"):
-        g.client("gemini.internal").chat.completions.create(model=MODEL, messages=MESSAGES, tools=[tool])
+    with pytest.raises(openai.BadRequestError, match="tool_choice"):
+        g.client("gemini.internal").chat.completions.create(model=MODEL, messages=MESSAGES, tool_choice="required")
     assert g.fake.requests == []
 
 

@@ -4,15 +4,23 @@ Vertex AI (OAuth bearer token; `options.gemini.project_id` and `location_id`).
 Streams are translated from either wire form Gemini has: SSE (`?alt=sse`, what we ask for) or, when a rule's
 upstream_url asks for `:streamGenerateContent` without `alt=sse`, one JSON array streamed element by element.
 The translator tells them apart by the first byte of the body.
+
+Tools: `tools` -> functionDeclarations (parameters adapted to Gemini's schema subset), `tool_choice` ->
+toolConfig.functionCallingConfig, assistant tool calls -> functionCall parts, tool results -> functionResponse
+parts named after the call they answer. Gemini's calls have no ids: ours carry the native id (Vertex) and the
+thoughtSignature back to Gemini on the next turn (see `tool_call_id`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
+import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .. import jsonutil
 from ..errors import ProxyError, bad_request, default_error_type
@@ -68,8 +76,6 @@ _UNSUPPORTED = {
     "logit_bias": (None,),
     "audio": (None,),
     "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None, "none", "auto"),
     "reasoning_effort": (None,),
     "web_search_options": (None,),
     "echo": (None, False),
@@ -202,6 +208,16 @@ class Gemini(Provider):
         if not contents:
             raise bad_request("at least one non-empty user or assistant message is required", param="messages")
         out["contents"] = contents
+        if call.route_type == CHAT:
+            tools, tool_config = _tools(body)
+            if tools:
+                out["tools"] = tools
+            if tool_config:
+                out["toolConfig"] = tool_config
+        else:
+            for key in ("tools", "tool_choice", "functions", "function_call"):
+                if body.get(key):
+                    raise bad_request(f"'{key}' needs the chat route (/v1/chat/completions)", param=key)
         config = _generation_config(call)
         if config:
             out["generationConfig"] = config
@@ -222,7 +238,7 @@ class Gemini(Provider):
             candidates = []
         choices = []
         for position, candidate in enumerate(c for c in candidates if isinstance(c, dict)):
-            choices.append(_choice(candidate, position))
+            choices.append(_choice(candidate, position, uses_functions(call)))
         if not choices:
             # The prompt itself was blocked (promptFeedback.blockReason): no candidate at all.
             blocked = isinstance(feedback, dict) and feedback.get("blockReason")
@@ -262,10 +278,6 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
     modalities = body.get("modalities")
     if modalities is not None and modalities != ["text"]:
         raise bad_request(f"'modalities' other than ['text'] {_NOT_YET}", param="modalities")
-    if body.get("tools"):
-        raise bad_request(f"'tools' (function calling) {_NOT_YET}", param="tools")
-    if body.get("tool_choice") not in (None, "none", "auto"):
-        raise bad_request("'tool_choice' needs tools, which provider gemini does not support yet", param="tool_choice")
     n = body.get("n")
     if n is not None and n < 1:
         raise bad_request("'n' must be at least 1", param="n")
@@ -300,9 +312,22 @@ def _generation_config(call: Call) -> dict[str, Any]:
         kind = response_format.get("type") if isinstance(response_format, dict) else None
         if kind == "json_object":
             config["responseMimeType"] = "application/json"
+        elif kind == "json_schema":
+            spec = response_format.get("json_schema")
+            schema = spec.get("schema") if isinstance(spec, dict) else None
+            if not isinstance(schema, dict) or not schema:
+                raise bad_request(
+                    "response_format json_schema needs a non-empty json_schema.schema object for provider gemini",
+                    param="response_format",
+                )
+            # Gemini's responseJsonSchema takes JSON Schema itself ($ref, $defs, additionalProperties, ...): sent
+            # as given. OpenAI's `strict` has no Gemini switch (Gemini always constrains decoding to the schema).
+            config["responseMimeType"] = "application/json"
+            config["responseJsonSchema"] = schema
         elif kind != "text":
             raise bad_request(
-                f"response_format {kind!r} {_NOT_YET} (json_object and text are)", param="response_format"
+                f"response_format {kind!r} {_NOT_YET} (text, json_object and json_schema are)",
+                param="response_format",
             )
     return config
 
@@ -313,9 +338,16 @@ def _generation_config(call: Call) -> dict[str, Any]:
 
 
 def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """OpenAI messages -> (system texts, Gemini contents with consecutive same-role turns merged)."""
+    """OpenAI messages -> (system texts, Gemini contents with consecutive same-role turns merged).
+
+    Assistant tool calls become `functionCall` parts of the model turn (with the native id and thoughtSignature
+    decoded from the tool-call id, see `tool_call_id`); `tool` results become `functionResponse` parts of a user
+    turn, named by the function of the assistant tool call their `tool_call_id` answers (Gemini matches results
+    by name: Kong hard-coded that name)."""
     system: list[str] = []
     out: list[dict[str, Any]] = []
+    calls: dict[str, tuple[str, str | None, int]] = {}  # tool_call_id -> (function name, native id, position)
+    order: dict[int, int] = {}  # id(functionResponse part) -> position of the call it answers
     for i, m in enumerate(messages):
         role = m["role"]
         where = f"messages[{i}]"
@@ -326,19 +358,345 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
             parts = _user_parts(m.get("content"), where)
             turn = "user"
         elif role == "assistant":
-            if m.get("tool_calls") or m.get("function_call"):
-                raise bad_request(f"{where}: assistant tool calls {_NOT_YET}", param=f"{where}.tool_calls")
             parts = [{"text": t} for t in _texts(m.get("content"), where, role)]
+            parts.extend(_call_parts(m, where, calls))
             turn = "model"
-        else:  # tool, function
-            raise bad_request(f"{where}: role '{role}' (tool results) {_NOT_YET}", param=f"{where}.role")
+        elif role == "tool":
+            parts = [_tool_result(m, where, calls, order)]
+            turn = "user"
+        else:  # function: the deprecated form of a tool result, named by the message itself
+            name = m.get("name")
+            if not isinstance(name, str) or not name:
+                raise bad_request(f"{where}: a 'function' message needs its function's 'name'", param=f"{where}.name")
+            parts = [{"functionResponse": {"name": name, "response": _result_object(m.get("content"), where)}}]
+            turn = "user"
         if not parts:
             continue  # Gemini refuses a turn without parts
         if out and out[-1]["role"] == turn:
             out[-1]["parts"].extend(parts)  # Gemini wants user and model turns to alternate
         else:
             out.append({"role": turn, "parts": parts})
+    for turn in out:
+        if turn["role"] == "user" and order:
+            # Results in the order of their calls: a function called twice in one turn is told apart only by it.
+            indexed = list(enumerate(turn["parts"]))
+            indexed.sort(key=lambda p: (0, order[id(p[1])], 0) if id(p[1]) in order else (1, 0, p[0]))
+            turn["parts"] = [part for _, part in indexed]
     return [s for s in system if s], out
+
+
+def _call_parts(m: dict[str, Any], where: str, calls: dict[str, tuple[str, str | None, int]]) -> list[dict[str, Any]]:
+    """An assistant message's tool_calls (or deprecated function_call) as Gemini functionCall parts."""
+    tool_calls = m.get("tool_calls")
+    legacy = m.get("function_call")
+    if tool_calls and legacy:
+        raise bad_request(f"{where}: both 'tool_calls' and 'function_call'", param=f"{where}.function_call")
+    parts: list[dict[str, Any]] = []
+    if legacy:
+        parts.append(_call_part(legacy, None, None, f"{where}.function_call"))
+    if tool_calls is None:
+        return parts
+    if not isinstance(tool_calls, list):
+        raise bad_request(f"{where}.tool_calls must be an array", param=f"{where}.tool_calls")
+    for j, tc in enumerate(tool_calls):
+        here = f"{where}.tool_calls[{j}]"
+        if not isinstance(tc, dict) or tc.get("type", "function") != "function":
+            raise bad_request(f"{here}: only function tool calls are supported by provider gemini", param=here)
+        call_id = tc.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            raise bad_request(f"{here}.id is required", param=f"{here}.id")
+        native_id, signature = parse_tool_call_id(call_id)
+        extra = tc.get("extra_content")  # Google's own OpenAI-compatible endpoint carries the signature here
+        google = extra.get("google") if isinstance(extra, dict) else None
+        if signature is None and isinstance(google, dict) and isinstance(google.get("thought_signature"), str):
+            signature = google["thought_signature"]
+        part = _call_part(tc.get("function"), native_id, signature, f"{here}.function")
+        calls[call_id] = (part["functionCall"]["name"], native_id, len(calls))
+        parts.append(part)
+    return parts
+
+
+def _call_part(fn: Any, native_id: str | None, signature: str | None, where: str) -> dict[str, Any]:
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+        raise bad_request(f"{where}.name is required", param=f"{where}.name")
+    arguments = fn.get("arguments")
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        args: Any = {}
+    elif isinstance(arguments, str):
+        try:
+            args = jsonutil.loads(arguments)
+        except ValueError:
+            raise bad_request(f"{where}.arguments is not valid JSON", param=f"{where}.arguments") from None
+    else:
+        args = arguments
+    if not isinstance(args, dict):
+        raise bad_request(f"{where}.arguments must be a JSON object for provider gemini", param=f"{where}.arguments")
+    call: dict[str, Any] = {"name": fn["name"], "args": args}
+    if native_id:
+        call["id"] = native_id
+    part: dict[str, Any] = {"functionCall": call}
+    if signature:
+        part["thoughtSignature"] = signature
+    return part
+
+
+def _tool_result(
+    m: dict[str, Any], where: str, calls: dict[str, tuple[str, str | None, int]], order: dict[int, int]
+) -> dict[str, Any]:
+    call_id = m.get("tool_call_id")
+    known = calls.get(call_id) if isinstance(call_id, str) else None
+    if known is None:
+        name = m.get("name")  # some clients name the function on the result itself
+        if not isinstance(name, str) or not name:
+            raise bad_request(
+                f"{where}: tool_call_id {call_id!r} answers no tool call of an earlier assistant message "
+                "(provider gemini matches tool results to calls by function name)",
+                param=f"{where}.tool_call_id",
+            )
+        known = (name, None, -1)
+    name, native_id, position = known
+    response: dict[str, Any] = {"name": name, "response": _result_object(m.get("content"), where)}
+    if native_id:
+        response["id"] = native_id
+    part = {"functionResponse": response}
+    if position >= 0:
+        order[id(part)] = position
+    return part
+
+
+def _result_object(content: Any, where: str) -> dict[str, Any]:
+    """A tool result as the JSON object Gemini requires: a JSON object result as is, anything else (plain text,
+    a JSON array, number, string) wrapped as {"result": ...}."""
+    text = "".join(_texts(content, where, "tool"))
+    try:
+        value = jsonutil.loads(text) if text.strip() else text
+    except ValueError:
+        value = text
+    return value if isinstance(value, dict) else {"result": value}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tools
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """tools/tool_choice (or the deprecated functions/function_call) -> (Gemini tools, toolConfig)."""
+    tools, functions = body.get("tools"), body.get("functions")
+    if tools and functions:
+        raise bad_request("use either 'tools' or the deprecated 'functions', not both", param="functions")
+    if body.get("tool_choice") is not None and body.get("function_call") is not None:
+        raise bad_request("use either 'tool_choice' or the deprecated 'function_call', not both", param="function_call")
+    choice_key = "tool_choice" if body.get("tool_choice") is not None else "function_call"
+    choice = body.get(choice_key)
+    declarations: list[dict[str, Any]] = []
+    if tools:
+        if not isinstance(tools, list):
+            raise bad_request("'tools' must be an array", param="tools")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or tool.get("type") != "function":
+                kind = tool.get("type") if isinstance(tool, dict) else None
+                raise bad_request(
+                    f"tools[{i}]: only function tools are supported by provider gemini (got {kind!r})",
+                    param=f"tools[{i}]",
+                )
+            declarations.append(_declaration(tool.get("function"), f"tools[{i}].function"))
+    elif functions:
+        if not isinstance(functions, list):
+            raise bad_request("'functions' must be an array", param="functions")
+        declarations = [_declaration(fn, f"functions[{i}]") for i, fn in enumerate(functions)]
+    names = [d["name"] for d in declarations]
+    if len(set(names)) != len(names):
+        raise bad_request("function names must be unique", param="tools" if tools else "functions")
+    if body.get("parallel_tool_calls") is False and declarations:
+        raise bad_request(
+            "'parallel_tool_calls: false' is not supported by provider gemini", param="parallel_tool_calls"
+        )
+    config = _tool_config(choice, names, choice_key)
+    return ([{"functionDeclarations": declarations}] if declarations else []), config
+
+
+def _tool_config(choice: Any, names: list[str], key: str) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if choice in ("auto", "none"):
+        # Without tools there is nothing to choose from: Gemini's default applies.
+        return {"functionCallingConfig": {"mode": choice.upper()}} if names else None
+    if choice == "required":
+        mode: dict[str, Any] = {"mode": "ANY"}
+    elif isinstance(choice, dict):
+        fn = choice.get("function") if key == "tool_choice" else choice
+        if key == "tool_choice" and choice.get("type") != "function":
+            raise bad_request(f"'{key}' of type {choice.get('type')!r} is not supported by provider gemini", param=key)
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if not isinstance(name, str) or not name:
+            raise bad_request(f"'{key}' must name a function", param=key)
+        mode = {"mode": "ANY", "allowedFunctionNames": [name]}
+    else:
+        raise bad_request(f"'{key}' {choice!r} is not supported by provider gemini", param=key)
+    if not names:
+        raise bad_request(f"'{key}' {choice!r} needs tools", param=key)
+    missing = [n for n in mode.get("allowedFunctionNames", ()) if n not in names]
+    if missing:
+        raise bad_request(f"'{key}' names {missing[0]!r}, which is not one of the tools", param=key)
+    return {"functionCallingConfig": mode}
+
+
+def _declaration(fn: Any, where: str) -> dict[str, Any]:
+    """An OpenAI function definition as a Gemini FunctionDeclaration. `strict` is dropped (Gemini has no such
+    switch); `parameters` is translated to Gemini's OpenAPI-subset Schema (see `_schema`)."""
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+        raise bad_request(f"{where}.name is required", param=f"{where}.name")
+    out: dict[str, Any] = {"name": fn["name"]}
+    if isinstance(fn.get("description"), str) and fn["description"]:
+        out["description"] = fn["description"]
+    params = fn.get("parameters")
+    if params is not None:
+        if not isinstance(params, dict):
+            raise bad_request(f"{where}.parameters must be a JSON Schema object", param=f"{where}.parameters")
+        defs = {**_dict(params.get("definitions")), **_dict(params.get("$defs"))}
+        schema = _schema(params, f"{where}.parameters", defs, 0)
+        if schema.get("type", "OBJECT") != "OBJECT":
+            raise bad_request(f"{where}.parameters must describe an object", param=f"{where}.parameters")
+        # Gemini refuses an OBJECT with empty properties: a function without parameters has none at all.
+        if schema.get("properties"):
+            out["parameters"] = {"type": "OBJECT", **schema}
+        elif set(schema) - {"type", "title", "description", "nullable"}:
+            raise bad_request(
+                f"{where}.parameters: provider gemini takes an object schema with 'properties' here",
+                param=f"{where}.parameters",
+            )
+    return out
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+# Gemini's Schema (an OpenAPI 3.0 subset) refuses unknown fields. Kept as they are:
+_SCHEMA_KEEP = (
+    "title",
+    "description",
+    "nullable",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "propertyOrdering",
+)
+_FORMATS = frozenset({"date-time", "enum", "int32", "int64", "float", "double"})
+_TYPES = frozenset({"string", "number", "integer", "boolean", "array", "object", "null"})
+_MAX_DEPTH = 40
+
+
+def _schema(node: Any, where: str, defs: dict[str, Any], depth: int) -> dict[str, Any]:
+    """A JSON Schema as Gemini's Schema: `type` upper-cased (a ["x", "null"] type becomes `nullable`), local
+    `$ref`s inlined (recursive ones refused), `oneOf` read as `anyOf`, a `null` member of anyOf becomes
+    `nullable`, a string `const` becomes a one-value `enum`. Dropped, which only loosens what the model may
+    send: `additionalProperties`, `$schema`, `$id`, `default`, `examples`, `format`s Gemini does not know and
+    non-string `enum`s (Gemini's enums are strings)."""
+    if depth > _MAX_DEPTH:
+        raise bad_request(f"{where}: schema too deep (or a recursive $ref) for provider gemini", param=where)
+    if node is True or node == {}:
+        return {}
+    if not isinstance(node, dict):
+        raise bad_request(f"{where}: unsupported schema {node!r} for provider gemini", param=where)
+    ref = node.get("$ref")
+    if ref is not None:
+        target = _resolve(ref, defs, where)
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**target, **rest}
+        return _schema(node, where, defs, depth + 1)
+    out: dict[str, Any] = {}
+    kind = node.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
+    for k in kinds:
+        if k not in _TYPES:
+            raise bad_request(f"{where}: unknown schema type {k!r}", param=where)
+    nullable = "null" in kinds
+    kinds = [k for k in kinds if k != "null"]
+    if len(kinds) == 1:
+        out["type"] = kinds[0].upper()
+    elif len(kinds) > 1:
+        out["anyOf"] = [{"type": k.upper()} for k in kinds]
+    elif nullable:
+        out["type"] = "NULL"
+        nullable = False
+    for key in _SCHEMA_KEEP:
+        if key in node:
+            out[key] = node[key]
+    fmt = node.get("format")
+    if fmt in _FORMATS:
+        out["format"] = fmt
+    enum = node.get("enum")
+    if "const" in node and enum is None:
+        enum = [node["const"]]
+    if isinstance(enum, list):
+        if None in enum:
+            nullable = True
+        values = [v for v in enum if v is not None]
+        if values and all(isinstance(v, str) for v in values):
+            out["enum"] = values
+            out.setdefault("type", "STRING")
+    properties = node.get("properties")
+    if isinstance(properties, dict) and properties:
+        out["properties"] = {
+            name: _schema(sub, f"{where}.properties.{name}", defs, depth + 1) for name, sub in properties.items()
+        }
+        out.setdefault("type", "OBJECT")
+        required = node.get("required")
+        if isinstance(required, list):
+            kept = [r for r in required if isinstance(r, str) and r in properties]
+            if kept:
+                out["required"] = kept
+    items = node.get("items")
+    if isinstance(items, dict):
+        out["items"] = _schema(items, f"{where}.items", defs, depth + 1)
+        out.setdefault("type", "ARRAY")
+    elif items is not None and items is not True:
+        raise bad_request(f"{where}.items: only a single items schema is supported by provider gemini", param=where)
+    for key in ("anyOf", "oneOf"):
+        members = node.get(key)
+        if members is None:
+            continue
+        if not isinstance(members, list) or not members:
+            raise bad_request(f"{where}.{key} must be a non-empty array", param=where)
+        converted = []
+        for j, sub in enumerate(members):
+            if isinstance(sub, dict) and sub.get("type") == "null" and len(sub) == 1:
+                nullable = True
+                continue
+            converted.append(_schema(sub, f"{where}.{key}[{j}]", defs, depth + 1))
+        if len(converted) == 1 and "type" not in out:
+            out = {**converted[0], **out}
+        elif converted:
+            if "anyOf" in out:
+                raise bad_request(f"{where}: several type alternatives cannot be combined", param=where)
+            out["anyOf"] = converted
+    all_of = node.get("allOf")
+    if all_of is not None:
+        if not isinstance(all_of, list) or len(all_of) != 1:
+            raise bad_request(
+                f"{where}.allOf with more than one schema is not supported by provider gemini", param=where
+            )
+        out = {**_schema(all_of[0], f"{where}.allOf[0]", defs, depth + 1), **out}
+    if nullable:
+        out["nullable"] = True
+    return out
+
+
+def _resolve(ref: Any, defs: dict[str, Any], where: str) -> dict[str, Any]:
+    for prefix in ("#/$defs/", "#/definitions/"):
+        if isinstance(ref, str) and ref.startswith(prefix):
+            target = defs.get(unquote(ref[len(prefix) :]).replace("~1", "/").replace("~0", "~"))
+            if isinstance(target, dict):
+                return target
+    raise bad_request(f"{where}: $ref {ref!r} cannot be resolved (only local #/$defs/... refs can)", param=where)
 
 
 def _texts(content: Any, where: str, role: str) -> list[str]:
@@ -386,7 +744,20 @@ def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)((?:;[^,;]*)*);base64,(.*)$", re.DOTALL)
 
 
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+}
+_FILES_API = re.compile(r"^/v1(?:beta)?/files/[^/]+$")
+
+
 def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    """A data: URL -> inlineData; an http(s) or gs:// URL -> fileData (Gemini fetches it), its MIME type guessed
+    from the file extension (a Files API URI needs none). An image of unknown type is refused."""
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str):
@@ -394,9 +765,24 @@ def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
     m = _DATA_URL.match(url)
     if m and m.group(1).startswith("image/"):
         return {"inlineData": {"mimeType": m.group(1), "data": m.group(3)}}
-    # http(s) URLs would have to be downloaded (Gemini does not fetch them): that is not this proxy's job.
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https", "gs") and parts.netloc:
+        path = unquote(parts.path)
+        suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
+        mime = _IMAGE_TYPES.get(suffix)
+        if mime:
+            return {"fileData": {"mimeType": mime, "fileUri": url}}
+        if parts.netloc == "generativelanguage.googleapis.com" and _FILES_API.match(parts.path):
+            return {"fileData": {"fileUri": url}}  # an uploaded file: Gemini knows its type
+        raise bad_request(
+            f"{where}: provider gemini cannot tell this image URL's type from its name (it takes .png, .jpg, "
+            ".jpeg, .webp, .heic and .heif URLs); send it as a data: URL",
+            param=where,
+        )
     raise bad_request(
-        f"{where}: provider gemini takes images as base64 data: URLs (data:image/png;base64,...)", param=where
+        f"{where}: provider gemini takes images as base64 data: URLs (data:image/png;base64,...) or http(s):// "
+        "and gs:// URLs",
+        param=where,
     )
 
 
@@ -405,7 +791,14 @@ def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _choice(candidate: dict[str, Any], position: int) -> dict[str, Any]:
+def uses_functions(call: Call) -> bool:
+    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
+    return call.route_type == CHAT and (
+        call.body.get("functions") is not None or call.body.get("function_call") is not None
+    )
+
+
+def _choice(candidate: dict[str, Any], position: int, functions: bool = False) -> dict[str, Any]:
     texts: list[str] = []
     reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []
@@ -413,9 +806,16 @@ def _choice(candidate: dict[str, Any], position: int) -> dict[str, Any]:
         if isinstance(part.get("text"), str):
             (reasoning if part.get("thought") else texts).append(part["text"])
         elif isinstance(part.get("functionCall"), dict):
-            tool_calls.append(_tool_call(part["functionCall"]))
+            tool_calls.append(_tool_call(part))
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
-    if tool_calls:
+    reason = finish_reason(candidate.get("finishReason"), bool(tool_calls)) or "stop"
+    if tool_calls and functions:
+        # A client of the deprecated `functions` API gets the deprecated answer: one function_call.
+        if len(tool_calls) > 1:
+            raise UpstreamFormatError("gemini answered a functions request with several function calls")
+        message["function_call"] = tool_calls[0]["function"]
+        reason = "function_call" if reason == "tool_calls" else reason
+    elif tool_calls:
         message["tool_calls"] = tool_calls
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
@@ -424,7 +824,7 @@ def _choice(candidate: dict[str, Any], position: int) -> dict[str, Any]:
         "index": index if isinstance(index, int) else position,
         "message": message,
         "logprobs": None,
-        "finish_reason": finish_reason(candidate.get("finishReason"), bool(tool_calls)) or "stop",
+        "finish_reason": reason,
     }
 
 
@@ -434,13 +834,48 @@ def _parts(candidate: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
-def _tool_call(fn: dict[str, Any]) -> dict[str, Any]:
-    # Gemini API function calls carry no id (Vertex may add one): OpenAI clients need one to answer.
+def _tool_call(part: dict[str, Any]) -> dict[str, Any]:
+    fn = part["functionCall"]
+    native_id = fn.get("id") if isinstance(fn.get("id"), str) else None
+    signature = part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
     return {
-        "id": fn.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+        "id": tool_call_id(native_id, signature),
         "type": "function",
         "function": {"name": fn.get("name") or "", "arguments": jsonutil.dumps_str(fn.get("args") or {})},
     }
+
+
+# Tool-call ids. Gemini API function calls carry no id (Vertex may add one) and thinking models put an opaque
+# thoughtSignature on them that must come back with the call on the next turn (Gemini 3 refuses the turn
+# without it). Both travel inside the id the client gets and sends back: call_<24 hex>[.id.<b64>][.ts.<b64>],
+# base64url without padding. The function name for the tool result is looked up in the history instead.
+_ID_HEAD = re.compile(r"^call_[0-9a-f]{24}$")
+_ID_FIELDS = ("id", "ts")
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def tool_call_id(native_id: str | None = None, signature: str | None = None) -> str:
+    out = f"call_{uuid.uuid4().hex[:24]}"
+    for key, value in zip(_ID_FIELDS, (native_id, signature), strict=True):
+        if value:
+            out += f".{key}." + base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+    return out
+
+
+def parse_tool_call_id(call_id: str) -> tuple[str | None, str | None]:
+    """(native id, thoughtSignature) carried by an id of ours; (None, None) for any other id."""
+    head, *rest = call_id.split(".")
+    if not _ID_HEAD.match(head) or len(rest) % 2:
+        return None, None
+    found: dict[str, str] = {}
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
+        if key not in _ID_FIELDS or key in found or not _B64URL.match(value):
+            return None, None
+        try:
+            found[key] = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        except (binascii.Error, ValueError):
+            return None, None
+    return found.get("id"), found.get("ts")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -519,6 +954,7 @@ class GeminiStream:
         "_decoder",
         "_done",
         "_finish",
+        "_functions",
         "_head",
         "_started",
         "_tools",
@@ -537,6 +973,7 @@ class GeminiStream:
         self._done = False
         self._finish: str | None = None
         self._tools = 0  # tool calls emitted so far (their OpenAI index)
+        self._functions = uses_functions(call)  # deprecated API: answer with delta.function_call
         self._usage_raw: Any = None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -566,7 +1003,8 @@ class GeminiStream:
         if self._finish is None:
             return out + self._fail("gemini stream ended before a finishReason")
         self._done = True
-        return out + self._start() + self.out.finish(self._finish, usage_of(self._usage_raw))
+        reason = "function_call" if self._functions and self._finish == "tool_calls" else self._finish
+        return out + self._start() + self.out.finish(reason, usage_of(self._usage_raw))
 
     # ---- framing -------------------------------------------------------------------------------------------
 
@@ -643,14 +1081,36 @@ class GeminiStream:
             if isinstance(part.get("text"), str):
                 out += self.out.reasoning(part["text"]) if part.get("thought") else self.out.text(part["text"])
             elif isinstance(part.get("functionCall"), dict):
-                call = _tool_call(part["functionCall"])
+                call = _tool_call(part)
                 fn = call["function"]
-                out += self.out.tool_call_start(self._tools, call["id"], fn["name"])
-                out += self.out.tool_call_arguments(self._tools, fn["arguments"])
+                if self._functions:
+                    if self._tools:
+                        return out + self._fail("gemini answered a functions request with several function calls")
+                    out += self._function_delta(call)
+                else:
+                    out += self.out.tool_call_start(self._tools, call["id"], fn["name"])
+                    out += self.out.tool_call_arguments(self._tools, fn["arguments"])
                 self._tools += 1
         reason = finish_reason(candidate.get("finishReason"), self._tools > 0)
         if reason is not None:
             self._finish = reason
+        return out
+
+    def _function_delta(self, call: dict[str, Any]) -> bytes:
+        """The deprecated `delta.function_call` (name first, then the arguments), which ChunkWriter has no method
+        for: its generic chunk builder makes it, and the audit record gets the call as a tool call."""
+        result = self.result
+        if result.tool_calls is not None:
+            result.tool_calls.append(call)
+        out = b""
+        for delta in (
+            {"name": call["function"]["name"], "arguments": ""},
+            {"arguments": call["function"]["arguments"]},
+        ):
+            choice = {"index": 0, "delta": {"function_call": delta}, "logprobs": None, "finish_reason": None}
+            out += self.out._chunk(choice)
+        if result.first_token_at is None:
+            result.first_token_at = time.time()
         return out
 
 
