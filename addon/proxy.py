@@ -429,7 +429,10 @@ class AIProxy:
             return
         if ex.native is not None:
             if response is not None:
-                self._native_responseheaders(flow, ex)
+                try:
+                    self._native_responseheaders(flow, ex)
+                except Exception:  # the provider's answer still reaches the client; only the record suffers
+                    log.exception(f"AI proxy: rule '{ex.rule.name}' failed to inspect the native response")
             return
         if ex.call is None or not ex.call.stream or response is None or response.status_code >= 300:
             return  # errors and plain answers are translated whole in `response`

@@ -436,9 +436,8 @@ def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
         raise RulesError(f"{where}: route_type '{spec.route_type}' is not implemented yet")
     if spec.route_type == "preserve" and spec.model.provider == "bedrock":
         raise RulesError(f"{where}: route_type preserve is not available for bedrock (requests must be re-signed)")
-    if spec.llm_format != "openai":
-        if NATIVE_FORMATS.get(spec.model.provider) != spec.llm_format:
-            raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
+    if spec.llm_format != "openai" and NATIVE_FORMATS.get(spec.model.provider) != spec.llm_format:
+        raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
     options = spec.model.options
     unset = {f for f, _ in missing_env}
     if (

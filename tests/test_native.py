@@ -1,0 +1,595 @@
+"""addon/native.py: native client formats (llm_format) passed through, with usage decoded on the side.
+
+Pure tests: the upstream request built from a client's native request (URL, credentials, SigV4), the usage of
+every format's whole responses, and every format's stream recorder fed the raw bytes cut at every offset and in
+1-byte pieces (the bytes must come out unchanged and the record must be the same).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from addon import native
+from addon.errors import ProxyError
+from addon.rules import AuthSpec, ModelOptions, RulesError, load_rules_text
+from tests.support.fakes import anthropic_message, anthropic_stream, sse
+from tests.test_provider_bedrock import event, exception, frame, verify_sigv4
+
+KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+
+KEY_ID = "AKIDNATIVEUNITFAKE01"
+SECRET = "native/unit+secret/000000000000000000001"
+REGION = "eu-west-1"
+
+
+def kong(rel: str) -> Path:
+    path = KONG / rel
+    if not path.exists():
+        pytest.skip(f"Kong fixtures not found at {path}")
+    return path
+
+
+def req(
+    path: str = "/v1/messages",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: list[tuple[str, str]] | None = None,
+    method: str = "POST",
+) -> native.NativeRequest:
+    raw = body if isinstance(body, bytes) else json.dumps(body if body is not None else {}).encode()
+    return native.NativeRequest(method, path, query or [], headers or {}, raw)
+
+
+def build(
+    fmt: str, request: native.NativeRequest, *, auth: AuthSpec | None = None, model: str | None = None, **options: Any
+) -> native.NativeUpstream:
+    return native.build_request(
+        native.FORMATS[fmt],
+        request,
+        route_type="llm/v1/chat",
+        options=ModelOptions(**options),
+        auth=auth,
+        configured_model=model,
+        max_body=1000,
+    )
+
+
+# ==============================================================================================================
+# Rules
+# ==============================================================================================================
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "gemini", "bedrock", "cohere", "huggingface"])
+def test_rules_accept_each_native_format_with_its_provider(fmt: str) -> None:
+    text = f"""
+rules:
+  - name: r
+    match: {{host: x.internal}}
+    llm_format: {fmt}
+    model: {{provider: {fmt}, options: {{bedrock: {{aws_region: us-east-1}}}}}}
+"""
+    (rule,) = load_rules_text(text, {})
+    assert rule.spec.llm_format == fmt
+
+
+def test_rules_refuse_a_format_that_does_not_fit_the_provider() -> None:
+    text = """
+rules:
+  - name: r
+    match: {host: x.internal}
+    llm_format: gemini
+    model: {provider: anthropic}
+"""
+    with pytest.raises(RulesError, match="llm_format 'gemini' does not fit provider 'anthropic'"):
+        load_rules_text(text, {})
+
+
+# ==============================================================================================================
+# Requests
+# ==============================================================================================================
+
+
+def test_anthropic_request_swaps_the_key_and_keeps_path_query_body_and_headers() -> None:
+    body = {"model": "claude-x", "max_tokens": 5, "messages": []}
+    raw = json.dumps(body, indent=1).encode()
+    headers = {
+        "x-api-key": "sk-client",
+        "authorization": "Bearer client",
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": "tools-2024",
+        "content-type": "application/json",
+        "host": "anthropic.internal",
+        "content-length": "99",
+        "connection": "keep-alive",
+        "proxy-authorization": "Basic x",
+        "cookie": "a=b",
+        "accept-encoding": "gzip",
+    }
+    up = build(
+        "anthropic",
+        req("/v1/messages", raw, headers, [("beta", "true")]),
+        auth=AuthSpec(header_name="x-api-key", header_value="sk-rule"),
+    )
+    assert up.url == "https://api.anthropic.com/v1/messages?beta=true"
+    assert up.body == raw  # byte for byte
+    assert up.headers == {
+        "x-api-key": "sk-rule",
+        "anthropic-version": "2023-06-01",
+        "anthropic-beta": "tools-2024",
+        "content-type": "application/json",
+        "accept-encoding": "identity",
+    }
+    assert up.secrets == ["sk-rule"]
+    assert (up.model, up.stream, up.method) == ("claude-x", False, "POST")
+    assert up.call.model == "claude-x" and up.request_json == body
+
+
+def test_stream_flag_of_each_format() -> None:
+    assert build("anthropic", req(body={"stream": True})).stream
+    assert not build("anthropic", req(body={"stream": False})).stream
+    opts = {"bedrock": {"aws_region": REGION}}
+    auth = AuthSpec(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+    assert build("bedrock", req("/model/m/converse-stream"), auth=auth, **opts).stream
+    assert build("bedrock", req("/model/m/invoke-with-response-stream"), auth=auth, **opts).stream
+    assert not build("bedrock", req("/model/m/converse"), auth=auth, **opts).stream
+    assert build("gemini", req("/v1beta/models/g:streamGenerateContent")).stream
+    assert not build("gemini", req("/v1beta/models/g:generateContent")).stream
+    assert build("cohere", req("/v2/chat", {"stream": True})).stream
+    assert build("huggingface", req("/generate_stream", {"inputs": "x"})).stream
+    assert build("huggingface", req("/v1/chat/completions", {"stream": True})).stream
+
+
+def test_upstream_url_host_replaces_the_providers_and_its_path_pins_the_path() -> None:
+    up = build("anthropic", req("/v1/messages"), upstream_url="http://127.0.0.1:9000")
+    assert up.url == "http://127.0.0.1:9000/v1/messages"
+    up = build("anthropic", req("/v1/messages", query=[("beta", "true")]), upstream_url="http://h:1/x/y?z=1")
+    assert urlsplit(up.url).path == "/x/y"
+    assert parse_qsl(urlsplit(up.url).query) == [("beta", "true"), ("z", "1")]
+    up = build("cohere", req("/v2/chat"), upstream_path="/custom/chat")
+    assert up.url == "https://api.cohere.com/custom/chat"
+
+
+def test_default_hosts() -> None:
+    assert build("cohere", req("/v2/chat")).url == "https://api.cohere.com/v2/chat"
+    assert build("huggingface", req("/v1/chat/completions")).url.startswith("https://router.huggingface.co/")
+    assert build("gemini", req("/v1beta/models/g:generateContent")).url.startswith(
+        "https://generativelanguage.googleapis.com/v1beta/"
+    )
+    vertex = build(
+        "gemini",
+        req("/v1/projects/p/locations/europe-west4/publishers/google/models/g:generateContent"),
+        gemini={"project_id": "p", "location_id": "europe-west4"},
+    )
+    assert vertex.url.startswith("https://europe-west4-aiplatform.googleapis.com/v1/projects/p/")
+    assert vertex.model == "g"
+    bedrock = build(
+        "bedrock",
+        req("/model/m/converse"),
+        auth=AuthSpec(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET),
+        bedrock={"aws_region": "cn-north-1"},
+    )
+    assert bedrock.url == "https://bedrock-runtime.cn-north-1.amazonaws.com.cn/model/m/converse"
+
+
+def test_gemini_client_key_param_is_replaced_by_the_rules() -> None:
+    up = build(
+        "gemini",
+        req(
+            "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+            headers={"x-goog-api-key": "client"},
+            query=[("alt", "sse"), ("key", "client")],
+        ),
+        auth=AuthSpec(param_name="key", param_value="rule-key", param_location="query"),
+    )
+    assert parse_qsl(urlsplit(up.url).query) == [("alt", "sse"), ("key", "rule-key")]
+    assert "x-goog-api-key" not in up.headers
+    assert up.model == "gemini-2.0-flash" and up.stream
+
+
+def test_gemini_service_account_token() -> None:
+    up = native.build_request(
+        native.FORMATS["gemini"],
+        req("/v1beta/models/g:generateContent", headers={"authorization": "Bearer client"}),
+        route_type="llm/v1/chat",
+        options=ModelOptions(),
+        auth=AuthSpec(gcp_use_service_account=True),
+        configured_model=None,
+        access_token="ya29.token",
+    )
+    assert up.headers["authorization"] == "Bearer ya29.token"
+    assert "ya29.token" in up.secrets
+
+
+def test_allow_override_keeps_the_clients_key() -> None:
+    auth = AuthSpec(header_name="x-api-key", header_value="sk-rule", allow_override=True)
+    up = build("anthropic", req(headers={"x-api-key": "sk-client"}), auth=auth)
+    assert up.headers["x-api-key"] == "sk-client"
+    up = build("anthropic", req(), auth=auth)
+    assert up.headers["x-api-key"] == "sk-rule"
+
+
+def test_body_key_injection() -> None:
+    auth = AuthSpec(param_name="api_key", param_value="rule-key", param_location="body")
+    up = build("cohere", req("/v2/chat", {"model": "c"}), auth=auth)
+    assert json.loads(up.body) == {"model": "c", "api_key": "rule-key"}
+    with pytest.raises(ProxyError) as info:
+        build("cohere", req("/v2/chat", b"not json"), auth=auth)
+    assert info.value.status == 400
+
+
+def test_model_pinned_by_the_rule() -> None:
+    up = build("anthropic", req(body={"model": "claude-a"}), model="claude-a")
+    assert up.model == "claude-a"
+    up = build("huggingface", req("/generate", {"inputs": "x"}), model="tgi-model")
+    assert up.model == "tgi-model"  # the request names none: the rule's
+    with pytest.raises(ProxyError) as info:
+        build("anthropic", req(body={"model": "claude-b"}), model="claude-a")
+    assert info.value.status == 400 and info.value.param == "model"
+    with pytest.raises(ProxyError):
+        build("gemini", req("/v1beta/models/other:generateContent"), model="gemini-a")
+
+
+def test_body_size_limit() -> None:
+    with pytest.raises(ProxyError) as info:
+        build("anthropic", req(body=b"x" * 1001))
+    assert info.value.status == 413
+
+
+def test_bedrock_request_is_resigned_over_the_exact_bytes() -> None:
+    raw = b'{"messages":[{"role":"user","content":[{"text":"hi"}]}]}'
+    client_headers = {
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKIDCLIENT/20250101/eu-west-1/bedrock/aws4_request, x",
+        "x-amz-date": "20250101T000000Z",
+        "x-amz-security-token": "client-token",
+        "x-amz-content-sha256": "abc",
+        "content-type": "application/json",
+        "amz-sdk-invocation-id": "id-1",
+        "user-agent": "Boto3/1",
+    }
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    path = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    up = build(
+        "bedrock",
+        req(path, raw, client_headers),
+        auth=AuthSpec(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET),
+        bedrock={"aws_region": REGION},
+    )
+    assert up.body == raw
+    assert up.url == f"https://bedrock-runtime.{REGION}.amazonaws.com{path}"
+    assert up.model == model
+    assert "client-token" not in json.dumps(up.headers) and "AKIDCLIENT" not in json.dumps(up.headers)
+    assert up.headers["amz-sdk-invocation-id"] == "id-1"
+    headers = {k.lower(): v for k, v in up.headers.items()}
+    headers["host"] = urlsplit(up.url).netloc
+    assert verify_sigv4("POST", path, headers, raw, {KEY_ID: SECRET}, REGION) is None
+    assert verify_sigv4("POST", path, headers, raw + b" ", {KEY_ID: SECRET}, REGION) is not None
+
+
+def test_bedrock_api_key_rule_is_not_signed() -> None:
+    up = build(
+        "bedrock",
+        req("/model/m/converse", headers={"authorization": "client"}),
+        auth=AuthSpec(header_name="Authorization", header_value="Bearer bedrock-api-key"),
+        bedrock={"aws_region": REGION},
+    )
+    assert up.headers["authorization"] == "Bearer bedrock-api-key"
+    assert "x-amz-date" not in up.headers
+
+
+@pytest.mark.parametrize(
+    ("fmt", "check"),
+    [
+        ("anthropic", lambda b, h: b["type"] == "error" and b["error"]["type"] == "invalid_request_error"),
+        ("gemini", lambda b, h: b["error"]["status"] == "INVALID_ARGUMENT" and b["error"]["code"] == 400),
+        ("bedrock", lambda b, h: b["message"] and h["x-amzn-errortype"] == "ValidationException"),
+        ("cohere", lambda b, h: b["message"] == "no"),
+        ("huggingface", lambda b, h: b["error"] == "no"),
+    ],
+)
+def test_error_bodies_in_each_providers_shape(fmt: str, check: Any) -> None:
+    body, headers = native.FORMATS[fmt].error_body(ProxyError(400, "no"))
+    assert check(json.loads(body), headers)
+
+
+# ==============================================================================================================
+# Whole responses
+# ==============================================================================================================
+
+
+def record(fmt: str, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    out, _ = native.response_record(native.FORMATS[fmt], status, raw, headers or {})
+    return out
+
+
+def test_anthropic_response_usage() -> None:
+    out = record("anthropic", anthropic_message(cache_read_input_tokens=5))
+    assert out["model"] == "claude-fake-1"
+    assert out["usage"]["prompt_tokens"] == 30 and out["usage"]["completion_tokens"] == 12
+    assert out["usage"]["prompt_tokens_details"] == {"cached_tokens": 5}
+
+
+def test_kong_responses_usage() -> None:
+    def real(rel: str) -> Any:
+        return json.loads(kong(f"ai-proxy/unit/real-responses/{rel}").read_bytes())
+
+    anth = record("anthropic", real("anthropic/llm-v1-chat.json"))
+    assert anth["usage"]["prompt_tokens"] == 0 and anth["model"] == "claude-2.1"
+    gem = record("gemini", real("gemini/llm-v1-chat.json"))
+    assert (gem["usage"]["prompt_tokens"], gem["usage"]["completion_tokens"]) == (14, 128)
+    coh = record("cohere", real("cohere/llm-v1-chat.json"))
+    assert (coh["usage"]["prompt_tokens"], coh["usage"]["completion_tokens"]) == (102, 258)
+    # Kong's bedrock "real response" carries OpenAI-shaped usage, which Converse never sends: no usage read.
+    assert record("bedrock", real("bedrock/llm-v1-chat.json"))["usage"] is None
+    hf = record("huggingface", json.loads(kong("ai-proxy/huggingface/llm-v1-chat/responses/good.json").read_bytes()))
+    assert hf["usage"] == {"prompt_tokens": 26, "completion_tokens": 40, "total_tokens": 66}
+    assert hf["model"] == "mistralai/Mistral-7B-Instruct-v0.2"
+
+
+def test_gemini_json_array_response_usage() -> None:
+    objs = [{"candidates": []}, {"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2}}]
+    assert record("gemini", objs)["usage"]["completion_tokens"] == 2
+
+
+def test_bedrock_converse_and_invoke_usage() -> None:
+    out = record("bedrock", {"usage": {"inputTokens": 3, "outputTokens": 4, "cacheReadInputTokens": 2}})
+    assert out["usage"]["prompt_tokens"] == 5 and out["usage"]["completion_tokens"] == 4
+    headers = {"x-amzn-bedrock-input-token-count": "11", "x-amzn-bedrock-output-token-count": "7"}
+    out = record("bedrock", {"content": [{"text": "hi"}]}, headers=headers)
+    assert out["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+
+
+def test_cohere_v2_and_v1_usage() -> None:
+    v2 = {
+        "usage": {
+            "billed_units": {"input_tokens": 1, "output_tokens": 2},
+            "tokens": {"input_tokens": 8, "output_tokens": 2},
+        }
+    }
+    assert record("cohere", v2)["usage"]["prompt_tokens"] == 8
+    v1 = {"text": "x", "meta": {"billed_units": {"input_tokens": 3, "output_tokens": 4}}}
+    assert record("cohere", v1)["usage"]["prompt_tokens"] == 3
+
+
+def test_huggingface_tgi_usage() -> None:
+    data = {"generated_text": "x", "details": {"generated_tokens": 3, "prefill": [{}, {}]}}
+    assert record("huggingface", data)["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+    headers = {"x-prompt-tokens": "9", "x-generated-tokens": "4"}
+    assert record("huggingface", [{"generated_text": "x"}], headers=headers)["usage"]["prompt_tokens"] == 9
+    assert record("huggingface", [{"generated_text": "x"}])["usage"] is None  # no made-up zero
+
+
+def test_error_responses_are_recorded_with_the_providers_message() -> None:
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    out, message = native.response_record(native.FORMATS["anthropic"], 529, json.dumps(body).encode(), {})
+    assert message == "busy" and out["error"]["message"] == "busy"
+    out, message = native.response_record(native.FORMATS["bedrock"], 400, b'{"message":"bad"}', {})
+    assert message == "bad"
+
+
+def test_unparseable_2xx_body_has_no_usage() -> None:
+    assert record("anthropic", b"<html>") == {"model": None, "usage": None}
+
+
+# ==============================================================================================================
+# Streams
+# ==============================================================================================================
+
+
+def splits(data: bytes) -> list[list[bytes]]:
+    """The body whole, cut at every offset, and in 1-byte pieces."""
+    cuts = [[data[:i], data[i:]] for i in range(1, len(data))]
+    return [[data], *cuts, [data[i : i + 1] for i in range(len(data))]]
+
+
+def summary(rec: native.NativeRecorder) -> tuple[Any, ...]:
+    r = rec.result
+    return (r.model, r.usage, r.finish_reason, r.completed, r.error.message if r.error else None)
+
+
+def run(fmt: str, pieces: list[bytes]) -> tuple[bytes, native.NativeRecorder]:
+    rec = native.FORMATS[fmt].recorder(keep_payload=False)
+    out = b"".join(rec.feed(p) for p in pieces) + rec.finish()
+    return out, rec
+
+
+def assert_recorded(fmt: str, data: bytes) -> native.NativeRecorder:
+    """Every cut gives the bytes back unchanged and the same record; returns the recorder of the whole body."""
+    out, whole = run(fmt, [data])
+    assert out == data
+    reference = summary(whole)
+    for pieces in splits(data):
+        out, rec = run(fmt, pieces)
+        assert out == data
+        assert summary(rec) == reference
+    return whole
+
+
+def test_anthropic_stream() -> None:
+    rec = assert_recorded("anthropic", b"".join(anthropic_stream()))
+    assert rec.model == "claude-fake-1"
+    assert rec.usage is not None and rec.usage["prompt_tokens"] == 25 and rec.usage["completion_tokens"] == 12
+    assert rec.result.completed and rec.result.error is None
+    assert rec.result.finish_reason == "stop"
+    assert rec.result.first_token_at is not None
+
+
+def test_anthropic_stream_with_cumulative_input_usage_in_message_delta() -> None:
+    events = anthropic_stream()
+    events[-2] = sse(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "max_tokens"},
+            "usage": {"input_tokens": 30, "cache_read_input_tokens": 10, "output_tokens": 20},
+        },
+        "message_delta",
+    )
+    _, rec = run("anthropic", [b"".join(events)])
+    assert rec.usage is not None
+    assert rec.usage["prompt_tokens"] == 40 and rec.usage["completion_tokens"] == 20
+    assert rec.result.finish_reason == "length"
+
+
+def test_anthropic_stream_error_event_and_cut_stream() -> None:
+    events = anthropic_stream(complete=False)
+    err = sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
+    _, rec = run("anthropic", [b"".join(events) + err])
+    assert rec.result.error is not None and rec.result.error.message == "Overloaded"
+    assert rec.result.error.status == 503
+    _, rec = run("anthropic", [b"".join(events)])
+    assert not rec.result.completed  # the glue records a stream that never reached message_stop as interrupted
+
+
+def test_kong_anthropic_stream() -> None:
+    rec = assert_recorded(
+        "anthropic", kong("extracted-from-spec/09-streaming/anthropic_llm_v1_chat_good.wire.txt").read_bytes()
+    )
+    assert rec.model == "claude-2.1"
+    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (15, 9)
+    assert rec.result.completed
+
+
+def test_kong_gemini_json_array_stream() -> None:
+    data = kong("extracted-from-spec/09-streaming/gemini_llm_v1_chat_functions_good.wire.txt").read_bytes()
+    rec = assert_recorded("gemini", data)
+    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (47, 3)
+    assert rec.model == "gemini-1.5-pro-001"
+    assert rec.result.completed
+
+
+def test_gemini_sse_stream() -> None:
+    objs = [
+        {"candidates": [{"content": {"parts": [{"text": "a"}]}}], "modelVersion": "gemini-x"},
+        {
+            "candidates": [{"content": {"parts": [{"text": "b"}]}, "finishReason": "MAX_TOKENS"}],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "thoughtsTokenCount": 4},
+        },
+    ]
+    rec = assert_recorded("gemini", b"".join(sse(o) for o in objs))
+    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (3, 6)
+    assert rec.result.finish_reason == "length" and rec.model == "gemini-x"
+
+
+def test_gemini_error_in_stream() -> None:
+    _, rec = run("gemini", [sse({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}})])
+    assert rec.result.error is not None and rec.result.error.message == "quota" and rec.result.error.status == 429
+
+
+def test_kong_bedrock_eventstream() -> None:
+    rec = assert_recorded("bedrock", kong("ai-proxy/unit/streaming-chunk-formats/aws/input.bin").read_bytes())
+    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (9, 97)
+    assert rec.result.completed and rec.result.finish_reason == "stop"
+
+
+def test_bedrock_converse_stream_and_exception() -> None:
+    frames = [
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "hi"}}),
+        event("messageStop", {"stopReason": "max_tokens"}),
+        event("metadata", {"usage": {"inputTokens": 5, "outputTokens": 1, "totalTokens": 6}}),
+    ]
+    rec = assert_recorded("bedrock", b"".join(frames))
+    assert rec.usage == {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    assert rec.result.finish_reason == "length"
+    _, rec = run("bedrock", [frames[0], exception("throttlingException", "too fast")])
+    assert rec.result.error is not None and "too fast" in rec.result.error.message
+
+
+def test_bedrock_invoke_with_response_stream() -> None:
+    def chunk(obj: dict[str, Any]) -> bytes:
+        payload = json.dumps({"bytes": base64.b64encode(json.dumps(obj).encode()).decode(), "p": "abc"}).encode()
+        return frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload)
+
+    data = chunk({"type": "content_block_delta", "delta": {"text": "x"}}) + chunk(
+        {"type": "message_stop", "amazon-bedrock-invocationMetrics": {"inputTokenCount": 12, "outputTokenCount": 3}}
+    )
+    rec = assert_recorded("bedrock", data)
+    assert rec.usage == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    assert rec.result.completed
+
+
+def test_corrupt_eventstream_keeps_the_bytes_and_notes_it() -> None:
+    data = bytearray(event("messageStart", {"role": "assistant"}))
+    data[-1] ^= 0xFF  # bad CRC
+    out, rec = run("bedrock", [bytes(data), b"more"])
+    assert out == bytes(data) + b"more"
+    assert rec.result.error is not None and "could not be decoded" in rec.result.error.message
+
+
+def test_kong_cohere_v1_ndjson_stream() -> None:
+    data = kong("extracted-from-spec/09-streaming/cohere_llm_v1_chat_good.wire.txt").read_bytes()
+    rec = assert_recorded("cohere", data)
+    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (68, 123)
+    assert rec.result.completed and rec.result.finish_reason == "stop"
+
+
+def test_cohere_v2_sse_stream() -> None:
+    events = [
+        sse({"type": "message-start", "id": "x"}, "message-start"),
+        sse({"type": "content-delta", "delta": {"message": {"content": {"text": "hi"}}}}, "content-delta"),
+        sse(
+            {
+                "type": "message-end",
+                "delta": {
+                    "finish_reason": "MAX_TOKENS",
+                    "usage": {"billed_units": {"input_tokens": 2, "output_tokens": 1}},
+                },
+            },
+            "message-end",
+        ),
+        b"data: [DONE]\n\n",
+    ]
+    rec = assert_recorded("cohere", b"".join(events))
+    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (2, 1)
+    assert rec.result.finish_reason == "length" and rec.result.completed
+
+
+def test_cohere_failed_generation_is_an_error() -> None:
+    end = sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}}, "message-end")
+    _, rec = run("cohere", [end])
+    assert rec.result.error is not None
+
+
+def test_huggingface_tgi_stream() -> None:
+    events = [
+        sse({"index": 1, "token": {"id": 1, "text": "a"}, "generated_text": None, "details": None}),
+        sse(
+            {
+                "index": 2,
+                "token": {"id": 2, "text": "b"},
+                "generated_text": "ab",
+                "details": {"finish_reason": "length", "generated_tokens": 2, "input_length": 7},
+            }
+        ),
+    ]
+    rec = assert_recorded("huggingface", b"".join(events))
+    assert rec.usage == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+    assert rec.result.completed
+
+
+def test_huggingface_openai_style_stream() -> None:
+    base = {"object": "chat.completion.chunk", "model": "meta/llama"}
+    events = [
+        sse({**base, "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}),
+        sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        sse({**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}),
+        b"data: [DONE]\n\n",
+    ]
+    rec = assert_recorded("huggingface", b"".join(events))
+    assert rec.usage is not None and rec.usage["prompt_tokens"] == 5
+    assert rec.model == "meta/llama" and rec.result.completed and rec.result.finish_reason == "stop"
+    _, rec = run("huggingface", [sse({"error": "Model is overloaded", "error_type": "overloaded"})])
+    assert rec.result.error is not None and rec.result.error.message == "Model is overloaded"
+
+
+def test_stream_content_types() -> None:
+    assert native.is_stream_response("text/event-stream; charset=utf-8")
+    assert native.is_stream_response("application/vnd.amazon.eventstream")
+    assert native.is_stream_response("application/stream+json")
+    assert not native.is_stream_response("application/json")
