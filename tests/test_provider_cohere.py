@@ -413,8 +413,7 @@ def test_v1_chat_refuses_what_it_cannot_take(messages, param):
     assert refused(make_rule(cohere_api="v1"), {"messages": messages}).param == param
 
 
-def test_v1_refuses_tools():
-    assert refused(make_rule(cohere_api="v1"), {"messages": USER, "tools": [WEATHER]}).param == "tools"
+def test_v1_tool_choice_without_tools_is_refused():
     assert refused(make_rule(cohere_api="v1"), {"messages": USER, "tool_choice": "required"}).param == "tool_choice"
 
 

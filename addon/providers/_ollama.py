@@ -4,12 +4,22 @@ OpenAI chat -> `/api/chat` with the messages; OpenAI completions -> `/api/genera
 the model's template to both). Generation parameters live under `options` (Modelfile names: `num_predict`, ...).
 Ollama streams by default, so `stream` is always sent. Streams are NDJSON: one object per line, the last one has
 `done: true`, the finish reason and the token counts; an error mid-stream is a `{"error": "..."}` line.
+
+Tools (docs/providers.md §8.1, §11.1): `tools` go in OpenAI's shape; assistant `tool_calls` go as
+`{function: {name, arguments: <object>}}` (the client's JSON string parsed); a `tool` result goes as `role: tool`
+with `tool_name`, the name resolved from the earlier assistant message that holds its `tool_call_id` (and the id
+itself as `tool_call_id`, which newer builds read). Ollama has no `tool_choice`: `auto` is its behaviour, `none`
+sends no tools, `required` and a named function are refused. Answers: object arguments become JSON strings, calls
+without an id get a synthesised `call_...` id, and `done_reason: stop` with tool calls is `finish_reason: tool_calls`
+(what Ollama's own /v1 layer does), streamed and not.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from .. import jsonutil
 from ..errors import ProxyError, bad_request
 from ..openai_format import (
     CHAT,
@@ -78,11 +88,45 @@ def refuse_unsupported(body: dict[str, Any], provider: str, table: dict[str, Any
 
 
 def refuse_tools(body: dict[str, Any], provider: str) -> None:
-    """Tool calling is not mapped yet: refuse it rather than let the model answer without the tools."""
+    """For formats without tool calling: refuse tools rather than let the model answer without them."""
     if body.get("tools"):
-        raise bad_request(f"tools are not supported by provider {provider} yet", param="tools")
+        raise bad_request(
+            f"tools are not supported by provider {provider}: use llama2_format ollama or openai", param="tools"
+        )
     if body.get("tool_choice") not in (None, "none", "auto"):
-        raise bad_request("tool_choice needs tools", param="tool_choice")
+        raise bad_request(f"tool_choice needs tools, which provider {provider} does not support", param="tool_choice")
+
+
+def tools(body: dict[str, Any], provider: str) -> list[dict[str, Any]] | None:
+    """OpenAI `tools` in the shape Ollama takes (OpenAI's own), or None when none are to be sent."""
+    declared = body.get("tools")
+    choice = body.get("tool_choice")
+    if declared is not None and not isinstance(declared, list):
+        raise bad_request("'tools' must be an array", param="tools")
+    if choice is not None and choice not in ("auto", "none"):
+        what = repr(choice) if isinstance(choice, str) else "a named function"
+        raise bad_request(
+            f"tool_choice {what} is not supported by provider {provider} (ollama): Ollama has no tool_choice, "
+            "use 'auto' or 'none'",
+            param="tool_choice",
+        )
+    if body.get("parallel_tool_calls") is False:
+        raise bad_request(
+            f"parallel_tool_calls false is not supported by provider {provider} (ollama)", param="parallel_tool_calls"
+        )
+    if not declared or choice == "none":
+        return None  # `none`: the model gets no tools (tool calls and results in the history still go)
+    out = []
+    for i, tool in enumerate(declared):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(fn, dict):
+            raise bad_request(
+                f"tools[{i}]: only function tools are supported by provider {provider}", param=f"tools[{i}]"
+            )
+        if not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise bad_request(f"tools[{i}].function.name is required", param=f"tools[{i}].function.name")
+        out.append({"type": "function", "function": fn})
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -112,12 +156,15 @@ def build_request(call: Call, provider: str, fmt: str = "ollama") -> UpstreamReq
     require_upstream_url(call.options, provider, fmt)
     body = call.body
     refuse_unsupported(body, provider)
-    refuse_tools(body, provider)
     kind = endpoint(call)
     out: dict[str, Any] = {"model": call.model}
     if call.route_type == CHAT:
         out["messages"] = messages(body["messages"], provider)
+        declared = tools(body, provider)
+        if declared:
+            out["tools"] = declared
     else:
+        refuse_tools(body, f"{provider} (ollama {GENERATE_PATH})")
         prompt = single_prompt(body)
         if kind == "generate":
             out["prompt"] = prompt
@@ -172,25 +219,84 @@ def response_format(body: dict[str, Any], provider: str) -> Any:
 
 def messages(msgs: list[dict[str, Any]], provider: str) -> list[dict[str, Any]]:
     out = []
+    names: dict[str, str] = {}  # tool_call_id -> function name, from the assistant turns so far
     for i, m in enumerate(msgs):
         role = m["role"]
         if role == "developer":
             role = "system"
-        elif role not in ("system", "user", "assistant"):
+        elif role not in ("system", "user", "assistant", "tool"):
             raise bad_request(
-                f"messages[{i}]: role '{role}' is not supported by provider {provider} yet",
+                f"messages[{i}]: role '{role}' is not supported by provider {provider}; use 'tool' messages",
                 param=f"messages[{i}].role",
             )
-        if m.get("tool_calls"):
-            raise bad_request(
-                f"messages[{i}]: tool calls are not supported by provider {provider} yet",
-                param=f"messages[{i}].tool_calls",
-            )
+        if role == "tool":
+            out.append(_tool_result(m, i, names, provider))
+            continue
         message: dict[str, Any] = {"role": role, "content": text_of(m.get("content"))}
         images = _images(m.get("content"), i, provider, role)
         if images:
             message["images"] = images
+        if m.get("tool_calls"):
+            if role != "assistant":
+                raise bad_request(f"messages[{i}]: only assistant messages carry tool_calls", param=f"messages[{i}]")
+            message["tool_calls"] = _tool_calls(m["tool_calls"], i, names)
         out.append(message)
+    return out
+
+
+def _tool_calls(calls: Any, i: int, names: dict[str, str]) -> list[dict[str, Any]]:
+    """An assistant turn's OpenAI tool calls as Ollama's: arguments as an object, the id kept (newer builds)."""
+    where = f"messages[{i}].tool_calls"
+    if not isinstance(calls, list):
+        raise bad_request(f"{where} must be an array", param=where)
+    out = []
+    for j, tc in enumerate(calls):
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise bad_request(f"{where}[{j}] must be a function call with a name", param=where)
+        arguments = fn.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = jsonutil.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                raise bad_request(
+                    f"{where}[{j}].function.arguments is not valid JSON", param=f"{where}[{j}].function.arguments"
+                ) from None
+        elif arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise bad_request(
+                f"{where}[{j}].function.arguments must be a JSON object", param=f"{where}[{j}].function.arguments"
+            )
+        call: dict[str, Any] = {"function": {"index": j, "name": fn["name"], "arguments": arguments}}
+        if isinstance(tc.get("id"), str) and tc["id"]:
+            call["id"] = tc["id"]
+            names[tc["id"]] = fn["name"]
+        out.append(call)
+    return out
+
+
+def _tool_result(m: dict[str, Any], i: int, names: dict[str, str], provider: str) -> dict[str, Any]:
+    """A `tool` message: Ollama matches results by `tool_name`, resolved from the call that has this id."""
+    call_id = m.get("tool_call_id")
+    name = names.get(call_id) if isinstance(call_id, str) else None
+    if name is None and isinstance(m.get("name"), str) and m["name"]:
+        name = m["name"]  # no call with this id, but the client named the function
+    if name is None:
+        raise bad_request(
+            f"messages[{i}].tool_call_id {call_id!r} matches no tool call of an earlier assistant message "
+            f"(provider {provider} needs the function name of each tool result)",
+            param=f"messages[{i}].tool_call_id",
+        )
+    content = m.get("content")
+    if isinstance(content, list):
+        for j, part in enumerate(content):
+            if part["type"] != "text":
+                where = f"messages[{i}].content[{j}]"
+                raise bad_request(f"{where}: tool results take text parts only", param=where)
+    out = {"role": "tool", "content": text_of(content), "tool_name": name}
+    if isinstance(call_id, str):
+        out["tool_call_id"] = call_id
     return out
 
 
@@ -232,6 +338,29 @@ def usage_of(data: dict[str, Any]) -> dict[str, Any] | None:
     return usage(prompt if isinstance(prompt, int) else 0, completion)
 
 
+def new_call_id() -> str:
+    """A tool-call id for a call Ollama sent without one (the next turn resolves it by scanning the history)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def tool_call_out(tc: Any) -> tuple[str, str, str]:
+    """(id, name, arguments as a JSON string) of one Ollama tool call."""
+    fn = tc.get("function") if isinstance(tc, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise UpstreamFormatError("expected Ollama tool calls as {function: {name, arguments}}")
+    arguments = fn.get("arguments")
+    if arguments is None:
+        arguments = {}
+    text = arguments if isinstance(arguments, str) else jsonutil.dumps_str(arguments)
+    call_id = tc.get("id")
+    return (call_id if isinstance(call_id, str) and call_id else new_call_id()), fn["name"], text
+
+
+def tool_finish(reason: str, has_tool_calls: bool) -> str:
+    """Ollama says `stop` when the model called tools; OpenAI says `tool_calls` (as Ollama's own /v1 layer)."""
+    return "tool_calls" if has_tool_calls and reason == "stop" else reason
+
+
 def parse_response(call: Call, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamFormatError("expected an Ollama JSON object")
@@ -240,11 +369,20 @@ def parse_response(call: Call, data: Any) -> dict[str, Any]:
     message = data.get("message")
     if isinstance(message, dict):  # /api/chat
         content = message.get("content")
-        if not isinstance(content, str):
+        calls = message.get("tool_calls") or []
+        if not isinstance(content, str) and not (content is None and calls):
             raise UpstreamFormatError("expected an Ollama chat response with message.content")
-        out_message: dict[str, Any] = {"role": "assistant", "content": content}
+        if not isinstance(calls, list):
+            raise UpstreamFormatError("expected message.tool_calls to be an array")
+        out_message: dict[str, Any] = {"role": "assistant", "content": content or (None if calls else "")}
         if message.get("thinking"):
             out_message["reasoning_content"] = message["thinking"]
+        if calls and call.route_type == CHAT:
+            out_message["tool_calls"] = [
+                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+                for call_id, name, arguments in map(tool_call_out, calls)
+            ]
+            reason = tool_finish(reason, True)
         response = chat_response(id=None, model=model, message=out_message, finish_reason=reason, usage=usage_of(data))
         return response if call.route_type == CHAT else chat_to_completion(response)
     text = data.get("response")  # /api/generate
@@ -263,7 +401,7 @@ def parse_response(call: Call, data: Any) -> dict[str, Any]:
 class OllamaStream:
     """Translates an Ollama NDJSON stream (`/api/chat` or `/api/generate`) into OpenAI chunks, line by line."""
 
-    __slots__ = ("_decoder", "_done", "_started", "out", "provider", "result")
+    __slots__ = ("_decoder", "_done", "_started", "_tool_calls", "out", "provider", "result")
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool, provider: str) -> None:
         self.provider = provider
@@ -272,6 +410,7 @@ class OllamaStream:
         self._decoder = NDJSONDecoder()
         self._started = False
         self._done = False
+        self._tool_calls = 0  # tool calls emitted so far: the OpenAI index of the next one
 
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
@@ -329,7 +468,21 @@ class OllamaStream:
             content = line.get("response")
         if isinstance(content, str) and content:
             out += self.out.text(content)
+        calls = message.get("tool_calls") if isinstance(message, dict) and self.out.chat else None
+        if calls:
+            # Ollama sends each call whole (in one line): id and name first, then the arguments in one fragment.
+            if not isinstance(calls, list):
+                return out + self._fail(f"{self.provider} (ollama) sent tool_calls that are not an array")
+            for tc in calls:
+                try:
+                    call_id, name, arguments = tool_call_out(tc)
+                except UpstreamFormatError as e:
+                    return out + self._fail(f"{self.provider} (ollama) stream: {e}")
+                index = self._tool_calls
+                self._tool_calls += 1
+                out += self.out.tool_call_start(index, call_id, name) + self.out.tool_call_arguments(index, arguments)
         if line.get("done"):
             self._done = True
-            out += self.out.finish(finish_reason(line.get("done_reason")), usage_of(line))
+            reason = tool_finish(finish_reason(line.get("done_reason")), self._tool_calls > 0)
+            out += self.out.finish(reason, usage_of(line))
         return out

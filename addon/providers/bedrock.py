@@ -11,7 +11,9 @@ botocore credential chain (environment, profile, SSO, container or instance role
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 import os
 import re
@@ -107,6 +109,37 @@ _IMAGE_FORMATS = {
 }
 _OPERATIONS = (CONVERSE, CONVERSE_STREAM)
 _INVOKE_OPERATIONS = ("invoke", "invoke-with-response-stream")
+_TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_.:-]{1,64}$")
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# OpenAI tool-call ids Converse would refuse (toolUseId is `[a-zA-Z0-9_.:-]{1,64}`) are encoded reversibly: a
+# prefix that neither Bedrock's `tooluse_` ids nor OpenAI's `call_` ids start with + the id's UTF-8 in unpadded
+# base64url, when that fits in 64 characters; longer ids get a digest (deterministic, so the toolUse block and its
+# toolResult still match). Valid ids, the usual case, are sent unchanged.
+_ID_PREFIX = "b64."
+_ID_DIGEST = "sha."
+
+
+def encode_tool_id(call_id: str) -> str:
+    """An OpenAI tool-call id as a valid Converse toolUseId: unchanged when it already is one."""
+    if _TOOL_USE_ID.match(call_id) and not call_id.startswith((_ID_PREFIX, _ID_DIGEST)):
+        return call_id
+    encoded = _ID_PREFIX + base64.urlsafe_b64encode(call_id.encode()).decode().rstrip("=")
+    if len(encoded) <= 64:
+        return encoded
+    return _ID_DIGEST + hashlib.sha256(call_id.encode()).hexdigest()[:60]
+
+
+def decode_tool_id(tool_use_id: Any) -> str:
+    """A Converse toolUseId as the OpenAI id: an id `encode_tool_id` encoded is given back as the client sent it."""
+    if not isinstance(tool_use_id, str) or not tool_use_id:
+        return ""
+    if tool_use_id.startswith(_ID_PREFIX):
+        data = tool_use_id[len(_ID_PREFIX) :]
+        try:
+            return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+        except ValueError:
+            return tool_use_id
+    return tool_use_id
 
 
 def finish_reason(stop_reason: Any) -> str | None:
@@ -414,12 +447,9 @@ class Bedrock(Provider):
         tool_config = _tool_config(body, has_tool_blocks)
         if tool_config:
             out["toolConfig"] = tool_config
-        response_format = body.get("response_format")
-        if isinstance(response_format, dict) and response_format.get("type", "text") != "text":
-            raise bad_request(
-                "response_format json_object/json_schema is not supported for provider bedrock yet",
-                param="response_format",
-            )
+        output_config = _output_config(body.get("response_format"))
+        if output_config:
+            out["outputConfig"] = output_config
         user = body.get("user")
         if isinstance(user, str) and user:
             if not _METADATA_VALUE.match(user):
@@ -454,7 +484,7 @@ class Bedrock(Provider):
                 use = block["toolUse"]
                 tool_calls.append(
                     {
-                        "id": use.get("toolUseId"),
+                        "id": decode_tool_id(use.get("toolUseId")),
                         "type": "function",
                         "function": {"name": use.get("name"), "arguments": json.dumps(use.get("input", {}))},
                     }
@@ -578,9 +608,20 @@ def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
 def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, dict) else image
+    if isinstance(url, str) and url.startswith("s3://"):
+        # Converse reads images from S3 itself (source.s3Location); the format comes from the object's extension.
+        extension = url.rsplit("/", 1)[-1].rpartition(".")[2].lower()
+        s3_format = _IMAGE_FORMATS.get(f"image/{extension}")
+        if s3_format is None or "." not in url.rsplit("/", 1)[-1]:
+            raise bad_request(
+                f"{where}: an s3:// image must name a .png, .jpg, .jpeg, .gif or .webp object", param=where
+            )
+        return {"image": {"format": s3_format, "source": {"s3Location": {"uri": url}}}}
     if not isinstance(url, str) or not url.startswith("data:"):
         raise bad_request(
-            f"{where}: provider bedrock takes images only as base64 data: URLs (png, jpeg, gif, webp)", param=where
+            f"{where}: provider bedrock takes images only as base64 data: URLs (png, jpeg, gif, webp) or s3:// "
+            "object URIs; it cannot fetch http(s) URLs",
+            param=where,
         )
     header, _, data = url.partition(",")
     media_type = header[5:].split(";", 1)[0].lower()
@@ -606,7 +647,10 @@ def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
             arguments = json.loads(fn.get("arguments") or "{}")
         except ValueError:
             raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
-        blocks.append({"toolUse": {"toolUseId": tool_call["id"], "name": fn["name"], "input": arguments}})
+        if not isinstance(arguments, dict):
+            raise bad_request(f"{where}.function.arguments must be a JSON object", param=where)
+        tool_id = encode_tool_id(str(tool_call["id"]))
+        blocks.append({"toolUse": {"toolUseId": tool_id, "name": fn["name"], "input": arguments}})
     return blocks
 
 
@@ -619,7 +663,9 @@ def _tool_result(m: dict[str, Any], i: int) -> dict[str, Any]:
     if not m.get("tool_call_id"):
         raise bad_request(f"messages[{i}].tool_call_id is required", param=f"messages[{i}].tool_call_id")
     text = text_of(content)
-    return {"toolResult": {"toolUseId": m["tool_call_id"], "content": [{"text": text}] if text else []}}
+    tool_id = encode_tool_id(str(m["tool_call_id"]))
+    # Converse refuses an empty text block: an empty result is sent as no content.
+    return {"toolResult": {"toolUseId": tool_id, "content": [{"text": text}] if text else []}}
 
 
 def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] | None:
@@ -650,6 +696,11 @@ def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] 
         fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
         if not isinstance(fn, dict) or not fn.get("name"):
             raise bad_request(f"tools[{k}] must be a function tool with a name", param=f"tools[{k}]")
+        if not _TOOL_NAME.match(str(fn["name"])):
+            raise bad_request(
+                f"tools[{k}].function.name must match [a-zA-Z0-9_-]{{1,64}} for provider bedrock",
+                param=f"tools[{k}].function.name",
+            )
         spec: dict[str, Any] = {
             "name": fn["name"],
             "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
@@ -669,6 +720,40 @@ def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] 
     elif choice is not None:
         raise bad_request("unsupported tool_choice", param="tool_choice")
     return config
+
+
+def _output_config(response_format: Any) -> dict[str, Any] | None:
+    """response_format -> Converse `outputConfig.textFormat` (structured output, providers.md §5.3, §11.1).
+
+    json_schema maps to `{"type": "json_schema", "structure": {"jsonSchema": {"schema": <the schema as a JSON
+    string>, "name", "description"}}}`; models without structured output answer Bedrock's own 400, which reaches
+    the client. json_object has no native equivalent (Converse takes only a schema) and is refused: a prompt
+    instruction would not guarantee JSON, and an any-object schema is not accepted by every model."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        raise bad_request(
+            "response_format json_object is not supported by provider bedrock: send json_schema with the schema "
+            "(Converse outputConfig.textFormat)",
+            param="response_format",
+        )
+    if kind != "json_schema":
+        raise bad_request(
+            "response_format type must be text or json_schema for provider bedrock", param="response_format"
+        )
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise bad_request("response_format json_schema needs json_schema.schema (an object)", param="response_format")
+    definition: dict[str, Any] = {"schema": json.dumps(schema, separators=(",", ":"))}
+    if isinstance(spec.get("name"), str) and spec["name"]:
+        definition["name"] = spec["name"]
+    if isinstance(spec.get("description"), str) and spec["description"]:
+        definition["description"] = spec["description"]
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -785,7 +870,7 @@ class BedrockStream:
             return b""
         out = self._role()
         index = self._tool_index[event.get("contentBlockIndex", 0)] = len(self._tool_index)
-        return out + self.out.tool_call_start(index, use.get("toolUseId") or "", use.get("name") or "")
+        return out + self.out.tool_call_start(index, decode_tool_id(use.get("toolUseId")), use.get("name") or "")
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
         delta = event.get("delta")

@@ -2,6 +2,10 @@
 `/v1/generate`) when a rule asks for them: `options.cohere_api: v1`, or an upstream_url/upstream_path ending in
 `/v1/chat` or `/v1/generate` (Kong's cohere driver speaks v1, so Kong configurations keep working).
 
+Tools: v2 takes OpenAI-shaped tools and tool calls (`tool_plan` carries the text that leads them). v1 tools are
+`parameter_definitions`, its tool calls have no ids: the proxy synthesises `call_...` ids and resolves them back
+through the assistant's tool calls in the next turn's history (`tool_results[{call, outputs}]`).
+
 Responses and streams are recognised by their shape, whatever the rule said: a v2 body has a `message` object,
 a v1 chat body a `text`, a v1 generate body `generations`; a v2 stream is SSE with `type` in each event, a v1
 stream one JSON object per line with `event_type`.
@@ -232,6 +236,7 @@ class Cohere(Provider):
         choice = _v2_tool_choice(body)
         if choice:
             out["tool_choice"] = choice
+        _refuse_serial_tools(body)
         response_format = _response_format(body, "json_schema", V2)
         if response_format:
             out["response_format"] = response_format
@@ -239,17 +244,23 @@ class Cohere(Provider):
 
     def _v1_chat_body(self, call: Call) -> dict[str, Any]:
         body = call.body
-        _refuse_tools(body, "the Cohere v1 API; use cohere_api: v2")
         out: dict[str, Any] = {}
+        has_tool_turns = False
         if call.route_type == CHAT:
-            preamble, history, message = _v1_messages(body["messages"])
+            preamble, history, message, tool_results = _v1_messages(body["messages"])
             if preamble:
                 out["preamble"] = preamble
             if history:
                 out["chat_history"] = history
             out["message"] = message
+            if tool_results:
+                out["tool_results"] = tool_results
+            has_tool_turns = bool(tool_results) or any("tool_calls" in h or "tool_results" in h for h in history)
         else:
             out["message"] = single_prompt(body)
+        tools = _v1_tools(body, has_tool_turns)
+        if tools is not None:
+            out["tools"] = tools
         response_format = _response_format(body, "schema", V1_CHAT)
         if response_format:
             out["response_format"] = response_format
@@ -274,7 +285,7 @@ class Cohere(Provider):
             response = self._parse_v2(call, data)
         elif isinstance(data.get("generations"), list):
             return self._parse_generate(call, data)
-        elif isinstance(data.get("text"), str):
+        elif isinstance(data.get("text"), str) or isinstance(data.get("tool_calls"), list):
             response = self._parse_v1_chat(call, data)
         else:
             raise UpstreamFormatError(
@@ -320,11 +331,17 @@ class Cohere(Provider):
         err = failure(reason)
         if err:
             raise err
+        text = data.get("text") if isinstance(data.get("text"), str) else ""
+        tool_calls = v1_tool_calls(data.get("tool_calls"))
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         return chat_response(
             id=_str_or_none(data.get("generation_id")) or _str_or_none(data.get("response_id")),
             model=call.model or "",
-            message={"role": "assistant", "content": data["text"]},
-            finish_reason=finish_reason(reason),
+            message=message,
+            # v1 says COMPLETE when it asks for tool calls: their presence is the finish reason (providers.md §11.2).
+            finish_reason="tool_calls" if tool_calls and reason in (None, "COMPLETE") else finish_reason(reason),
             usage=v1_usage(data),
         )
 
@@ -436,10 +453,12 @@ def _v2_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 message["content"] = text
             out.append(message)
         elif role == "tool":
+            if not isinstance(m.get("tool_call_id"), str) or not m["tool_call_id"]:
+                raise bad_request(f"{where}.tool_call_id is required", param=f"{where}.tool_call_id")
             out.append(
                 {
                     "role": "tool",
-                    "tool_call_id": m.get("tool_call_id") or "",
+                    "tool_call_id": m["tool_call_id"],
                     "content": _text_only(content, where, "a tool message"),
                 }
             )
@@ -452,19 +471,24 @@ def _v2_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _v2_call_out(call: Any, where: str) -> dict[str, Any]:
     fn = call.get("function") if isinstance(call, dict) else None
-    if not isinstance(fn, dict) or not fn.get("name"):
-        raise bad_request(f"{where} must be a function call with a name", param=where)
+    if not isinstance(fn, dict) or not fn.get("name") or not isinstance(call.get("id"), str) or not call["id"]:
+        raise bad_request(f"{where} needs an id and a function name", param=where)
     arguments = fn.get("arguments")
     if not isinstance(arguments, str):
         arguments = json.dumps(arguments if arguments is not None else {})
-    return {"id": call.get("id") or "", "type": "function", "function": {"name": fn["name"], "arguments": arguments}}
+    return {"id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": arguments}}
 
 
-def _v1_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]], str]:
-    """OpenAI messages -> (preamble, chat_history, message) for /v1/chat.
+def _v1_messages(
+    messages: list[dict[str, Any]],
+) -> tuple[str, list[dict[str, Any]], str, list[dict[str, Any]]]:
+    """OpenAI messages -> (preamble, chat_history, message, tool_results) for /v1/chat.
 
-    Leading system/developer messages are the preamble; the last message, which must be the user's, is
-    `message`; everything between is chat_history with Cohere's USER/CHATBOT/SYSTEM roles."""
+    Leading system/developer messages are the preamble. The last message is the current turn: the user's
+    (`message`), or the tool results that answer the assistant's last tool calls (`tool_results`, with an empty
+    `message`, as Cohere's own multi-step loop sends them). Everything between is chat_history with Cohere's
+    USER/CHATBOT/SYSTEM/TOOL roles. v1 tool calls have no ids: a tool message's `tool_call_id` is resolved through
+    the assistant tool call that carries it (the id this proxy gave it), and the result repeats that `call`."""
     start = 0
     preamble: list[str] = []
     while start < len(messages) and messages[start]["role"] in ("system", "developer"):
@@ -472,35 +496,217 @@ def _v1_messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, st
         preamble.append(_text_only(m.get("content"), f"messages[{start}]", f"a {m['role']} message"))
         start += 1
     last = len(messages) - 1
-    if start > last or messages[last]["role"] != "user":
+    if start > last or messages[last]["role"] not in ("user", "tool"):
         raise bad_request(
-            "the Cohere v1 chat API needs the last message to be the user's", param=f"messages[{last}].role"
+            "the Cohere v1 chat API needs the last message to be the user's or a tool result",
+            param=f"messages[{last}].role",
         )
-    history: list[dict[str, str]] = []
+    history: list[dict[str, Any]] = []
+    calls: dict[str, dict[str, Any]] = {}  # tool_call_id -> the v1 call it stands for
+    pending: dict[str, str] = {}  # tool calls not answered yet: id -> where they were made
+    results: list[dict[str, Any]] = []  # the tool results of the turn being built
     for i in range(start, last + 1):
         m = messages[i]
         where = f"messages[{i}]"
         role = m["role"]
-        if role in ("system", "developer"):
-            turn = "SYSTEM"
-        elif role == "user":
-            turn = "USER"
-        elif role == "assistant":
-            if m.get("tool_calls"):
+        if role != "tool" and results:
+            history.append({"role": "TOOL", "tool_results": results})
+            results = []
+        if role != "tool" and pending:
+            raise bad_request(
+                f"{pending[next(iter(pending))]}: every tool call needs a tool message with its tool_call_id "
+                "before the next turn",
+                param=f"{pending[next(iter(pending))]}.tool_calls",
+            )
+        if role == "tool":
+            call_id = m.get("tool_call_id")
+            call = calls.get(call_id) if isinstance(call_id, str) else None
+            if call is None:
                 raise bad_request(
-                    f"{where}: tool calls are not supported with the Cohere v1 API; use cohere_api: v2",
-                    param=f"{where}.tool_calls",
+                    f"{where}: a tool message must answer a tool call of an earlier assistant message "
+                    "(its tool_call_id names none)",
+                    param=f"{where}.role",
                 )
-            turn = "CHATBOT"
+            pending.pop(call_id, None)
+            text = _text_only(m.get("content"), where, "a tool message with the Cohere v1 API")
+            results.append({"call": call, "outputs": _v1_outputs(text)})
+            continue
+        if role in ("system", "developer"):
+            entry: dict[str, Any] = {"role": "SYSTEM"}
+        elif role == "user":
+            entry = {"role": "USER"}
+        elif role == "assistant":
+            entry = {"role": "CHATBOT"}
+            tool_calls = m.get("tool_calls")
+            if tool_calls:
+                entry["tool_calls"] = []
+                for j, tool_call in enumerate(tool_calls):
+                    call_where = f"{where}.tool_calls[{j}]"
+                    call_id, v1_call = _v1_call(tool_call, call_where)
+                    calls[call_id] = v1_call
+                    pending[call_id] = where
+                    entry["tool_calls"].append(v1_call)
         else:
             raise bad_request(
                 f"{where}: role '{role}' is not supported with the Cohere v1 API; use cohere_api: v2",
                 param=f"{where}.role",
             )
-        text = _text_only(m.get("content"), where, f"a {role} message with the Cohere v1 API")
-        history.append({"role": turn, "message": text})
+        entry["message"] = _text_only(m.get("content"), where, f"a {role} message with the Cohere v1 API")
+        history.append(entry)
+    if results:  # the conversation ends with tool results: they are the current turn
+        if pending:
+            where = pending[next(iter(pending))]
+            raise bad_request(
+                f"{where}: every tool call needs a tool message with its tool_call_id", param=f"{where}.tool_calls"
+            )
+        return "\n\n".join(p for p in preamble if p), history, "", results
     message = history.pop()["message"]
-    return "\n\n".join(p for p in preamble if p), history, message
+    return "\n\n".join(p for p in preamble if p), history, message, []
+
+
+def _v1_call(tool_call: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """An OpenAI assistant tool call -> (its id, the v1 call `{name, parameters}`)."""
+    fn = tool_call.get("function") if isinstance(tool_call, dict) else None
+    call_id = tool_call.get("id") if isinstance(tool_call, dict) else None
+    if not isinstance(fn, dict) or not fn.get("name") or not isinstance(call_id, str) or not call_id:
+        raise bad_request(f"{where} needs an id and a function name", param=where)
+    arguments = fn.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise bad_request(f"{where}.function.arguments must be a JSON object", param=where)
+    return call_id, {"name": fn["name"], "parameters": arguments}
+
+
+def _v1_outputs(text: str) -> list[dict[str, Any]]:
+    """A tool message's text -> v1 `outputs` (a list of objects): a JSON object is one output, a JSON array of
+    objects is the list, anything else is `[{"result": <the text>}]`."""
+    try:
+        value = json.loads(text) if text.strip() else None
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return value
+    return [{"result": text}]
+
+
+# JSON Schema types -> the Python-style type names of v1 parameter_definitions.
+_V1_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "Dict", "array": "List"}
+
+
+def _v1_type(schema: Any, where: str) -> str:
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(kind, list):  # ["string", "null"]: an optional value of one type
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    if kind not in _V1_TYPES:
+        raise bad_request(
+            f"{where}: the Cohere v1 API takes parameters of one JSON type each (string, integer, number, "
+            "boolean, object, array); use cohere_api: v2 for full JSON Schema",
+            param=where,
+        )
+    if kind == "array":
+        items = schema.get("items")
+        if isinstance(items, dict) and items.get("type") in _V1_TYPES and items.get("type") != "array":
+            return f"List[{_V1_TYPES[items['type']]}]"
+    return _V1_TYPES[kind]
+
+
+def _v1_tools(body: dict[str, Any], has_tool_turns: bool) -> list[dict[str, Any]] | None:
+    """OpenAI tools -> v1 `tools[{name, description, parameter_definitions}]` (providers.md §6.1, §11.1).
+
+    parameter_definitions is flat: each top-level property becomes `{description, type, required}` with a
+    Python-style type name; nested object and array schemas keep only their kind (`Dict`, `List[str]`).
+    tool_choice: auto (the default) is v1's only mode; none drops the tools when the conversation holds no tool
+    turns; required and a named function cannot be expressed and are refused."""
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if choice not in (None, "auto", "none"):
+        if not tools:
+            raise bad_request("tool_choice needs tools", param="tool_choice")
+        raise bad_request(
+            "the Cohere v1 API cannot force a tool call (tool_choice 'required' or a named function); "
+            "use cohere_api: v2",
+            param="tool_choice",
+        )
+    if not tools:
+        if has_tool_turns:
+            raise bad_request(
+                "the conversation holds tool calls: the Cohere v1 API needs the request's 'tools' too", param="tools"
+            )
+        return None
+    if not isinstance(tools, list):
+        raise bad_request("'tools' must be an array", param="tools")
+    if choice == "none":
+        if has_tool_turns:
+            raise bad_request(
+                "tool_choice 'none' cannot be expressed with the Cohere v1 API in a conversation that holds tool "
+                "calls; use cohere_api: v2",
+                param="tool_choice",
+            )
+        return None  # without tools the model cannot call one
+    _refuse_serial_tools(body)
+    out = []
+    for k, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function" else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise bad_request(f"tools[{k}] must be a function tool with a name", param=f"tools[{k}]")
+        where = f"tools[{k}].function.parameters"
+        schema = fn.get("parameters") or {"type": "object", "properties": {}}
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if (
+            not isinstance(schema, dict)
+            or schema.get("type", "object") != "object"
+            or not isinstance(properties or {}, dict)
+        ):
+            raise bad_request(f"{where} must be an object schema with properties", param=where)
+        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        definitions: dict[str, Any] = {}
+        for name, prop in (properties or {}).items():
+            definition: dict[str, Any] = {"type": _v1_type(prop, f"{where}.properties.{name}")}
+            if isinstance(prop.get("description"), str) and prop["description"]:
+                definition["description"] = prop["description"]
+            definition["required"] = name in required
+            definitions[name] = definition
+        spec: dict[str, Any] = {"name": fn["name"], "parameter_definitions": definitions}
+        spec["description"] = fn.get("description") or ""  # required by v1
+        out.append(spec)
+    return out
+
+
+def _refuse_serial_tools(body: dict[str, Any]) -> None:
+    if body.get("tools") and body.get("parallel_tool_calls") is False:
+        raise bad_request(
+            "'parallel_tool_calls: false' is not supported by provider cohere", param="parallel_tool_calls"
+        )
+
+
+def v1_tool_calls(raw: Any) -> list[dict[str, Any]]:
+    """v1 tool calls `[{name, parameters}]` (no ids) -> OpenAI tool calls with synthesised ids. The client sends
+    the id back in its next turn's history, where `_v1_messages` resolves it through the assistant tool call."""
+    out = []
+    for call in raw if isinstance(raw, list) else ():
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+            continue
+        parameters = call.get("parameters")
+        out.append(
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": json.dumps(parameters if parameters is not None else {}),
+                },
+            }
+        )
+    return out
 
 
 def _refuse_tools(body: dict[str, Any], where: str) -> None:
@@ -591,7 +797,17 @@ class CohereStream:
     the last event (`message-end`, `stream-end`), so the finish chunk and the usage chunk follow it at once.
     """
 
-    __slots__ = ("_decoder", "_done", "_head", "_role_sent", "_sse", "out", "result")
+    __slots__ = (
+        "_decoder",
+        "_done",
+        "_head",
+        "_plan_streamed",
+        "_role_sent",
+        "_sse",
+        "_v1_tool_calls",
+        "out",
+        "result",
+    )
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
         self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
@@ -601,6 +817,8 @@ class CohereStream:
         self._head = b""  # at most a BOM prefix, while the framing is not known yet
         self._role_sent = False
         self._done = False
+        self._v1_tool_calls = 0  # v1 tool calls sent so far
+        self._plan_streamed = False  # v1: the text leading tool calls was streamed by tool-calls-chunk events
 
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
@@ -758,13 +976,47 @@ class CohereStream:
         text = event.get("text")
         return self._role() + self.out.text(text) if isinstance(text, str) and text else b""
 
+    def _tool_calls_chunk(self, event: dict[str, Any]) -> bytes:
+        """v1 `tool-calls-chunk`: the text leading the tool calls arrives here, piece by piece; the calls' own
+        fragments (`tool_call_delta`) are not used: `tool-calls-generation` repeats every call whole."""
+        text = event.get("text")
+        if isinstance(text, str) and text and not isinstance(event.get("tool_call_delta"), dict):
+            self._plan_streamed = True
+            return self._role() + self.out.text(text)
+        return b""
+
+    def _tool_calls_generation(self, event: dict[str, Any]) -> bytes:
+        """v1 `tool-calls-generation`: the turn's tool calls, whole and id-less -> one OpenAI call each, with a
+        synthesised id, its name in the first delta and its arguments in the next."""
+        out = self._role()
+        text = event.get("text")
+        if isinstance(text, str) and text and not self._plan_streamed:
+            out += self.out.text(text)
+        self._plan_streamed = True
+        return out + self._emit_v1_calls(event.get("tool_calls"))
+
+    def _emit_v1_calls(self, raw: Any) -> bytes:
+        out = b""
+        for call in v1_tool_calls(raw):
+            index = self._v1_tool_calls
+            self._v1_tool_calls += 1
+            fn = call["function"]
+            out += self.out.tool_call_start(index, call["id"], fn["name"])
+            out += self.out.tool_call_arguments(index, fn["arguments"])
+        return out
+
     def _stream_end(self, event: dict[str, Any]) -> bytes:
         response = event.get("response") if isinstance(event.get("response"), dict) else {}
         reason = event.get("finish_reason") or response.get("finish_reason")
         generations = response.get("generations")
         if reason is None and isinstance(generations, list) and generations and isinstance(generations[0], dict):
             reason = generations[0].get("finish_reason")  # /v1/generate
-        return self._end(reason, v1_usage(response) or v1_usage(event))
+        out = b""
+        if not self._v1_tool_calls and response.get("tool_calls") and not failure(reason):
+            out = self._role() + self._emit_v1_calls(response["tool_calls"])  # no tool-calls-generation was sent
+        if self._v1_tool_calls and reason in (None, "COMPLETE"):
+            reason = "TOOL_CALL"  # v1 says COMPLETE when it asks for tool calls
+        return out + self._end(reason, v1_usage(response) or v1_usage(event))
 
     def _stream_error(self, event: dict[str, Any]) -> bytes:
         detail = event.get("err") or event.get("message") or event.get("error")
@@ -794,6 +1046,8 @@ _HANDLERS = {
     # v1 (NDJSON)
     "stream-start": CohereStream._stream_start,
     "text-generation": CohereStream._text_generation,
+    "tool-calls-chunk": CohereStream._tool_calls_chunk,
+    "tool-calls-generation": CohereStream._tool_calls_generation,
     "stream-end": CohereStream._stream_end,
     "stream-error": CohereStream._stream_error,
     "error": CohereStream._stream_error,

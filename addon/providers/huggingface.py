@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -217,6 +218,7 @@ def _sampling(body: dict[str, Any]) -> tuple[bool, Any, Any]:
 
 def _openai_body(call: Call) -> dict[str, Any]:
     body = dict(call.body)
+    _refuse_functions(body)
     n = body.get("n")
     if n is not None and n != 1:
         raise bad_request("'n' > 1 is not supported by provider huggingface (TGI answers one choice)", param="n")
@@ -259,6 +261,22 @@ def _openai_body(call: Call) -> dict[str, Any]:
     else:
         body.pop("stream_options", None)
     return body
+
+
+def _refuse_functions(body: dict[str, Any]) -> None:
+    """The deprecated function-calling fields: TGI does not know them and would ignore them, silently."""
+    for key in ("functions", "function_call"):
+        if body.get(key) is not None:
+            raise bad_request(
+                f"'{key}' (deprecated) is not supported by provider huggingface: use tools / tool_choice", param=key
+            )
+    for i, m in enumerate(body.get("messages") or ()):
+        if isinstance(m, dict) and (m.get("role") == "function" or m.get("function_call") is not None):
+            raise bad_request(
+                f"messages[{i}]: function messages (deprecated) are not supported by provider huggingface: use "
+                "tool_calls and tool messages",
+                param=f"messages[{i}]",
+            )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -340,20 +358,34 @@ def _parse_openai(call: Call, data: Any) -> dict[str, Any]:
             choice = {**choice, "finish_reason": finish_reason(choice.get("finish_reason"))}
             message = choice.get("message")
             if isinstance(message, dict) and message.get("tool_calls"):
-                choice["message"] = {**message, "tool_calls": [_tool_call(c) for c in message["tool_calls"]]}
+                calls = message["tool_calls"]
+                calls = [_tool_call(c) for c in (calls if isinstance(calls, list) else [calls])]
+                choice["message"] = {**message, "tool_calls": calls}
+                if choice["finish_reason"] == "stop":
+                    choice["finish_reason"] = "tool_calls"  # TGI says eos_token after a (grammar) tool call
         choices.append(choice)
     out["choices"] = choices
     return out
 
 
 def _tool_call(call: Any) -> Any:
-    """Older TGI versions send tool-call arguments as an object; OpenAI's are a JSON string."""
+    """Older TGI versions send tool-call arguments as an object (OpenAI's are a JSON string), some send an empty
+    id or none: synthesised, so that the client can match its tool result to the call."""
     if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
         return call
     fn = call["function"]
+    call = {**call, "type": "function"}
+    if not call.get("id"):
+        call["id"] = new_tool_call_id()
     if isinstance(fn.get("arguments"), (dict, list)):
-        return {**call, "function": {**fn, "arguments": json.dumps(fn["arguments"])}}
+        call["function"] = {**fn, "arguments": json.dumps(fn["arguments"])}
+    elif fn.get("arguments") is None:
+        call["function"] = {**fn, "arguments": "{}"}
     return call
+
+
+def new_tool_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def _parse_native(call: Call, data: Any) -> dict[str, Any]:
@@ -492,13 +524,43 @@ def _stream_error(obj: dict[str, Any]) -> ProxyError:
 class HFOpenAIStream(OpenAIPassthrough):
     """TGI's / the router's OpenAI-format stream, passed through event by event with the ids made non-empty,
     finish reasons mapped to OpenAI's and error events put in the OpenAI envelope. TGI writes `data:` without
-    a space; the client gets the usual `data: `."""
+    a space; the client gets the usual `data: `.
 
-    __slots__ = ("_id",)
+    Tool-call deltas are passed in OpenAI's shape: older TGI sends `tool_calls` as one object, not an array, with
+    an empty id and a null name after the first delta; the first delta of each call gets an id (synthesised when
+    empty) and `type: function`, later ones lose their empty id and null name (the SDK's accumulator would
+    otherwise concatenate ids), and `eos_token`/`stop` after tool calls is `tool_calls`."""
+
+    __slots__ = ("_id", "_tool_ids")
 
     def __init__(self, route_type: str, hide_usage_chunk: bool, keep_payload: bool) -> None:
         super().__init__(route_type, hide_usage_chunk, keep_payload)
         self._id = new_id("chatcmpl" if route_type == CHAT else "cmpl")
+        self._tool_ids: dict[tuple[Any, Any], str] = {}  # (choice index, tool-call index) -> id
+
+    def _tool_deltas(self, choice_index: Any, deltas: Any) -> list[Any]:
+        out = []
+        for d in deltas if isinstance(deltas, list) else [deltas]:
+            if not isinstance(d, dict):
+                continue
+            d = {**d, "index": d.get("index", 0)}
+            fn = d.get("function") if isinstance(d.get("function"), dict) else {}
+            arguments = fn.get("arguments")
+            if arguments is not None and not isinstance(arguments, str):
+                fn = {**fn, "arguments": json.dumps(arguments)}
+            key = (choice_index, d["index"])
+            if key not in self._tool_ids:
+                self._tool_ids[key] = d.get("id") or new_tool_call_id()
+                d.update(id=self._tool_ids[key], type="function")
+                d["function"] = {**fn, "name": fn.get("name") or "", "arguments": fn.get("arguments") or ""}
+            else:
+                if not d.get("id") or d["id"] == self._tool_ids[key]:
+                    d.pop("id", None)
+                if not d.get("type"):
+                    d.pop("type", None)
+                d["function"] = {k: v for k, v in fn.items() if v is not None and not (k == "name" and not v)}
+            out.append(d)
+        return out
 
     def _event(self, data: str) -> bytes:
         if self._done:
@@ -521,8 +583,14 @@ class HFOpenAIStream(OpenAIPassthrough):
             changed = True
         for choice in obj.get("choices") or ():
             if isinstance(choice, dict):
+                delta = choice.get("delta")
+                if isinstance(delta, dict) and delta.get("tool_calls"):
+                    delta["tool_calls"] = self._tool_deltas(choice.get("index", 0), delta["tool_calls"])
+                    changed = True
                 reason = choice.get("finish_reason")
                 mapped = finish_reason(reason)
+                if mapped == "stop" and any(k[0] == choice.get("index", 0) for k in self._tool_ids):
+                    mapped = "tool_calls"
                 if mapped != reason:
                     choice["finish_reason"] = mapped
                     changed = True

@@ -73,7 +73,7 @@ def _text(m: dict[str, Any], i: int) -> str:
                 raise bad_request(f"{where}: '{part['type']}' parts cannot go into a raw llama prompt", param=where)
     if m.get("tool_calls"):
         raise bad_request(
-            f"messages[{i}]: tool calls are not supported by provider llama2 (raw) yet",
+            f"messages[{i}]: tool calls are not supported by provider llama2 (raw): use llama2_format ollama or openai",
             param=f"messages[{i}].tool_calls",
         )
     return text_of(content)
@@ -85,7 +85,9 @@ def _role(m: dict[str, Any], i: int) -> str:
         return "system"
     if role not in ("system", "user", "assistant"):
         raise bad_request(
-            f"messages[{i}]: role '{role}' is not supported by provider llama2 (raw)", param=f"messages[{i}].role"
+            f"messages[{i}]: role '{role}' is not supported by provider llama2 (raw)"
+            + (": use llama2_format ollama or openai for tools" if role in ("tool", "function") else ""),
+            param=f"messages[{i}].role",
         )
     return role
 

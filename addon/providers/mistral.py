@@ -6,10 +6,23 @@ OpenAI format differences handled here: `seed` is `random_seed`; fields Mistral 
 carries its usage in the last content chunk, which becomes OpenAI's separate usage chunk when the client asked for
 it. Completions are served by the chat endpoint (the prompt as one user message), or by the FIM endpoint
 (`/v1/fim/completions`, codestral) when the rule's upstream path names it.
+
+Tools are OpenAI-shaped on Mistral too, with two rules of its own (docs/providers.md §7.1, §12): tool-call ids must
+be exactly 9 characters of [a-zA-Z0-9], so any other id in the history (`call_...` from OpenAI or another
+provider) is replaced by a deterministic hash of itself in both the assistant's `tool_calls[].id` and the tool
+message's `tool_call_id` (the ids Mistral returns already fit both formats and go back unchanged); and the last
+message must be `user` or `tool` (or an `assistant` with Mistral's `prefix: true`), else a clear 400 here. Tool
+messages get the function `name` (some models need it). In answers, tool calls get `type: function`, string
+arguments and an id; streamed tool-call deltas are renumbered so that `index` counts tool calls (several calls in
+one delta share no index), and a `stop` after tool calls is `tool_calls`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
+import string
 from typing import Any
 
 from .. import jsonutil
@@ -38,11 +51,96 @@ _UNSUPPORTED = {
     "logit_bias": None,
     "audio": None,
     "web_search_options": None,
-    "functions": None,
+    "functions": None,  # the deprecated function-calling fields: use tools / tool_choice
     "function_call": None,
     "echo": False,
     "best_of": 1,
 }
+
+
+_ID = re.compile(r"[a-zA-Z0-9]{9}")
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def mistral_id(call_id: Any) -> Any:
+    """A tool-call id Mistral accepts (`[a-zA-Z0-9]{9}`): kept when it already is one, else a hash of it (the same
+    id always gives the same result, so an assistant call and its tool result still match)."""
+    if not isinstance(call_id, str) or _ID.fullmatch(call_id):
+        return call_id
+    n = int.from_bytes(hashlib.sha256(call_id.encode()).digest()[:8])
+    out = []
+    for _ in range(9):
+        n, r = divmod(n, 62)
+        out.append(_ALPHABET[r])
+    return "".join(out)
+
+
+def new_tool_call_id() -> str:
+    """An id for a tool call that came without one: valid for Mistral too, so it goes back unchanged."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(9))
+
+
+def chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The client's messages as Mistral takes them: developer -> system, tool-call ids made valid, tool results
+    named, the last-role rule checked."""
+    out = []
+    names: dict[str, str] = {}
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role == "developer":
+            m = {**m, "role": "system"}
+        elif role == "function":
+            raise bad_request(
+                f"messages[{i}]: role 'function' (deprecated) is not supported by provider mistral; use 'tool'",
+                param=f"messages[{i}].role",
+            )
+        elif role == "assistant" and m.get("tool_calls"):
+            calls = m["tool_calls"]
+            if not isinstance(calls, list):
+                raise bad_request(f"messages[{i}].tool_calls must be an array", param=f"messages[{i}].tool_calls")
+            mapped = []
+            for tc in calls:
+                fn = tc.get("function") if isinstance(tc, dict) else None
+                if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                    raise bad_request(
+                        f"messages[{i}].tool_calls: each must be a function call with a name",
+                        param=f"messages[{i}].tool_calls",
+                    )
+                if isinstance(tc.get("id"), str):
+                    names[tc["id"]] = fn["name"]
+                mapped.append({**tc, "id": mistral_id(tc.get("id")), "type": "function"})
+            m = {**m, "tool_calls": mapped}
+        elif role == "tool":
+            call_id = m.get("tool_call_id")
+            m = {**m, "tool_call_id": mistral_id(call_id)}
+            if "name" not in m and isinstance(call_id, str) and call_id in names:
+                m["name"] = names[call_id]
+        out.append(m)
+    last = out[-1]
+    if last.get("role") not in ("user", "tool") and not (last.get("role") == "assistant" and last.get("prefix")):
+        raise bad_request(
+            f"provider mistral needs the conversation to end with a user or tool message (or an assistant message "
+            f"with prefix: true), not {last.get('role')!r}",
+            param=f"messages[{len(out) - 1}].role",
+        )
+    return out
+
+
+def tool_calls_out(calls: Any) -> Any:
+    """Mistral's tool calls in OpenAI's shape: `type` set, arguments a JSON string, an id on each."""
+    if not isinstance(calls, list):
+        raise UpstreamFormatError("expected message.tool_calls to be an array")
+    out = []
+    for tc in calls:
+        fn = tc.get("function") if isinstance(tc, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise UpstreamFormatError("expected tool calls as {id, function: {name, arguments}}")
+        arguments = fn.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = jsonutil.dumps_str(arguments if arguments is not None else {})
+        call_id = tc.get("id") if isinstance(tc.get("id"), str) and tc.get("id") else new_tool_call_id()
+        out.append({"id": call_id, "type": "function", "function": {"name": fn["name"], "arguments": arguments}})
+    return out
 
 
 def finish_reason(reason: Any) -> str | None:
@@ -96,10 +194,7 @@ class Mistral(Provider):
         elif body.get("top_k") is not None:
             raise bad_request("'top_k' is not supported by provider mistral", param="top_k")
         if call.route_type == CHAT:
-            if any(m.get("role") == "developer" for m in body["messages"]):
-                out["messages"] = [
-                    {**m, "role": "system"} if m.get("role") == "developer" else m for m in body["messages"]
-                ]
+            out["messages"] = chat_messages(body["messages"])
         else:
             self._completions_body(call, out)
         out["model"] = call.model
@@ -153,6 +248,10 @@ class Mistral(Provider):
                 if reasoning:
                     message["reasoning_content"] = reasoning
                 choice["message"] = message
+            if isinstance(message, dict) and message.get("tool_calls"):
+                choice["message"] = {**message, "tool_calls": tool_calls_out(message["tool_calls"])}
+                if choice["finish_reason"] == "stop":
+                    choice["finish_reason"] = "tool_calls"
             choices.append(choice)
         response = {**data, "choices": choices}
         if call.route_type != CHAT and any("message" in c for c in choices):
@@ -224,14 +323,51 @@ def _stream_error(obj: dict[str, Any]) -> ProxyError:
 class MistralChatStream(OpenAIPassthrough):
     """Mistral's chat stream is OpenAI's format: passed through event by event, except the events that need a fix
     (re-serialised, only those): finish reasons mapped, content chunks flattened, and the usage that Mistral puts
-    in the last content chunk moved to a usage-only chunk before [DONE] when the client asked for it."""
+    in the last content chunk moved to a usage-only chunk before [DONE] when the client asked for it.
 
-    __slots__ = ("_include_usage", "_usage_chunk")
+    Tool calls (Mistral sends each whole, id, name and arguments in one delta, often several in one delta): each
+    gets the OpenAI `index` of its position among the tool calls of its choice, whatever index Mistral gave it (an
+    absent or shared index would make the SDK's accumulator merge two calls: a LiteLLM bug), `type: function` and
+    string arguments; a `stop` finish after tool calls is `tool_calls`."""
+
+    __slots__ = ("_include_usage", "_tools", "_usage_chunk")
 
     def __init__(self, include_usage: bool, keep_payload: bool) -> None:
         super().__init__(CHAT, not include_usage, keep_payload)
         self._include_usage = include_usage
         self._usage_chunk = b""
+        # per choice index: [calls so far, {upstream index: our index}, [id of each call], our index of the last]
+        self._tools: dict[Any, list[Any]] = {}
+
+    def _tool_deltas(self, choice_index: Any, deltas: Any) -> list[dict[str, Any]]:
+        state = self._tools.setdefault(choice_index, [0, {}, [], None])
+        out = []
+        for d in deltas if isinstance(deltas, list) else [deltas]:
+            if not isinstance(d, dict):
+                continue
+            fn = d.get("function") if isinstance(d.get("function"), dict) else {}
+            arguments = fn.get("arguments")
+            if arguments is not None and not isinstance(arguments, str):
+                arguments = jsonutil.dumps_str(arguments)
+            call_id, name, up = d.get("id"), fn.get("name"), d.get("index")
+            known = state[1].get(up)
+            # A new call: a new id (Mistral may give several calls the same index), or a name at a new index.
+            new = (known is None or state[2][known] != call_id) if call_id else (bool(name) and known is None)
+            if new:
+                index = state[0]
+                state[0] += 1
+                state[1][up] = index
+                state[2].append(call_id or new_tool_call_id())
+                entry = {"index": index, "id": state[2][index], "type": "function"}
+                entry["function"] = {"name": name or "", "arguments": arguments or ""}
+            else:
+                index = known if known is not None else state[3]
+                if index is None:
+                    continue  # arguments of no call: nothing to attach them to
+                entry = {"index": index, "function": {"arguments": arguments or ""}}
+            state[3] = index
+            out.append(entry)
+        return out
 
     def _event(self, data: str) -> bytes:
         if self._done:
@@ -253,6 +389,10 @@ class MistralChatStream(OpenAIPassthrough):
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
                 continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and delta.get("tool_calls"):
+                delta["tool_calls"] = self._tool_deltas(choice.get("index", 0), delta["tool_calls"])
+                changed = True
             reason = choice.get("finish_reason")
             if reason == "error":
                 choice["finish_reason"] = None
@@ -260,7 +400,9 @@ class MistralChatStream(OpenAIPassthrough):
             elif reason is not None and reason not in OPENAI_FINISH_REASONS:
                 choice["finish_reason"] = finish_reason(reason)
                 changed = True
-            delta = choice.get("delta")
+            if choice.get("finish_reason") == "stop" and choice.get("index", 0) in self._tools:
+                choice["finish_reason"] = "tool_calls"
+                changed = True
             if isinstance(delta, dict) and isinstance(delta.get("content"), list):
                 delta["content"], reasoning = flatten_content(delta["content"])
                 if reasoning:
