@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from . import jsonutil
 from .errors import ProxyError
 from .openai_format import CHAT, new_id
-from .streams import SSEDecoder, StreamDecodeError
+from .streams import SSEDecoder, SSEEvent, StreamDecodeError
 
 DONE = b"data: [DONE]\n\n"
 
@@ -182,6 +182,46 @@ class ChunkWriter:
 
 def stream_error(message: str, *, status: int = 502, code: str = "stream_error", type: str | None = None) -> ProxyError:
     return ProxyError(status, message, code=code, type=type or "server_error")
+
+
+class SSETranslator:
+    """The skeleton of a provider's SSE-to-OpenAI stream translator: decode the events, hand each to `_event`,
+    and end the stream once, with an OpenAI error event if the upstream broke off or sent something malformed.
+    Subclasses set `provider` and `incomplete` and implement `_event`; they emit through `self.out`."""
+
+    __slots__ = ("_decoder", "_done", "out", "result")
+    provider: ClassVar[str] = "upstream"
+    incomplete: ClassVar[str] = "ended before its final event"  # what finish() says of a stream cut short
+
+    def __init__(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> None:
+        self.out = ChunkWriter(route_type, model, include_usage, keep_payload)
+        self.result = self.out.result
+        self._decoder = SSEDecoder()
+        self._done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._done:
+            return b""
+        try:
+            events = self._decoder.feed(chunk)
+        except StreamDecodeError as e:
+            return self._fail(f"{self.provider} stream is malformed: {e}")
+        return b"".join(self._event(e) for e in events)
+
+    def finish(self) -> bytes:
+        if self._done:
+            return b""
+        out = b"".join(self._event(e) for e in self._decoder.flush())
+        if not self._done:
+            out += self._fail(f"{self.provider} stream {self.incomplete}")
+        return out
+
+    def _fail(self, message: str, status: int = 502, type: str | None = None, code: str = "stream_error") -> bytes:
+        self._done = True
+        return self.out.error(stream_error(message, status=status, code=code, type=type))
+
+    def _event(self, event: SSEEvent) -> bytes:
+        raise NotImplementedError
 
 
 class OpenAIPassthrough:

@@ -21,8 +21,8 @@ from ..openai_format import (
     text_of,
     usage,
 )
-from ..streaming import ChunkWriter, stream_error
-from ..streams import SSEDecoder, StreamDecodeError
+from ..streaming import SSETranslator
+from ..streams import SSEEvent
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, url_path
 
 DEFAULT_VERSION = "2023-06-01"
@@ -531,7 +531,7 @@ def _tool_choice(tools: list[dict[str, Any]] | None, choice: Any, parallel: Any,
 # --------------------------------------------------------------------------------------------------------------
 
 
-class AnthropicStream:
+class AnthropicStream(SSETranslator):
     """Translates an Anthropic Messages (or legacy completion) SSE stream into OpenAI chunks, event by event.
 
     Anthropic's block `index` counts every content block; OpenAI's tool-call `index` counts tool calls only,
@@ -541,49 +541,20 @@ class AnthropicStream:
     `message_delta` (output); the finish chunk is held until `message_stop` so usage can follow it.
     """
 
-    __slots__ = (
-        "_decoder",
-        "_done",
-        "_finish",
-        "_functions",
-        "_no_arguments",
-        "_tool_index",
-        "_usage_raw",
-        "out",
-        "result",
-    )
+    __slots__ = ("_finish", "_functions", "_no_arguments", "_tool_index", "_usage_raw")
+    provider = "anthropic"
+    incomplete = "ended before message_stop"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder = SSEDecoder()
+        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
         self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool-call index
         self._no_arguments: dict[int, Any] = {}  # Anthropic block index -> its start input, until a fragment comes
         self._functions = uses_functions(call)  # deprecated API: answer with delta.function_call
         self._usage_raw: dict[str, Any] = {}
         self._finish: str | None = None
-        self._done = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        try:
-            events = self._decoder.feed(chunk)
-        except StreamDecodeError as e:
-            return self._fail(f"anthropic stream is malformed: {e}")
-        return b"".join(self._event(e.event, e.data) for e in events)
-
-    def finish(self) -> bytes:
-        out = b"".join(self._event(e.event, e.data) for e in self._decoder.flush()) if not self._done else b""
-        if not self._done:
-            out += self._fail("anthropic stream ended before message_stop")
-        return out
-
-    def _fail(self, message: str, status: int = 502, type: str | None = None, code: str = "stream_error") -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message, status=status, code=code, type=type))
-
-    def _event(self, name: str, data: str) -> bytes:
+    def _event(self, sse: SSEEvent) -> bytes:
+        name, data = sse.event, sse.data
         if self._done or name == "ping":
             return b""
         try:

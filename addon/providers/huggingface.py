@@ -28,8 +28,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from ..errors import ProxyError, bad_request, default_error_type
 from ..openai_format import CHAT, completion_response, max_tokens_of, new_id, single_prompt, stop_list
 from ..rules import ModelOptions
-from ..streaming import ChunkWriter, OpenAIPassthrough, stream_error
-from ..streams import SSEDecoder, StreamDecodeError
+from ..streaming import OpenAIPassthrough, SSETranslator
+from ..streams import SSEEvent
 from .base import (
     Call,
     Provider,
@@ -600,7 +600,7 @@ class HFOpenAIStream(OpenAIPassthrough):
         return b"data: " + (json.dumps(obj).encode() if changed else data.encode()) + b"\n\n"
 
 
-class TGIStream:
+class TGIStream(SSETranslator):
     """TGI `/generate_stream` (and the serverless API's stream) -> OpenAI text_completion chunks.
 
     Events are `data:{"index","token":{"text","special"},"generated_text","details"}`; the last one carries
@@ -610,38 +610,16 @@ class TGIStream:
     until it is known not to be one.
     """
 
-    __slots__ = ("_decoder", "_done", "_pending", "_stops", "out", "result")
+    __slots__ = ("_pending", "_stops")
+    provider = "huggingface"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or DEFAULT_MODEL, include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder = SSEDecoder()
+        super().__init__(call.route_type, call.model or DEFAULT_MODEL, include_usage, keep_payload)
         self._stops = [s for s in stop_list(call.body) or [] if s]
         self._pending = ""
-        self._done = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        try:
-            events = self._decoder.feed(chunk)
-        except StreamDecodeError as e:
-            return self._fail(f"huggingface stream is malformed: {e}")
-        return b"".join(self._event(e.data) for e in events)
-
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = b"".join(self._event(e.data) for e in self._decoder.flush())
-        if not self._done:
-            out += self._fail("huggingface stream ended before its final event")
-        return out
-
-    def _fail(self, message: str) -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message))
-
-    def _event(self, data: str) -> bytes:
+    def _event(self, sse: SSEEvent) -> bytes:
+        data = sse.data
         if self._done:
             return b""
         try:

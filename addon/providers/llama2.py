@@ -25,8 +25,8 @@ from ..openai_format import (
     usage,
 )
 from ..rules import ModelOptions
-from ..streaming import ChunkWriter, OpenAIPassthrough, stream_error
-from ..streams import SSEDecoder, StreamDecodeError
+from ..streaming import OpenAIPassthrough, SSETranslator
+from ..streams import SSEEvent
 from . import _ollama
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
 
@@ -312,7 +312,7 @@ def raw_usage(details: dict[str, Any]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-class RawStream:
+class RawStream(SSETranslator):
     """Translates a TGI `/generate_stream` SSE stream (`data:{"token": {...}, "generated_text", "details"}`).
 
     Special tokens (`</s>`, `<|eot_id|>`) are skipped. Text that could be the start of a stop sequence is held
@@ -320,41 +320,19 @@ class RawStream:
     OpenAI's answer never contains it. The stream ends with the event whose `generated_text`/`details` is set.
     """
 
-    __slots__ = ("_began", "_decoder", "_done", "_held", "_lead", "_max_stop", "_stops", "out", "result")
+    __slots__ = ("_began", "_held", "_lead", "_max_stop", "_stops")
+    provider = "llama2"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder = SSEDecoder()
+        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
         self._stops = [s for s in raw_stops(call) if s]
         self._max_stop = max((len(s) for s in self._stops), default=0)
         self._held = ""  # the tail that may begin a stop sequence
         self._lead = call.route_type == CHAT  # still dropping the whitespace a chat answer starts with
         self._began = False
-        self._done = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        try:
-            events = self._decoder.feed(chunk)
-        except StreamDecodeError as e:
-            return self._fail(f"llama2 stream is malformed: {e}")
-        return b"".join(self._event(e.data) for e in events)
-
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = b"".join(self._event(e.data) for e in self._decoder.flush())
-        if not self._done:
-            out += self._fail("llama2 stream ended before its final event")
-        return out
-
-    def _fail(self, message: str, code: str = "stream_error") -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message, code=code))
-
-    def _event(self, data: str) -> bytes:
+    def _event(self, sse: SSEEvent) -> bytes:
+        data = sse.data
         if self._done:
             return b""
         out = b""
@@ -373,7 +351,7 @@ class RawStream:
             err = obj["error"]
             message = err.get("message") if isinstance(err, dict) else err
             code = obj.get("error_type")
-            return out + self._fail(str(message or "llama2 stream error"), str(code) if code else "upstream_error")
+            return out + self._fail(str(message or "llama2 stream error"), code=str(code) if code else "upstream_error")
         token = obj.get("token")
         if isinstance(token, dict) and not token.get("special") and isinstance(token.get("text"), str):
             out += self._text(token["text"])

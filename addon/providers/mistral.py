@@ -29,8 +29,8 @@ from .. import jsonutil
 from ..errors import ProxyError, bad_request
 from ..openai_format import CHAT, chat_to_completion, single_prompt
 from ..openai_format import FINISH_REASONS as OPENAI_FINISH_REASONS
-from ..streaming import ChunkWriter, OpenAIPassthrough, stream_error
-from ..streams import SSEDecoder, StreamDecodeError
+from ..streaming import OpenAIPassthrough, SSETranslator, stream_error
+from ..streams import SSEEvent
 from . import _ollama
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error, url_path
 
@@ -429,42 +429,21 @@ class MistralChatStream(OpenAIPassthrough):
         return out
 
 
-class MistralTextStream:
+class MistralTextStream(SSETranslator):
     """The completions route: Mistral's chat (or FIM) stream, reshaped as OpenAI text_completion chunks."""
 
-    __slots__ = ("_decoder", "_done", "_finish", "_started", "_usage", "out", "result")
+    __slots__ = ("_finish", "_started", "_usage")
+    provider = "mistral"
+    incomplete = "ended before [DONE]"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder = SSEDecoder()
+        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
         self._finish: str | None = None
         self._usage: dict[str, Any] | None = None
         self._started = False
-        self._done = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        try:
-            events = self._decoder.feed(chunk)
-        except StreamDecodeError as e:
-            return self._fail(f"mistral stream is malformed: {e}")
-        return b"".join(self._event(e.data) for e in events)
-
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = b"".join(self._event(e.data) for e in self._decoder.flush())
-        if not self._done:
-            out += self._fail("mistral stream ended before [DONE]")
-        return out
-
-    def _fail(self, message: str) -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message))
-
-    def _event(self, data: str) -> bytes:
+    def _event(self, sse: SSEEvent) -> bytes:
+        data = sse.data
         if self._done:
             return b""
         if data == "[DONE]":
