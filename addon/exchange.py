@@ -55,6 +55,17 @@ def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) ->
     if model is None and provider.requires_model(options):
         raise bad_request("no model: the request names none and the rule configures none", param="model")
 
+    if spec.route_type == openai_format.EMBEDDINGS:
+        # Never streamed (validation refused a stream flag) and no sampling: the rule's tuning does not apply.
+        return Call(
+            route_type=spec.route_type,
+            body=_embeddings_dimensions(body, options),
+            model=model,
+            options=options,
+            client_query=req.query,
+            auth=spec.auth,
+        )
+
     stream = _stream_flag(spec.response_streaming, body)
     if stream and not provider.supports_streaming:
         raise bad_request(
@@ -93,6 +104,21 @@ def _stream_flag(policy: str, body: dict[str, Any]) -> bool:
     if policy == "deny" and wants:
         raise bad_request("streaming is disabled on this route", param="stream", code="streaming_denied")
     return True if policy == "always" else wants
+
+
+def _embeddings_dimensions(body: dict[str, Any], options: Any) -> dict[str, Any]:
+    """The rule's `embeddings_dimensions` when the client names none; a different client value is refused."""
+    configured = options.embeddings_dimensions
+    if configured is None:
+        return body
+    requested = body.get("dimensions")
+    if requested is None:
+        return {**body, "dimensions": configured}
+    if requested != configured:
+        raise bad_request(
+            f"dimensions {requested} are not available on this route (it serves {configured})", param="dimensions"
+        )
+    return body
 
 
 def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:

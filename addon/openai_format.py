@@ -6,6 +6,8 @@ not model. Validation checks what the translations rely on and answers anything 
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 import uuid
 from typing import Any
@@ -14,6 +16,7 @@ from .errors import bad_request
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
+EMBEDDINGS = "llm/v1/embeddings"
 
 MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -93,8 +96,49 @@ def validate_completions(body: Any) -> dict[str, Any]:
     return body
 
 
+def validate_embeddings(body: Any) -> dict[str, Any]:
+    """Check an Embeddings body (`input`, `model`, `dimensions`, `encoding_format`, `user`); no streaming exists."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    value = body.get("input")
+    if value is None:
+        raise bad_request("'input' is a required property", param="input")
+    if not (isinstance(value, str) or _is_tokens(value) or _is_list_of(value, str) or _is_list_of(value, _is_tokens)):
+        raise bad_request(
+            "'input' must be a string, an array of strings, an array of token ids or an array of such arrays",
+            param="input",
+        )
+    _check_type(body, "model", str, "a string")
+    _check_type(body, "user", str, "a string")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
+        raise bad_request("'dimensions' must be a positive integer", param="dimensions")
+    if body.get("encoding_format") not in (None, "float", "base64"):
+        raise bad_request("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+    for key in ("stream", "stream_options"):
+        if body.get(key) not in (None, False):
+            raise bad_request(f"embeddings are not streamed: remove '{key}'", param=key, code="streaming_unsupported")
+    return body
+
+
+def _is_tokens(value: Any) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    return all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+
+
+def _is_list_of(value: Any, kind: Any) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    return all(isinstance(v, kind) for v in value) if isinstance(kind, type) else all(kind(v) for v in value)
+
+
 def validate(route_type: str, body: Any) -> dict[str, Any]:
-    return validate_chat(body) if route_type == CHAT else validate_completions(body)
+    if route_type == CHAT:
+        return validate_chat(body)
+    if route_type == EMBEDDINGS:
+        return validate_embeddings(body)
+    return validate_completions(body)
 
 
 def text_of(content: Any) -> str:
@@ -117,6 +161,16 @@ def single_prompt(body: dict[str, Any]) -> str:
         "this provider takes one text prompt per request; arrays of prompts and token ids are not supported",
         param="prompt",
     )
+
+
+def embedding_texts(body: dict[str, Any], provider: str) -> list[str]:
+    """The inputs of an embeddings request as a list of texts (token-id arrays are for OpenAI-served models only)."""
+    value = body["input"]
+    if isinstance(value, str):
+        return [value]
+    if not _is_list_of(value, str):
+        raise bad_request(f"provider {provider} embeds text: token-id arrays are not supported", param="input")
+    return list(value)
 
 
 def max_tokens_of(body: dict[str, Any]) -> int | None:
@@ -207,4 +261,86 @@ def chat_to_completion(response: dict[str, Any]) -> dict[str, Any]:
     out = {**response, "object": "text_completion", "choices": choices}
     if isinstance(out.get("id"), str) and out["id"].startswith("chatcmpl"):
         out["id"] = "cmpl" + out["id"][len("chatcmpl") :]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Embeddings
+# --------------------------------------------------------------------------------------------------------------
+
+
+def encode_embedding(vector: list[float]) -> str:
+    """A vector as OpenAI's `encoding_format: base64` sends it: little-endian float32, base64."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def embedding_usage(prompt_tokens: Any) -> dict[str, Any] | None:
+    """Embeddings usage for the client and the record: only input tokens (None when the provider reports none)."""
+    if isinstance(prompt_tokens, float) and prompt_tokens.is_integer():
+        prompt_tokens = int(prompt_tokens)  # some providers count in JSON floats (5.0)
+    if not isinstance(prompt_tokens, int) or isinstance(prompt_tokens, bool):
+        return None
+    return usage(prompt_tokens, 0)
+
+
+def embeddings_response(
+    vectors: Any, model: str, usage: dict[str, Any] | None, encoding_format: Any = None
+) -> dict[str, Any]:
+    """The OpenAI embeddings list for vectors of floats; base64-encoded when the client asked for it. Raises
+    ValueError (the glue answers 502) for vectors that are not arrays of numbers."""
+    if not isinstance(vectors, list):
+        raise ValueError("expected an array of embeddings")
+    data = []
+    for i, vector in enumerate(vectors):
+        if not isinstance(vector, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector
+        ):
+            raise ValueError(f"embedding {i} is not an array of numbers")
+        embedding: Any = encode_embedding(vector) if encoding_format == "base64" else vector
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    out: dict[str, Any] = {"object": "list", "data": data, "model": model}
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def embeddings_body(
+    body: dict[str, Any],
+    model: str | None,
+    provider: str,
+    dimensions_key: str | None = "dimensions",
+    tokens: bool = False,
+) -> dict[str, Any]:
+    """The body for an OpenAI-compatible embeddings server other than OpenAI's: floats asked for (a base64 answer
+    is encoded here), `dimensions` under the server's name for it (None: the server has none, refused), token-id
+    arrays only where the server takes them."""
+    out: dict[str, Any] = {"model": model, "input": body["input"] if tokens else embedding_texts(body, provider)}
+    dimensions = body.get("dimensions")
+    if dimensions is not None:
+        if dimensions_key is None:
+            raise bad_request(f"'dimensions' is not supported by provider {provider}", param="dimensions")
+        out[dimensions_key] = dimensions
+    return out
+
+
+def embeddings_passthrough(data: Any, model: str, encoding_format: Any = None) -> dict[str, Any]:
+    """An OpenAI-shaped embeddings answer checked, its usage normalised (completion_tokens 0) and, when the
+    client asked for base64 and the upstream (asked for floats) sent floats, encoded."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ValueError("expected an embeddings list object with 'data'")
+    items = sorted((d for d in data["data"] if isinstance(d, dict)), key=lambda d: d.get("index", 0))
+    if encoding_format == "base64" and all(isinstance(d.get("embedding"), list) for d in items):
+        out = embeddings_response([d["embedding"] for d in items], data.get("model") or model, None, "base64")
+    else:
+        for d in items:
+            if not isinstance(d.get("embedding"), (list, str)):
+                raise ValueError("expected each item of 'data' to carry an 'embedding'")
+        out = {**data, "object": "list", "data": items}
+        out.setdefault("model", model)
+    raw = data.get("usage")
+    found = embedding_usage(raw.get("prompt_tokens")) if isinstance(raw, dict) else None
+    if found is not None:
+        out["usage"] = found
+    else:
+        out.pop("usage", None)
     return out

@@ -31,8 +31,8 @@ PROVIDERS = (
     "bedrock",
     "huggingface",
 )
-ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "preserve")
-IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions", "preserve"})
+ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve")
+IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve"})
 # Which client formats (llm_format) each provider can speak natively.
 NATIVE_FORMATS = {
     "anthropic": "anthropic",
@@ -424,6 +424,18 @@ def implemented_providers() -> frozenset[str]:
     return frozenset(REGISTRY)
 
 
+def _check_embeddings(spec: RuleSpec, where: str) -> None:
+    """Embeddings exist in the OpenAI format only, and not on every provider."""
+    if spec.llm_format != "openai":
+        raise RulesError(f"{where}: route_type llm/v1/embeddings takes the OpenAI format (llm_format: openai)")
+    provider, options = spec.model.provider, spec.model.options
+    if provider == "anthropic" or (provider == "llama2" and options.llama2_format in (None, "raw")):
+        raise RulesError(
+            f"{where}: provider {provider} has no embeddings API"
+            + (" in llama2_format raw (use ollama or openai)" if provider == "llama2" else "")
+        )
+
+
 def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
     where = f"rule '{spec.name}'"
     implemented = implemented_providers()
@@ -436,6 +448,8 @@ def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
         raise RulesError(f"{where}: route_type '{spec.route_type}' is not implemented yet")
     if spec.route_type == "preserve" and spec.model.provider == "bedrock":
         raise RulesError(f"{where}: route_type preserve is not available for bedrock (requests must be re-signed)")
+    if spec.route_type == "llm/v1/embeddings":
+        _check_embeddings(spec, where)
     if spec.llm_format != "openai" and NATIVE_FORMATS.get(spec.model.provider) != spec.llm_format:
         raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
     options = spec.model.options

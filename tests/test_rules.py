@@ -197,7 +197,7 @@ RULE_ERRORS = [
     ("bad-provider", {"model": {"provider": "openia"}}, ["model.provider", "'openai'"]),
     ("no-provider", {"model": {"provider": DELETE}}, ["model.provider", "required"]),
     ("no-model", {"model": DELETE}, ["model", "required"]),
-    ("bad-route-type", {"route_type": "llm/v1/embeddings"}, ["route_type", "llm/v1/chat"]),
+    ("bad-route-type", {"route_type": "llm/v1/audio"}, ["route_type", "llm/v1/chat"]),
     (
         "preserve-bedrock",
         {"route_type": "preserve", "model": {"provider": "bedrock"}},

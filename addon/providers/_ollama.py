@@ -26,6 +26,9 @@ from ..openai_format import (
     chat_response,
     chat_to_completion,
     completion_response,
+    embedding_texts,
+    embedding_usage,
+    embeddings_response,
     max_tokens_of,
     single_prompt,
     stop_list,
@@ -39,6 +42,7 @@ from .base import Call, UpstreamFormatError, UpstreamRequest, build_url, url_pat
 
 CHAT_PATH = "/api/chat"
 GENERATE_PATH = "/api/generate"
+EMBED_PATH = "/api/embed"
 
 # `load`/`unload` answer empty requests (model management), not generations: nothing was cut short.
 FINISH_REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
@@ -184,6 +188,24 @@ def build_request(call: Call, provider: str, fmt: str = "ollama") -> UpstreamReq
     url = build_url(call.options, "", CHAT_PATH if kind == "chat" else GENERATE_PATH)
     headers = {"accept": "application/x-ndjson"} if call.stream else {}
     return UpstreamRequest(url=url, body=out, headers=headers)
+
+
+def embeddings_request(call: Call, provider: str) -> UpstreamRequest:
+    """OpenAI embeddings -> `/api/embed` `{"model", "input": [texts], "dimensions"?}`."""
+    require_upstream_url(call.options, provider, "ollama")
+    out: dict[str, Any] = {"model": call.model, "input": embedding_texts(call.body, provider)}
+    if call.body.get("dimensions") is not None:
+        out["dimensions"] = call.body["dimensions"]
+    return UpstreamRequest(url=build_url(call.options, "", EMBED_PATH), body=out)
+
+
+def parse_embeddings(call: Call, data: Any) -> dict[str, Any]:
+    """`{"embeddings": [[...]], "prompt_eval_count"}` -> the OpenAI embeddings list."""
+    if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
+        raise UpstreamFormatError("expected an Ollama /api/embed response with 'embeddings'")
+    model = data.get("model") or call.model or ""
+    found = embedding_usage(data.get("prompt_eval_count"))
+    return embeddings_response(data["embeddings"], model, found, call.body.get("encoding_format"))
 
 
 def options(body: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import bad_request
-from ..openai_format import CHAT
+from ..openai_format import CHAT, EMBEDDINGS
 from ..rules import ModelOptions, encode_url_value
 from .base import Call, UpstreamRequest, build_url, register
 from .openai import OpenAI
@@ -40,7 +40,7 @@ class Azure(OpenAI):
         deployment = options.azure_deployment_id or call.model
         if not deployment:
             raise bad_request("no Azure deployment: set model.options.azure_deployment_id or model.name")
-        operation = "chat/completions" if call.route_type == CHAT else "completions"
+        operation = {CHAT: "chat/completions", EMBEDDINGS: "embeddings"}.get(call.route_type, "completions")
         # The deployment may come from the client's model: one path segment, never '.' or '..'.
         path = f"/openai/deployments/{encode_url_value(deployment)}/{operation}"
         api_version = self._api_version(call)

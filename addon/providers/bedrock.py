@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -30,8 +30,12 @@ from .. import jsonutil
 from ..errors import ProxyError, bad_request, default_error_type
 from ..openai_format import (
     CHAT,
+    EMBEDDINGS,
     chat_response,
     chat_to_completion,
+    embedding_texts,
+    embedding_usage,
+    embeddings_response,
     max_tokens_of,
     single_prompt,
     stop_list,
@@ -347,6 +351,8 @@ class Bedrock(Provider):
             )
         region = resolve_region(options)
         operation = CONVERSE_STREAM if call.stream else CONVERSE
+        if call.route_type == EMBEDDINGS:
+            operation = "invoke"
         suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
         pinned = url_path(options)
         if pinned is None:
@@ -356,6 +362,12 @@ class Bedrock(Provider):
         else:
             path = pinned
         url = build_url(options, f"https://bedrock-runtime.{region}{suffix}", path)
+        if call.route_type == EMBEDDINGS:
+            parts = urlsplit(url)
+            head, _, last = parts.path.rstrip("/").rpartition("/")
+            if pinned is not None and last in _OPERATIONS + _INVOKE_OPERATIONS:
+                url = urlunsplit(parts._replace(path=f"{head}/invoke"))  # embeddings are InvokeModel only
+            return UpstreamRequest(url=url, body=_embeddings_body(call, url), headers={"accept": "application/json"})
         if pinned is not None:
             url = _switch_operation(url, call.stream)
         headers = {"accept": "application/vnd.amazon.eventstream" if call.stream else "application/json"}
@@ -467,6 +479,8 @@ class Bedrock(Provider):
     # ---- from Bedrock --------------------------------------------------------------------------------------
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.route_type == EMBEDDINGS:
+            return _embeddings_response(call, data)
         output = data.get("output") if isinstance(data, dict) else None
         message = output.get("message") if isinstance(output, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
@@ -526,6 +540,79 @@ class Bedrock(Provider):
                 text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()
             message = f"bedrock returned HTTP {status}: {text[:300]}" if text else f"bedrock returned HTTP {status}"
         return ProxyError(out_status, message, type=default_error_type(out_status), code=name)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Embeddings: InvokeModel with the model family's own body (Titan Text Embeddings, Cohere Embed)
+# --------------------------------------------------------------------------------------------------------------
+
+TITAN_EMBED, COHERE_EMBED = "amazon.titan-embed", "cohere.embed"
+
+
+def _embeddings_family(call: Call, url: str) -> str:
+    """Which embedding body the model takes: the model id (or the one in a pinned /model/{id}/invoke URL)."""
+    model = call.model or ""
+    if not model:
+        head, _, _ = urlsplit(url).path.rstrip("/").rpartition("/")
+        model = unquote(head.rpartition("/")[2])
+    for family in (TITAN_EMBED, COHERE_EMBED):
+        if family in model:  # also inference profiles: us.cohere.embed-v4:0
+            return family
+    raise bad_request(
+        f"provider bedrock embeds with amazon.titan-embed-* and cohere.embed-* models, not {model!r}", param="model"
+    )
+
+
+def _embeddings_body(call: Call, url: str) -> dict[str, Any]:
+    body = call.body
+    dimensions = body.get("dimensions")
+    if _embeddings_family(call, url) == TITAN_EMBED:
+        texts = embedding_texts(body, "bedrock")
+        if len(texts) != 1:
+            raise bad_request(
+                "Amazon Titan embeds one text per request: send 'input' as a single string", param="input"
+            )
+        out: dict[str, Any] = {"inputText": texts[0]}
+        if dimensions is not None:
+            if "titan-embed-text-v1" in (call.model or url):
+                raise bad_request("'dimensions' needs amazon.titan-embed-text-v2", param="dimensions")
+            out["dimensions"] = dimensions
+        normalize = call.options.bedrock.embeddings_normalize if call.options.bedrock else None
+        if normalize is not None:
+            out["normalize"] = normalize
+        return out
+    cohere = call.options.cohere
+    out = {
+        "texts": embedding_texts(body, "bedrock"),
+        "input_type": (cohere.embedding_input_type if cohere else None) or "search_document",
+        "embedding_types": ["float"],
+    }
+    if dimensions is not None:
+        if "embed-v4" not in (call.model or url):
+            raise bad_request("'dimensions' needs cohere.embed-v4 on provider bedrock", param="dimensions")
+        out["output_dimension"] = dimensions
+    return out
+
+
+def _embeddings_response(call: Call, data: Any) -> dict[str, Any]:
+    """Titan `{"embedding", "inputTextTokenCount"}` or Cohere `{"embeddings": {"float": [...]} | [[...]]}`; the
+    input token count from the `x-amzn-bedrock-input-token-count` header when present."""
+    if not isinstance(data, dict):
+        raise UpstreamFormatError("expected an InvokeModel embeddings response object")
+    if "embedding" in data:
+        vectors = [data["embedding"]]
+    else:
+        vectors = data.get("embeddings")
+        if isinstance(vectors, dict):
+            vectors = vectors.get("float")
+        if not isinstance(vectors, list):
+            raise UpstreamFormatError("expected 'embedding' (Titan) or 'embeddings' (Cohere) in the response")
+    count: Any = _header(call.response_headers, "x-amzn-bedrock-input-token-count")
+    if count is not None:
+        count = int(count) if count.strip().isdigit() else None
+    if count is None:
+        count = data.get("inputTextTokenCount")
+    return embeddings_response(vectors, call.model or "", embedding_usage(count), call.body.get("encoding_format"))
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -20,9 +20,13 @@ from typing import Any
 from ..errors import ProxyError, bad_request
 from ..openai_format import (
     CHAT,
+    EMBEDDINGS,
     chat_response,
     chat_to_completion,
     completion_response,
+    embedding_texts,
+    embedding_usage,
+    embeddings_response,
     max_tokens_of,
     single_prompt,
     stop_list,
@@ -97,6 +101,40 @@ def api_of(options: Any, route_type: str) -> str:
     return V2
 
 
+def _embeddings_request(call: Call) -> UpstreamRequest:
+    """OpenAI embeddings -> `/v2/embed` (`/v1/embed` with cohere_api v1): `texts`, `input_type` from
+    `options.cohere.embedding_input_type` (default search_document), float vectors, `dimensions` as
+    `output_dimension` (embed-v4)."""
+    cohere = call.options.cohere
+    out: dict[str, Any] = {
+        "model": call.model,
+        "texts": embedding_texts(call.body, "cohere"),
+        "input_type": (cohere.embedding_input_type if cohere else None) or "search_document",
+        "embedding_types": ["float"],
+    }
+    if call.body.get("dimensions") is not None:
+        out["output_dimension"] = call.body["dimensions"]
+    if out["model"] is None:
+        del out["model"]  # v1 falls back to Cohere's default embedding model
+    path = "/v1/embed" if call.options.cohere_api == "v1" else "/v2/embed"
+    return UpstreamRequest(url=build_url(call.options, BASE_URL, path), body=out)
+
+
+def _embeddings_response(call: Call, data: Any) -> dict[str, Any]:
+    """`embeddings.float` (or v1's bare array of vectors), usage from `meta.billed_units.input_tokens`."""
+    if not isinstance(data, dict):
+        raise UpstreamFormatError("expected a Cohere embed response object")
+    vectors = data.get("embeddings")
+    if isinstance(vectors, dict):
+        vectors = vectors.get("float")
+    if not isinstance(vectors, list):
+        raise UpstreamFormatError("expected a Cohere embed response with embeddings.float")
+    billed = _dig(data, "meta", "billed_units")
+    found = embedding_usage(billed.get("input_tokens")) if isinstance(billed, dict) else None
+    model = call.model or ""
+    return embeddings_response(vectors, model, found, call.body.get("encoding_format"))
+
+
 def finish_reason(reason: Any) -> str:
     return FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
 
@@ -159,6 +197,8 @@ class Cohere(Provider):
         return api_of(options, CHAT) == V2
 
     def build_request(self, call: Call) -> UpstreamRequest:
+        if call.route_type == EMBEDDINGS:
+            return _embeddings_request(call)
         api = api_of(call.options, call.route_type)
         if api == V1_GENERATE and call.route_type == CHAT:
             raise bad_request(
@@ -279,6 +319,8 @@ class Cohere(Provider):
     # ---- from Cohere ---------------------------------------------------------------------------------------
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.route_type == EMBEDDINGS:
+            return _embeddings_response(call, data)
         if not isinstance(data, dict):
             raise UpstreamFormatError("expected a JSON object")
         if isinstance(data.get("message"), dict):

@@ -26,8 +26,11 @@ from .. import jsonutil
 from ..errors import ProxyError, bad_request, default_error_type
 from ..openai_format import (
     CHAT,
+    EMBEDDINGS,
     chat_response,
     chat_to_completion,
+    embedding_texts,
+    embeddings_response,
     max_tokens_of,
     single_prompt,
     stop_list,
@@ -130,10 +133,12 @@ class Gemini(Provider):
         return not (_vertex(options) and options.gemini is not None and options.gemini.endpoint_id)
 
     def build_request(self, call: Call) -> UpstreamRequest:
-        body = self._body(call)
         headers = {}
         if call.access_token:
             headers["authorization"] = f"Bearer {call.access_token}"
+        if call.route_type == EMBEDDINGS:
+            return UpstreamRequest(url=_embeddings_url(call), body=_embeddings_body(call), headers=headers)
+        body = self._body(call)
         return UpstreamRequest(url=self.url(call), body=body, headers=headers)
 
     def stream_translator(self, call: Call, include_usage: bool, keep_payload: bool) -> GeminiStream:
@@ -226,6 +231,8 @@ class Gemini(Provider):
     # ---- from Gemini ---------------------------------------------------------------------------------------
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.route_type == EMBEDDINGS:
+            return _embeddings_response(call, data)
         if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
             data = data[0]  # a one-element JSON array: what the streaming operation answers in one piece
         if not isinstance(data, dict):
@@ -257,6 +264,58 @@ class Gemini(Provider):
 
     def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
         return gemini_error(status, body, content_type)
+
+
+# ---- embeddings: batchEmbedContents ----------------------------------------------------------------------------
+
+EMBED = "batchEmbedContents"
+
+
+def _embeddings_url(call: Call) -> str:
+    """`/v1beta/models/{model}:batchEmbedContents` (Gemini API); a rule's whole URL is used as given, with a
+    generate or single-embed operation in it switched to the batch one."""
+    options = call.options
+    if _vertex(options):
+        raise ProxyError(
+            500,
+            "embeddings on Vertex AI (:predict) are not supported: use the Gemini API for embedding rules",
+            type="server_error",
+            code="proxy_misconfigured",
+        )
+    base, path, query = GEMINI_API, f"/v1beta/models/{_model_segment(call.model)}:{EMBED}", []
+    if options.upstream_url:
+        parts = urlsplit(options.upstream_url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        if parts.path not in ("", "/"):
+            path = parts.path
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "alt"]
+    elif options.upstream_path:
+        path = options.upstream_path
+    if path.endswith((":" + GENERATE, ":" + STREAM, ":embedContent")):
+        path = path.rsplit(":", 1)[0] + ":" + EMBED
+    url = base.rstrip("/") + path
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _embeddings_body(call: Call) -> dict[str, Any]:
+    model = "models/" + (call.model or "").removeprefix("models/")
+    dimensions = call.body.get("dimensions")
+    requests = []
+    for text in embedding_texts(call.body, "gemini"):
+        request: dict[str, Any] = {"model": model, "content": {"parts": [{"text": text}]}}
+        if dimensions is not None:
+            request["outputDimensionality"] = dimensions
+        requests.append(request)
+    return {"requests": requests}
+
+
+def _embeddings_response(call: Call, data: Any) -> dict[str, Any]:
+    """`embeddings[].values`; Gemini reports no token counts for embeddings, so the answer has no usage."""
+    items = data.get("embeddings") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
+        raise UpstreamFormatError("expected a batchEmbedContents response with embeddings[].values")
+    vectors = [e.get("values") for e in items]
+    return embeddings_response(vectors, call.model or "", None, call.body.get("encoding_format"))
 
 
 def _blocked(reason: Any) -> str:

@@ -26,7 +26,20 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..errors import ProxyError, bad_request, default_error_type
-from ..openai_format import CHAT, completion_response, max_tokens_of, new_id, single_prompt, stop_list
+from ..openai_format import (
+    CHAT,
+    EMBEDDINGS,
+    completion_response,
+    embedding_texts,
+    embedding_usage,
+    embeddings_body,
+    embeddings_passthrough,
+    embeddings_response,
+    max_tokens_of,
+    new_id,
+    single_prompt,
+    stop_list,
+)
 from ..rules import ModelOptions
 from ..streaming import OpenAIPassthrough, SSETranslator
 from ..streams import SSEEvent
@@ -104,6 +117,8 @@ class HuggingFace(Provider):
         return not options.upstream_url
 
     def build_request(self, call: Call) -> UpstreamRequest:
+        if call.route_type == EMBEDDINGS:
+            return _embeddings_request(call)
         mode = _mode(call)
         if mode == NATIVE:
             url = _native_url(call)
@@ -117,6 +132,8 @@ class HuggingFace(Provider):
         return HFOpenAIStream(call.route_type, not include_usage, keep_payload)
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.route_type == EMBEDDINGS:
+            return _embeddings_response(call, data)
         if _mode(call) == NATIVE:
             return _parse_native(call, data)
         return _parse_openai(call, data)
@@ -128,6 +145,38 @@ class HuggingFace(Provider):
 # --------------------------------------------------------------------------------------------------------------
 # Which API, which URL
 # --------------------------------------------------------------------------------------------------------------
+
+
+# ---- embeddings: the OpenAI-compatible /v1/embeddings (router, TEI), or TEI's native /embed ----------------------
+
+EMBEDDINGS_PATH = "/v1/embeddings"
+TEI_EMBED = "/embed"
+
+
+def _tei_embed(call: Call) -> bool:
+    return (url_path(call.options) or "").rstrip("/").endswith(TEI_EMBED)
+
+
+def _embeddings_request(call: Call) -> UpstreamRequest:
+    url = build_url(call.options, ROUTER_BASE, EMBEDDINGS_PATH)
+    if not _tei_embed(call):
+        body = embeddings_body(call.body, call.model or DEFAULT_MODEL, "huggingface")
+        return UpstreamRequest(url=url, body=body, headers=_hf_headers(call.options))
+    if call.body.get("dimensions") is not None:
+        raise bad_request(f"'dimensions' is not supported by TEI's {TEI_EMBED}: use /v1/embeddings", param="dimensions")
+    return UpstreamRequest(url=url, body={"inputs": embedding_texts(call.body, "huggingface")})
+
+
+def _embeddings_response(call: Call, data: Any) -> dict[str, Any]:
+    encoding = call.body.get("encoding_format")
+    if not _tei_embed(call):
+        return embeddings_passthrough(data, call.model or DEFAULT_MODEL, encoding)
+    if not isinstance(data, list):
+        raise UpstreamFormatError(f"expected TEI's {TEI_EMBED} answer: an array of vectors")
+    headers = call.response_headers or {}
+    tokens = headers.get("x-compute-tokens")  # TEI's count of the tokens it embedded
+    found = embedding_usage(int(tokens)) if isinstance(tokens, str) and tokens.isdigit() else None
+    return embeddings_response(data, call.model or DEFAULT_MODEL, found, encoding)
 
 
 def _mode(call: Call) -> str:

@@ -16,8 +16,11 @@ from .. import jsonutil
 from ..errors import bad_request
 from ..openai_format import (
     CHAT,
+    EMBEDDINGS,
     chat_response,
     completion_response,
+    embeddings_body,
+    embeddings_passthrough,
     max_tokens_of,
     single_prompt,
     stop_list,
@@ -48,7 +51,7 @@ RAW_FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "length": "l
 
 # OpenAI fields a text-generation endpoint has no equivalent for: refused unless neutral.
 _RAW_UNSUPPORTED = {**_ollama.UNSUPPORTED, "presence_penalty": 0}
-_CHAT_PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions"}
+_CHAT_PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions", EMBEDDINGS: "/v1/embeddings"}
 
 
 def llama_format(options: ModelOptions) -> str:
@@ -181,6 +184,8 @@ class Llama2(Provider):
     def build_request(self, call: Call) -> UpstreamRequest:
         fmt = llama_format(call.options)
         _ollama.require_upstream_url(call.options, self.name, fmt)
+        if call.route_type == EMBEDDINGS:
+            return self._embeddings_request(call, fmt)
         if fmt == "ollama":
             return _ollama.build_request(call, self.name)
         if fmt == "openai":
@@ -189,6 +194,10 @@ class Llama2(Provider):
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
         fmt = llama_format(call.options)
+        if call.route_type == EMBEDDINGS:
+            if fmt == "ollama":
+                return _ollama.parse_embeddings(call, data)
+            return embeddings_passthrough(data, call.model or "", call.body.get("encoding_format"))
         if fmt == "ollama":
             return _ollama.parse_response(call, data)
         if fmt == "openai":
@@ -204,6 +213,16 @@ class Llama2(Provider):
         if fmt == "openai":
             return OpenAIPassthrough(call.route_type, not include_usage, keep_payload)
         return RawStream(call, include_usage, keep_payload)
+
+    # ---- embeddings (ollama /api/embed, or an OpenAI-compatible /v1/embeddings) ------------------------------
+
+    def _embeddings_request(self, call: Call, fmt: str) -> UpstreamRequest:
+        if fmt == "ollama":
+            return _ollama.embeddings_request(call, self.name)
+        if fmt != "openai":
+            raise bad_request("provider llama2 has no embeddings in llama2_format raw: use ollama or openai")
+        url = build_url(call.options, "", _CHAT_PATHS[EMBEDDINGS])
+        return UpstreamRequest(url=url, body=embeddings_body(call.body, call.model, self.name, tokens=True))
 
     # ---- openai format -------------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import jsonutil
 from ..errors import ProxyError, bad_request
-from ..openai_format import CHAT, chat_to_completion, single_prompt
+from ..openai_format import CHAT, EMBEDDINGS, chat_to_completion, embeddings_body, embeddings_passthrough, single_prompt
 from ..openai_format import FINISH_REASONS as OPENAI_FINISH_REASONS
 from ..streaming import OpenAIPassthrough, SSETranslator, stream_error
 from ..streams import SSEEvent
@@ -180,10 +180,19 @@ class Mistral(Provider):
     # ---- to Mistral ----------------------------------------------------------------------------------------
 
     def build_request(self, call: Call) -> UpstreamRequest:
+        if call.route_type == EMBEDDINGS:
+            return self._embeddings_request(call)
         if self._ollama(call):
             return _ollama.build_request(call, self.name)
         url = build_url(call.options, "https://api.mistral.ai", "/v1/chat/completions")
         return UpstreamRequest(url=url, body=self._body(call))
+
+    def _embeddings_request(self, call: Call) -> UpstreamRequest:
+        """`/v1/embeddings`, OpenAI-shaped; `dimensions` is `output_dimension` (codestral-embed)."""
+        if self._ollama(call):
+            return _ollama.embeddings_request(call, self.name)
+        url = build_url(call.options, "https://api.mistral.ai", "/v1/embeddings")
+        return UpstreamRequest(url=url, body=embeddings_body(call.body, call.model, self.name, "output_dimension"))
 
     def _body(self, call: Call) -> dict[str, Any]:
         body = call.body
@@ -229,6 +238,10 @@ class Mistral(Provider):
     # ---- from Mistral --------------------------------------------------------------------------------------
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.route_type == EMBEDDINGS:
+            if self._ollama(call):
+                return _ollama.parse_embeddings(call, data)
+            return embeddings_passthrough(data, call.model or "", call.body.get("encoding_format"))
         if self._ollama(call):
             return _ollama.parse_response(call, data)
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):

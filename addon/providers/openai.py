@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..openai_format import CHAT
+from ..openai_format import CHAT, EMBEDDINGS, embeddings_passthrough
 from ..streaming import OpenAIPassthrough
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
 
-_PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions"}
+_PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions", EMBEDDINGS: "/v1/embeddings"}
 
 
 class OpenAI(Provider):
@@ -24,6 +24,8 @@ class OpenAI(Provider):
         body = dict(call.body)
         if call.model:
             body["model"] = call.model
+        if call.route_type == EMBEDDINGS:
+            return body  # passed through as it is (encoding_format, dimensions, user included)
         if call.options.top_k is not None:
             body.pop("top_k", None)  # OpenAI has no top_k and refuses it: a rule's top_k is for other providers
         body["stream"] = call.stream
@@ -39,6 +41,8 @@ class OpenAI(Provider):
         return OpenAIPassthrough(call.route_type, not include_usage, keep_payload)
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
+        if call.route_type == EMBEDDINGS:
+            return embeddings_passthrough(data, call.model or "")  # the upstream already encoded as asked
         expected = "chat.completion" if call.route_type == CHAT else "text_completion"
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamFormatError(f"expected a {expected} object with 'choices'")
