@@ -125,6 +125,8 @@ def payload_value(raw: bytes | str | None) -> Any:
 
 
 Record = dict[str, Any] | Callable[[], dict[str, Any]]
+# A record and the secrets of its own exchange (per-request values: a client's key on allow_override, tokens).
+_Item = tuple[Record, tuple[str, ...]]
 
 
 class Recorder:
@@ -138,7 +140,7 @@ class Recorder:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._redact = redact
-        self._queue: queue.SimpleQueue[Record | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._file: TextIO | None = None
         self._file_path: Path | None = None
         self._day = -1
@@ -149,8 +151,9 @@ class Recorder:
     def set_redactions(self, secrets: tuple[str, ...]) -> None:
         self._redact = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
-    def write(self, record: Record) -> None:
-        self._queue.put(record)
+    def write(self, record: Record, secrets: tuple[str, ...] = ()) -> None:
+        """Queue a record; `secrets` are redacted from it like the configured ones."""
+        self._queue.put((record, secrets))
 
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(None)
@@ -183,14 +186,19 @@ class Recorder:
             if self._file is not None:
                 self._file.close()
 
-    def _line(self, item: Record) -> str | None:
+    def _line(self, item: _Item) -> str | None:
+        record, own = item
         try:
-            record = item() if callable(item) else item
-            line = jsonutil.dumps_str(record)
+            line = jsonutil.dumps_str(record() if callable(record) else record)
         except Exception:
             log.exception("could not build an audit record")
             return None
-        for secret in self._redact:
+        extra = [s for s in own if len(s) >= 4]
+        if extra:
+            # A value may sit in the line JSON-escaped: look for that spelling too.
+            extra += [e for e in (jsonutil.dumps_str(s)[1:-1] for s in extra) if e not in extra]
+            extra.sort(key=len, reverse=True)
+        for secret in (*self._redact, *extra):
             # Last line of defence: a configured secret never reaches the disk, wherever it hid.
             if secret in line:
                 line = line.replace(secret, "REDACTED")

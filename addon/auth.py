@@ -56,6 +56,12 @@ def apply_auth(
             elif up.body is not None:
                 up.body[auth.param_name] = auth.param_value
             secrets.append(auth.param_value)
+        elif auth.param_name in client_query:
+            # The client's own key under the rule's name (which may not be a usual key name) goes in its place.
+            params[auth.param_name] = client_query[auth.param_name]
+            secrets.append(client_query[auth.param_name])
+        elif up.body is not None and isinstance(up.body.get(auth.param_name), str):
+            secrets.append(up.body[auth.param_name])
     if params:
         up.url = add_query(up.url, params)
     return [s for s in secrets if s]
@@ -70,9 +76,12 @@ def add_query(url: str, params: Mapping[str, str]) -> str:
 
 def redact_url(url: str, extra_params: frozenset[str] | set[str] = frozenset()) -> str:
     """The URL with every credential query value replaced, for records and logs."""
-    parts = urlsplit(url)
-    if not parts.query:
+    # Split by hand, not with urlsplit: the authority may come from a client's Host header, and urlsplit raises on
+    # some (an unbalanced "[") where this must not fail.
+    base, _, rest = url.partition("?")
+    query, hash_, fragment = rest.partition("#")
+    if not query:
         return url
     names = CREDENTIAL_PARAMS | {p.lower() for p in extra_params}
-    query = [(k, "REDACTED" if k.lower() in names else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    pairs = [(k, "REDACTED" if k.lower() in names else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+    return f"{base}?{urlencode(pairs)}{hash_}{fragment}"

@@ -28,10 +28,11 @@ BASES = {
     "gemini": "https://generativelanguage.googleapis.com",
     "huggingface": "https://router.huggingface.co",
 }
-# Client headers never forwarded: hop-by-hop, recomputed, or credentials (re-added only by allow_override).
+# Client headers never forwarded: hop-by-hop, recomputed (the glue sends the body decoded), or credentials (re-added
+# only by allow_override).
 _DROPPED_HEADERS = frozenset(
     {"host", "content-length", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
-     "trailer", "transfer-encoding", "upgrade", "accept-encoding", *CREDENTIAL_HEADERS}
+     "trailer", "transfer-encoding", "upgrade", "accept-encoding", "content-encoding", *CREDENTIAL_HEADERS}
 )  # fmt: skip
 
 

@@ -11,22 +11,30 @@ import functools
 import logging
 import os
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import brotli
 from mitmproxy import ctx, exceptions, flowfilter, http
 from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
 from . import audit, jsonutil, native, preserve
-from .auth import apply_auth, redact_url
+from .auth import CREDENTIAL_PARAMS, apply_auth, redact_url
 from .errors import ProxyError, bad_request
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from .providers import Call, Provider, UpstreamRequest
 from .rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file
 from .streaming import StreamTranslator, stream_error
+
+try:
+    from compression import zstd  # Python 3.14
+except ImportError:  # pragma: no cover - mitmproxy depends on the backport before 3.14
+    from backports import zstd  # type: ignore[no-redef]
 
 log = logging.getLogger("ai_proxy")
 
@@ -142,7 +150,10 @@ class AIProxy:
 
     def _install_rules(self, path: Path) -> None:
         stamp = _stamp(path)
-        rules = load_rules_file(path)
+        try:
+            rules = load_rules_file(path)
+        except UnicodeDecodeError as e:
+            raise RulesError(f"not UTF-8 text: {e}") from None
         for rule in rules:
             expr = rule.spec.match.filter
             if expr:
@@ -171,7 +182,10 @@ class AIProxy:
     async def _watch_rules(self) -> None:
         while True:
             await asyncio.sleep(RULES_POLL_SECONDS)
-            self.reload_if_changed()
+            try:
+                self.reload_if_changed()
+            except Exception:  # an unexpected error must not end the watcher: later edits would go unseen
+                log.exception("AI proxy: rules reload failed, previous rules stay in force")
 
     def reload_if_changed(self) -> bool:
         """Reload the rules file if it changed on disk; a bad edit is refused and the old rules stay."""
@@ -200,12 +214,20 @@ class AIProxy:
         if found is None:
             return
         rule, captures = found
-        ex = Exchange(
-            rule=rule,
-            provider=provider_for(rule),
-            client_url=_client_url(flow.request),
-            client_body=flow.request.raw_content or b"",
-        )
+        auth = rule.spec.auth
+        key_param = (auth.param_name,) if auth is not None and auth.param_name else ()
+        try:
+            ex = Exchange(
+                rule=rule,
+                provider=provider_for(rule),
+                client_url=_client_url(flow.request, key_param),
+                client_body=flow.request.raw_content or b"",
+            )
+        except Exception:  # an exception escaping the hook would forward the flow unchanged to its original host
+            log.exception(f"AI proxy: rule '{rule.name}' failed to read the request")
+            flow.response = error_response(ProxyError(502, "AI proxy failed to read the request", code="proxy_error"))
+            _redact_client_credentials(flow.request, key_param)
+            return
         self._exchanges[flow.id] = ex
         try:
             if rule.spec.route_type == "preserve":
@@ -231,7 +253,8 @@ class AIProxy:
             flow.response = error_response(ex.local_error)
         finally:
             if ex.local_error is not None:
-                _redact_client_credentials(flow.request)  # answered here: keep the client's key out of logs, UI
+                # answered here: keep the client's key out of logs, UI
+                _redact_client_credentials(flow.request, key_param)
 
     # ---- native formats (llm_format): the client's own provider SDK, passed through and recorded ------------
 
@@ -342,10 +365,7 @@ class AIProxy:
 
     def _prepare(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> Call:
         request = flow.request
-        try:
-            body = request.content or b""
-        except ValueError:
-            raise ProxyError(400, "request body has an undecodable content-encoding") from None
+        body = ex.client_body = _client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
         query = dict(request.query.items()) if "?" in request.path else {}
         # One pass over the raw header fields: mitmproxy's Headers look-ups scan every field each time.
         headers = {k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields}
@@ -363,6 +383,8 @@ class AIProxy:
         # The record keeps the upstream body as it was before credentials were added to it.
         ex.upstream_body = dict(up.body) if body_auth and up.body is not None else up.body
         secrets = apply_auth(up, auth, client_headers, call.client_query)
+        if call.access_token:
+            secrets.append(call.access_token)  # a GCP token, per request: redacted by value like the others
         ex.secrets = tuple(_with_bare_tokens(secrets))
         ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
         ex.upstream_url = redact_url(up.url, set(ex.secret_params))
@@ -384,10 +406,7 @@ class AIProxy:
         query = dict(request.query.items()) if "?" in request.path else {}
         headers = {k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields}
         ex.client_headers = headers
-        try:
-            body = request.content or b""
-        except ValueError:
-            raise ProxyError(400, "request body has an undecodable content-encoding") from None
+        body = ex.client_body = _client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
         pre = preserve.build(ex.rule, captures, request.method, request.path, query, headers, body)
         ex.preserved = True
         ex.preserved_model = pre.model
@@ -454,6 +473,8 @@ class AIProxy:
         ex.translator = translator
         ex.upstream_status = response.status_code
         headers = response.headers
+        # Asked for identity, an upstream may compress all the same: the chunks are then decoded as they come.
+        decode = _stream_decoder(headers.get("content-encoding", ""))
         for name in ("content-length", "content-encoding", "transfer-encoding"):
             headers.pop(name, None)
         headers["content-type"] = "text/event-stream; charset=utf-8"
@@ -467,7 +488,12 @@ class AIProxy:
             # Called by mitmproxy for every received chunk and a final b"". Never return b"" mid-stream: on
             # HTTP/1 an empty chunk ends the body.
             try:
-                out = translator.feed(data) if data else translator.finish()
+                if not data:
+                    out = translator.finish()
+                else:
+                    if decode is not None:
+                        data = decode(data)
+                    out = translator.feed(data) if data else b""
             except Exception:
                 log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate a stream chunk")
                 translator.result.error = stream_error("AI proxy failed to translate the stream", code="proxy_error")
@@ -502,17 +528,22 @@ class AIProxy:
         ex = self._exchanges.pop(flow.id, None)
         if ex is None:
             return
-        self._scrub_request(flow, ex)
-        if ex.translator is not None:
-            self._finish_stream(ex, flow.request.timestamp_end, time.time())
-            if not ex.translator.result.completed:
-                # The client or the upstream hung up mid-stream: say so in the record.
-                ex.error = ex.error or (flow.error.msg if flow.error else "stream interrupted")
-            # A hang-up after the end of a complete stream is how OpenAI SDKs close: not an error.
-        else:
-            ex.error = flow.error.msg if flow.error else "unknown error"
-            if ex.status is None:
-                ex.status = 502 if ex.upstream_status is None else ex.upstream_status
+        try:
+            self._scrub_request(flow, ex)
+            if ex.translator is not None:
+                self._finish_stream(ex, flow.request.timestamp_end, time.time())
+                if not ex.translator.result.completed:
+                    # The client or the upstream hung up mid-stream: say so in the record.
+                    ex.error = ex.error or (flow.error.msg if flow.error else "stream interrupted")
+                # A hang-up after the end of a complete stream is how OpenAI SDKs close: not an error.
+            else:
+                ex.error = flow.error.msg if flow.error else "unknown error"
+                if ex.status is None:
+                    ex.status = 502 if ex.upstream_status is None else ex.upstream_status
+        except Exception:  # the record is still written, with what is known
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to finish an interrupted exchange")
+            ex.error = ex.error or (flow.error.msg if flow.error else "unknown error")
+            ex.status = ex.status or 502
         self._finish(flow, ex)
 
     def _finish_stream(self, ex: Exchange, request_end: float | None, end: float | None) -> None:
@@ -542,9 +573,18 @@ class AIProxy:
             flow.request.headers.fields = tuple(
                 (k, b"REDACTED" if v in secrets or k.lower() in _SECRET_HEADERS else v) for k, v in fields
             )
-        for name in ex.secret_params:
-            if name in flow.request.query:
-                flow.request.query[name] = "REDACTED"
+        # The query likewise: the rule's key, and a client's own key forwarded by allow_override.
+        _redact_query(flow.request, frozenset(p.lower() for p in ex.secret_params), frozenset(ex.secrets))
+        auth = ex.rule.spec.auth
+        if auth is not None and auth.param_location == "body" and ex.secrets:
+            # A key in the JSON body (ours, or the client's on allow_override): out of the body mitmweb shows.
+            data = flow.request.data
+            content = data.content or b""
+            for secret in sorted(ex.secrets, key=len, reverse=True):
+                spelled = jsonutil.dumps(secret)[1:-1]  # as it sits inside a JSON string
+                if len(secret) >= 4 and spelled in content:
+                    content = content.replace(spelled, b"REDACTED")
+            data.content = content
 
     def _translate_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
@@ -601,7 +641,7 @@ class AIProxy:
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id = flow.id
-                self.recorder.write(lambda: self._record(flow_id, ex))
+                self.recorder.write(lambda: self._record(flow_id, ex), ex.secrets)
         except Exception:
             log.exception("AI proxy: could not build the audit record")
 
@@ -709,22 +749,99 @@ def _send_to(request: http.Request, method: str, url: str, headers: dict[str, st
     else:
         headers["host"] = target.authority.decode()
     headers["content-length"] = str(len(body))
-    request.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
+    # Client header values were decoded with surrogateescape: their bytes go out as they came in.
+    request.headers = http.Headers([(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in headers.items()])
     data.content = body  # raw bytes: the rebuilt headers have no content-encoding
 
 
-def _redact_client_credentials(request: http.Request) -> None:
+class _Deflate:
+    """Incremental 'deflate': zlib-wrapped as the RFC says, or raw DEFLATE as some servers send."""
+
+    def __init__(self) -> None:
+        self._inflate: Any = None
+
+    def __call__(self, data: bytes) -> bytes:
+        if self._inflate is None:
+            self._inflate = zlib.decompressobj()
+            try:
+                return self._inflate.decompress(data)
+            except zlib.error:
+                self._inflate = zlib.decompressobj(-15)
+        return self._inflate.decompress(data)
+
+
+def _stream_decoder(encoding: str) -> Callable[[bytes], bytes] | None:
+    """An incremental decoder for a response body's content-encoding; None for identity."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity", "none"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(47).decompress
+    if encoding in ("deflate", "deflateraw"):
+        return _Deflate()
+    if encoding == "br":
+        return brotli.Decompressor().process
+    if encoding == "zstd":
+        return zstd.ZstdDecompressor().decompress
+    raise ValueError(f"upstream stream has an unsupported content-encoding {encoding!r}")
+
+
+def _client_body(request: http.Request, limit: int) -> bytes:
+    """The request body with its content-encoding undone, inflating at most a little over `limit` bytes: a few
+    KB of gzip can inflate to gigabytes, and mitmproxy's own decoding (request.content) has no bound."""
+    raw = request.raw_content or b""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity", "none") or not raw:
+        return raw
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            body = zlib.decompressobj(47).decompress(raw, limit + 1)  # 47: gzip or zlib header
+        elif encoding in ("deflate", "deflateraw"):
+            try:
+                body = zlib.decompressobj().decompress(raw, limit + 1)
+            except zlib.error:
+                body = zlib.decompressobj(-15).decompress(raw, limit + 1)  # raw DEFLATE, no zlib header
+        elif encoding == "br":
+            body = brotli.Decompressor().process(raw, output_buffer_limit=limit + 1)
+        elif encoding == "zstd":
+            body = zstd.ZstdDecompressor().decompress(raw, max_length=limit + 1)
+        else:
+            raise ValueError(encoding)
+    except (ValueError, zlib.error, brotli.error, zstd.ZstdError):
+        raise ProxyError(400, "request body has an undecodable content-encoding") from None
+    if len(body) > limit:
+        raise ProxyError(
+            413,
+            f"request body exceeds this route's limit of {limit} bytes once decompressed",
+            code="request_too_large",
+        )
+    return body
+
+
+def _redact_client_credentials(request: http.Request, params: tuple[str, ...] = ()) -> None:
     fields = request.headers.fields
     if any(k.lower() in _SECRET_HEADERS for k, _ in fields):
         request.headers.fields = tuple((k, b"REDACTED" if k.lower() in _SECRET_HEADERS else v) for k, v in fields)
+    _redact_query(request, frozenset(p.lower() for p in params), frozenset())
 
 
-def _client_url(request: http.Request) -> str:
-    """The URL the client asked for (credentials in its query redacted)."""
+def _redact_query(request: http.Request, names: frozenset[str], secrets: frozenset[str]) -> None:
+    """Credential query values (by name: the usual key names and the rule's; by value: whatever was sent) out of
+    the flow's URL."""
+    if "?" not in request.path:
+        return
+    names = CREDENTIAL_PARAMS | names
+    fields = request.query.fields
+    if any(k.lower() in names or v in secrets for k, v in fields):
+        request.query.fields = tuple((k, "REDACTED" if k.lower() in names or v in secrets else v) for k, v in fields)
+
+
+def _client_url(request: http.Request, params: tuple[str, ...] = ()) -> str:
+    """The URL the client asked for (credentials in its query redacted, the rule's key parameter too)."""
     authority = request.host_header or hostport(request.scheme, request.host, request.port)
     path = request.path
     url = f"{request.scheme}://{authority}{path}"
-    return redact_url(url) if "?" in path else url
+    return redact_url(url, set(params)) if "?" in path else url
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
