@@ -11,30 +11,22 @@ import functools
 import logging
 import os
 import time
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import brotli
 from mitmproxy import ctx, exceptions, flowfilter, http
 from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
-from . import audit, jsonutil, native, preserve
+from . import audit, encodings, jsonutil, native, preserve
 from .auth import CREDENTIAL_PARAMS, apply_auth, redact_url
 from .errors import ProxyError, bad_request
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from .providers import Call, Provider, UpstreamRequest
 from .rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file
 from .streaming import StreamTranslator, stream_error
-
-try:
-    from compression import zstd  # Python 3.14
-except ImportError:  # pragma: no cover - mitmproxy depends on the backport before 3.14
-    from backports import zstd  # type: ignore[no-redef]
 
 log = logging.getLogger("ai_proxy")
 
@@ -474,7 +466,7 @@ class AIProxy:
         ex.upstream_status = response.status_code
         headers = response.headers
         # Asked for identity, an upstream may compress all the same: the chunks are then decoded as they come.
-        decode = _stream_decoder(headers.get("content-encoding", ""))
+        decode = encodings.stream_decoder(headers.get("content-encoding", ""))
         for name in ("content-length", "content-encoding", "transfer-encoding"):
             headers.pop(name, None)
         headers["content-type"] = "text/event-stream; charset=utf-8"
@@ -754,68 +746,9 @@ def _send_to(request: http.Request, method: str, url: str, headers: dict[str, st
     data.content = body  # raw bytes: the rebuilt headers have no content-encoding
 
 
-class _Deflate:
-    """Incremental 'deflate': zlib-wrapped as the RFC says, or raw DEFLATE as some servers send."""
-
-    def __init__(self) -> None:
-        self._inflate: Any = None
-
-    def __call__(self, data: bytes) -> bytes:
-        if self._inflate is None:
-            self._inflate = zlib.decompressobj()
-            try:
-                return self._inflate.decompress(data)
-            except zlib.error:
-                self._inflate = zlib.decompressobj(-15)
-        return self._inflate.decompress(data)
-
-
-def _stream_decoder(encoding: str) -> Callable[[bytes], bytes] | None:
-    """An incremental decoder for a response body's content-encoding; None for identity."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity", "none"):
-        return None
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(47).decompress
-    if encoding in ("deflate", "deflateraw"):
-        return _Deflate()
-    if encoding == "br":
-        return brotli.Decompressor().process
-    if encoding == "zstd":
-        return zstd.ZstdDecompressor().decompress
-    raise ValueError(f"upstream stream has an unsupported content-encoding {encoding!r}")
-
-
 def _client_body(request: http.Request, limit: int) -> bytes:
-    """The request body with its content-encoding undone, inflating at most a little over `limit` bytes: a few
-    KB of gzip can inflate to gigabytes, and mitmproxy's own decoding (request.content) has no bound."""
-    raw = request.raw_content or b""
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity", "none") or not raw:
-        return raw
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            body = zlib.decompressobj(47).decompress(raw, limit + 1)  # 47: gzip or zlib header
-        elif encoding in ("deflate", "deflateraw"):
-            try:
-                body = zlib.decompressobj().decompress(raw, limit + 1)
-            except zlib.error:
-                body = zlib.decompressobj(-15).decompress(raw, limit + 1)  # raw DEFLATE, no zlib header
-        elif encoding == "br":
-            body = brotli.Decompressor().process(raw, output_buffer_limit=limit + 1)
-        elif encoding == "zstd":
-            body = zstd.ZstdDecompressor().decompress(raw, max_length=limit + 1)
-        else:
-            raise ValueError(encoding)
-    except (ValueError, zlib.error, brotli.error, zstd.ZstdError):
-        raise ProxyError(400, "request body has an undecodable content-encoding") from None
-    if len(body) > limit:
-        raise ProxyError(
-            413,
-            f"request body exceeds this route's limit of {limit} bytes once decompressed",
-            code="request_too_large",
-        )
-    return body
+    """The request body with its content-encoding undone, inflated at most a little over `limit` bytes."""
+    return encodings.inflate_bounded(request.raw_content or b"", request.headers.get("content-encoding", ""), limit)
 
 
 def _redact_client_credentials(request: http.Request, params: tuple[str, ...] = ()) -> None:
