@@ -12,7 +12,12 @@ JSONDecodeError = orjson.JSONDecodeError  # a subclass of json.JSONDecodeError, 
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
-    return orjson.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which are valid JSON; the standard library takes them (and
+        # explains real syntax errors as well).
+        return json.loads(data)
 
 
 def dumps(obj: Any) -> bytes:
