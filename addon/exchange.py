@@ -150,7 +150,7 @@ def translate_response(
     `headers_out` receives headers the client should get with an error (e.g. a retry-after the provider
     only states in its body)."""
     if status >= 400:
-        err = provider.parse_error(status, body, content_type)
+        err = provider.parse_error(status, body, content_type, call.response_headers)
         if headers_out is not None:
             headers_out.update(err.headers)
         return err.status, err.envelope()

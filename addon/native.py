@@ -471,7 +471,7 @@ def response_record(
     """What the record keeps of a whole native response: {"model", "usage"} (or the error envelope) and the
     error message, if any."""
     if status >= 400:
-        err = REGISTRY[fmt.name].parse_error(status, body, headers.get("content-type", ""))
+        err = REGISTRY[fmt.name].parse_error(status, body, headers.get("content-type", ""), headers)
         return err.envelope(), err.message
     data = _json_or_none(body)
     usage, model = fmt.response_usage(data, headers)

@@ -1247,3 +1247,16 @@ def test_signing_key_cache_follows_day_region_and_secret(monkeypatch: pytest.Mon
         up, data = signed(rule, {"messages": USER})
         assert up.headers["x-amz-date"] == f"202503{day:02d}T235959Z"
         assert verify(up, data, region=region, keys={KEY_ID: secret}) is None
+
+
+def test_error_name_comes_from_the_x_amzn_errortype_header_through_the_pipeline():
+    """The glue hands the upstream's response headers to parse_error: the AWS error name becomes the code."""
+    rule = make_rule()
+    call = make_call(rule, {"messages": [{"role": "user", "content": "hi"}]})
+    call.response_headers = {"x-amzn-errortype": "ThrottlingException:http://internal.amazon.com/coral/x/"}
+    status, body = translate_response(
+        provider_for(rule), call, 429, b'{"message": "Too many requests"}', "application/json"
+    )
+    assert status == 429
+    assert body["error"]["code"] == "ThrottlingException"
+    assert body["error"]["message"] == "Too many requests"

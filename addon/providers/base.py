@@ -60,7 +60,9 @@ class Provider:
         """The OpenAI-format response for a parsed 2xx upstream JSON body."""
         raise NotImplementedError
 
-    def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
         return upstream_error(status, body, content_type, self.name)
 
     def blocking_setup(self, call: Call) -> Callable[[], object] | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ProxyError, bad_request
@@ -218,7 +219,9 @@ class Cohere(Provider):
         url = build_url(call.options, BASE_URL, PATHS[api])
         return UpstreamRequest(url=url, body=body)
 
-    def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
         err = upstream_error(status, body, content_type, self.name)
         if err.code is None:
             err.code = _ERROR_CODES.get(status)

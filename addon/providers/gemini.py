@@ -19,6 +19,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -262,7 +263,9 @@ class Gemini(Provider):
         response["choices"] = choices
         return response if call.route_type == CHAT else chat_to_completion(response)
 
-    def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
         return gemini_error(status, body, content_type)
 
 

@@ -138,7 +138,9 @@ class HuggingFace(Provider):
             return _parse_native(call, data)
         return _parse_openai(call, data)
 
-    def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
         return _upstream_error(status, body, content_type, self.name)
 
 

@@ -23,6 +23,7 @@ import hashlib
 import re
 import secrets
 import string
+from collections.abc import Mapping
 from typing import Any
 
 from .. import jsonutil
@@ -271,7 +272,9 @@ class Mistral(Provider):
             return chat_to_completion(response)
         return response
 
-    def parse_error(self, status: int, body: bytes, content_type: str) -> ProxyError:
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
         err = upstream_error(status, body, content_type, self.name)
         try:
             data = jsonutil.loads(body) if body else None
