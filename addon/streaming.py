@@ -160,6 +160,16 @@ class ChunkWriter:
         delta = {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}
         return self._chunk({"index": 0, "delta": delta, "logprobs": None, "finish_reason": None})
 
+    def function_call_delta(self, name: str | None = None, arguments: str = "") -> bytes:
+        """A deprecated `delta.function_call` fragment (clients of the `functions` API): name first, then the
+        arguments in pieces."""
+        function_call: dict[str, Any] = {"arguments": arguments}
+        if name is not None:
+            function_call = {"name": name, "arguments": arguments}
+        return self._chunk(
+            {"index": 0, "delta": {"function_call": function_call}, "logprobs": None, "finish_reason": None}
+        )
+
     def finish(self, reason: str | None, usage: dict[str, Any] | None) -> bytes:
         """The finish chunk, the usage chunk when the client asked for it, and [DONE]."""
         self.result.finish_reason = reason

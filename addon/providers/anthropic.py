@@ -615,19 +615,14 @@ class AnthropicStream(SSETranslator):
             result.first_token_at = time.time()
         if result.tool_calls is not None:
             result.tool_calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}})
-        return self._function_delta({"name": name, "arguments": ""})
+        return self.out.function_call_delta(name=name)
 
     def _tool_arguments(self, index: int, fragment: str) -> bytes:
         if not self._functions:
             return self.out.tool_call_arguments(index, fragment)
         if self.result.tool_calls:
             self.result.tool_calls[0]["function"]["arguments"] += fragment
-        return self._function_delta({"arguments": fragment})
-
-    def _function_delta(self, function_call: dict[str, Any]) -> bytes:
-        # ChunkWriter has no deprecated function_call delta; its generic chunk builder makes one.
-        choice = {"index": 0, "delta": {"function_call": function_call}, "logprobs": None, "finish_reason": None}
-        return self.out._chunk(choice)
+        return self.out.function_call_delta(arguments=fragment)
 
     def _message_delta(self, event: dict[str, Any]) -> bytes:
         reason = (event.get("delta") or {}).get("stop_reason")

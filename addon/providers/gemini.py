@@ -1159,18 +1159,13 @@ class GeminiStream:
         return out
 
     def _function_delta(self, call: dict[str, Any]) -> bytes:
-        """The deprecated `delta.function_call` (name first, then the arguments), which ChunkWriter has no method
-        for: its generic chunk builder makes it, and the audit record gets the call as a tool call."""
+        """The deprecated `delta.function_call` (name first, then the arguments); the audit record gets the call
+        as a tool call."""
         result = self.result
         if result.tool_calls is not None:
             result.tool_calls.append(call)
-        out = b""
-        for delta in (
-            {"name": call["function"]["name"], "arguments": ""},
-            {"arguments": call["function"]["arguments"]},
-        ):
-            choice = {"index": 0, "delta": {"function_call": delta}, "logprobs": None, "finish_reason": None}
-            out += self.out._chunk(choice)
+        out = self.out.function_call_delta(name=call["function"]["name"])
+        out += self.out.function_call_delta(arguments=call["function"]["arguments"])
         if result.first_token_at is None:
             result.first_token_at = time.time()
         return out
