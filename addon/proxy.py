@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,14 @@ from mitmproxy import ctx, exceptions, flowfilter, http
 from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
-from . import audit, encodings, jsonutil, native, preserve
+from . import audit, encodings, jsonutil, native, preserve, record
 from .auth import CREDENTIAL_PARAMS, apply_auth, redact_url
 from .errors import ProxyError, bad_request
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from .providers import Call, Provider, UpstreamRequest
+from .providers import Call, UpstreamRequest
+from .record import Exchange
 from .rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file
-from .streaming import StreamTranslator, stream_error
+from .streaming import stream_error
 
 log = logging.getLogger("ai_proxy")
 
@@ -41,38 +42,6 @@ _KEPT_RESPONSE_PREFIXES = (b"x-ratelimit-", b"anthropic-ratelimit-")
 _SECRET_HEADERS = frozenset({b"authorization", b"api-key", b"x-api-key", b"x-goog-api-key", b"x-amz-security-token"})
 # Client headers that carry no secret and that an upstream may use.
 _FORWARDED_CLIENT_HEADERS = ("user-agent", "openai-organization", "openai-project", "openai-beta")
-
-
-@dataclass(slots=True)
-class Exchange:
-    """What the addon remembers about one handled flow between its hooks."""
-
-    rule: Rule
-    provider: Provider
-    client_url: str
-    client_body: bytes
-    started: float = field(default_factory=time.time)
-    call: Call | None = None
-    upstream_url: str | None = None
-    upstream_body: dict[str, Any] | None = None
-    secrets: tuple[str, ...] = ()
-    secret_params: tuple[str, ...] = ()
-    local_error: ProxyError | None = None
-    upstream_status: int | None = None
-    upstream_response: bytes | None = None
-    client_response: Any = None
-    status: int | None = None
-    error: str | None = None
-    latency_ms: float | None = None
-    client_headers: dict[str, str] = field(default_factory=dict)
-    scrubbed: bool = False
-    preserved: bool = False  # route_type preserve: passed through, not translated
-    preserved_model: str | None = None
-    native: native.NativeUpstream | None = None  # llm_format other than openai: passed through, recorded
-    translator: StreamTranslator | None = None
-    ttft_ms: float | None = None
-    finished: float = 0.0
-    summary: dict[str, Any] | None = None
 
 
 def error_response(err: ProxyError) -> http.Response:
@@ -318,7 +287,7 @@ class AIProxy:
             return
         ex.translator = recorder
 
-        def record(data: bytes) -> bytes | list[bytes]:
+        def observe(data: bytes) -> bytes | list[bytes]:
             # The bytes go to the client unchanged; decoding them is only for the record.
             try:
                 if data:
@@ -329,7 +298,7 @@ class AIProxy:
                 log.exception(f"AI proxy: rule '{ex.rule.name}' failed to record a stream chunk")
             return data if data else []
 
-        response.stream = record
+        response.stream = observe
 
     def _native_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
@@ -629,87 +598,13 @@ class AIProxy:
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         try:
             ex.finished = time.time()
-            flow.comment = _comment(ex, self._usage_summary(ex))
+            flow.comment = record.comment(ex, record.usage_summary(ex, self.prices))
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
-                flow_id = flow.id
-                self.recorder.write(lambda: self._record(flow_id, ex), ex.secrets)
+                flow_id, prices = flow.id, self.prices
+                self.recorder.write(lambda: record.build(flow_id, ex, prices), ex.secrets)
         except Exception:
             log.exception("AI proxy: could not build the audit record")
-
-    def _usage_summary(self, ex: Exchange) -> dict[str, Any]:
-        """Tokens and cost of an exchange (for the comment and the record), computed once."""
-        if ex.summary is None:
-            response = ex.client_response if isinstance(ex.client_response, dict) else {}
-            usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
-            model = response.get("model") or (ex.call.model if ex.call else None)
-            options = ex.rule.spec.model.options
-            cost = self.prices.cost(ex.provider.name, model, usage, options.input_cost, options.output_cost)
-            ex.summary = {
-                "prompt_tokens": usage.get("prompt_tokens") if usage else None,
-                "completion_tokens": usage.get("completion_tokens") if usage else None,
-                "total_tokens": usage.get("total_tokens") if usage else None,
-                "cost": cost,
-                "time_per_token": audit.time_per_token(ex.latency_ms, usage),
-            }
-        return ex.summary
-
-    def _record(self, flow_id: str, ex: Exchange) -> dict[str, Any]:
-        spec = ex.rule.spec
-        call = ex.call
-        response = ex.client_response if isinstance(ex.client_response, dict) else {}
-        request_model = call.model if call else ex.preserved_model
-        response_model = response.get("model") if response.get("model") else None
-        err = ex.local_error.message if ex.local_error else ex.error
-        if err is None and ex.status is not None and ex.status >= 400:
-            err = (response.get("error") or {}).get("message")
-        record: dict[str, Any] = {
-            "timestamp": audit.iso_time(ex.finished),
-            "id": flow_id,
-            "meta": {
-                "rule": spec.name,
-                "provider_name": ex.provider.name,
-                "route_type": spec.route_type,
-                "request_model": request_model,
-                "response_model": response_model,
-                "stream": bool(call and call.stream),
-                "status": ex.status,
-                "upstream_status": ex.upstream_status,
-                "llm_latency": ex.latency_ms,
-                "time_to_first_token": ex.ttft_ms,
-                "client_url": ex.client_url,
-                "upstream_url": ex.upstream_url,
-                "error": err,
-            },
-        }
-        if spec.logging.log_statistics:
-            record["usage"] = self._usage_summary(ex)
-        if spec.logging.log_payloads:
-            record["payload"] = {
-                "client_request": audit.payload_value(ex.client_body),
-                "upstream_request": ex.upstream_body,
-                "upstream_response": audit.payload_value(ex.upstream_response),
-                "client_response": ex.client_response,
-            }
-        return record
-
-
-def _comment(ex: Exchange, usage: dict[str, Any]) -> str:
-    response = ex.client_response if isinstance(ex.client_response, dict) else {}
-    model = response.get("model") or (ex.call.model if ex.call else None) or "?"
-    parts = [f"{ex.provider.name}/{model} [{ex.rule.name}]"]
-    if usage.get("prompt_tokens") is not None:
-        parts.append(f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens")
-    if usage.get("cost") is not None:
-        parts.append(f"${usage['cost']:.6f}")
-    if ex.latency_ms is not None:
-        parts.append(f"{ex.latency_ms:.0f} ms")
-    error = ex.local_error.message if ex.local_error else ex.error
-    if error is None and ex.status is not None and ex.status >= 400:
-        error = (response.get("error") or {}).get("message")
-    if error:
-        parts.append(f"HTTP {ex.status}: {error[:120]}")
-    return " · ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,126 @@
+"""One handled exchange as the addon remembers it between its hooks, and what it becomes: the audit record (Kong's
+analytics names) and the one-line summary mitmweb shows. Pure: no mitmproxy."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import audit, native
+from .errors import ProxyError
+from .providers import Call, Provider
+from .rules import Rule
+from .streaming import StreamTranslator
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What the addon remembers about one handled flow between its hooks."""
+
+    rule: Rule
+    provider: Provider
+    client_url: str
+    client_body: bytes
+    started: float = field(default_factory=time.time)
+    call: Call | None = None
+    upstream_url: str | None = None
+    upstream_body: dict[str, Any] | None = None
+    secrets: tuple[str, ...] = ()
+    secret_params: tuple[str, ...] = ()
+    local_error: ProxyError | None = None
+    upstream_status: int | None = None
+    upstream_response: bytes | None = None
+    client_response: Any = None
+    status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    client_headers: dict[str, str] = field(default_factory=dict)
+    scrubbed: bool = False
+    preserved: bool = False  # route_type preserve: passed through, not translated
+    preserved_model: str | None = None
+    native: native.NativeUpstream | None = None  # llm_format other than openai: passed through, recorded
+    translator: StreamTranslator | None = None
+    ttft_ms: float | None = None
+    finished: float = 0.0
+    summary: dict[str, Any] | None = None
+
+    def response_object(self) -> dict[str, Any]:
+        return self.client_response if isinstance(self.client_response, dict) else {}
+
+    def error_message(self) -> str | None:
+        """What went wrong, if anything: a local refusal, a transport error, or the upstream's error message."""
+        error = self.local_error.message if self.local_error else self.error
+        if error is None and self.status is not None and self.status >= 400:
+            error = (self.response_object().get("error") or {}).get("message")
+        return error
+
+
+def usage_summary(ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
+    """Tokens and cost of an exchange (for the comment and the record), computed once."""
+    if ex.summary is None:
+        response = ex.response_object()
+        usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+        model = response.get("model") or (ex.call.model if ex.call else None)
+        options = ex.rule.spec.model.options
+        cost = prices.cost(ex.provider.name, model, usage, options.input_cost, options.output_cost)
+        ex.summary = {
+            "prompt_tokens": usage.get("prompt_tokens") if usage else None,
+            "completion_tokens": usage.get("completion_tokens") if usage else None,
+            "total_tokens": usage.get("total_tokens") if usage else None,
+            "cost": cost,
+            "time_per_token": audit.time_per_token(ex.latency_ms, usage),
+        }
+    return ex.summary
+
+
+def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
+    """The audit record of a finished exchange."""
+    spec = ex.rule.spec
+    call = ex.call
+    response = ex.response_object()
+    out: dict[str, Any] = {
+        "timestamp": audit.iso_time(ex.finished),
+        "id": flow_id,
+        "meta": {
+            "rule": spec.name,
+            "provider_name": ex.provider.name,
+            "route_type": spec.route_type,
+            "request_model": call.model if call else ex.preserved_model,
+            "response_model": response.get("model") or None,
+            "stream": bool(call and call.stream),
+            "status": ex.status,
+            "upstream_status": ex.upstream_status,
+            "llm_latency": ex.latency_ms,
+            "time_to_first_token": ex.ttft_ms,
+            "client_url": ex.client_url,
+            "upstream_url": ex.upstream_url,
+            "error": ex.error_message(),
+        },
+    }
+    if spec.logging.log_statistics:
+        out["usage"] = usage_summary(ex, prices)
+    if spec.logging.log_payloads:
+        out["payload"] = {
+            "client_request": audit.payload_value(ex.client_body),
+            "upstream_request": ex.upstream_body,
+            "upstream_response": audit.payload_value(ex.upstream_response),
+            "client_response": ex.client_response,
+        }
+    return out
+
+
+def comment(ex: Exchange, usage: dict[str, Any]) -> str:
+    """The flow's comment in mitmweb: provider/model [rule] · tokens · cost · latency (· the error)."""
+    model = ex.response_object().get("model") or (ex.call.model if ex.call else None) or "?"
+    parts = [f"{ex.provider.name}/{model} [{ex.rule.name}]"]
+    if usage.get("prompt_tokens") is not None:
+        parts.append(f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens")
+    if usage.get("cost") is not None:
+        parts.append(f"${usage['cost']:.6f}")
+    if ex.latency_ms is not None:
+        parts.append(f"{ex.latency_ms:.0f} ms")
+    error = ex.error_message()
+    if error:
+        parts.append(f"HTTP {ex.status}: {error[:120]}")
+    return " · ".join(parts)
