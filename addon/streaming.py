@@ -216,7 +216,9 @@ class SSETranslator:
             events = self._decoder.feed(chunk)
         except StreamDecodeError as e:
             return self._fail(f"{self.provider} stream is malformed: {e}")
-        return b"".join(self._event(e) for e in events)
+        if len(events) == 1:  # the usual case: upstreams flush event by event
+            return self._event(events[0])
+        return b"".join([self._event(e) for e in events])
 
     def finish(self) -> bytes:
         if self._done:

@@ -28,6 +28,9 @@ from tests.support.mitmdump import Mitmdump
 DELTA = "A reasonably long streamed sentence of model output, repeated. " * 2  # ~130 characters per event
 
 
+EVENTS_PER_WRITE = 32  # --events-per-write: 1 is how model APIs flush; 32 stresses per-event CPU
+
+
 def anthropic_events(total_bytes: int):
     head = [
         sse(
@@ -52,7 +55,7 @@ def anthropic_events(total_bytes: int):
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": DELTA}},
         "content_block_delta",
     )
-    batch = event * 32  # ~8 KB writes, like a busy upstream
+    batch = event * EVENTS_PER_WRITE
     for _ in range(max(1, total_bytes // len(batch))):
         yield batch
     yield sse(
@@ -120,7 +123,13 @@ def ttfb_ms(url: str, fake: FakeUpstream, body: dict, n: int = 60) -> float:
 
 
 def main() -> None:
-    total = int(float(sys.argv[1]) * 1_000_000) if len(sys.argv) > 1 else 30_000_000
+    global EVENTS_PER_WRITE
+    args = sys.argv[1:]
+    if "--events-per-write" in args:
+        at = args.index("--events-per-write")
+        EVENTS_PER_WRITE = int(args[at + 1])
+        del args[at : at + 2]
+    total = int(float(args[0]) * 1_000_000) if args else 30_000_000
     fake = FakeUpstream("anthropic")
     body = {"model": "claude-bench", "messages": [{"role": "user", "content": "go"}], "stream": True}
     results = {}
@@ -161,7 +170,7 @@ rules:
             addon.stop()
             fake.close()
     mb = total / 1e6
-    print(f"{mb:.0f} MB upstream stream, one client")
+    print(f"{mb:.0f} MB upstream stream, one client, {EVENTS_PER_WRITE} event(s) per upstream write")
     print(f"{'':6} {'MB/s':>7} {'TTFB ms':>8} {'RSS before':>11} {'RSS peak':>9} {'growth':>7}")
     for name, r in results.items():
         growth = r["rss_peak_mb"] - r["rss_before_mb"]
