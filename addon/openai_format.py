@@ -40,6 +40,10 @@ def _validate_common(body: dict[str, Any]) -> None:
         _check_type(body, key, (int, float), "a number")
     for key in ("max_tokens", "max_completion_tokens", "n", "seed", "top_k"):
         _check_type(body, key, int, "an integer")
+    for key, least in (("max_tokens", 0), ("max_completion_tokens", 0), ("n", 1)):
+        # OpenAI refuses these; a negative limit would reach Ollama as num_predict -1: no limit at all.
+        if body.get(key) is not None and body[key] < least:
+            raise bad_request(f"'{key}' must be at least {least}", param=key)
     stop = body.get("stop")
     if stop is not None and not (
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
@@ -68,8 +72,9 @@ def validate_chat(body: Any) -> dict[str, Any]:
             raise bad_request(f"{param}.role must be one of {', '.join(sorted(MESSAGE_ROLES))}", param=f"{param}.role")
         content = message.get("content")
         if content is None:
-            # Only an assistant turn may be content-less (it then carries tool calls).
-            if role != "assistant":
+            # Only an assistant turn (it then carries tool calls) and a deprecated function result may be
+            # content-less (openai-python: ChatCompletionFunctionMessageParam.content is Optional[str]).
+            if role not in ("assistant", "function"):
                 raise bad_request(f"{param}.content is required for role '{role}'", param=f"{param}.content")
         elif isinstance(content, list):
             for j, part in enumerate(content):
@@ -77,6 +82,8 @@ def validate_chat(body: Any) -> dict[str, Any]:
                     raise bad_request(
                         f"{param}.content[{j}] must be an object with a 'type'", param=f"{param}.content[{j}]"
                     )
+                if part["type"] == "text" and not isinstance(part.get("text"), str):
+                    raise bad_request(f"{param}.content[{j}].text must be a string", param=f"{param}.content[{j}].text")
         elif not isinstance(content, str):
             raise bad_request(f"{param}.content must be a string or an array of parts", param=f"{param}.content")
     _validate_common(body)

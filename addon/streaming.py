@@ -286,7 +286,7 @@ class OpenAIPassthrough:
             return self._fail("upstream sent an event that is not JSON")
         if not isinstance(obj, dict):
             return b""
-        if "error" in obj:
+        if obj.get("error"):  # as the OpenAI SDK: an `"error": null` field is no error
             err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
             self.result.error = ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
             self._done = True

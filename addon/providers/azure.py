@@ -12,6 +12,8 @@ from .base import Call, UpstreamRequest, build_url, register
 from .openai import OpenAI
 
 DEFAULT_API_VERSION = "2024-10-21"
+# api-versions of the v1 surface (/openai/v1/...), which has no deployment in its paths (openai-python lib/azure.py).
+V1_API_VERSIONS = frozenset({"preview", "latest"})
 _INSTANCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
@@ -41,12 +43,18 @@ class Azure(OpenAI):
         if not deployment:
             raise bad_request("no Azure deployment: set model.options.azure_deployment_id or model.name")
         operation = {CHAT: "chat/completions", EMBEDDINGS: "embeddings"}.get(call.route_type, "completions")
-        # The deployment may come from the client's model: one path segment, never '.' or '..'.
-        path = f"/openai/deployments/{encode_url_value(deployment)}/{operation}"
         api_version = self._api_version(call)
+        body = self.body(call)
+        if api_version.lower() in V1_API_VERSIONS:
+            # The v1 surface (as openai-python's AzureOpenAI): no deployment in the path, it is the body's model.
+            path = f"/openai/v1/{operation}"
+            body["model"] = deployment
+        else:
+            # The deployment may come from the client's model: one path segment, never '.' or '..'.
+            path = f"/openai/deployments/{encode_url_value(deployment)}/{operation}"
         base = "" if options.upstream_url else azure_base(options.azure_instance or "")
         url = build_url(options, base, path, {"api-version": api_version})
-        return UpstreamRequest(url=url, body=self.body(call))
+        return UpstreamRequest(url=url, body=body)
 
 
 def azure_base(instance: str) -> str:

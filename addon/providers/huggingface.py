@@ -624,7 +624,7 @@ class HFOpenAIStream(OpenAIPassthrough):
             return self._fail("upstream sent an event that is not JSON")
         if not isinstance(obj, dict):
             return b""
-        if "error" in obj:
+        if obj.get("error"):  # as the OpenAI SDK: an `"error": null` field is no error
             self.result.error = _stream_error(obj)
             self._done = True
             return b"data: " + self.result.error.body() + b"\n\n"

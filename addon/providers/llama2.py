@@ -230,6 +230,12 @@ class Llama2(Provider):
         body = dict(call.body)
         if call.model:
             body["model"] = call.model
+        max_tokens = max_tokens_of(body)
+        body.pop("max_completion_tokens", None)
+        if max_tokens is not None:
+            # Ollama's /v1 reads only max_tokens (a max_completion_tokens would be ignored, the answer unbounded);
+            # vLLM and llama.cpp take it too.
+            body["max_tokens"] = max_tokens
         body["stream"] = call.stream
         if call.stream:
             # Ollama /v1, vLLM and llama.cpp report usage in a last chunk when asked; the client only sees it if

@@ -44,7 +44,16 @@ FINISH_REASONS = {
 }
 FIM_PATH = "/fim/completions"
 # OpenAI bookkeeping fields Mistral does not take (it answers 422 to unknown fields): dropped.
-_DROPPED = ("user", "store", "metadata", "service_tier", "stream_options")
+_DROPPED = (
+    "user",
+    "store",
+    "metadata",
+    "service_tier",
+    "stream_options",
+    "prompt_cache_key",
+    "safety_identifier",
+    "modalities",  # refused unless ["text"] (refuse_unsupported)
+)
 # OpenAI fields that change the answer and that Mistral has no equivalent for: refused unless neutral.
 _UNSUPPORTED = {
     "logprobs": False,
@@ -58,6 +67,15 @@ _UNSUPPORTED = {
     "best_of": 1,
 }
 
+
+# The message fields Mistral takes per role: it refuses any other (422 extra_forbidden), e.g. OpenAI's `name` on a
+# user message or the `refusal`/`reasoning_content` of an assistant answer replayed as history. Those are dropped.
+_MESSAGE_FIELDS = {
+    "system": frozenset({"role", "content"}),
+    "user": frozenset({"role", "content"}),
+    "assistant": frozenset({"role", "content", "tool_calls", "prefix"}),
+    "tool": frozenset({"role", "content", "tool_call_id", "name"}),
+}
 
 _ID = re.compile(r"[a-zA-Z0-9]{9}")
 _ALPHABET = string.ascii_letters + string.digits
@@ -95,7 +113,12 @@ def chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"messages[{i}]: role 'function' (deprecated) is not supported by provider mistral; use 'tool'",
                 param=f"messages[{i}].role",
             )
-        elif role == "assistant" and m.get("tool_calls"):
+        elif role == "assistant" and m.get("function_call") is not None:
+            raise bad_request(
+                f"messages[{i}]: function_call (deprecated) is not supported by provider mistral; use tool_calls",
+                param=f"messages[{i}].function_call",
+            )
+        if role == "assistant" and m.get("tool_calls"):
             calls = m["tool_calls"]
             if not isinstance(calls, list):
                 raise bad_request(f"messages[{i}].tool_calls must be an array", param=f"messages[{i}].tool_calls")
@@ -116,7 +139,7 @@ def chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             m = {**m, "tool_call_id": mistral_id(call_id)}
             if "name" not in m and isinstance(call_id, str) and call_id in names:
                 m["name"] = names[call_id]
-        out.append(m)
+        out.append({k: v for k, v in m.items() if k in _MESSAGE_FIELDS.get(m.get("role"), m.keys())})
     last = out[-1]
     if last.get("role") not in ("user", "tool") and not (last.get("role") == "assistant" and last.get("prefix")):
         raise bad_request(
@@ -198,10 +221,11 @@ class Mistral(Provider):
     def _body(self, call: Call) -> dict[str, Any]:
         body = call.body
         _ollama.refuse_unsupported(body, self.name, _UNSUPPORTED)
-        out = {k: v for k, v in body.items() if k not in _DROPPED}
-        if call.options.top_k is not None:
+        # The refused fields with a neutral value are dropped too: Mistral forbids unknown fields (422).
+        out = {k: v for k, v in body.items() if k not in _DROPPED and k not in _UNSUPPORTED}
+        if call.options.top_k is not None or body.get("top_k") is None:
             out.pop("top_k", None)  # a rule's top_k is for providers that have one (as for openai)
-        elif body.get("top_k") is not None:
+        else:
             raise bad_request("'top_k' is not supported by provider mistral", param="top_k")
         if call.route_type == CHAT:
             out["messages"] = chat_messages(body["messages"])
@@ -396,7 +420,7 @@ class MistralChatStream(OpenAIPassthrough):
             return self._fail("mistral sent an event that is not JSON")
         if not isinstance(obj, dict):
             return b""
-        if "error" in obj or obj.get("object") == "error":
+        if obj.get("error") or obj.get("object") == "error":
             self.result.error = _stream_error(obj)
             self._done = True
             return b"data: " + self.result.error.body() + b"\n\n"
@@ -471,7 +495,7 @@ class MistralTextStream(SSETranslator):
             return self._fail("mistral sent an event that is not JSON")
         if not isinstance(obj, dict):
             return b""
-        if "error" in obj or obj.get("object") == "error":
+        if obj.get("error") or obj.get("object") == "error":
             self._done = True
             return self.out.error(_stream_error(obj))
         if not self._started:

@@ -3,11 +3,14 @@ the rule's tuning applied. Also the base of Azure, which differs only in URL and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from .. import jsonutil
+from ..errors import ProxyError, default_error_type
 from ..openai_format import CHAT, EMBEDDINGS, embeddings_passthrough
 from ..streaming import OpenAIPassthrough
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
+from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error
 
 _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions", EMBEDDINGS: "/v1/embeddings"}
 
@@ -47,6 +50,35 @@ class OpenAI(Provider):
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise UpstreamFormatError(f"expected a {expected} object with 'choices'")
         return data
+
+    def parse_error(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> ProxyError:
+        err = upstream_error(status, body, content_type, self.name)
+        try:
+            data = jsonutil.loads(body) if body else None
+        except ValueError:
+            return err
+        upstream = data.get("error") if isinstance(data, dict) else None
+        if isinstance(upstream, dict) and isinstance(upstream.get("message"), str):
+            # Already the client's envelope: kept whole (Azure's innererror.content_filter_result, for one).
+            if not isinstance(upstream.get("type"), str):
+                err.type = default_error_type(err.status)  # Azure's null type, not its numeric `status`
+            return _UpstreamEnvelope(err, upstream)
+        return err
+
+
+class _UpstreamEnvelope(ProxyError):
+    """An upstream error that is already in the OpenAI envelope, answered with its extra fields kept."""
+
+    def __init__(self, err: ProxyError, upstream: dict[str, Any]) -> None:
+        super().__init__(err.status, err.message, type=err.type, code=err.code, param=err.param, headers=err.headers)
+        self.upstream = upstream
+
+    def envelope(self) -> dict[str, Any]:
+        out = super().envelope()
+        out["error"] = {**self.upstream, **out["error"]}
+        return out
 
 
 OPENAI = register(OpenAI())

@@ -1,0 +1,403 @@
+"""Review of the OpenAI-format validation and of the openai/azure/mistral/llama2/huggingface translations: each
+test pins a bug a real client hit (pure: no network, no mitmdump)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from addon.errors import ProxyError
+from addon.exchange import ClientRequest, build_upstream, prepare_call
+from addon.openai_format import validate_chat
+from addon.rules import Rule, load_rules_text
+from addon.streaming import OpenAIPassthrough
+
+CHAT = "llm/v1/chat"
+
+
+def make_rule(provider: str, name: str | None = None, route: str = CHAT, **options: Any) -> Rule:
+    spec: dict[str, Any] = {
+        "name": "r",
+        "match": {"host": "llm.internal"},
+        "route_type": route,
+        "model": {"provider": provider, "name": name, "options": options},
+    }
+    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
+    return rule
+
+
+def up_body(rule: Rule, body: Any) -> dict[str, Any]:
+    req = ClientRequest({}, {}, "application/json", json.dumps(body).encode())
+    up = build_upstream(rule, prepare_call(rule, {}, req))
+    assert up.body is not None
+    return up.body
+
+
+def split_feed(translator_factory: Any, raw: bytes) -> list[bytes]:
+    """The output for the stream fed whole, in 1-byte pieces and split at every offset: all must agree."""
+    outs = []
+    t = translator_factory()
+    outs.append(t.feed(raw) + t.finish())
+    t = translator_factory()
+    outs.append(b"".join(t.feed(raw[i : i + 1]) for i in range(len(raw))) + t.finish())
+    for cut in range(1, len(raw)):
+        t = translator_factory()
+        outs.append(t.feed(raw[:cut]) + t.feed(raw[cut:]) + t.finish())
+    return outs
+
+
+# ---- validation: a text part without a string `text` crashed the translators (TypeError -> 5xx), not a 400 ------
+
+
+@pytest.mark.parametrize("part", [{"type": "text"}, {"type": "text", "text": None}, {"type": "text", "text": 3}])
+def test_text_part_without_string_text_is_a_400(part: dict[str, Any]) -> None:
+    with pytest.raises(ProxyError) as e:
+        validate_chat({"messages": [{"role": "user", "content": [part]}]})
+    assert e.value.status == 400
+    assert e.value.param == "messages[0].content[0].text"
+
+
+def test_text_part_crash_reaches_no_provider() -> None:
+    rule = make_rule("mistral", "mistral-small-latest")
+    with pytest.raises(ProxyError) as e:
+        up_body(rule, {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]})
+    assert e.value.status == 400
+
+
+# ---- mistral: message fields Mistral forbids (422 extra_forbidden) --------------------------------------------------
+# Mistral validates messages with extra="forbid": `name` on a user message, or the `refusal` / `reasoning_content`
+# of an assistant answer replayed as history (this proxy itself returns reasoning_content), answer 422
+# (e.g. Gage-Technologies/mistral-go#3, charmbracelet/crush#1590, BerriAI/litellm#30835).
+
+
+def test_mistral_drops_message_fields_it_forbids() -> None:
+    rule = make_rule("mistral", "mistral-small-latest")
+    messages = [
+        {"role": "system", "content": "Be terse.", "name": "sys"},
+        {"role": "user", "content": "Hi", "name": "bob"},
+        {
+            "role": "assistant",
+            "content": "Hello.",
+            "refusal": None,
+            "reasoning_content": "greet back",
+            "audio": None,
+            "function_call": None,
+            "annotations": [],
+            "name": "bot",
+        },
+        {"role": "user", "content": "Weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "abcDEF123", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "abcDEF123", "content": "22C", "name": "w"},
+    ]
+    out = up_body(rule, {"messages": messages})["messages"]
+    assert out[0] == {"role": "system", "content": "Be terse."}
+    assert out[1] == {"role": "user", "content": "Hi"}
+    assert out[2] == {"role": "assistant", "content": "Hello."}
+    assert set(out[4]) == {"role", "content", "tool_calls"}
+    assert out[5] == {"role": "tool", "tool_call_id": "abcDEF123", "content": "22C", "name": "w"}
+
+
+def test_mistral_keeps_prefix_on_the_last_assistant_message() -> None:
+    rule = make_rule("mistral", "mistral-small-latest")
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel", "prefix": True}]
+    assert up_body(rule, {"messages": messages})["messages"][1] == {
+        "role": "assistant",
+        "content": "Hel",
+        "prefix": True,
+    }
+
+
+def test_mistral_refuses_a_legacy_function_call_in_history() -> None:
+    rule = make_rule("mistral", "mistral-small-latest")
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+        {"role": "user", "content": "ok"},
+    ]
+    with pytest.raises(ProxyError) as e:
+        up_body(rule, {"messages": messages})
+    assert e.value.status == 400
+    assert e.value.param == "messages[1].function_call"
+
+
+# ---- passthrough: `"error": null` in a chunk is not an error (the OpenAI SDK raises only on a truthy error) --------
+
+
+def test_passthrough_error_null_is_not_an_error() -> None:
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}],
+        "error": None,
+    }
+    done = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    raw = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in (chunk, done)) + b"data: [DONE]\n\n"
+    for out in split_feed(lambda: OpenAIPassthrough(CHAT, True, True), raw):
+        assert out == raw
+
+
+def test_passthrough_error_null_result() -> None:
+    chunk = {"id": "c1", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}], "error": None}
+    t = OpenAIPassthrough(CHAT, True, True)
+    t.feed(b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n")
+    t.finish()
+    assert t.result.error is None
+    assert t.result.completed
+    assert t.result.text == ["Hi"]
+
+
+# ---- llama2 (openai format): Ollama's /v1 reads only max_tokens: max_completion_tokens was silently ignored ------
+# (ollama/ollama openai/openai.go ChatCompletionRequest has `MaxTokens *int json:"max_tokens"` and no other limit.)
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ({"max_completion_tokens": 7}, 7),
+        ({"max_tokens": 5}, 5),
+        ({"max_tokens": 5, "max_completion_tokens": 7}, 7),
+        ({"max_completion_tokens": None, "max_tokens": 5}, 5),
+    ],
+)
+def test_llama2_openai_format_sends_max_tokens(sent: dict[str, Any], expected: int) -> None:
+    rule = make_rule("llama2", "llama3.2", llama2_format="openai", upstream_url="http://127.0.0.1:11434")
+    body = up_body(rule, {"messages": [{"role": "user", "content": "Hi"}], **sent})
+    assert body["max_tokens"] == expected
+    assert "max_completion_tokens" not in body
+
+
+def test_llama2_openai_format_without_a_limit_sends_none() -> None:
+    rule = make_rule("llama2", "llama3.2", llama2_format="openai", upstream_url="http://127.0.0.1:11434")
+    body = up_body(rule, {"messages": [{"role": "user", "content": "Hi"}]})
+    assert "max_tokens" not in body and "max_completion_tokens" not in body
+
+
+# ---- azure: api-version preview/latest is the v1 surface (/openai/v1/..., the deployment as the body's model) -----
+# openai-python lib/azure.py: `/deployments/{model}` is put in the path unless api_version is "preview" or "latest";
+# a deployments URL with api-version=preview is refused by Azure.
+
+
+@pytest.mark.parametrize("version", ["preview", "latest", "Preview"])
+def test_azure_v1_surface(version: str) -> None:
+    rule = make_rule("azure", None, azure_instance="res", azure_deployment_id="gpt4o", azure_api_version=version)
+    req = ClientRequest(
+        {}, {}, "application/json", json.dumps({"messages": [{"role": "user", "content": "Hi"}]}).encode()
+    )
+    up = build_upstream(rule, prepare_call(rule, {}, req))
+    assert up.url == f"https://res.openai.azure.com/openai/v1/chat/completions?api-version={version}"
+    assert up.body is not None and up.body["model"] == "gpt4o"
+
+
+def test_azure_v1_surface_from_the_client_query() -> None:
+    rule = make_rule("azure", None, azure_instance="res", azure_deployment_id="gpt4o")
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    req = ClientRequest({}, {"api-version": "preview"}, "application/json", json.dumps(body).encode())
+    up = build_upstream(rule, prepare_call(rule, {}, req))
+    assert up.url == "https://res.openai.azure.com/openai/v1/chat/completions?api-version=preview"
+    assert up.body is not None and up.body["model"] == "gpt4o"
+    assert up.body["stream_options"] == {"include_usage": True}
+
+
+def test_azure_dated_version_keeps_the_deployment_path() -> None:
+    rule = make_rule("azure", None, azure_instance="res", azure_deployment_id="gpt4o")
+    req = ClientRequest(
+        {}, {}, "application/json", json.dumps({"messages": [{"role": "user", "content": "Hi"}]}).encode()
+    )
+    up = build_upstream(rule, prepare_call(rule, {}, req))
+    assert up.url == "https://res.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21"
+
+
+# ---- mistral: neutral values of the fields it has no equivalent for were forwarded (422 extra_forbidden) ---------
+# e.g. the SDK's logprobs=False, modalities=["text"], or explicit nulls: Mistral's request model forbids extras.
+
+
+def test_mistral_drops_neutral_openai_only_fields() -> None:
+    rule = make_rule("mistral", "mistral-small-latest")
+    body = {
+        "messages": [{"role": "user", "content": "Hi"}],
+        "logprobs": False,
+        "top_logprobs": None,
+        "logit_bias": None,
+        "functions": None,
+        "function_call": None,
+        "modalities": ["text"],
+        "top_k": None,
+        "prompt_cache_key": "k1",
+        "safety_identifier": "u1",
+        "audio": None,
+        "web_search_options": None,
+        "temperature": 0.2,
+        "n": 2,
+    }
+    out = up_body(rule, body)
+    assert set(out) == {"model", "messages", "temperature", "n", "stream"}
+
+
+def test_mistral_completions_drops_neutral_fields() -> None:
+    rule = make_rule("mistral", "mistral-small-latest", route="llm/v1/completions")
+    out = up_body(rule, {"prompt": "Hi", "echo": False, "best_of": 1, "logprobs": None})
+    assert set(out) == {"model", "messages", "stream"}
+
+
+# ---- openai/azure: an upstream error already in the OpenAI envelope lost its extra fields ---------------------------
+# Azure's prompt filter answers 400 with error.innererror.content_filter_result (docs/providers.md §2.3); apps read it.
+
+AZURE_FILTERED = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+        "innererror": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_result": {"hate": {"filtered": True, "severity": "high"}},
+        },
+    }
+}
+
+
+def test_azure_content_filter_error_keeps_innererror() -> None:
+    from addon.exchange import provider_for, translate_response
+
+    rule = make_rule("azure", None, azure_instance="res", azure_deployment_id="gpt4o")
+    req = ClientRequest(
+        {}, {}, "application/json", json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode()
+    )
+    c = prepare_call(rule, {}, req)
+    status, out = translate_response(
+        provider_for(rule), c, 400, json.dumps(AZURE_FILTERED).encode(), "application/json"
+    )
+    assert status == 400
+    err = out["error"]
+    assert err["innererror"] == AZURE_FILTERED["error"]["innererror"]
+    assert err["code"] == "content_filter" and err["param"] == "prompt"
+    assert err["message"].startswith("The response was filtered")
+    assert err["type"] == "invalid_request_error"  # a null type gets OpenAI's for the status
+
+
+def test_openai_plain_error_unchanged() -> None:
+    from addon.exchange import provider_for, translate_response
+
+    rule = make_rule("openai", None)
+    req = ClientRequest(
+        {}, {}, "application/json", json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode()
+    )
+    c = prepare_call(rule, {}, req)
+    body = {"error": {"message": "Rate limit", "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
+    status, out = translate_response(provider_for(rule), c, 429, json.dumps(body).encode(), "application/json")
+    assert (status, out) == (429, body)
+    status, out = translate_response(provider_for(rule), c, 502, b"<html>bad gateway</html>", "text/html")
+    assert status == 502 and set(out["error"]) == {"message", "type", "param", "code"}
+
+
+def test_function_result_may_have_null_content() -> None:
+    validate_chat({"messages": [{"role": "function", "name": "f", "content": None}]})
+    with pytest.raises(ProxyError):
+        validate_chat({"messages": [{"role": "user", "content": None}]})
+
+
+# ---- checked: huggingface chat with a client's top_k is refused; the native completions take a rule's top_k ------
+
+
+def test_huggingface_chat_refuses_the_clients_top_k() -> None:
+    rule = make_rule("huggingface", "meta-llama/Llama-3.1-8B-Instruct")
+    with pytest.raises(ProxyError) as e:
+        up_body(rule, {"messages": [{"role": "user", "content": "Hi"}], "top_k": 5})
+    assert e.value.status == 400 and e.value.param == "top_k"
+
+
+def test_huggingface_native_completions_take_the_rules_top_k() -> None:
+    rule = make_rule(
+        "huggingface", None, route="llm/v1/completions", upstream_url="http://127.0.0.1:8080/generate", top_k=40
+    )
+    assert up_body(rule, {"prompt": "Hi"})["parameters"]["top_k"] == 40
+
+
+# ---- checked and right: Azure's stream start, chunks without delta and the hidden usage chunk -----------------------
+
+AZURE_STREAM = (
+    b'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,'
+    b'"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}]}\n\n'
+    b'data: {"choices":[{"content_filter_results":{},"delta":{"role":"assistant","content":""},"finish_reason":null,'
+    b'"index":0,"logprobs":null}],"created":1736407895,"id":"chatcmpl-A","model":"gpt-4o-mini","object":'
+    b'"chat.completion.chunk","usage":null}\n\n'
+    b'data: {"choices":[{"delta":{"content":"Hi"},"finish_reason":null,"index":0}],"created":1736407895,'
+    b'"id":"chatcmpl-A","model":"gpt-4o-mini","object":"chat.completion.chunk","usage":null}\n\n'
+    b'data: {"choices":[{"content_filter_results":{"hate":{"filtered":false}},"finish_reason":null,"index":0}],'
+    b'"created":1736407895,"id":"chatcmpl-A","model":"gpt-4o-mini","object":"chat.completion.chunk"}\n\n'
+    b'data: {"choices":[{"delta":{},"finish_reason":"stop","index":0}],"created":1736407895,"id":"chatcmpl-A",'
+    b'"model":"gpt-4o-mini","object":"chat.completion.chunk","usage":null}\n\n'
+)
+AZURE_USAGE = (
+    b'data: {"choices":[],"created":1736407895,"id":"chatcmpl-A","model":"gpt-4o-mini","object":'
+    b'"chat.completion.chunk","usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}\n\n'
+)
+
+
+@pytest.mark.parametrize("client_asked_usage", [True, False])
+def test_azure_stream_passthrough(client_asked_usage: bool) -> None:
+    raw = AZURE_STREAM + AZURE_USAGE + b"data: [DONE]\n\n"
+    expected = raw if client_asked_usage else AZURE_STREAM + b"data: [DONE]\n\n"
+    for out in split_feed(lambda: OpenAIPassthrough(CHAT, not client_asked_usage, True), raw):
+        assert out == expected
+    t = OpenAIPassthrough(CHAT, not client_asked_usage, True)
+    t.feed(raw)
+    t.finish()
+    r = t.result
+    assert (r.model, r.finish_reason, r.text, r.completed, r.error) == ("gpt-4o-mini", "stop", ["Hi"], True, None)
+    assert r.usage == {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+
+
+# ---- validation: negative token limits and n < 1 were let through (Ollama reads num_predict -1 as "no limit") -------
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_tokens", -1), ("max_completion_tokens", -2), ("n", 0), ("n", -1)])
+def test_negative_limits_are_refused(field: str, value: int) -> None:
+    with pytest.raises(ProxyError) as e:
+        validate_chat({"messages": [{"role": "user", "content": "Hi"}], field: value})
+    assert e.value.status == 400 and e.value.param == field
+
+
+def test_ollama_never_gets_a_negative_num_predict() -> None:
+    rule = make_rule("llama2", "llama3.2", llama2_format="ollama", upstream_url="http://127.0.0.1:11434")
+    with pytest.raises(ProxyError) as e:
+        up_body(rule, {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": -1})
+    assert e.value.status == 400 and e.value.param == "max_tokens"
+
+
+def test_zero_max_tokens_still_valid_for_completions_echo() -> None:
+    from addon.openai_format import validate_completions
+
+    validate_completions({"prompt": "Hi", "max_tokens": 0, "echo": True})
+
+
+def test_mistral_and_huggingface_streams_error_null_is_not_an_error() -> None:
+    from addon.providers.huggingface import HFOpenAIStream
+    from addon.providers.mistral import MistralChatStream
+
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}],
+        "error": None,
+    }
+    raw = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+    for factory in (lambda: MistralChatStream(False, True), lambda: HFOpenAIStream(CHAT, True, True)):
+        for out in split_feed(factory, raw):
+            assert b'"Hi"' in out and out.endswith(b"data: [DONE]\n\n")
+        t = factory()
+        t.feed(raw)
+        t.finish()
+        assert t.result.error is None and t.result.completed and t.result.text == ["Hi"]
