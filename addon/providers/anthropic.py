@@ -45,6 +45,8 @@ LEGACY_FINISH_REASONS = {"stop_sequence": "stop", "max_tokens": "length"}
 # client never silently gets different behaviour than it asked for.
 _UNSUPPORTED = {
     "n": 1,
+    "seed": None,
+    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
     "logprobs": False,
     "top_logprobs": None,
     "logit_bias": None,
@@ -66,6 +68,15 @@ JSON_OBJECT_INSTRUCTION = (
 # Anthropic tool_use ids must match ^[a-zA-Z0-9_-]+$; ids minted elsewhere are mapped the same way in the
 # assistant tool_use and in the tool_result that answers it, so they keep matching.
 _TOOL_ID_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+# The only image media types Anthropic accepts (image_block_param.py), by the labels clients use for them:
+# `image/jpg` is common (browsers, pasteboards) and Anthropic refuses it with a 400.
+_MEDIA_TYPES = {
+    "image/jpeg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "image/png": "image/png",
+    "image/gif": "image/gif",
+    "image/webp": "image/webp",
+}
 
 
 def finish_reason(stop_reason: str | None) -> str | None:
@@ -121,9 +132,13 @@ class Anthropic(Provider):
         temperature = body.get("temperature")
         if temperature is not None:
             out["temperature"] = min(float(temperature), MAX_TEMPERATURE)
-        for key in ("top_p", "top_k"):
-            if body.get(key) is not None:
-                out[key] = body[key]
+        top_p = body.get("top_p")
+        if top_p is not None and top_p < 1:
+            # top_p 1 (what many OpenAI clients send) is no nucleus filtering, Anthropic's default: it is not sent,
+            # as newer models refuse "`temperature` and `top_p` cannot both be specified for this model".
+            out["top_p"] = top_p
+        if body.get("top_k") is not None:
+            out["top_k"] = body["top_k"]
         stop = stop_list(body)
         if stop:
             out["stop_sequences"] = stop
@@ -305,6 +320,15 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": turn, "content": blocks})
+    if out and out[-1]["role"] == "assistant" and out[-1]["content"][-1]["type"] == "text":
+        # A final assistant turn is a prefill, which Anthropic refuses when it ends in whitespace ("final assistant
+        # content cannot end with trailing whitespace"); a prefill of only whitespace is no prefill.
+        blocks = out[-1]["content"]
+        blocks[-1]["text"] = blocks[-1]["text"].rstrip()
+        if not blocks[-1]["text"]:
+            blocks.pop()
+            if not blocks:
+                out.pop()
     for m in out:
         # Tool results must lead their user turn.
         m["content"].sort(key=lambda b: b["type"] != "tool_result")
@@ -353,9 +377,14 @@ def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
         raise bad_request(f"{where}: image_url.url is required", param=where)
     if url.startswith("data:"):
         header, _, data = url.partition(",")
-        media_type = header[5:].split(";", 1)[0]
+        media_type = header[5:].split(";", 1)[0].strip().lower()
+        media_type = _MEDIA_TYPES.get(media_type, media_type)
         if ";base64" not in header or not media_type.startswith("image/"):
             raise bad_request(f"{where}: data URLs must be base64-encoded images", param=where)
+        if media_type not in _MEDIA_TYPES.values():
+            raise bad_request(
+                f"{where}: provider anthropic takes jpeg, png, gif and webp images, not {media_type}", param=where
+            )
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -628,7 +657,9 @@ class AnthropicStream(SSETranslator):
         reason = (event.get("delta") or {}).get("stop_reason")
         if reason:
             self._finish = finish_reason(reason)
-        self._usage_raw.update(event.get("usage") or {})  # cumulative counts: the latest wins
+        # Cumulative counts: the latest wins, but a null field (MessageDeltaUsage types all but output_tokens as
+        # Optional) keeps the value message_start gave, as the SDK's own accumulator does.
+        self._usage_raw.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
         return b""
 
     def _message_stop(self, event: dict[str, Any]) -> bytes:

@@ -89,6 +89,7 @@ _STATUS_MAP = {408: 504, 424: 502}
 _UNSUPPORTED = {
     "n": 1,
     "seed": None,
+    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
     "logprobs": False,
     "top_logprobs": None,
     "logit_bias": None,
@@ -441,7 +442,9 @@ class Bedrock(Provider):
             inference["maxTokens"] = max_tokens
         if body.get("temperature") is not None:
             inference["temperature"] = min(float(body["temperature"]), MAX_TEMPERATURE)
-        if body.get("top_p") is not None:
+        if body.get("top_p") is not None and body["top_p"] < 1:
+            # top_p 1 is no nucleus filtering (the default): not sent, as Claude 4.5+ refuses temperature and topP
+            # together ("`temperature` and `top_p` cannot both be specified for this model").
             inference["topP"] = body["top_p"]
         stop = stop_list(body)
         if stop:
@@ -670,6 +673,15 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             out[-1]["content"].extend(blocks)  # Converse demands alternation: consecutive turns are merged
         else:
             out.append({"role": turn, "content": blocks})
+    if out and out[-1]["role"] == "assistant" and "text" in out[-1]["content"][-1]:
+        # A final assistant turn is a prefill; Claude on Converse refuses one ending in whitespace ("final assistant
+        # content cannot end with trailing whitespace"); a prefill of only whitespace is no prefill.
+        blocks = out[-1]["content"]
+        blocks[-1]["text"] = blocks[-1]["text"].rstrip()
+        if not blocks[-1]["text"]:
+            blocks.pop()
+            if not blocks:
+                out.pop()
     for m in out:
         m["content"].sort(key=lambda b: "toolResult" not in b)  # tool results lead their user turn
     return system, out, has_tool_blocks
@@ -730,9 +742,11 @@ def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
         fn = tool_call.get("function") if isinstance(tool_call, dict) else None
         if not isinstance(fn, dict) or not fn.get("name") or not tool_call.get("id"):
             raise bad_request(f"{where} needs an id and a function name", param=where)
+        arguments = fn.get("arguments") or "{}"
         try:
-            arguments = json.loads(fn.get("arguments") or "{}")
-        except ValueError:
+            # A JSON string, as OpenAI sends it; an object as some clients do (Gemini and Cohere take it too).
+            arguments = arguments if isinstance(arguments, dict) else json.loads(arguments)
+        except (TypeError, ValueError):
             raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
         if not isinstance(arguments, dict):
             raise bad_request(f"{where}.function.arguments must be a JSON object", param=where)
@@ -862,6 +876,7 @@ class BedrockStream:
         "_done",
         "_finish",
         "_metadata_seen",
+        "_no_arguments",
         "_started",
         "_stopped",
         "_tool_index",
@@ -875,6 +890,7 @@ class BedrockStream:
         self.result = self.out.result
         self._decoder = EventStreamDecoder()
         self._tool_index: dict[Any, int] = {}  # contentBlockIndex -> OpenAI tool-call index
+        self._no_arguments: set[Any] = set()  # tool blocks that streamed no input fragment yet
         self._started = False
         self._stopped = False
         self._finish: str | None = None
@@ -956,7 +972,9 @@ class BedrockStream:
         if not isinstance(use, dict):
             return b""
         out = self._role()
-        index = self._tool_index[event.get("contentBlockIndex", 0)] = len(self._tool_index)
+        block_index = event.get("contentBlockIndex", 0)
+        index = self._tool_index[block_index] = len(self._tool_index)
+        self._no_arguments.add(block_index)
         return out + self.out.tool_call_start(index, decode_tool_id(use.get("toolUseId")), use.get("name") or "")
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
@@ -966,23 +984,35 @@ class BedrockStream:
         if isinstance(delta.get("text"), str):
             return self._role() + self.out.text(delta["text"])
         if isinstance(delta.get("toolUse"), dict):
-            index = self._tool_index.get(event.get("contentBlockIndex", 0))
+            block_index = event.get("contentBlockIndex", 0)
+            index = self._tool_index.get(block_index)
             fragment = delta["toolUse"].get("input")
-            if index is None or not isinstance(fragment, str):
+            if index is None or not isinstance(fragment, str) or not fragment:
                 return b""
+            self._no_arguments.discard(block_index)
             return self.out.tool_call_arguments(index, fragment)
         reasoning = delta.get("reasoningContent")
         if isinstance(reasoning, dict) and isinstance(reasoning.get("text"), str):
             return self._role() + self.out.reasoning(reasoning["text"])
         return b""  # signatures, redacted reasoning, citations: nothing OpenAI shows
 
+    def _block_stop(self, event: dict[str, Any]) -> bytes:
+        """A tool call whose input streamed no fragment (a function without parameters) gets "{}", as the
+        non-streamed answer's `input: {}` does, so the accumulated arguments are always JSON."""
+        block_index = event.get("contentBlockIndex", 0)
+        if block_index not in self._no_arguments:
+            return b""
+        self._no_arguments.discard(block_index)
+        return self.out.tool_call_arguments(self._tool_index[block_index], "{}")
+
     def _message_stop(self, event: dict[str, Any]) -> bytes:
+        out = b"".join(self._block_stop({"contentBlockIndex": i}) for i in list(self._no_arguments))  # never stopped
         self._stopped = True
         self._finish = finish_reason(event.get("stopReason")) or "stop"
         if self._metadata_seen:  # metadata came first (not what Bedrock does, but complete either way)
             self._done = True
-            return self.out.finish(self._finish, self._usage)
-        return b""
+            return out + self.out.finish(self._finish, self._usage)
+        return out
 
     def _metadata(self, event: dict[str, Any]) -> bytes:
         self._usage = usage_of(event.get("usage"))
@@ -997,6 +1027,7 @@ _HANDLERS = {
     "messageStart": BedrockStream._message_start,
     "contentBlockStart": BedrockStream._block_start,
     "contentBlockDelta": BedrockStream._block_delta,
+    "contentBlockStop": BedrockStream._block_stop,
     "messageStop": BedrockStream._message_stop,
     "metadata": BedrockStream._metadata,
 }

@@ -80,6 +80,11 @@ _UNSUPPORTED = {
 # Error codes OpenAI clients recognise, for the statuses Cohere uses that the shared mapping leaves without one.
 _ERROR_CODES = {401: "invalid_api_key", 498: "invalid_api_key", 499: "request_cancelled"}
 
+# Cohere's `p` (top_p) is documented as "min value of 0.01, max value of 0.99" (cohere-python v2 and v1 chat):
+# OpenAI's 0-1 range is clamped, so OpenAI's common `top_p: 1` (no nucleus filtering) is the widest Cohere takes
+# instead of a 400.
+MIN_P, MAX_P = 0.01, 0.99
+
 
 class GenerationFailed(ProxyError, UpstreamFormatError):
     """A 2xx Cohere answer whose finish reason says the generation failed (ERROR, TIMEOUT).
@@ -256,6 +261,8 @@ class Cohere(Provider):
         for ours, theirs in (("temperature", "temperature"), ("top_p", "p"), ("top_k", "k"), ("seed", "seed")):
             if body.get(ours) is not None:
                 out[theirs] = body[ours]
+        if "p" in out:
+            out["p"] = min(max(float(out["p"]), MIN_P), MAX_P)
         for key in ("frequency_penalty", "presence_penalty"):
             if body.get(key):  # 0 is Cohere's default, and some models refuse both keys at once
                 out[key] = body[key]

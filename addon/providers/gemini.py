@@ -825,8 +825,10 @@ def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(url, str):
         raise bad_request(f"{where}: image_url.url is required", param=where)
     m = _DATA_URL.match(url)
-    if m and m.group(1).startswith("image/"):
-        return {"inlineData": {"mimeType": m.group(1), "data": m.group(3)}}
+    if m and m.group(1).lower().startswith("image/"):
+        # Gemini answers 400 "Unsupported MIME type: image/jpg" to the common non-standard jpg label.
+        mime = m.group(1).lower()
+        return {"inlineData": {"mimeType": "image/jpeg" if mime == "image/jpg" else mime, "data": m.group(3)}}
     parts = urlsplit(url)
     if parts.scheme in ("http", "https", "gs") and parts.netloc:
         path = unquote(parts.path)
