@@ -174,8 +174,13 @@ def test_chat_unmapped_fields_are_refused(fields, param):
     assert "huggingface" in err.message or "Hugging Face" in err.message
 
 
-def test_a_rule_top_k_is_refused_on_the_chat_route():
-    assert refused(make_rule(top_k=40)).param == "top_k"
+def test_a_rule_top_k_is_dropped_on_the_chat_route():
+    """The rule's top_k is meant for the native route; the client did nothing wrong (OpenAI drops it too)."""
+    assert "top_k" not in up_body(make_rule(top_k=40))
+
+
+def test_a_client_top_k_is_refused_on_the_chat_route():
+    assert refused(make_rule(), {"messages": [{"role": "user", "content": "hi"}], "top_k": 40}).param == "top_k"
 
 
 def test_chat_neutral_values_pass():

@@ -273,7 +273,8 @@ def _openai_body(call: Call) -> dict[str, Any]:
     n = body.get("n")
     if n is not None and n != 1:
         raise bad_request("'n' > 1 is not supported by provider huggingface (TGI answers one choice)", param="n")
-    if body.pop("top_k", None):
+    top_k = body.pop("top_k", None)
+    if top_k and call.options.top_k is None:  # a rule's top_k is for the native route: dropped, like OpenAI's
         raise bad_request(
             "'top_k' is not supported on Hugging Face's OpenAI-compatible routes; "
             "the native API (route_type llm/v1/completions) takes it",
