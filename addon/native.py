@@ -29,7 +29,7 @@ from .providers import gemini as _gemini
 from .providers.base import url_path
 from .rules import AuthSpec, ModelOptions
 from .streaming import StreamResult, stream_error
-from .streams import EventStreamDecoder, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
+from .streams import EventStreamDecoder, FramingSniffer, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
 
 # Client headers never forwarded: hop-by-hop, recomputed, or carrying the client's credentials and signatures.
 _DROPPED_HEADERS = frozenset(
@@ -607,16 +607,15 @@ class GeminiRecorder(NativeRecorder):
     def __init__(self, keep_payload: bool) -> None:
         super().__init__(keep_payload)
         self._decoder: SSEDecoder | JSONArrayDecoder | None = None
-        self._head = b""
+        self._sniffer = FramingSniffer()
 
     def _decode(self, chunk: bytes) -> None:
         if self._decoder is None:
-            self._head += chunk
-            text = self._head.lstrip(b"\xef\xbb\xbf \t\r\n")
-            if not text:
+            found = self._sniffer.sniff(chunk)
+            if found is None:
                 return
-            self._decoder = JSONArrayDecoder() if text[:1] == b"[" else SSEDecoder()
-            chunk, self._head = self._head, b""
+            first, _, chunk = found
+            self._decoder = JSONArrayDecoder() if first == b"[" else SSEDecoder()
         self._items(self._decoder.feed(chunk))
 
     def _flush(self) -> None:
@@ -711,16 +710,15 @@ class CohereRecorder(NativeRecorder):
     def __init__(self, keep_payload: bool) -> None:
         super().__init__(keep_payload)
         self._decoder: SSEDecoder | NDJSONDecoder | None = None
-        self._head = b""
+        self._sniffer = FramingSniffer()
 
     def _decode(self, chunk: bytes) -> None:
         if self._decoder is None:
-            self._head += chunk
-            text = self._head.lstrip(b"\xef\xbb\xbf \t\r\n")
-            if not text:
+            found = self._sniffer.sniff(chunk)
+            if found is None:
                 return
-            self._decoder = NDJSONDecoder() if text[:1] == b"{" else SSEDecoder()
-            chunk, self._head = self._head, b""
+            first, _, chunk = found
+            self._decoder = NDJSONDecoder() if first == b"{" else SSEDecoder()
         self._items(self._decoder.feed(chunk))
 
     def _flush(self) -> None:

@@ -659,3 +659,24 @@ def test_kong_bedrock_chunks() -> None:
     assert json.loads(tool_input) == {"a": 2, "b": 12}
     assert bodies[-2]["stopReason"] == "tool_use"
     assert bodies[-1]["usage"]["totalTokens"] == 522
+
+
+@pytest.mark.parametrize(
+    ("body", "first"),
+    [(b"[{}]", b"["), (b'\xef\xbb\xbf \r\n{"a":1}\n', b"{"), (b"\n\ndata: x\n\n", b"d"), (b"  \xef\xbb\xbf[1]", b"[")],
+)
+def test_framing_sniffer_decides_on_the_first_meaningful_byte_wherever_the_body_splits(
+    body: bytes, first: bytes
+) -> None:
+    from addon.streams import FramingSniffer
+
+    for cut in range(len(body) + 1):
+        sniffer = FramingSniffer()
+        found = sniffer.sniff(body[:cut]) if cut else None
+        seen = body[:cut]
+        if found is None:  # undecided: the sniffer kept the first piece and decides on the second
+            found, seen = sniffer.sniff(body[cut:]), body
+        assert found is not None
+        got_first, rest, everything = found
+        assert got_first == first
+        assert everything == seen and seen.endswith(rest) and rest.startswith(first)

@@ -35,7 +35,7 @@ from ..openai_format import (
     usage,
 )
 from ..streaming import ChunkWriter, stream_error
-from ..streams import NDJSONDecoder, SSEDecoder, StreamDecodeError
+from ..streams import FramingSniffer, NDJSONDecoder, SSEDecoder, StreamDecodeError
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error, url_path
 
 BASE_URL = "https://api.cohere.com"
@@ -836,9 +836,6 @@ def _response_format(body: dict[str, Any], schema_key: str, api: str) -> dict[st
 # Streams: Cohere v2 SSE or v1 NDJSON -> OpenAI chunks
 # --------------------------------------------------------------------------------------------------------------
 
-_BOM = b"\xef\xbb\xbf"
-_WHITESPACE = b" \t\r\n"
-
 
 class CohereStream:
     """Translates a Cohere stream into OpenAI chunks, event by event, in constant memory.
@@ -852,9 +849,9 @@ class CohereStream:
     __slots__ = (
         "_decoder",
         "_done",
-        "_head",
         "_plan_streamed",
         "_role_sent",
+        "_sniffer",
         "_sse",
         "_v1_tool_calls",
         "out",
@@ -866,7 +863,7 @@ class CohereStream:
         self.result = self.out.result
         self._decoder: NDJSONDecoder | SSEDecoder | None = None
         self._sse = False
-        self._head = b""  # at most a BOM prefix, while the framing is not known yet
+        self._sniffer = FramingSniffer()
         self._role_sent = False
         self._done = False
         self._v1_tool_calls = 0  # v1 tool calls sent so far
@@ -876,16 +873,12 @@ class CohereStream:
         if self._done:
             return b""
         if self._decoder is None:
-            probe = (self._head + chunk).lstrip(_WHITESPACE)
-            if probe.startswith(_BOM):
-                probe = probe[len(_BOM) :].lstrip(_WHITESPACE)
-            if not probe or _BOM.startswith(probe):
-                self._head = probe
+            found = self._sniffer.sniff(chunk)
+            if found is None:
                 return b""
-            self._head = b""
-            self._sse = probe[:1] != b"{"
+            first, chunk, _ = found
+            self._sse = first != b"{"
             self._decoder = SSEDecoder() if self._sse else NDJSONDecoder()
-            chunk = probe
         if self._sse:
             return self._decode(chunk)
         # NDJSON is decoded a line at a time, so that the lines before a bad one are translated whatever the

@@ -39,7 +39,7 @@ from ..openai_format import (
 )
 from ..rules import ModelOptions
 from ..streaming import ChunkWriter, stream_error
-from ..streams import JSONArrayDecoder, SSEDecoder, StreamDecodeError
+from ..streams import FramingSniffer, JSONArrayDecoder, SSEDecoder, StreamDecodeError
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, client_status, register, upstream_error
 
 GEMINI_API = "https://generativelanguage.googleapis.com"
@@ -1000,9 +1000,6 @@ def _stream_error_status(err: dict[str, Any]) -> int:
 # Streams: Gemini SSE or JSON array -> OpenAI chunks
 # --------------------------------------------------------------------------------------------------------------
 
-_BOM = b"\xef\xbb\xbf"
-_WS = b" \t\r\n"
-
 
 class GeminiStream:
     """Translates a streamGenerateContent body into OpenAI chunks, response object by response object.
@@ -1019,7 +1016,7 @@ class GeminiStream:
         "_done",
         "_finish",
         "_functions",
-        "_head",
+        "_sniffer",
         "_started",
         "_tools",
         "_usage_raw",
@@ -1032,7 +1029,7 @@ class GeminiStream:
         self.result = self.out.result
         self._decoder: SSEDecoder | JSONArrayDecoder | None = None  # chosen by the body's first byte
         self._array = False
-        self._head = b""  # leading whitespace (and BOM) seen before the first meaningful byte
+        self._sniffer = FramingSniffer()
         self._started = False
         self._done = False
         self._finish: str | None = None
@@ -1075,17 +1072,11 @@ class GeminiStream:
     def _sniff(self, chunk: bytes) -> bytes:
         """Buffer until the first byte that is not whitespace or BOM: '[' is the JSON-array form, else SSE.
         Returns the bytes to feed the chosen decoder (empty while undecided)."""
-        head = self._head + chunk
-        has_bom = head.startswith(_BOM)
-        if not has_bom and _BOM.startswith(head):
-            self._head = head  # maybe a BOM split across chunks
+        found = self._sniffer.sniff(chunk)
+        if found is None:
             return b""
-        rest = (head[3:] if has_bom else head).lstrip(_WS)
-        if not rest:
-            self._head = head
-            return b""
-        self._head = b""
-        if rest[:1] == b"[":
+        first, rest, head = found
+        if first == b"[":
             self._array = True
             self._decoder = JSONArrayDecoder()
             return rest
