@@ -212,6 +212,19 @@ def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None 
     return out
 
 
+def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, write_key: str) -> dict[str, Any] | None:
+    """OpenAI usage from a provider that counts cache reads and writes apart from its input tokens (Anthropic,
+    Bedrock): all of them are prompt tokens, and cache reads are OpenAI's cached tokens. None if malformed."""
+    if not isinstance(raw, dict):
+        return None
+    input_tokens, output_tokens = raw.get(input_key), raw.get(output_key)
+    if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
+        return None
+    cache_read = raw.get(read_key) or 0
+    cache_write = raw.get(write_key) or 0
+    return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
+
+
 def chat_response(
     *,
     id: str | None,

@@ -19,7 +19,7 @@ from ..openai_format import (
     single_prompt,
     stop_list,
     text_of,
-    usage,
+    usage_with_cache,
 )
 from ..streaming import SSETranslator
 from ..streams import SSEEvent
@@ -87,15 +87,9 @@ def finish_reason(stop_reason: str | None) -> str | None:
 
 def usage_of(raw: Any) -> dict[str, Any] | None:
     """Anthropic usage -> OpenAI usage; cache reads and writes are part of the prompt."""
-    if not isinstance(raw, dict):
-        return None
-    input_tokens = raw.get("input_tokens")
-    output_tokens = raw.get("output_tokens")
-    if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
-        return None
-    cache_read = raw.get("cache_read_input_tokens") or 0
-    cache_write = raw.get("cache_creation_input_tokens") or 0
-    return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
+    return usage_with_cache(
+        raw, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+    )
 
 
 def uses_functions(call: Call) -> bool:

@@ -40,7 +40,7 @@ from ..openai_format import (
     single_prompt,
     stop_list,
     text_of,
-    usage,
+    usage_with_cache,
 )
 from ..rules import AuthSpec, ModelOptions, encode_url_value
 from ..streaming import ChunkWriter, stream_error
@@ -156,15 +156,7 @@ def finish_reason(stop_reason: Any) -> str | None:
 def usage_of(raw: Any) -> dict[str, Any] | None:
     """Converse usage -> OpenAI usage; cache reads and writes are reported apart from inputTokens and are part
     of the prompt."""
-    if not isinstance(raw, dict):
-        return None
-    input_tokens = raw.get("inputTokens")
-    output_tokens = raw.get("outputTokens")
-    if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
-        return None
-    cache_read = raw.get("cacheReadInputTokens") or 0
-    cache_write = raw.get("cacheWriteInputTokens") or 0
-    return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
+    return usage_with_cache(raw, "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 
 def misconfigured(message: str) -> ProxyError:
