@@ -600,14 +600,19 @@ class AnthropicRecorder(_SSERecorder):
             self.result.usage = _anthropic.usage_of(self._raw_usage)
 
 
-class GeminiRecorder(NativeRecorder):
-    """streamGenerateContent: SSE (`?alt=sse`) or one JSON array; every object may carry usageMetadata (the last
-    one is the total)."""
+class _SniffingRecorder(NativeRecorder):
+    """A recorder for a stream whose framing shows in its first meaningful byte (`_framing` picks the decoder)."""
 
     def __init__(self, keep_payload: bool) -> None:
         super().__init__(keep_payload)
-        self._decoder: SSEDecoder | JSONArrayDecoder | None = None
+        self._decoder: SSEDecoder | JSONArrayDecoder | NDJSONDecoder | None = None
         self._sniffer = FramingSniffer()
+
+    def _framing(self, first: bytes) -> SSEDecoder | JSONArrayDecoder | NDJSONDecoder:
+        raise NotImplementedError
+
+    def _items(self, items: list[Any]) -> None:
+        raise NotImplementedError
 
     def _decode(self, chunk: bytes) -> None:
         if self._decoder is None:
@@ -615,8 +620,20 @@ class GeminiRecorder(NativeRecorder):
             if found is None:
                 return
             first, _, chunk = found
-            self._decoder = JSONArrayDecoder() if first == b"[" else SSEDecoder()
+            self._decoder = self._framing(first)
         self._items(self._decoder.feed(chunk))
+
+    def _flush(self) -> None:
+        if self._decoder is not None:
+            self._items(self._decoder.flush())
+
+
+class GeminiRecorder(_SniffingRecorder):
+    """streamGenerateContent: SSE (`?alt=sse`) or one JSON array; every object may carry usageMetadata (the last
+    one is the total)."""
+
+    def _framing(self, first: bytes) -> SSEDecoder | JSONArrayDecoder:
+        return JSONArrayDecoder() if first == b"[" else SSEDecoder()
 
     def _flush(self) -> None:
         if self._decoder is not None:
@@ -704,26 +721,11 @@ class BedrockRecorder(NativeRecorder):
                 self.result.completed = True
 
 
-class CohereRecorder(NativeRecorder):
+class CohereRecorder(_SniffingRecorder):
     """v2 SSE (`message-end` carries usage) or v1 NDJSON (`stream-end` carries the whole response)."""
 
-    def __init__(self, keep_payload: bool) -> None:
-        super().__init__(keep_payload)
-        self._decoder: SSEDecoder | NDJSONDecoder | None = None
-        self._sniffer = FramingSniffer()
-
-    def _decode(self, chunk: bytes) -> None:
-        if self._decoder is None:
-            found = self._sniffer.sniff(chunk)
-            if found is None:
-                return
-            first, _, chunk = found
-            self._decoder = NDJSONDecoder() if first == b"{" else SSEDecoder()
-        self._items(self._decoder.feed(chunk))
-
-    def _flush(self) -> None:
-        if self._decoder is not None:
-            self._items(self._decoder.flush())
+    def _framing(self, first: bytes) -> SSEDecoder | NDJSONDecoder:
+        return NDJSONDecoder() if first == b"{" else SSEDecoder()
 
     def _items(self, items: list[Any]) -> None:
         for item in items:

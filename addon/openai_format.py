@@ -10,6 +10,7 @@ import base64
 import struct
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import bad_request
@@ -146,6 +147,21 @@ def validate(route_type: str, body: Any) -> dict[str, Any]:
     if route_type == EMBEDDINGS:
         return validate_embeddings(body)
     return validate_completions(body)
+
+
+def refuse_unsupported(body: dict[str, Any], provider: str, table: Mapping[str, Any]) -> None:
+    """Refuse (400) the OpenAI fields a provider has no equivalent for, unless they hold their neutral value
+    (`table`: field -> neutral value), so a client never silently gets other behaviour than it asked for. These
+    providers answer text only, so `modalities` other than ["text"] is refused too."""
+    for key, neutral in table.items():
+        value = body.get(key)
+        if value is not None and value != neutral:
+            raise bad_request(f"'{key}' is not supported by provider {provider}", param=key)
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"]:
+        raise bad_request(
+            f"'modalities' other than ['text'] are not supported by provider {provider}", param="modalities"
+        )
 
 
 def text_of(content: Any) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .. import jsonutil
+from .. import jsonutil, openai_format
 from ..errors import ProxyError, bad_request
 from ..openai_format import (
     CHAT,
@@ -80,15 +80,7 @@ def require_upstream_url(options: ModelOptions, provider: str, fmt: str) -> None
 
 
 def refuse_unsupported(body: dict[str, Any], provider: str, table: dict[str, Any] = UNSUPPORTED) -> None:
-    for key, neutral in table.items():
-        value = body.get(key)
-        if value is not None and value != neutral:
-            raise bad_request(f"'{key}' is not supported by provider {provider}", param=key)
-    modalities = body.get("modalities")
-    if modalities is not None and modalities != ["text"]:
-        raise bad_request(
-            f"'modalities' other than ['text'] are not supported by provider {provider}", param="modalities"
-        )
+    openai_format.refuse_unsupported(body, provider, table)
 
 
 def refuse_tools(body: dict[str, Any], provider: str) -> None:

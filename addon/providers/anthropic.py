@@ -16,6 +16,7 @@ from ..openai_format import (
     completion_response,
     max_tokens_of,
     new_id,
+    refuse_unsupported,
     single_prompt,
     stop_list,
     text_of,
@@ -118,10 +119,7 @@ class Anthropic(Provider):
 
     def _common(self, call: Call) -> dict[str, Any]:
         body = call.body
-        for key, neutral in _UNSUPPORTED.items():
-            value = body.get(key)
-            if value is not None and value != neutral:
-                raise bad_request(f"'{key}' is not supported by provider anthropic", param=key)
+        refuse_unsupported(body, "anthropic", _UNSUPPORTED)
         out: dict[str, Any] = {"model": call.model}
         temperature = body.get("temperature")
         if temperature is not None:

@@ -37,6 +37,7 @@ from ..openai_format import (
     embedding_usage,
     embeddings_response,
     max_tokens_of,
+    refuse_unsupported,
     single_prompt,
     stop_list,
     text_of,
@@ -407,17 +408,11 @@ class Bedrock(Provider):
 
     def _body(self, call: Call) -> dict[str, Any]:
         body = call.body
-        for key, neutral in _UNSUPPORTED.items():
-            value = body.get(key)
-            if value is not None and value != neutral:
-                raise bad_request(f"'{key}' is not supported by provider bedrock", param=key)
+        refuse_unsupported(body, "bedrock", _UNSUPPORTED)
         if call.route_type == CHAT:
             system, messages, has_tool_blocks = _messages(body["messages"])
         else:
-            for key, neutral in _UNSUPPORTED_COMPLETIONS.items():
-                value = body.get(key)
-                if value is not None and value != neutral:
-                    raise bad_request(f"'{key}' is not supported by provider bedrock", param=key)
+            refuse_unsupported(body, "bedrock", _UNSUPPORTED_COMPLETIONS)
             prompt = single_prompt(body)
             system, messages, has_tool_blocks = [], [{"role": "user", "content": [{"text": prompt}]}], False
             if not prompt:

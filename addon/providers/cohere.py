@@ -29,6 +29,7 @@ from ..openai_format import (
     embedding_usage,
     embeddings_response,
     max_tokens_of,
+    refuse_unsupported,
     single_prompt,
     stop_list,
     text_of,
@@ -239,13 +240,7 @@ class Cohere(Provider):
 
     def _common(self, call: Call, api: str) -> dict[str, Any]:
         body = call.body
-        for key, neutral in _UNSUPPORTED.items():
-            value = body.get(key)
-            if value is not None and value != neutral:
-                raise bad_request(f"'{key}' is not supported by provider cohere", param=key)
-        modalities = body.get("modalities")
-        if modalities is not None and modalities != ["text"]:
-            raise bad_request("provider cohere produces text only", param="modalities")
+        refuse_unsupported(body, "cohere", _UNSUPPORTED)
         n = body.get("n")
         if n is not None and n != 1:
             if api != V1_GENERATE:
