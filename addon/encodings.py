@@ -39,20 +39,34 @@ class _Deflate:
         return self._inflate.decompress(data)
 
 
+class EncodingError(ValueError):
+    """An upstream's stream that is not what its content-encoding says."""
+
+
 def stream_decoder(encoding: str) -> Callable[[bytes], bytes] | None:
-    """An incremental decoder for a response body's content-encoding; None for identity."""
+    """An incremental decoder for a response body's content-encoding; None for identity. The decoder raises
+    EncodingError on bytes that are not of that encoding."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity", "none"):
         return None
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(47).decompress
-    if encoding in ("deflate", "deflateraw"):
-        return _Deflate()
-    if encoding == "br":
-        return brotli.Decompressor().process
-    if encoding == "zstd":
-        return zstd.ZstdDecompressor().decompress
-    raise ValueError(f"upstream stream has an unsupported content-encoding {encoding!r}")
+        decode: Callable[[bytes], bytes] = zlib.decompressobj(47).decompress
+    elif encoding in ("deflate", "deflateraw"):
+        decode = _Deflate()
+    elif encoding == "br":
+        decode = brotli.Decompressor().process
+    elif encoding == "zstd":
+        decode = zstd.ZstdDecompressor().decompress
+    else:
+        raise ValueError(f"upstream stream has an unsupported content-encoding {encoding!r}")
+
+    def checked(data: bytes) -> bytes:
+        try:
+            return decode(data)
+        except Exception as e:  # zlib.error, brotli.error, zstd.ZstdError: one error type for the caller
+            raise EncodingError(f"the upstream's stream is labelled {encoding} but is not: {e}") from None
+
+    return checked
 
 
 def inflate_bounded(raw: bytes, encoding: str, limit: int) -> bytes:

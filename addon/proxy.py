@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,14 +21,15 @@ from mitmproxy import ctx, exceptions, flowfilter, http
 from mitmproxy.net.http import url as mitm_url
 from mitmproxy.net.http.url import hostport
 
-from . import audit, encodings, jsonutil, native, preserve, record
+from . import audit, encodings, jsonutil, native, preserve, record, upstream_faults
 from .auth import CREDENTIAL_PARAMS, apply_auth, redact_url
 from .errors import ProxyError, bad_request
 from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from .providers import Call, UpstreamRequest
 from .record import Exchange
 from .rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file
-from .streaming import stream_error
+from .streaming import stream_error, stream_error_event
+from .watchdog import Watchdog
 
 log = logging.getLogger("ai_proxy")
 
@@ -44,8 +46,29 @@ _SECRET_HEADERS = frozenset({b"authorization", b"api-key", b"x-api-key", b"x-goo
 _FORWARDED_CLIENT_HEADERS = ("user-agent", "openai-organization", "openai-project", "openai-beta")
 
 
+# What may go into a response header from an upstream: visible ASCII and tabs, bounded (no CR, LF, NUL).
+_SAFE_VALUE = re.compile(rb"[\x20-\x7e\t]{0,1024}\Z")
+_SAFE_NAME = re.compile(rb"[a-z0-9!#$%&'*+.^_`|~-]{1,64}\Z")
+_UNSAFE_TEXT = re.compile(r"[^\x20-\x7e]")
+
+
+def header_text(value: str, limit: int = 256) -> str:
+    """A value from a client or an upstream (a model name, an id) made safe for a response header: anything but
+    visible ASCII becomes '?', and it is cut at `limit` characters."""
+    return _UNSAFE_TEXT.sub("?", value[:limit])
+
+
+def _checked(headers: dict[str, str]) -> dict[str, str]:
+    """Extra headers of an error, without any that could not be sent as they are."""
+    return {
+        k: v
+        for k, v in headers.items()
+        if _SAFE_NAME.match(k.lower().encode()) and _SAFE_VALUE.match(v.encode("utf-8", "replace"))
+    }
+
+
 def error_response(err: ProxyError) -> http.Response:
-    headers = {"content-type": "application/json", **err.headers}
+    headers = {"content-type": "application/json", **_checked(err.headers)}
     return http.Response.make(err.status, err.body(), headers)
 
 
@@ -60,6 +83,7 @@ class AIProxy:
         self._exchanges: dict[str, Exchange] = {}
         self._running = False
         self._gcp: Any = None
+        self._proxyserver: Any = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -98,6 +122,8 @@ class AIProxy:
 
     def running(self) -> None:
         self._running = True
+        self._proxyserver = ctx.master.addons.get("proxyserver")
+        upstream_faults.install()
         if ctx.options.connection_strategy != "lazy":
             ctx.options.update(connection_strategy="lazy")
         if self._watcher is None:
@@ -190,6 +216,7 @@ class AIProxy:
             _redact_client_credentials(flow.request, key_param)
             return
         self._exchanges[flow.id] = ex
+        ex.client_close = _wants_close(flow.request)
         try:
             if rule.spec.route_type == "preserve":
                 self._forward_preserve(flow, ex, captures)
@@ -216,6 +243,27 @@ class AIProxy:
             if ex.local_error is not None:
                 # answered here: keep the client's key out of logs, UI
                 _redact_client_credentials(flow.request, key_param)
+            elif flow.response is None and flow.live:
+                self._watch(flow, ex)
+
+    def _watch(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """Start the upstream timeouts of an exchange whose request is about to leave."""
+        try:
+            ex.watchdog = Watchdog(
+                ex.rule.timeouts, lambda: _connected_ago(flow), lambda name: self._expired(flow, ex, name)
+            )
+        except Exception:  # the request still goes out, only without our timeouts
+            log.exception(f"AI proxy: rule '{ex.rule.name}' could not start its upstream timeouts")
+
+    def _expired(self, flow: http.HTTPFlow, ex: Exchange, name: str) -> None:
+        """A timeout fired: close the upstream connection; mitmproxy then runs `error`, which answers the client."""
+        try:
+            ex.timeout = name
+            log.info(f"AI proxy: rule '{ex.rule.name}': {ex.rule.timeouts.describe(name)}; closing it")
+            if not upstream_faults.close_upstream(flow, self._proxyserver) and flow.killable:
+                flow.kill()  # no connection to close (mitmproxy internals changed): at least free the client
+        except Exception:
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to act on an expired timeout")
 
     # ---- native formats (llm_format): the client's own provider SDK, passed through and recorded ------------
 
@@ -267,7 +315,9 @@ class AIProxy:
                 ex.local_error = ProxyError(502, "AI proxy failed to forward the request", code="proxy_error")
             body, extra = fmt.error_body(ex.local_error)
             flow.response = http.Response.make(
-                ex.local_error.status, body, {"content-type": "application/json", **extra, **ex.local_error.headers}
+                ex.local_error.status,
+                body,
+                {"content-type": "application/json", **_checked({**extra, **ex.local_error.headers})},
             )
 
     def _native_responseheaders(self, flow: http.HTTPFlow, ex: Exchange) -> None:
@@ -275,7 +325,7 @@ class AIProxy:
         assert response is not None and ex.native is not None
         ex.upstream_status = response.status_code
         if ex.rule.spec.model_name_header and response.status_code < 400:
-            response.headers[MODEL_HEADER] = f"{ex.provider.name}/{ex.native.model or ''}"
+            response.headers[MODEL_HEADER] = header_text(f"{ex.provider.name}/{ex.native.model or ''}")
         content_type = response.headers.get("content-type", "")
         if response.status_code >= 300 or not (ex.native.stream or native.is_stream_response(content_type)):
             return  # a whole body: recorded in `response`
@@ -286,9 +336,11 @@ class AIProxy:
             response.stream = True  # still the provider's bytes, unchanged
             return
         ex.translator = recorder
+        activity = ex.watchdog.activity if ex.watchdog is not None else _no_activity
 
         def observe(data: bytes) -> bytes | list[bytes]:
             # The bytes go to the client unchanged; decoding them is only for the record.
+            activity()
             try:
                 if data:
                     recorder.feed(data)
@@ -402,6 +454,26 @@ class AIProxy:
             return
         # The request has left: take the credentials out of the flow so mitmweb, dumps and logs never show them.
         self._scrub_request(flow, ex)
+        try:
+            self._route_response_headers(flow, ex)
+        finally:
+            self._response_started(flow, ex)
+
+    def _response_started(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """Headers are in: a stream's chunks now keep the idle timeout at bay; the client's Connection: close."""
+        response = flow.response
+        if response is None:
+            return
+        watchdog = ex.watchdog
+        if response.stream is True:  # passed through as it arrives: still watched for silence
+            response.stream = _passthrough(watchdog.activity if watchdog is not None else None)
+        ex.client_stream = bool(response.stream)
+        if ex.client_stream and ex.client_close and not (flow.request.is_http2 or flow.request.is_http3):
+            response.headers["connection"] = "close"
+        if watchdog is not None:
+            watchdog.response_started(streamed=ex.client_stream)
+
+    def _route_response_headers(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         if ex.preserved and response is not None:
             if "event-stream" in response.headers.get("content-type", ""):
@@ -441,13 +513,20 @@ class AIProxy:
         headers["content-type"] = "text/event-stream; charset=utf-8"
         headers["cache-control"] = "no-cache"
         if ex.rule.spec.model_name_header:
-            headers[MODEL_HEADER] = f"{ex.provider.name}/{ex.call.model or ''}"
+            headers[MODEL_HEADER] = header_text(f"{ex.provider.name}/{ex.call.model or ''}")
         if flow.request.http_version == "HTTP/1.1":
             headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
+
+        activity = ex.watchdog.activity if ex.watchdog is not None else _no_activity
+        failed = False
 
         def translate(data: bytes) -> bytes | list[bytes]:
             # Called by mitmproxy for every received chunk and a final b"". Never return b"" mid-stream: on
             # HTTP/1 an empty chunk ends the body.
+            nonlocal failed
+            if failed:
+                return []  # the client's stream has ended with an error event; the rest is dropped
+            activity()
             try:
                 if not data:
                     out = translator.finish()
@@ -455,11 +534,19 @@ class AIProxy:
                     if decode is not None:
                         data = decode(data)
                     out = translator.feed(data) if data else b""
+            except encodings.EncodingError as e:  # the upstream's fault, not ours: no traceback
+                failed = True
+                log.info(f"AI proxy: rule '{ex.rule.name}': {e}")
+                out = stream_error_event(translator.result, stream_error(str(e), code="bad_upstream_response"))
+                asyncio.get_running_loop().call_soon(upstream_faults.close_upstream, flow, self._proxyserver)
             except Exception:
+                # Logged once; the client gets one error event and then a clean end of its stream.
+                failed = True
                 log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate a stream chunk")
-                translator.result.error = stream_error("AI proxy failed to translate the stream", code="proxy_error")
-                out = b"data: " + translator.result.error.body() + b"\n\n"
-                translator.feed = lambda _data: b""  # type: ignore[method-assign]
+                err = stream_error("AI proxy failed to translate the upstream stream", code="proxy_error")
+                out = stream_error_event(translator.result, err)
+                # End the client's stream now rather than when the upstream ends its own.
+                asyncio.get_running_loop().call_soon(upstream_faults.close_upstream, flow, self._proxyserver)
             return out if out else []
 
         response.stream = translate
@@ -468,6 +555,8 @@ class AIProxy:
         ex = self._exchanges.pop(flow.id, None)
         if ex is None:
             return
+        if ex.watchdog is not None:
+            ex.watchdog.stop()
         try:
             if ex.local_error is None:
                 self._scrub_request(flow, ex)
@@ -483,20 +572,37 @@ class AIProxy:
             err = ProxyError(502, "AI proxy failed to translate the upstream response", code="proxy_error")
             flow.response = error_response(err)
             ex.status, ex.client_response = 502, err.envelope()
+        if ex.client_close and flow.response is not None and not (flow.request.is_http2 or flow.request.is_http3):
+            flow.response.headers["connection"] = "close"
         self._finish(flow, ex)
 
     def error(self, flow: http.HTTPFlow) -> None:
         ex = self._exchanges.pop(flow.id, None)
         if ex is None:
             return
+        if ex.watchdog is not None:
+            ex.watchdog.stop()
         try:
             self._scrub_request(flow, ex)
-            if ex.translator is not None:
+            if ex.translator is not None and ex.client_stream:
                 self._finish_stream(ex, flow.request.timestamp_end, time.time())
-                if not ex.translator.result.completed:
-                    # The client or the upstream hung up mid-stream: say so in the record.
-                    ex.error = ex.error or (flow.error.msg if flow.error else "stream interrupted")
+                result = ex.translator.result
+                if not result.completed:
+                    # The client or the upstream hung up mid-stream: say so in the record, and end a translated
+                    # stream with an error event and a clean end (a native stream is the provider's bytes: it is
+                    # cut off as the provider cut it).
+                    cause = self._failure(flow, ex)
+                    if ex.native is None:
+                        tail = b"" if result.error is not None else stream_error_event(result, cause)
+                        upstream_faults.answer_with(flow, upstream_faults.Answer(tail=tail))
+                    ex.error = ex.error or (result.error.message if result.error else cause.message)
                 # A hang-up after the end of a complete stream is how OpenAI SDKs close: not an error.
+            elif not ex.client_stream:
+                # Nothing reached the client yet: it gets our envelope instead of mitmproxy's own error page.
+                cause = self._failure(flow, ex)
+                upstream_faults.answer_with(flow, upstream_faults.Answer(response=self._error_answer(ex, cause)))
+                ex.error = cause.message
+                ex.status, ex.client_response = cause.status, cause.envelope()
             else:
                 ex.error = flow.error.msg if flow.error else "unknown error"
                 if ex.status is None:
@@ -506,6 +612,27 @@ class AIProxy:
             ex.error = ex.error or (flow.error.msg if flow.error else "unknown error")
             ex.status = ex.status or 502
         self._finish(flow, ex)
+
+    def _failure(self, flow: http.HTTPFlow, ex: Exchange) -> ProxyError:
+        """What went wrong upstream, as the client is told: a timeout that fired (504), or the transport's error."""
+        if ex.timeout is not None:
+            return ProxyError(504, ex.rule.timeouts.describe(ex.timeout), code="upstream_timeout")
+        msg = flow.error.msg if flow.error else "unknown error"
+        if flow.response is None and ex.upstream_status is None:
+            return ProxyError(
+                502, f"the upstream could not be reached or did not answer: {msg}", code="upstream_unreachable"
+            )
+        return ProxyError(502, f"the upstream broke off its answer: {msg}", code="upstream_broken")
+
+    def _error_answer(self, ex: Exchange, err: ProxyError) -> http.Response:
+        """A proxy error as the client's whole response, in the client's format; closes an HTTP/1 connection whose
+        upstream failed (nothing more is known about it)."""
+        if ex.native is not None:
+            body, extra = native.FORMATS[ex.rule.spec.llm_format].error_body(err)
+        else:
+            body, extra = err.body(), {}
+        headers = {"content-type": "application/json", **_checked({**extra, **err.headers}), "connection": "close"}
+        return http.Response.make(err.status, body, headers)
 
     def _finish_stream(self, ex: Exchange, request_end: float | None, end: float | None) -> None:
         assert ex.translator is not None and ex.call is not None
@@ -579,15 +706,18 @@ class AIProxy:
         headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
         for name, value in response.headers.fields:
             lname = name.lower()
-            if lname in _KEPT_RESPONSE_HEADERS or lname.startswith(_KEPT_RESPONSE_PREFIXES):
+            if (lname in _KEPT_RESPONSE_HEADERS or lname.startswith(_KEPT_RESPONSE_PREFIXES)) and _SAFE_VALUE.match(
+                value
+            ):
                 headers.append((lname, value))
         kept = {k for k, _ in headers}
-        headers += [
-            (k.lower().encode(), v.encode()) for k, v in error_headers.items() if k.lower().encode() not in kept
-        ]
+        for key, text in error_headers.items():  # from the provider's error body: checked like any upstream value
+            name, value = key.lower().encode(), text.encode("utf-8", "replace")
+            if name not in kept and _SAFE_NAME.match(name) and _SAFE_VALUE.match(value):
+                headers.append((name, value))
         if ex.rule.spec.model_name_header and status < 400:
             model = data.get("model") or ex.call.model or ""
-            headers.append((MODEL_HEADER.encode(), f"{ex.provider.name}/{model}".encode()))
+            headers.append((MODEL_HEADER.encode(), header_text(f"{ex.provider.name}/{model}").encode()))
         response.status_code = status
         response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         content = jsonutil.dumps(data)
@@ -688,3 +818,34 @@ def _with_bare_tokens(secrets: list[str]) -> list[str]:
         if " " in s:
             out.append(s.rsplit(" ", 1)[1])
     return out
+
+
+def _no_activity() -> None:
+    pass
+
+
+def _passthrough(activity: Any) -> Any:
+    """A stream callable that passes the bytes on unchanged and tells the watchdog the upstream is alive."""
+    tick = activity or _no_activity
+
+    def passthrough(data: bytes) -> bytes | list[bytes]:
+        tick()
+        return data if data else []
+
+    return passthrough
+
+
+def _connected_ago(flow: http.HTTPFlow) -> float | None:
+    """Seconds since the flow's upstream connection was made, or None while it is not connected."""
+    server = flow.server_conn
+    if server.connected and server.timestamp_tcp_setup:
+        return max(0.0, time.time() - server.timestamp_tcp_setup)
+    return None
+
+
+def _wants_close(request: http.Request) -> bool:
+    """Whether the client asked to close its connection after this exchange (HTTP/1 semantics)."""
+    if request.is_http2 or request.is_http3:
+        return False
+    tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
+    return "close" in tokens or (request.http_version == "HTTP/1.0" and "keep-alive" not in tokens)

@@ -44,6 +44,10 @@ class Exchange:
     ttft_ms: float | None = None
     finished: float = 0.0
     summary: dict[str, Any] | None = None
+    watchdog: Any = None  # the upstream timeouts (watchdog.Watchdog), from the request leaving to the answer
+    timeout: str | None = None  # the rule key of the timeout that fired, if one did
+    client_close: bool = False  # the client asked to close its connection after this exchange
+    client_stream: bool = False  # the client has received response headers of a stream
 
     def response_object(self) -> dict[str, Any]:
         return self.client_response if isinstance(self.client_response, dict) else {}
@@ -96,6 +100,7 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
             "client_url": ex.client_url,
             "upstream_url": ex.upstream_url,
             "error": ex.error_message(),
+            "timeout": ex.timeout,
         },
     }
     if spec.logging.log_statistics:

@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import watchdog
 from .errors import ProxyError, bad_request
 
 PROVIDERS = (
@@ -189,6 +190,11 @@ class RuleSpec(_Strict):
     response_streaming: Literal["allow", "deny", "always"] = "allow"
     max_request_body_size: Annotated[int, Field(gt=0)] = 8 * 1024 * 1024
     model_name_header: bool = True
+    # Upstream timeouts in milliseconds (Kong's connect_timeout/read_timeout; idle and total are ours).
+    connect_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_CONNECT_MS
+    read_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_READ_MS  # time to the response's first byte
+    idle_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_IDLE_MS  # silence between two stream chunks
+    total_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_TOTAL_MS
     model: ModelSpec
     auth: AuthSpec | None = None
     logging: LoggingSpec = LoggingSpec()
@@ -362,6 +368,11 @@ class Rule:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def timeouts(self) -> watchdog.Timeouts:
+        spec = self.spec
+        return watchdog.Timeouts(spec.connect_timeout, spec.read_timeout, spec.idle_timeout, spec.total_timeout)
 
     def match(self, host: str, path: str, method: str) -> dict[str, str] | None:
         """The uri_captures when host/path/method match (the optional filter is checked by the glue)."""

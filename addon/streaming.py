@@ -190,6 +190,12 @@ class ChunkWriter:
         return b"data: " + jsonutil.dumps(err.envelope()) + b"\n\n"
 
 
+def stream_error_event(result: StreamResult, err: ProxyError) -> bytes:
+    """An OpenAI-style error event that ends a stream; the result keeps the error for the record."""
+    result.error = err
+    return b"data: " + jsonutil.dumps(err.envelope()) + b"\n\n"
+
+
 def stream_error(message: str, *, status: int = 502, code: str = "stream_error", type: str | None = None) -> ProxyError:
     return ProxyError(status, message, code=code, type=type or "server_error")
 

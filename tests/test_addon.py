@@ -169,7 +169,10 @@ def test_record_on_error_hook(addon, tmp_path: Path) -> None:
     proxy.recorder.close()
     [record] = records(tmp_path / "rec")
     assert record["meta"]["status"] == 502
-    assert record["meta"]["error"] == "connection refused"
+    assert record["meta"]["error"] == "the upstream could not be reached or did not answer: connection refused"
+    # what the client gets instead of mitmproxy's HTML page: the OpenAI envelope
+    assert f.response is not None and f.response.status_code == 502
+    assert json.loads(f.response.content)["error"]["code"] == "upstream_unreachable"
 
 
 def test_reload_applies_good_edits_and_refuses_bad_ones(addon, caplog: pytest.LogCaptureFixture) -> None:
