@@ -1,0 +1,135 @@
+"""Usage that arrived before a stream was cut off is in the record (DESIGN.md: record what had arrived).
+
+Every provider's stream translator and every native recorder is fed a prefix of a stream, as when the client, the
+upstream or the proxy ends it early, and `result.usage` (what the audit record is built from) must then hold every
+count the upstream had sent: the input tokens as soon as they arrive, the output tokens as known so far (null when
+none was sent, never a guess). Where a provider sends no usage until its last event, the test says so: null stays
+null. The client's side does not change: its usage chunk still comes only at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from addon.exchange import ClientRequest, prepare_call, provider_for
+from addon.rules import load_rules_text
+from addon.streaming import StreamTranslator
+from tests.support.fakes import anthropic_stream, openai_stream, sse
+
+CHAT = "llm/v1/chat"
+COMPLETIONS = "llm/v1/completions"
+USER = [{"role": "user", "content": "Hi"}]
+UP = "http://127.0.0.1:9"  # never contacted: the translators are pure
+FAKE_AWS = {"aws_access_key_id": "AKIDSTREAMUSAGEFAKE1", "aws_secret_access_key": "stream/usage/fake/secret/0001"}
+
+
+def translator(provider: str, route: str = CHAT, **options: Any) -> StreamTranslator:
+    spec: dict[str, Any] = {
+        "name": "r",
+        "match": {"host": "llm.internal"},
+        "route_type": route,
+        "model": {"provider": provider, "name": "m-1", "options": {"upstream_url": UP, **options}},
+    }
+    if provider == "bedrock":
+        spec["model"]["options"] = {"bedrock": {"aws_region": "us-east-1"}, **options}
+        spec["auth"] = FAKE_AWS
+    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
+    body = {"messages": USER} if route == CHAT else {"prompt": "Hi"}
+    raw = json.dumps({**body, "stream": True}).encode()
+    call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", raw))
+    # include_usage: the client asked for the usage chunk, so the test can check it still comes only at the end.
+    return provider_for(rule).stream_translator(call, True, True)
+
+
+def cut(t: StreamTranslator, *events: bytes) -> bytes:
+    """Feed a stream's first events and no more: the client hung up, finish() is never called."""
+    return b"".join(t.feed(e) for e in events)
+
+
+def no_usage_chunk(out: bytes) -> None:
+    """What the client got so far carries no usage: the usage chunk still comes only with the finish chunk."""
+    datas = [line[6:] for line in out.decode().split("\n") if line.startswith("data: ")]
+    assert all(json.loads(d).get("usage") is None for d in datas if d != "[DONE]"), out
+
+
+def usage(prompt: int, completion: int | None, cached: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + (completion or 0),
+    }
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    return out
+
+
+# ---- Anthropic -----------------------------------------------------------------------------------------------
+
+
+def test_anthropic_input_tokens_are_recorded_from_message_start() -> None:
+    t = translator("anthropic")
+    out = cut(t, *anthropic_stream()[:4])  # message_start, block start, ping, the first text delta
+    assert t.result.usage == usage(25, 1)
+    no_usage_chunk(out)
+
+
+def test_anthropic_output_tokens_so_far_from_message_delta_and_cache_counts() -> None:
+    t = translator("anthropic")
+    start = {"input_tokens": 10, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 3, "output_tokens": 2}
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}
+    out = cut(t, sse({"type": "message_start", "message": {"model": "c", "usage": start}}), sse(delta))
+    assert t.result.usage == usage(18, 7, cached=5)
+    no_usage_chunk(out)
+
+
+def test_anthropic_input_only_leaves_completion_null_and_survives_the_end() -> None:
+    t = translator("anthropic")
+    cut(t, sse({"type": "message_start", "message": {"model": "c", "usage": {"input_tokens": 9}}}))
+    assert t.result.usage == usage(9, None)
+    # The upstream ends without ever counting the output: the client's usage chunk is null, as before, and the
+    # record keeps the input count that had arrived.
+    out = cut(t, sse({"type": "message_delta", "delta": {"stop_reason": "end_turn"}}), sse({"type": "message_stop"}))
+    assert t.result.completed and t.result.usage == usage(9, None)
+    usage_chunks = [json.loads(line[6:]) for line in out.decode().split("\n") if '"choices":[]' in line]
+    assert [c["usage"] for c in usage_chunks] == [None]
+
+
+def test_anthropic_usage_stays_when_the_upstream_breaks_off() -> None:
+    t = translator("anthropic")
+    cut(t, *anthropic_stream(complete=False))
+    t.finish()  # the upstream ended early: an error event for the client, and the record keeps the usage
+    assert t.result.error is not None and t.result.usage == usage(25, 1)
+
+
+def test_anthropic_legacy_complete_sends_no_usage() -> None:
+    """/v1/complete streams carry no token counts at all: null stays null."""
+    t = translator("anthropic", COMPLETIONS, upstream_url=f"{UP}/v1/complete")
+    cut(t, sse({"type": "completion", "completion": "Hel", "stop_reason": None}, "completion"))
+    assert t.result.usage is None
+
+
+# ---- OpenAI-format passthroughs (OpenAI, Azure, Llama openai, Hugging Face Messages API, Mistral chat) -----------
+
+
+PASSTHROUGHS = [
+    ("openai", {}),
+    ("azure", {"azure_deployment_id": "d"}),
+    ("llama2", {"llama2_format": "openai"}),
+    ("huggingface", {}),
+    ("mistral", {}),
+]
+
+
+@pytest.mark.parametrize(("provider", "options"), PASSTHROUGHS, ids=[p for p, _ in PASSTHROUGHS])
+def test_openai_format_usage_chunk_before_done(provider: str, options: dict[str, Any]) -> None:
+    """These send usage only in their last chunk (include_usage); once it arrived, a cut before [DONE] keeps it."""
+    t = translator(provider, **options)
+    events = openai_stream(include_usage=True)
+    cut(t, *events[:2])
+    assert t.result.usage is None  # nothing counted yet: null, not a guess
+    cut(t, *events[2:-1])  # everything but [DONE]
+    assert t.result.usage == usage(25, 12)
