@@ -19,6 +19,7 @@ from addon.exchange import ClientRequest, prepare_call, provider_for
 from addon.rules import load_rules_text
 from addon.streaming import StreamTranslator
 from tests.support.fakes import anthropic_stream, openai_stream, sse
+from tests.test_provider_bedrock import event
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -133,3 +134,130 @@ def test_openai_format_usage_chunk_before_done(provider: str, options: dict[str,
     assert t.result.usage is None  # nothing counted yet: null, not a guess
     cut(t, *events[2:-1])  # everything but [DONE]
     assert t.result.usage == usage(25, 12)
+
+
+# ---- Gemini --------------------------------------------------------------------------------------------------
+
+
+def test_gemini_usage_metadata_of_each_chunk_is_recorded_at_once() -> None:
+    t = translator("gemini")
+    first = {
+        "candidates": [{"content": {"parts": [{"text": "Hel"}], "role": "model"}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 1, "totalTokenCount": 5},
+    }
+    out = cut(t, sse(first))
+    assert t.result.usage == usage(4, 1)
+    second = {**first, "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 3, "thoughtsTokenCount": 2}}
+    out += cut(t, sse(second))
+    assert t.result.usage == {**usage(4, 5), "completion_tokens_details": {"reasoning_tokens": 2}}
+    no_usage_chunk(out)
+
+
+def test_gemini_json_array_form_too() -> None:
+    t = translator("gemini")
+    obj = {"candidates": [{"content": {"parts": [{"text": "Hel"}]}}], "usageMetadata": {"promptTokenCount": 6}}
+    cut(t, b"[" + json.dumps(obj).encode() + b",\n")
+    assert t.result.usage == usage(6, 0)  # proto3 JSON omits a zero candidatesTokenCount
+
+
+# ---- Bedrock ConverseStream -----------------------------------------------------------------------------------
+
+
+def test_bedrock_sends_usage_only_in_metadata() -> None:
+    """ConverseStream counts tokens only in `metadata`, after messageStop: a cut before it leaves null."""
+    t = translator("bedrock")
+    cut(t, event("messageStart", {"role": "assistant"}), event("contentBlockDelta", {"delta": {"text": "hi"}}))
+    cut(t, event("messageStop", {"stopReason": "end_turn"}))
+    assert t.result.usage is None
+
+
+def test_bedrock_metadata_before_message_stop_is_recorded_at_once() -> None:
+    t = translator("bedrock")
+    out = cut(
+        t,
+        event("messageStart", {"role": "assistant"}),
+        event("metadata", {"usage": {"inputTokens": 8, "outputTokens": 2, "totalTokens": 10}}),
+    )
+    assert t.result.usage == usage(8, 2)
+    no_usage_chunk(out)
+
+
+# ---- Cohere ---------------------------------------------------------------------------------------------------
+
+
+def _v2(kind: str, **fields: Any) -> bytes:
+    return sse({"type": kind, **fields}, kind)
+
+
+def test_cohere_v2_sends_usage_only_in_message_end() -> None:
+    t = translator("cohere")
+    text = {"message": {"content": {"text": "Hel"}}}
+    cut(t, _v2("message-start", id="x"), _v2("content-delta", index=0, delta=text))
+    assert t.result.usage is None
+
+
+@pytest.mark.parametrize("reason", ["ERROR", "TIMEOUT"])
+def test_cohere_v2_usage_of_a_failed_generation_is_kept(reason: str) -> None:
+    t = translator("cohere")
+    end = {"finish_reason": reason, "usage": {"tokens": {"input_tokens": 21, "output_tokens": 3}}}
+    cut(t, _v2("message-start", id="x"), _v2("message-end", delta=end))
+    assert t.result.error is not None and t.result.usage == usage(21, 3)
+
+
+def test_cohere_v1_usage_of_a_failed_generation_is_kept() -> None:
+    t = translator("cohere", cohere_api="v1")
+    end = {
+        "event_type": "stream-end",
+        "finish_reason": "ERROR",
+        "response": {"meta": {"tokens": {"input_tokens": 11, "output_tokens": 2}}},
+    }
+    cut(t, b'{"event_type": "stream-start", "generation_id": "g"}\n', json.dumps(end).encode() + b"\n")
+    assert t.result.error is not None and t.result.usage == usage(11, 2)
+
+
+# ---- Mistral ---------------------------------------------------------------------------------------------------
+
+
+def _mistral_chunk(text: str, reason: str | None = None, **extra: Any) -> bytes:
+    choice = {"index": 0, "delta": {"content": text}, "finish_reason": reason}
+    return sse({"id": "m", "object": "chat.completion.chunk", "model": "m-1", "choices": [choice], **extra})
+
+
+def test_mistral_completions_usage_on_the_last_chunk_before_done() -> None:
+    t = translator("mistral", COMPLETIONS)
+    out = cut(t, _mistral_chunk("Hel"), _mistral_chunk("lo", "stop", usage=usage(5, 2)))
+    assert t.result.usage == usage(5, 2)
+    no_usage_chunk(out)
+
+
+def test_mistral_completions_usage_of_an_error_finish_is_kept() -> None:
+    t = translator("mistral", COMPLETIONS)
+    cut(t, _mistral_chunk("Hel", "error", usage=usage(5, 1)))
+    assert t.result.error is not None and t.result.usage == usage(5, 1)
+
+
+# ---- Ollama (llama2 and mistral) and TGI (llama2 raw, Hugging Face native) ------------------------------------
+
+
+OLLAMA = [("llama2", {"llama2_format": "ollama"}), ("mistral", {"mistral_format": "ollama"})]
+
+
+@pytest.mark.parametrize(("provider", "options"), OLLAMA, ids=[p for p, _ in OLLAMA])
+def test_ollama_counts_come_only_in_the_done_line(provider: str, options: dict[str, Any]) -> None:
+    t = translator(provider, **options)
+    cut(t, b'{"model":"m-1","message":{"role":"assistant","content":"Hel"},"done":false}\n')
+    assert t.result.usage is None  # Ollama counts nothing before its final line
+    bad_tools = {"role": "assistant", "content": "", "tool_calls": [{"function": "not an object"}]}
+    done = {"model": "m-1", "message": bad_tools, "done": True, "prompt_eval_count": 26, "eval_count": 4}
+    cut(t, json.dumps(done).encode() + b"\n")
+    # The final line could not be translated (an error for the client), but its counts had arrived.
+    assert t.result.error is not None and t.result.usage == usage(26, 4)
+
+
+@pytest.mark.parametrize(
+    ("provider", "route"), [("llama2", CHAT), ("huggingface", COMPLETIONS)], ids=["llama2-raw", "hf"]
+)
+def test_tgi_sends_usage_only_in_its_last_event(provider: str, route: str) -> None:
+    t = translator(provider, route, upstream_url=f"{UP}/generate_stream")
+    cut(t, sse({"index": 1, "token": {"id": 1, "text": "Hel", "special": False}, "generated_text": None}))
+    assert t.result.usage is None  # TGI's counts are in the last event's details only: null stays null
