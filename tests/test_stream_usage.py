@@ -9,17 +9,19 @@ null. The client's side does not change: its usage chunk still comes only at the
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
 import yaml
 
+from addon import native
 from addon.exchange import ClientRequest, prepare_call, provider_for
 from addon.rules import load_rules_text
 from addon.streaming import StreamTranslator
 from tests.support.fakes import anthropic_stream, openai_stream, sse
-from tests.test_provider_bedrock import event
+from tests.test_provider_bedrock import event, frame
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -261,3 +263,65 @@ def test_tgi_sends_usage_only_in_its_last_event(provider: str, route: str) -> No
     t = translator(provider, route, upstream_url=f"{UP}/generate_stream")
     cut(t, sse({"index": 1, "token": {"id": 1, "text": "Hel", "special": False}, "generated_text": None}))
     assert t.result.usage is None  # TGI's counts are in the last event's details only: null stays null
+
+
+# ---- native passthrough recorders --------------------------------------------------------------------------------
+
+
+def recorded(fmt: str, *pieces: bytes) -> native.NativeRecorder:
+    rec = native.FORMATS[fmt].recorder(keep_payload=False)
+    for p in pieces:
+        assert rec.feed(p) == p  # the client's bytes are never changed
+    return rec
+
+
+def test_native_anthropic_input_only_message_start() -> None:
+    rec = recorded("anthropic", sse({"type": "message_start", "message": {"usage": {"input_tokens": 9}}}))
+    assert rec.usage == usage(9, None)
+
+
+def test_native_anthropic_prefix() -> None:
+    assert recorded("anthropic", *anthropic_stream()[:4]).usage == usage(25, 1)
+
+
+def _invoke_chunk(obj: dict[str, Any]) -> bytes:
+    payload = json.dumps({"bytes": base64.b64encode(json.dumps(obj).encode()).decode(), "p": "abc"}).encode()
+    return frame({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload)
+
+
+def test_native_bedrock_invoke_stream_of_an_anthropic_model() -> None:
+    """InvokeModelWithResponseStream wraps the model's own events: Claude's message_start counts the input."""
+    start = {"type": "message_start", "message": {"usage": {"input_tokens": 14, "output_tokens": 1}}}
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x"}}
+    rec = recorded("bedrock", _invoke_chunk(start), _invoke_chunk(delta))
+    assert rec.usage == usage(14, 1)
+    rec.feed(_invoke_chunk({"type": "message_delta", "delta": {}, "usage": {"output_tokens": 6}}))
+    assert rec.usage == usage(14, 6)
+    metrics = {"inputTokenCount": 14, "outputTokenCount": 7}  # Bedrock's own count wins at the end
+    rec.feed(_invoke_chunk({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics}))
+    assert rec.usage == usage(14, 7) and rec.result.completed
+
+
+def test_native_bedrock_invoke_stream_of_a_llama_model() -> None:
+    first = {"generation": "Hel", "prompt_token_count": 12, "generation_token_count": 1, "stop_reason": None}
+    rec = recorded("bedrock", _invoke_chunk(first))
+    assert rec.usage == usage(12, 1)
+    rec.feed(_invoke_chunk({"generation": "lo", "prompt_token_count": None, "generation_token_count": 2}))
+    assert rec.usage == usage(12, 2)
+    rec.feed(_invoke_chunk({"generation": "!"}))  # a chunk without counts loses none of those that came
+    assert rec.usage == usage(12, 2)
+
+
+def test_native_gemini_usage_of_an_intermediate_chunk() -> None:
+    obj = {"candidates": [{"content": {"parts": [{"text": "a"}]}}], "usageMetadata": {"promptTokenCount": 3}}
+    assert recorded("gemini", sse(obj)).usage == usage(3, 0)
+
+
+def test_native_formats_that_count_only_at_the_end() -> None:
+    """Bedrock ConverseStream (metadata), Cohere (message-end / stream-end) and Hugging Face (TGI's last details,
+    the Messages API's usage chunk) send no count before their last event: null stays null."""
+    bedrock = recorded("bedrock", event("messageStart", {"role": "assistant"}), event("messageStop", {}))
+    cohere = recorded("cohere", _v2("message-start", id="x"), _v2("content-delta", delta={}))
+    tgi = recorded("huggingface", sse({"token": {"id": 1, "text": "a", "special": False}, "generated_text": None}))
+    chat = recorded("huggingface", *openai_stream(include_usage=True)[:2])
+    assert [r.usage for r in (bedrock, cohere, tgi, chat)] == [None, None, None, None]
