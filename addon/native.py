@@ -28,7 +28,7 @@ from .providers import cohere as _cohere
 from .providers import gemini as _gemini
 from .providers.base import url_path
 from .rules import AuthSpec, ModelOptions
-from .streaming import StreamResult, stream_error
+from .streaming import StreamResult, stream_error, usage_so_far
 from .streams import EventStreamDecoder, FramingSniffer, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
 
 # Client headers never forwarded: hop-by-hop, recomputed, or carrying the client's credentials and signatures.
@@ -597,7 +597,10 @@ class AnthropicRecorder(_SSERecorder):
     def _merge(self, raw: Any) -> None:
         if isinstance(raw, dict):
             self._raw_usage.update({k: v for k, v in raw.items() if v is not None})
-            self.result.usage = _anthropic.usage_of(self._raw_usage)
+            # Into the record as each count arrives: a stream cut after message_start keeps its input tokens.
+            usage = _anthropic.usage_so_far_of(self._raw_usage)
+            if usage is not None:
+                self.result.usage = usage
 
 
 class _SniffingRecorder(NativeRecorder):
@@ -671,11 +674,17 @@ class GeminiRecorder(_SniffingRecorder):
 
 class BedrockRecorder(NativeRecorder):
     """ConverseStream (`metadata` event: usage) and InvokeModelWithResponseStream (`chunk` events whose base64
-    `bytes` end with Bedrock's `amazon-bedrock-invocationMetrics`)."""
+    `bytes` end with Bedrock's `amazon-bedrock-invocationMetrics`).
+
+    ConverseStream counts nothing before `metadata`: a stream cut earlier has no usage. The invoke stream's
+    chunks are the model's own events, and some count as they go (Claude's message_start and message_delta,
+    Llama's prompt_token_count and generation_token_count): those counts are recorded as they arrive, and
+    Bedrock's invocationMetrics at the end win."""
 
     def __init__(self, keep_payload: bool) -> None:
         super().__init__(keep_payload)
         self._decoder = EventStreamDecoder()
+        self._model_usage: dict[str, Any] = {}  # the counts a model's own invoke-stream events carried so far
 
     def _decode(self, chunk: bytes) -> None:
         for msg in self._decoder.feed(chunk):
@@ -713,12 +722,34 @@ class BedrockRecorder(NativeRecorder):
             self._token()
             raw = obj.get("bytes")
             inner = jsonutil.loads(base64.b64decode(raw)) if isinstance(raw, str) else None
+            if isinstance(inner, dict):
+                self._model_counts(inner)
             metrics = inner.get("amazon-bedrock-invocationMetrics") if isinstance(inner, dict) else None
             if isinstance(metrics, dict):
                 usage = _pair_usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
                 if usage is not None:
                     self.result.usage = usage
                 self.result.completed = True
+
+    def _model_counts(self, inner: dict[str, Any]) -> None:
+        """The counts of one invoke-stream event in the model's own format, into the record as they arrive."""
+        kind = inner.get("type")
+        if kind in ("message_start", "message_delta"):  # Anthropic's Messages events
+            message = inner.get("message") if isinstance(inner.get("message"), dict) else {}
+            raw = message.get("usage") if kind == "message_start" else inner.get("usage")
+            if isinstance(raw, dict):
+                self._model_usage.update({k: v for k, v in raw.items() if v is not None})
+                usage = _anthropic.usage_so_far_of(self._model_usage)
+                if usage is not None:
+                    self.result.usage = usage
+            return
+        # Meta Llama: prompt_token_count on the first chunk (null after it), generation_token_count cumulative.
+        for key, name in (("prompt", "prompt_token_count"), ("generation", "generation_token_count")):
+            count = _count(inner.get(name))
+            if count is not None:
+                self._model_usage[key] = count
+        if "prompt" in self._model_usage:
+            self.result.usage = usage_so_far(self._model_usage["prompt"], self._model_usage.get("generation"))
 
 
 class CohereRecorder(_SniffingRecorder):

@@ -592,7 +592,7 @@ class AIProxy:
                     # stream with an error event and a clean end (a native stream is the provider's bytes: it is
                     # cut off as the provider cut it).
                     cause = self._failure(flow, ex)
-                    if ex.native is None:
+                    if ex.native is None and cause.code != "client_gone":
                         tail = b"" if result.error is not None else stream_error_event(result, cause)
                         upstream_faults.answer_with(flow, upstream_faults.Answer(tail=tail))
                     ex.error = ex.error or (result.error.message if result.error else cause.message)
@@ -600,9 +600,12 @@ class AIProxy:
             elif not ex.client_stream:
                 # Nothing reached the client yet: it gets our envelope instead of mitmproxy's own error page.
                 cause = self._failure(flow, ex)
-                upstream_faults.answer_with(flow, upstream_faults.Answer(response=self._error_answer(ex, cause)))
                 ex.error = cause.message
-                ex.status, ex.client_response = cause.status, cause.envelope()
+                if cause.code == "client_gone":
+                    ex.status = ex.status or (502 if ex.upstream_status is None else ex.upstream_status)
+                else:
+                    upstream_faults.answer_with(flow, upstream_faults.Answer(response=self._error_answer(ex, cause)))
+                    ex.status, ex.client_response = cause.status, cause.envelope()
             else:
                 ex.error = flow.error.msg if flow.error else "unknown error"
                 if ex.status is None:
@@ -618,6 +621,8 @@ class AIProxy:
         if ex.timeout is not None:
             return ProxyError(504, ex.rule.timeouts.describe(ex.timeout), code="upstream_timeout")
         msg = flow.error.msg if flow.error else "unknown error"
+        if not flow.client_conn.connected:  # nobody is told; the record says who hung up
+            return ProxyError(502, f"the client hung up before the answer was complete: {msg}", code="client_gone")
         if flow.response is None and ex.upstream_status is None:
             return ProxyError(
                 502, f"the upstream could not be reached or did not answer: {msg}", code="upstream_unreachable"

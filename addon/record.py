@@ -120,7 +120,8 @@ def comment(ex: Exchange, usage: dict[str, Any]) -> str:
     model = ex.response_object().get("model") or (ex.call.model if ex.call else None) or "?"
     parts = [f"{ex.provider.name}/{model} [{ex.rule.name}]"]
     if usage.get("prompt_tokens") is not None:
-        parts.append(f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens")
+        completion = usage["completion_tokens"]  # None when a stream was cut off before the provider counted it
+        parts.append(f"{usage['prompt_tokens']}+{'?' if completion is None else completion} tokens")
     if usage.get("cost") is not None:
         parts.append(f"${usage['cost']:.6f}")
     if ex.latency_ms is not None:

@@ -33,7 +33,7 @@ class StreamResult:
 
     model: str | None = None
     finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None  # the counts as they arrive, not only at the end: a cut stream keeps them
     first_token_at: float | None = None
     error: ProxyError | None = None
     completed: bool = False  # the upstream ended its stream properly
@@ -170,10 +170,18 @@ class ChunkWriter:
             {"index": 0, "delta": {"function_call": function_call}, "logprobs": None, "finish_reason": None}
         )
 
+    def note_usage(self, usage: dict[str, Any] | None) -> None:
+        """Usage that arrived before the end of the stream goes into the record at once, so a stream cut off
+        later (by the client, the upstream or the proxy) is recorded with it. The client sees nothing of it
+        here: its usage chunk still comes only with `finish`. None (nothing counted) changes nothing."""
+        if usage is not None:
+            self.result.usage = usage
+
     def finish(self, reason: str | None, usage: dict[str, Any] | None) -> bytes:
-        """The finish chunk, the usage chunk when the client asked for it, and [DONE]."""
+        """The finish chunk, the usage chunk when the client asked for it, and [DONE]. A final usage of None
+        keeps in the record what `note_usage` had recorded (the client's usage chunk says null, as it did)."""
         self.result.finish_reason = reason
-        self.result.usage = usage
+        self.note_usage(usage)
         self.result.completed = True
         if self.chat:
             choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}
@@ -194,6 +202,19 @@ def stream_error_event(result: StreamResult, err: ProxyError) -> bytes:
     """An OpenAI-style error event that ends a stream; the result keeps the error for the record."""
     result.error = err
     return b"data: " + jsonutil.dumps(err.envelope()) + b"\n\n"
+
+
+def usage_so_far(prompt_tokens: int, completion_tokens: int | None, cached_tokens: int | None = None) -> dict[str, Any]:
+    """OpenAI usage of a stream that has not ended: the prompt count has arrived, the completion count may not
+    have (null then, never a guess); total_tokens is the sum of the counts known, so it stays consistent."""
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + (completion_tokens or 0),
+    }
+    if cached_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    return out
 
 
 def stream_error(message: str, *, status: int = 502, code: str = "stream_error", type: str | None = None) -> ProxyError:
@@ -246,7 +267,9 @@ class OpenAIPassthrough:
     """An OpenAI-format stream passed through event by event; usage and the answer are captured on the way.
 
     When the proxy asked upstream for `stream_options.include_usage` on the client's behalf, the usage-only
-    chunk is captured and not shown to the client, which did not ask for it.
+    chunk is captured and not shown to the client, which did not ask for it. Usage is recorded from whichever
+    chunk carries it, as it arrives (OpenAI and Azure send it only in the last chunk before [DONE]; servers that
+    count on every chunk update it each time), so a stream cut off after it keeps it.
     """
 
     __slots__ = ("_decoder", "_done", "hide_usage_chunk", "result", "route_type")

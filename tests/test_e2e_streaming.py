@@ -272,3 +272,32 @@ def test_upstream_connection_lost_mid_stream(e: Env) -> None:
     record = _record_with(e, marker)
     assert record["meta"]["error"]
     assert record["payload"]["client_response"]["choices"][0]["message"]["content"] == ANSWER
+
+
+def test_client_hangs_up_mid_stream_record_has_the_input_tokens(e: Env) -> None:
+    """The client reads the first delta and closes while the upstream holds the rest: the record still has the
+    input tokens that message_start had brought, and says that the stream was interrupted."""
+    marker = f"hangup-{uuid.uuid4().hex}"
+    gate = threading.Event()
+    events = anthropic_stream()
+    first_delta = 4  # message_start, content_block_start, ping, the first text delta
+    e.anthropic.queue(Reply(chunks=[*events[:first_delta], lambda: gate.wait(20), *events[first_delta:]]))
+    body = {"model": "claude-fake-1", "messages": [{"role": "user", "content": marker}], "stream": True}
+    try:
+        url = "https://anthropic.internal/v1/chat/completions"
+        with _raw_client(e) as client, client.stream("POST", url, json=body) as response:
+            assert response.status_code == 200
+            received = ""
+            for line in response.iter_lines():
+                received += line
+                if STREAM_PIECES[0] in received:
+                    break  # the first delta is here: hang up with the rest still held upstream
+        record = _record_with(e, marker)
+    finally:
+        gate.set()
+    # who hung up, and mitmproxy's word for it
+    assert record["meta"]["error"] == "the client hung up before the answer was complete: Client disconnected."
+    usage = record["usage"]
+    assert usage["prompt_tokens"] == 25  # message_start's input_tokens
+    assert usage["completion_tokens"] == 1 and usage["total_tokens"] == 26  # message_start's output count so far
+    assert usage["cost"] == pytest.approx((25 * 3.0 + 1 * 15.0) / 1e6)

@@ -466,6 +466,10 @@ class OllamaStream:
             err = line["error"]
             message = err.get("message") if isinstance(err, dict) else err
             return self._fail(str(message or "ollama stream error"), code="upstream_error")
+        if line.get("done"):
+            # Ollama counts tokens only in its final line (a stream cut before it has no usage); they go into the
+            # record before the line is translated, so that a line that fails (a malformed tool call) keeps them.
+            self.out.note_usage(usage_of(line))
         out = b""
         if not self._started:
             self._started = True

@@ -22,7 +22,7 @@ from ..openai_format import (
     text_of,
     usage_with_cache,
 )
-from ..streaming import SSETranslator
+from ..streaming import SSETranslator, usage_so_far
 from ..streams import SSEEvent
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, url_path
 
@@ -91,6 +91,18 @@ def usage_of(raw: Any) -> dict[str, Any] | None:
     return usage_with_cache(
         raw, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
     )
+
+
+def usage_so_far_of(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The usage of a stream not yet ended, from the counts merged so far: as `usage_of` once an output count has
+    come (message_start usually carries a first one), else the prompt alone with completion_tokens null."""
+    found = usage_of(raw)
+    input_tokens = raw.get("input_tokens")
+    if found is not None or not isinstance(input_tokens, int):
+        return found
+    cache_read = raw.get("cache_read_input_tokens") or 0
+    cache_write = raw.get("cache_creation_input_tokens") or 0
+    return usage_so_far(input_tokens + cache_read + cache_write, None, cached_tokens=cache_read)
 
 
 def uses_functions(call: Call) -> bool:
@@ -559,7 +571,9 @@ class AnthropicStream(SSETranslator):
     so tool blocks are renumbered (text and thinking blocks never shift it). A tool call whose input streams no
     fragment (a function without arguments) gets "{}" when its block stops, so the accumulated arguments are
     always JSON, as in the non-streamed answer. Usage comes from `message_start` (input) and the cumulative
-    `message_delta` (output); the finish chunk is held until `message_stop` so usage can follow it.
+    `message_delta` (output); the finish chunk is held until `message_stop` so usage can follow it. The record
+    gets each count as it arrives, so a stream cut off after message_start still has its input tokens. The legacy
+    /v1/complete stream carries no token counts at all: its record's usage stays null.
     """
 
     __slots__ = ("_finish", "_functions", "_no_arguments", "_tool_index", "_usage_raw")
@@ -590,6 +604,7 @@ class AnthropicStream(SSETranslator):
         message = event.get("message") or {}
         self.out.set_model(message.get("model"))
         self._usage_raw.update(message.get("usage") or {})
+        self.out.note_usage(usage_so_far_of(self._usage_raw))
         return self.out.role()
 
     def _block_start(self, event: dict[str, Any]) -> bytes:
@@ -652,6 +667,7 @@ class AnthropicStream(SSETranslator):
         # Cumulative counts: the latest wins, but a null field (MessageDeltaUsage types all but output_tokens as
         # Optional) keeps the value message_start gave, as the SDK's own accumulator does.
         self._usage_raw.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        self.out.note_usage(usage_so_far_of(self._usage_raw))
         return b""
 
     def _message_stop(self, event: dict[str, Any]) -> bytes:

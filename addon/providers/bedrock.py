@@ -856,6 +856,7 @@ class BedrockStream:
     the `metadata` event AFTER `messageStop`, so the finish chunk is held until metadata (or the end of the
     stream) so the usage chunk can follow it. `contentBlockIndex` counts every block; OpenAI's tool-call index
     counts tool calls only, so tool blocks are renumbered. An exception frame becomes an OpenAI error event.
+    ConverseStream sends no token count before `metadata`: a stream cut off before it is recorded without usage.
     """
 
     __slots__ = (
@@ -1003,6 +1004,7 @@ class BedrockStream:
 
     def _metadata(self, event: dict[str, Any]) -> bytes:
         self._usage = usage_of(event.get("usage"))
+        self.out.note_usage(self._usage)  # in the record at once, should the stream be cut before messageStop
         self._metadata_seen = True
         if self._stopped:
             self._done = True

@@ -839,6 +839,7 @@ class CohereStream:
     line; Kong's mock labels it text/event-stream), anything else v2 SSE. Events are dispatched on their JSON
     `type` (v2) or `event_type` (v1); the names of the two APIs do not overlap. Finish reason and usage arrive in
     the last event (`message-end`, `stream-end`), so the finish chunk and the usage chunk follow it at once.
+    Cohere counts no token before that event: a stream cut off earlier is recorded without usage.
     """
 
     __slots__ = (
@@ -1001,6 +1002,7 @@ class CohereStream:
         return self._end(reason, usage_of(delta.get("usage")), delta.get("error"))
 
     def _end(self, reason: Any, found_usage: dict[str, Any] | None, detail: Any = None) -> bytes:
+        self.out.note_usage(found_usage)  # a failed generation was counted too: the record keeps it
         err = failure(reason, detail)
         if err:
             return self._fail(err.message, status=err.status, code="generation_failed")

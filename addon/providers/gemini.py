@@ -1007,7 +1007,8 @@ class GeminiStream:
     Every object is a complete GenerateContentResponse: `parts[].text` are deltas, `functionCall` parts arrive
     whole, `usageMetadata` is cumulative (the last one wins) and `finishReason` may repeat on every object
     (older models), so the end of the body, not a finishReason, ends the stream. Gemini sends no [DONE]: a body
-    that ends before any finishReason was cut short.
+    that ends before any finishReason was cut short. Each usageMetadata goes into the record as it arrives; the
+    client's usage chunk still comes only at the end.
     """
 
     __slots__ = (
@@ -1124,6 +1125,7 @@ class GeminiStream:
         out = self._start()
         if "usageMetadata" in obj:
             self._usage_raw = obj["usageMetadata"]  # cumulative: the latest wins
+            self.out.note_usage(usage_of(self._usage_raw))  # the record has it at once, should the stream be cut
         candidates = obj.get("candidates")
         if not candidates:
             feedback = obj.get("promptFeedback")

@@ -659,7 +659,8 @@ class TGIStream(SSETranslator):
     `generated_text` and `details` and the connection then closes: there is no `[DONE]`. Special tokens (e.g.
     `<|eot_id|>`) are not text. TGI leaves the stop sequence that ended generation in the text, OpenAI does
     not: text that could be the start of a stop sequence is held back (at most the longest stop's length)
-    until it is known not to be one.
+    until it is known not to be one. The token counts are in the last event's `details` only: a stream cut off
+    before it is recorded without usage.
     """
 
     __slots__ = ("_pending", "_stops")

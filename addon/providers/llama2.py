@@ -343,6 +343,7 @@ class RawStream(SSETranslator):
     Special tokens (`</s>`, `<|eot_id|>`) are skipped. Text that could be the start of a stop sequence is held
     back until it is known not to be one, because TGI sends the stop sequence's tokens before it stops and
     OpenAI's answer never contains it. The stream ends with the event whose `generated_text`/`details` is set.
+    TGI counts tokens only in that last event's `details`: a stream cut off before it is recorded without usage.
     """
 
     __slots__ = ("_began", "_held", "_lead", "_max_stop", "_stops")

@@ -363,7 +363,8 @@ def _stream_error(obj: dict[str, Any]) -> ProxyError:
 class MistralChatStream(OpenAIPassthrough):
     """Mistral's chat stream is OpenAI's format: passed through event by event, except the events that need a fix
     (re-serialised, only those): finish reasons mapped, content chunks flattened, and the usage that Mistral puts
-    in the last content chunk moved to a usage-only chunk before [DONE] when the client asked for it.
+    in the last content chunk moved to a usage-only chunk before [DONE] when the client asked for it (the record
+    has that usage as soon as its chunk arrives, so a stream cut before [DONE] keeps it).
 
     Tool calls (Mistral sends each whole, id, name and arguments in one delta, often several in one delta): each
     gets the OpenAI `index` of its position among the tool calls of its choice, whatever index Mistral gave it (an
@@ -501,6 +502,10 @@ class MistralTextStream(SSETranslator):
         if not self._started:
             self._started = True
             self.out.set_model(obj.get("model"))
+        if isinstance(obj.get("usage"), dict):
+            # On the last content chunk, before [DONE]: into the record at once (also when that chunk fails).
+            self._usage = obj["usage"]
+            self.out.note_usage(self._usage)
         out = b""
         for choice in obj.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -514,8 +519,6 @@ class MistralTextStream(SSETranslator):
                 return out + self._fail("mistral stopped generating with finish_reason 'error'")
             if reason is not None:
                 self._finish = finish_reason(reason)
-        if isinstance(obj.get("usage"), dict):
-            self._usage = obj["usage"]
         return out
 
 
