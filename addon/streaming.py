@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol
 from . import jsonutil
 from .errors import ProxyError
 from .openai_format import CHAT, new_id
-from .streams import SSEDecoder, SSEEvent, StreamDecodeError
+from .streams import SSEDecoder, StreamDecodeError
 
 DONE = b"data: [DONE]\n\n"
 
@@ -221,10 +221,22 @@ def stream_error(message: str, *, status: int = 502, code: str = "stream_error",
     return ProxyError(status, message, code=code, type=type or "server_error")
 
 
-class SSETranslator:
-    """The skeleton of a provider's SSE-to-OpenAI stream translator: decode the events, hand each to `_event`,
-    and end the stream once, with an OpenAI error event if the upstream broke off or sent something malformed.
-    Subclasses set `provider` and `incomplete` and implement `_event`; they emit through `self.out`."""
+class Decoder(Protocol):
+    """A framing decoder (streams.py): bytes in, whole events out, constant memory."""
+
+    def feed(self, chunk: bytes) -> list[Any]: ...
+
+    def flush(self) -> list[Any]: ...
+
+
+class FramedTranslator:
+    """The skeleton of every provider's stream translator: the body's framing decoder (chosen once, from the first
+    bytes where the framing varies), each decoded event handed to `_event`, and one end of the stream — the
+    provider's own, or an OpenAI error event if the upstream broke off or sent something malformed.
+
+    Subclasses set `provider` and `incomplete`, implement `_event` (emitting through `self.out`), and override
+    `_decoder_for` (framing other than SSE, or sniffed) and `_body_ended` (where the end of the body is the end
+    of the answer)."""
 
     __slots__ = ("_decoder", "_done", "out", "result")
     provider: ClassVar[str] = "upstream"
@@ -233,34 +245,56 @@ class SSETranslator:
     def __init__(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> None:
         self.out = ChunkWriter(route_type, model, include_usage, keep_payload)
         self.result = self.out.result
-        self._decoder = SSEDecoder()
+        self._decoder: Decoder | None = None
         self._done = False
 
+    def _decoder_for(self, chunk: bytes) -> tuple[Decoder, bytes] | None:
+        """The decoder for this body and the bytes to feed it, from its first chunk(s); None while undecided
+        (the subclass then keeps what it needs). SSE unless a subclass says otherwise."""
+        return SSEDecoder(), chunk
+
     def feed(self, chunk: bytes) -> bytes:
-        if self._done:
+        if self._done or not chunk:
             return b""
+        if self._decoder is None:
+            chosen = self._decoder_for(chunk)
+            if chosen is None:
+                return b""
+            self._decoder, chunk = chosen
         try:
             events = self._decoder.feed(chunk)
         except StreamDecodeError as e:
             return self._fail(f"{self.provider} stream is malformed: {e}")
         if len(events) == 1:  # the usual case: upstreams flush event by event
             return self._event(events[0])
-        return b"".join([self._event(e) for e in events])
+        return b"".join([self._event(e) for e in events if not self._done])
 
     def finish(self) -> bytes:
         if self._done:
             return b""
-        out = b"".join(self._event(e) for e in self._decoder.flush())
+        out = b""
+        if self._decoder is not None:
+            try:
+                out = b"".join([self._event(e) for e in self._decoder.flush() if not self._done])
+            except StreamDecodeError as e:
+                return self._fail(f"{self.provider} stream is malformed: {e}")
         if not self._done:
-            out += self._fail(f"{self.provider} stream {self.incomplete}")
+            out += self._body_ended()
         return out
+
+    def _body_ended(self) -> bytes:
+        """The body ended without the provider's final event."""
+        return self._fail(f"{self.provider} stream {self.incomplete}")
 
     def _fail(self, message: str, status: int = 502, type: str | None = None, code: str = "stream_error") -> bytes:
         self._done = True
         return self.out.error(stream_error(message, status=status, code=code, type=type))
 
-    def _event(self, event: SSEEvent) -> bytes:
+    def _event(self, event: Any) -> bytes:
         raise NotImplementedError
+
+
+SSETranslator = FramedTranslator  # the SSE case, by its older name
 
 
 class OpenAIPassthrough:
