@@ -20,16 +20,6 @@ from . import jsonutil
 
 log = logging.getLogger(__name__)
 
-# Our provider names -> genai-prices provider ids (the price table's own naming).
-_PRICE_PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "bedrock": "aws",
-    "cohere": "cohere",
-    "mistral": "mistral",
-}
 _PER_MILLION = 1_000_000
 BATCH_WAIT_SECONDS = 0.02
 
@@ -85,7 +75,10 @@ def _lookup(provider: str, model: str) -> tuple[float, float, float] | None:
     try:
         from genai_prices import Usage, calc_price
 
-        provider_id = _PRICE_PROVIDERS.get(provider)
+        from .providers import REGISTRY  # the provider says its id in the price table
+
+        known = REGISTRY.get(provider)
+        provider_id = known.price_id if known is not None else None
 
         def per_token(**tokens: int) -> float:
             price = calc_price(Usage(**tokens), model, provider_id=provider_id)

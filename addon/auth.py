@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .providers.base import UpstreamRequest
-from .rules import AuthSpec
+from .spec import AuthSpec
 
 # Where clients of any provider SDK put their keys.
 CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key", "x-goog-api-key")

@@ -25,7 +25,7 @@ import google.auth.transport
 from google.oauth2 import service_account
 
 from .errors import ProxyError
-from .rules import AuthSpec
+from .spec import AuthSpec
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # Refresh this long before the token expires, so a request never leaves with a token that dies on the way.

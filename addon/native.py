@@ -27,7 +27,7 @@ from .providers import bedrock as _bedrock
 from .providers import cohere as _cohere
 from .providers import gemini as _gemini
 from .providers.base import url_path
-from .rules import AuthSpec, ModelOptions
+from .spec import AuthSpec, ModelOptions
 from .streaming import StreamResult, stream_error, usage_so_far
 from .streams import EventStreamDecoder, FramingSniffer, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
 

@@ -2,8 +2,7 @@
 model lists, files...), with only the URL and the credentials rewritten. Pure code: no mitmproxy, no I/O.
 
 The client's path is kept and appended to the provider's base (or to `upstream_url`, whose path then acts as a
-prefix). Azure is the one provider whose URLs differ from OpenAI's: an OpenAI-style `/v1/<operation>` becomes
-`/openai/deployments/<deployment>/<operation>?api-version=...`, so an OpenAI SDK app reaches Azure unchanged.
+prefix); a provider whose URLs differ says how in its `preserve_target`.
 """
 
 from __future__ import annotations
@@ -15,19 +14,10 @@ from urllib.parse import urlencode, urlsplit
 
 from . import jsonutil
 from .auth import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS
-from .errors import ProxyError, bad_request
-from .providers.azure import DEFAULT_API_VERSION, azure_base
-from .rules import Rule, TemplateContext, encode_url_value
+from .errors import ProxyError
+from .providers import REGISTRY
+from .rules import Rule, TemplateContext
 
-# Where each provider's API lives; the client's path is appended.
-BASES = {
-    "openai": "https://api.openai.com",
-    "anthropic": "https://api.anthropic.com",
-    "cohere": "https://api.cohere.com",
-    "mistral": "https://api.mistral.ai",
-    "gemini": "https://generativelanguage.googleapis.com",
-    "huggingface": "https://router.huggingface.co",
-}
 # Client headers never forwarded: hop-by-hop, recomputed (the glue sends the body decoded), or credentials (re-added
 # only by allow_override).
 _DROPPED_HEADERS = frozenset(
@@ -67,26 +57,15 @@ def build(
     options = rule.resolve_options(ctx)
     client_model = _body_model(headers, body)
     model = rule.resolve_model_name(ctx) or client_model
-    provider = spec.model.provider
+    provider = REGISTRY[spec.model.provider]
     client_path = path.split("?", 1)[0]
     out_query = {k: v for k, v in query.items() if k.lower() not in CREDENTIAL_PARAMS}
-
-    if provider == "azure":
-        deployment = options.azure_deployment_id or model
-        if client_path.startswith("/v1/"):
-            if not deployment:
-                raise bad_request("no Azure deployment: set model.options.azure_deployment_id or send a model")
-            client_path = f"/openai/deployments/{encode_url_value(deployment)}/{client_path[4:]}"
-        out_query.setdefault("api-version", options.azure_api_version or DEFAULT_API_VERSION)
-        base = options.upstream_url or azure_base(options.azure_instance or "")
-    elif options.upstream_url:
-        base = options.upstream_url
-    elif provider in BASES:
-        base = BASES[provider]
-    else:
+    forwarded = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
+    base, client_path = provider.preserve_target(options, model, client_path, out_query, forwarded)
+    if not base:
         raise ProxyError(
             500,
-            f"rule '{rule.name}': route_type preserve needs model.options.upstream_url for provider {provider}",
+            f"rule '{rule.name}': route_type preserve needs model.options.upstream_url for provider {provider.name}",
             type="server_error",
             code="proxy_misconfigured",
         )
@@ -97,9 +76,6 @@ def build(
     merged = {**base_query, **out_query}
     if merged:
         url += "?" + urlencode(merged)
-    forwarded = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
-    if provider == "anthropic":
-        forwarded.setdefault("anthropic-version", options.anthropic_version or "2023-06-01")
     return PreservedRequest(url=url, method=method, headers=forwarded, body=body, model=model)
 
 
@@ -113,7 +89,7 @@ def usage_of(content_type: str, body: bytes) -> tuple[dict[str, Any] | None, Any
         return None, None
     usage = data.get("usage") if isinstance(data, dict) else None
     if isinstance(usage, dict) and "prompt_tokens" not in usage and "input_tokens" in usage:
-        # Anthropic-style usage on a preserved Anthropic route
+        # input/output-style usage (the Messages API shape)
         prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
     if isinstance(usage, dict):

@@ -39,7 +39,6 @@ MODEL_HEADER = "x-ai-proxy-model"
 _KEPT_RESPONSE_HEADERS = frozenset(
     {b"retry-after", b"retry-after-ms", b"x-request-id", b"request-id", b"apim-request-id"}
 )
-_KEPT_RESPONSE_PREFIXES = (b"x-ratelimit-", b"anthropic-ratelimit-")
 # Upstream request headers that always carry a credential.
 _SECRET_HEADERS = frozenset({b"authorization", b"api-key", b"x-api-key", b"x-goog-api-key", b"x-amz-security-token"})
 # Client headers that carry no secret and that an upstream may use.
@@ -711,9 +710,9 @@ class AIProxy:
         headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
         for name, value in response.headers.fields:
             lname = name.lower()
-            if (lname in _KEPT_RESPONSE_HEADERS or lname.startswith(_KEPT_RESPONSE_PREFIXES)) and _SAFE_VALUE.match(
-                value
-            ):
+            if (
+                lname in _KEPT_RESPONSE_HEADERS or lname.startswith(ex.provider.kept_header_prefixes)
+            ) and _SAFE_VALUE.match(value):
                 headers.append((lname, value))
         kept = {k for k, _ in headers}
         for key, text in error_headers.items():  # from the provider's error body: checked like any upstream value

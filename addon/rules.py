@@ -12,197 +12,22 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ValidationError
 
 from . import watchdog
 from .errors import ProxyError, bad_request
-
-PROVIDERS = (
-    "openai",
-    "azure",
-    "anthropic",
-    "cohere",
-    "mistral",
-    "llama2",
-    "gemini",
-    "bedrock",
-    "huggingface",
+from .providers import REGISTRY, Provider
+from .spec import (
+    ModelOptions,
+    RulesError,
+    RulesFile,
+    RuleSpec,
+    encode_url_value,
 )
-ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve")
-IMPLEMENTED_ROUTE_TYPES = frozenset({"llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve"})
-# Which client formats (llm_format) each provider can speak natively.
-NATIVE_FORMATS = {
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-    "bedrock": "bedrock",
-    "cohere": "cohere",
-    "huggingface": "huggingface",
-}
-
-
-class RulesError(ValueError):
-    """A rules file that cannot be used; the message names the rule and the field."""
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Schema
-# --------------------------------------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    # Unknown keys are typos far more often than intent: refuse them so a user learns at load, not at 3 a.m.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MatchSpec(_Strict):
-    host: Annotated[str, Field(min_length=1)]
-    path: str | None = None
-    methods: list[str] | None = None
-    filter: str | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _path_absolute(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("must start with '/'")
-        return v
-
-    @field_validator("methods")
-    @classmethod
-    def _upper(cls, v: list[str] | None) -> list[str] | None:
-        return [m.upper() for m in v] if v else None
-
-
-class GeminiOptions(_Strict):
-    api_endpoint: str | None = None
-    project_id: str | None = None
-    location_id: str | None = None
-    endpoint_id: str | None = None
-
-
-class BedrockOptions(_Strict):
-    aws_region: str | None = None
-    aws_assume_role_arn: str | None = None
-    aws_role_session_name: str | None = None
-    aws_sts_endpoint_url: str | None = None
-    embeddings_normalize: bool | None = None
-    performance_config_latency: str | None = None
-
-
-class HuggingFaceOptions(_Strict):
-    use_cache: bool | None = None
-    wait_for_model: bool | None = None
-
-
-class CohereOptions(_Strict):
-    embedding_input_type: str | None = None
-    wait_for_model: bool | None = None
-
-
-class ModelOptions(_Strict):
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=0)] | None = None
-    anthropic_version: str | None = None
-    input_cost: Annotated[float, Field(ge=0)] | None = None
-    output_cost: Annotated[float, Field(ge=0)] | None = None
-    upstream_url: str | None = None
-    upstream_path: str | None = None
-    azure_instance: str | None = None
-    azure_deployment_id: str | None = None
-    azure_api_version: str | None = None
-    llama2_format: Literal["raw", "ollama", "openai"] | None = None
-    llama_template: Literal["llama2", "llama3"] | None = None
-    mistral_format: Literal["openai", "ollama"] | None = None
-    cohere_api: Literal["v1", "v2"] | None = None
-    embeddings_dimensions: Annotated[int, Field(gt=0)] | None = None
-    gemini: GeminiOptions | None = None
-    bedrock: BedrockOptions | None = None
-    huggingface: HuggingFaceOptions | None = None
-    cohere: CohereOptions | None = None
-
-    @field_validator("upstream_url")
-    @classmethod
-    def _url_shape(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL such as http://127.0.0.1:9000/v1/messages")
-        return v
-
-    @field_validator("upstream_path")
-    @classmethod
-    def _path_shape(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("must start with '/'")
-        return v
-
-
-class ModelSpec(_Strict):
-    provider: Literal[PROVIDERS]  # type: ignore[valid-type]
-    name: str | None = None
-    options: ModelOptions = ModelOptions()
-
-
-class AuthSpec(_Strict):
-    header_name: str | None = None
-    header_value: str | None = None
-    param_name: str | None = None
-    param_value: str | None = None
-    param_location: Literal["query", "body"] | None = None
-    allow_override: bool = False
-    azure_use_managed_identity: bool = False
-    azure_client_id: str | None = None
-    azure_client_secret: str | None = None
-    azure_tenant_id: str | None = None
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    gcp_use_service_account: bool = False
-    gcp_service_account_json: str | None = None
-
-    @model_validator(mode="after")
-    def _pairs(self) -> AuthSpec:
-        if (self.header_name is None) != (self.header_value is None):
-            raise ValueError("header_name and header_value go together")
-        if (self.param_name is None) != (self.param_value is None):
-            raise ValueError("param_name and param_value go together")
-        if self.param_name is not None and self.param_location is None:
-            raise ValueError("param_location (query or body) is required with param_name")
-        return self
-
-
-class LoggingSpec(_Strict):
-    log_statistics: bool = True
-    log_payloads: bool = False
-
-
-class RuleSpec(_Strict):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
-    match: MatchSpec
-    route_type: Literal[ROUTE_TYPES] = "llm/v1/chat"  # type: ignore[valid-type]
-    llm_format: Literal["openai", "anthropic", "gemini", "bedrock", "cohere", "huggingface"] = "openai"
-    response_streaming: Literal["allow", "deny", "always"] = "allow"
-    max_request_body_size: Annotated[int, Field(gt=0)] = 8 * 1024 * 1024
-    model_name_header: bool = True
-    # Upstream timeouts in milliseconds (Kong's connect_timeout/read_timeout; idle and total are ours).
-    connect_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_CONNECT_MS
-    read_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_READ_MS  # time to the response's first byte
-    idle_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_IDLE_MS  # silence between two stream chunks
-    total_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_TOTAL_MS
-    model: ModelSpec
-    auth: AuthSpec | None = None
-    logging: LoggingSpec = LoggingSpec()
-
-
-class RulesFile(_Strict):
-    rules: list[RuleSpec]
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Environment expansion: ${NAME} and Kong's {vault://env/name}
@@ -242,8 +67,6 @@ def expand_env(tree: Any, environ: Mapping[str, str], missing: list[tuple[str, s
 
 _TEMPLATE_REF = re.compile(r"\$\((headers|uri_captures|query_params)\.([A-Za-z0-9_.-]+)\)")
 _ANY_TEMPLATE = re.compile(r"\$\(([^)]*)\)")
-# Option fields that decide the upstream host: a request value must never choose where we connect.
-_HOST_FIELDS = ("azure_instance", "gemini.api_endpoint", "gemini.location_id", "bedrock.aws_region")
 # Option fields that are themselves URLs or URL paths: substitutions are percent-encoded there.
 _URL_FIELDS = ("upstream_url", "upstream_path")
 
@@ -300,13 +123,6 @@ class Template:
                 raise bad_request(f"$({source}.{name}) holds control characters", code="invalid_template_value")
             out.append(encode_url_value(value) if self.url_encode else value)
         return "".join(out)
-
-
-def encode_url_value(value: str) -> str:
-    """Percent-encode a request-supplied value so it stays inside one URL path segment."""
-    if value in (".", ".."):
-        raise bad_request(f"template value {value!r} is not allowed in a URL", code="invalid_template_value")
-    return quote(value, safe="")
 
 
 def has_template(text: str | None) -> bool:
@@ -428,60 +244,37 @@ def _option_strings(options: ModelOptions) -> Iterable[tuple[str, str]]:
                     yield f"{key}.{sub}", sub_value
 
 
-def implemented_providers() -> frozenset[str]:
-    """The providers with a translation module (the schema accepts every name in PROVIDERS)."""
-    from .providers import REGISTRY  # late: the provider modules import this one
-
-    return frozenset(REGISTRY)
-
-
-def _check_embeddings(spec: RuleSpec, where: str) -> None:
-    """Embeddings exist in the OpenAI format only, and not on every provider."""
-    if spec.llm_format != "openai":
-        raise RulesError(f"{where}: route_type llm/v1/embeddings takes the OpenAI format (llm_format: openai)")
-    provider, options = spec.model.provider, spec.model.options
-    if provider == "anthropic" or (provider == "llama2" and options.llama2_format in (None, "raw")):
+def _check_provider(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Provider:
+    """The rule's provider, and its verdict on the rule (each provider knows what it needs and cannot do)."""
+    where = f"rule '{spec.name}'"
+    provider = REGISTRY.get(spec.model.provider)
+    if provider is None:
         raise RulesError(
-            f"{where}: provider {provider} has no embeddings API"
-            + (" in llama2_format raw (use ollama or openai)" if provider == "llama2" else "")
+            f"{where}: model.provider '{spec.model.provider}' is unknown "
+            f"(available: {', '.join(repr(name) for name in sorted(REGISTRY))})"
         )
+    if spec.route_type == "llm/v1/embeddings" and spec.llm_format != "openai":
+        raise RulesError(f"{where}: route_type llm/v1/embeddings takes the OpenAI format (llm_format: openai)")
+    if spec.llm_format != "openai" and provider.native_format != spec.llm_format:
+        raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
+    problem = provider.check_rule(spec, frozenset(f for f, _ in missing_env))
+    if problem:
+        raise RulesError(f"{where}: {problem}")
+    return provider
 
 
 def _compile_rule(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Rule:
     where = f"rule '{spec.name}'"
-    implemented = implemented_providers()
-    if spec.model.provider not in implemented:
-        raise RulesError(
-            f"{where}: model.provider '{spec.model.provider}' is not implemented yet "
-            f"(available: {', '.join(sorted(implemented))})"
-        )
-    if spec.route_type not in IMPLEMENTED_ROUTE_TYPES:
-        raise RulesError(f"{where}: route_type '{spec.route_type}' is not implemented yet")
-    if spec.route_type == "preserve" and spec.model.provider == "bedrock":
-        raise RulesError(f"{where}: route_type preserve is not available for bedrock (requests must be re-signed)")
-    if spec.route_type == "llm/v1/embeddings":
-        _check_embeddings(spec, where)
-    if spec.llm_format != "openai" and NATIVE_FORMATS.get(spec.model.provider) != spec.llm_format:
-        raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
+    provider = _check_provider(spec, missing_env)
     options = spec.model.options
-    unset = {f for f, _ in missing_env}
-    if (
-        spec.model.provider == "azure"
-        and not (options.upstream_url or options.azure_instance)
-        and not unset & {"model.options.upstream_url", "model.options.azure_instance"}
-    ):
-        raise RulesError(f"{where}: model.options.azure_instance (or upstream_url) is required for azure")
-    self_hosted = spec.model.provider == "llama2" or (
-        spec.model.provider == "mistral" and options.mistral_format == "ollama"
-    )
-    if self_hosted and not options.upstream_url and "model.options.upstream_url" not in unset:
-        raise RulesError(f"{where}: model.options.upstream_url is required for {spec.model.provider} (self-hosted)")
-
+    # Options that decide the upstream host (the provider names its own): a request value must never choose
+    # where we connect.
+    host_fields = provider.host_option_fields
     templates: dict[str, Template] = {}
     for dotted, value in _option_strings(options):
         if not has_template(value):
             continue
-        if dotted in _HOST_FIELDS:
+        if dotted in host_fields:
             raise RulesError(f"{where}: model.options.{dotted} decides the upstream host and cannot be templated")
         if dotted == "upstream_url":
             parts = urlsplit(value)

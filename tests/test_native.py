@@ -17,7 +17,8 @@ import pytest
 
 from addon import native
 from addon.errors import ProxyError
-from addon.rules import AuthSpec, ModelOptions, RulesError, load_rules_text
+from addon.rules import RulesError, load_rules_text
+from addon.spec import AuthSpec, ModelOptions
 from tests.support.fakes import anthropic_message, anthropic_stream, sse
 from tests.test_provider_bedrock import event, exception, frame, verify_sigv4
 

@@ -27,7 +27,8 @@ from addon.exchange import ClientRequest, build_upstream, prepare_call, translat
 from addon.gcp_auth import REFRESH_MARGIN_SECONDS, GcpTokenSource, UrllibRequest
 from addon.providers.base import Call
 from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
-from addon.rules import AuthSpec, Rule, load_rules_text
+from addon.rules import Rule, load_rules_text
+from addon.spec import AuthSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 KONG = ROOT.parent / "shared" / "conformance" / "kong"

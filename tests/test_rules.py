@@ -702,5 +702,5 @@ def test_provider_without_translation_module_is_refused(monkeypatch: pytest.Monk
 
     monkeypatch.delitem(REGISTRY, "gemini", raising=False)
     text = "rules:\n  - name: g\n    match: {host: x}\n    model: {provider: gemini, name: m}\n"
-    with pytest.raises(RulesError, match=r"rule 'g': model.provider 'gemini' is not implemented yet"):
+    with pytest.raises(RulesError, match=r"rule 'g': model.provider 'gemini' is unknown"):
         load_rules_text(text, environ={})

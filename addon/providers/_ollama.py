@@ -35,7 +35,7 @@ from ..openai_format import (
     text_of,
     usage,
 )
-from ..rules import ModelOptions
+from ..spec import ModelOptions
 from ..streaming import ChunkWriter, stream_error
 from ..streams import NDJSONDecoder, StreamDecodeError
 from .base import Call, UpstreamFormatError, UpstreamRequest, build_url, url_path

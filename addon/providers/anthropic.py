@@ -22,6 +22,7 @@ from ..openai_format import (
     text_of,
     usage_with_cache,
 )
+from ..spec import ModelOptions
 from ..streaming import SSETranslator, usage_so_far
 from ..streams import SSEEvent
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, url_path
@@ -115,6 +116,19 @@ def uses_functions(call: Call) -> bool:
 class Anthropic(Provider):
     name = "anthropic"
     supports_streaming = True
+    api_base = "https://api.anthropic.com"
+    price_id = "anthropic"
+    native_format = "anthropic"
+    kept_header_prefixes = (b"x-ratelimit-", b"anthropic-ratelimit-")
+
+    def embeddings_problem(self, options: ModelOptions) -> str | None:
+        return "provider anthropic has no embeddings API"
+
+    def preserve_target(
+        self, options: ModelOptions, model: str | None, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> tuple[str | None, str]:
+        headers.setdefault("anthropic-version", options.anthropic_version or DEFAULT_VERSION)
+        return super().preserve_target(options, model, path, query, headers)
 
     def build_request(self, call: Call) -> UpstreamRequest:
         options = call.options

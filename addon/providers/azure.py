@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import bad_request
 from ..openai_format import CHAT, EMBEDDINGS
-from ..rules import ModelOptions, encode_url_value
+from ..spec import ModelOptions, RuleSpec, encode_url_value
 from .base import Call, UpstreamRequest, build_url, register
 from .openai import OpenAI
 
@@ -19,6 +19,30 @@ _INSTANCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 class Azure(OpenAI):
     name = "azure"
+    api_base = None
+    price_id = "azure"
+    host_option_fields = frozenset({"azure_instance"})
+
+    def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
+        options = spec.model.options
+        if not (options.upstream_url or options.azure_instance) and not unset & {
+            "model.options.upstream_url",
+            "model.options.azure_instance",
+        }:
+            return "model.options.azure_instance (or upstream_url) is required for azure"
+        return super().check_rule(spec, unset)
+
+    def preserve_target(
+        self, options: ModelOptions, model: str | None, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> tuple[str | None, str]:
+        """An OpenAI-style /v1/<operation> becomes Azure's deployment path, so an OpenAI SDK app reaches Azure."""
+        deployment = options.azure_deployment_id or model
+        if path.startswith("/v1/"):
+            if not deployment:
+                raise bad_request("no Azure deployment: set model.options.azure_deployment_id or send a model")
+            path = f"/openai/deployments/{encode_url_value(deployment)}/{path[4:]}"
+        query.setdefault("api-version", options.azure_api_version or DEFAULT_API_VERSION)
+        return options.upstream_url or azure_base(options.azure_instance or ""), path
 
     def requires_model(self, options: ModelOptions) -> bool:
         # The deployment in the URL selects the model; a body model is optional then.

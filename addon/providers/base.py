@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ProxyError
-from ..rules import AuthSpec, ModelOptions
+from ..spec import AuthSpec, ModelOptions, RuleSpec
 from ..streaming import StreamTranslator
 
 
@@ -49,6 +49,33 @@ class Provider:
     name: ClassVar[str]
     # Whether stream requests can be served (translated or passed through) for this provider.
     supports_streaming: ClassVar[bool] = False
+
+    # ---- facts the shared modules ask for, so that none of them names a provider ----
+    api_base: ClassVar[str | None] = None  # the public API root; route_type preserve appends the client's path
+    price_id: ClassVar[str | None] = None  # the provider's id in the genai-prices table, if it has one
+    native_format: ClassVar[str | None] = None  # the llm_format whose requests pass through to it unchanged
+    # Options that decide the upstream host: never templated from a request.
+    host_option_fields: ClassVar[frozenset[str]] = frozenset()
+    # Upstream response headers a client keeps beyond the usual retry-after and request ids (rate limits).
+    kept_header_prefixes: ClassVar[tuple[bytes, ...]] = (b"x-ratelimit-",)
+
+    def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
+        """What is wrong with a rule for this provider, checked at load (None when nothing). `unset`: option
+        paths (model.options.x) whose ${ENV} was not set, so they cannot be judged yet."""
+        if spec.route_type == "llm/v1/embeddings":
+            return self.embeddings_problem(spec.model.options)
+        return None
+
+    def embeddings_problem(self, options: ModelOptions) -> str | None:
+        """Why route_type llm/v1/embeddings cannot work with these options, if it cannot."""
+        return None
+
+    def preserve_target(
+        self, options: ModelOptions, model: str | None, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> tuple[str | None, str]:
+        """route_type preserve: (base URL, path) of the upstream request for the client's path; may add to the
+        query and headers. None as the base: the rule must name an upstream_url."""
+        return options.upstream_url or self.api_base, path
 
     def requires_model(self, options: ModelOptions) -> bool:
         return True

@@ -43,7 +43,7 @@ from ..openai_format import (
     text_of,
     usage_with_cache,
 )
-from ..rules import AuthSpec, ModelOptions, encode_url_value
+from ..spec import AuthSpec, ModelOptions, RuleSpec, encode_url_value
 from ..streaming import ChunkWriter, stream_error
 from ..streams import EventStreamDecoder, EventStreamMessage, StreamDecodeError
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, client_status, register, url_path
@@ -329,6 +329,15 @@ def _uses_bearer(auth: AuthSpec | None) -> bool:
 
 class Bedrock(Provider):
     name = "bedrock"
+    price_id = "aws"
+    native_format = "bedrock"
+    host_option_fields = frozenset({"bedrock.aws_region"})
+
+    def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
+        if spec.route_type == "preserve":
+            return "route_type preserve is not available for bedrock (requests must be re-signed)"
+        return super().check_rule(spec, unset)
+
     supports_streaming = True
 
     def requires_model(self, options: ModelOptions) -> bool:

@@ -197,6 +197,9 @@ def failure(reason: Any, detail: Any = None) -> GenerationFailed | None:
 
 class Cohere(Provider):
     name = "cohere"
+    api_base = "https://api.cohere.com"
+    price_id = "cohere"
+    native_format = "cohere"
     supports_streaming = True
 
     def requires_model(self, options: Any) -> bool:

@@ -37,7 +37,7 @@ from ..openai_format import (
     stop_list,
     usage,
 )
-from ..rules import ModelOptions
+from ..spec import ModelOptions
 from ..streaming import ChunkWriter, stream_error
 from ..streams import FramingSniffer, JSONArrayDecoder, SSEDecoder, StreamDecodeError
 from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, client_status, register, upstream_error
@@ -127,6 +127,10 @@ def _vertex(options: ModelOptions) -> bool:
 
 class Gemini(Provider):
     name = "gemini"
+    api_base = "https://generativelanguage.googleapis.com"
+    price_id = "google"
+    native_format = "gemini"
+    host_option_fields = frozenset({"gemini.api_endpoint", "gemini.location_id"})
     supports_streaming = True
 
     def requires_model(self, options: ModelOptions) -> bool:

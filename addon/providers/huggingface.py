@@ -40,7 +40,7 @@ from ..openai_format import (
     single_prompt,
     stop_list,
 )
-from ..rules import ModelOptions
+from ..spec import ModelOptions
 from ..streaming import OpenAIPassthrough, SSETranslator
 from ..streams import SSEEvent
 from .base import (
@@ -110,6 +110,8 @@ def finish_reason(reason: Any) -> str | None:
 
 class HuggingFace(Provider):
     name = "huggingface"
+    api_base = "https://router.huggingface.co"
+    native_format = "huggingface"
     supports_streaming = True
 
     def requires_model(self, options: ModelOptions) -> bool:

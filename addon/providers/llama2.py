@@ -27,7 +27,7 @@ from ..openai_format import (
     text_of,
     usage,
 )
-from ..rules import ModelOptions
+from ..spec import ModelOptions, RuleSpec
 from ..streaming import OpenAIPassthrough, SSETranslator
 from ..streams import SSEEvent
 from . import _ollama
@@ -177,6 +177,16 @@ def strip_stop(text: str, stops: list[str]) -> str:
 class Llama2(Provider):
     name = "llama2"
     supports_streaming = True
+
+    def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
+        if not spec.model.options.upstream_url and "model.options.upstream_url" not in unset:
+            return "model.options.upstream_url is required for llama2 (self-hosted)"
+        return super().check_rule(spec, unset)
+
+    def embeddings_problem(self, options: ModelOptions) -> str | None:
+        if options.llama2_format in (None, "raw"):
+            return "provider llama2 has no embeddings API in llama2_format raw (use ollama or openai)"
+        return None
 
     def requires_model(self, options: ModelOptions) -> bool:
         return llama_format(options) != "raw"  # a raw endpoint serves one model, chosen by its URL

@@ -30,6 +30,7 @@ from .. import jsonutil
 from ..errors import ProxyError, bad_request
 from ..openai_format import CHAT, EMBEDDINGS, chat_to_completion, embeddings_body, embeddings_passthrough, single_prompt
 from ..openai_format import FINISH_REASONS as OPENAI_FINISH_REASONS
+from ..spec import RuleSpec
 from ..streaming import OpenAIPassthrough, SSETranslator, stream_error
 from ..streams import SSEEvent
 from . import _ollama
@@ -196,6 +197,18 @@ def flatten_content(content: Any) -> tuple[Any, str | None]:
 class Mistral(Provider):
     name = "mistral"
     supports_streaming = True
+    api_base = "https://api.mistral.ai"
+    price_id = "mistral"
+
+    def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
+        options = spec.model.options
+        if (
+            options.mistral_format == "ollama"
+            and not options.upstream_url
+            and "model.options.upstream_url" not in unset
+        ):
+            return "model.options.upstream_url is required for mistral (self-hosted)"
+        return super().check_rule(spec, unset)
 
     @staticmethod
     def _ollama(call: Call) -> bool:

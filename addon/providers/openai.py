@@ -17,6 +17,8 @@ _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions",
 
 class OpenAI(Provider):
     name = "openai"
+    api_base = "https://api.openai.com"
+    price_id = "openai"
     supports_streaming = True  # the stream is already in the client's format: passed through as it arrives
 
     def build_request(self, call: Call) -> UpstreamRequest:
