@@ -603,7 +603,8 @@ class AIProxy:
                 if cause.code == "client_gone":
                     ex.status = ex.status or (502 if ex.upstream_status is None else ex.upstream_status)
                 else:
-                    upstream_faults.answer_with(flow, upstream_faults.Answer(response=self._error_answer(ex, cause)))
+                    answer = self._error_answer(ex, cause, http1=not (flow.request.is_http2 or flow.request.is_http3))
+                    upstream_faults.answer_with(flow, upstream_faults.Answer(response=answer))
                     ex.status, ex.client_response = cause.status, cause.envelope()
             else:
                 ex.error = flow.error.msg if flow.error else "unknown error"
@@ -628,14 +629,16 @@ class AIProxy:
             )
         return ProxyError(502, f"the upstream broke off its answer: {msg}", code="upstream_broken")
 
-    def _error_answer(self, ex: Exchange, err: ProxyError) -> http.Response:
-        """A proxy error as the client's whole response, in the client's format; closes an HTTP/1 connection whose
-        upstream failed (nothing more is known about it)."""
+    def _error_answer(self, ex: Exchange, err: ProxyError, http1: bool) -> http.Response:
+        """A proxy error as the client's whole response, in the client's format. An HTTP/1 connection whose
+        upstream failed is closed after it (HTTP/2 has no such header: its stream simply ends)."""
         if ex.native is not None:
             body, extra = native.FORMATS[ex.rule.spec.llm_format].error_body(err)
         else:
             body, extra = err.body(), {}
-        headers = {"content-type": "application/json", **_checked({**extra, **err.headers}), "connection": "close"}
+        headers = {"content-type": "application/json", **_checked({**extra, **err.headers})}
+        if http1:
+            headers["connection"] = "close"
         return http.Response.make(err.status, body, headers)
 
     def _finish_stream(self, ex: Exchange, request_end: float | None, end: float | None) -> None:

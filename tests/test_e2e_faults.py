@@ -5,7 +5,9 @@ the OpenAI envelope (or an error event and a clean end of its stream) and the re
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -132,6 +134,28 @@ def test_unreachable_upstream_gets_the_envelope_not_mitmproxys_page(faults: Faul
     assert error["code"] == "upstream_unreachable" and "connect call failed" in error["message"].lower()
     record = faults.record_for("refused", before)
     assert record["meta"]["status"] == 502 and record["meta"]["timeout"] is None
+
+
+@pytest.mark.parametrize("rule", ["refused", "read"])
+def test_http2_clients_get_the_envelope_too(faults: Faults, rule: str) -> None:
+    """curl: httpx offers http/1.1 first in ALPN, and mitmproxy takes the client's first choice."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    proxy = f"http://127.0.0.1:{faults.proxy.port('regular')}"
+    args = ["-sS", "--http2", "--max-time", "20", "--noproxy", "", "-x", proxy, "--cacert", str(faults.proxy.ca)]
+    args += ["-H", "content-type: application/json", "-d", json.dumps(BODY), "-D", "-"]
+    out = subprocess.run(
+        [curl, *args, f"https://{rule}.internal/v1/chat/completions"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    *_, head, body = out.replace("\r\n", "\n").split("\n\n")  # after the proxy's CONNECT answer
+    assert head.startswith("HTTP/2 50"), out
+    assert "content-type: application/json" in head.lower() and "connection:" not in head.lower()
+    assert json.loads(body)["error"]["code"] in ("upstream_unreachable", "upstream_timeout")
 
 
 def test_body_shorter_than_its_content_length_gets_the_envelope(faults: Faults) -> None:
