@@ -435,10 +435,8 @@ def build_request(
         client_query=dict(req.query),
         auth=auth,
     )
-    if fmt.name == "bedrock":
-        up.headers.setdefault("content-type", "application/json")
-        # SigV4 over the exact bytes; botocore's signature headers replace any the client sent.
-        REGISTRY["bedrock"].sign(call, up, body)
+    # Providers that sign requests (SigV4 over the exact bytes) replace any signature the client sent.
+    REGISTRY[fmt.name].sign(call, up, body)
     return NativeUpstream(
         url=up.url,
         method=up.method,
@@ -453,11 +451,14 @@ def build_request(
 
 
 def blocking_setup(fmt: NativeFormat, options: ModelOptions, auth: AuthSpec | None) -> Callable[[], object] | None:
-    """Work that may block before the request is built (the AWS credential chain on first use)."""
-    if fmt.name != "bedrock":
-        return None
+    """Work that may block before the request is built (e.g. a credential chain on first use)."""
     call = Call(route_type="llm/v1/chat", body={}, model=None, options=options, auth=auth)
-    return REGISTRY["bedrock"].blocking_setup(call)
+    return REGISTRY[fmt.name].blocking_setup(call)
+
+
+def adapter(provider: Any) -> NativeFormat:
+    """The native-format adapter of a provider: its own (`native_adapter`), or the one still kept here."""
+    return provider.native_adapter or FORMATS[provider.native_format]
 
 
 def is_stream_response(content_type: str) -> bool:

@@ -270,7 +270,7 @@ class AIProxy:
         """The client's native request, unchanged, to the rule's provider with the rule's credentials. Errors
         made here are answered in the provider's own error shape, so the client's SDK raises its usual type."""
         request = flow.request
-        fmt = native.FORMATS[ex.rule.spec.llm_format]
+        fmt = native.adapter(ex.provider)
         try:
             headers = {
                 k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields
@@ -329,7 +329,7 @@ class AIProxy:
         if response.status_code >= 300 or not (ex.native.stream or native.is_stream_response(content_type)):
             return  # a whole body: recorded in `response`
         try:
-            recorder = native.FORMATS[ex.rule.spec.llm_format].recorder(ex.rule.spec.logging.log_payloads)
+            recorder = native.adapter(ex.provider).recorder(ex.rule.spec.logging.log_payloads)
         except Exception:
             log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start recording the stream")
             response.stream = True  # still the provider's bytes, unchanged
@@ -363,7 +363,7 @@ class AIProxy:
         raw = response.get_content(strict=False) or b""
         ex.upstream_response = raw
         ex.status = response.status_code
-        fmt = native.FORMATS[ex.rule.spec.llm_format]
+        fmt = native.adapter(ex.provider)
         ex.client_response, _ = native.response_record(fmt, response.status_code, raw, response.headers)
         if not ex.client_response.get("model") and "error" not in ex.client_response:
             ex.client_response["model"] = ex.native.model
@@ -633,7 +633,7 @@ class AIProxy:
         """A proxy error as the client's whole response, in the client's format. An HTTP/1 connection whose
         upstream failed is closed after it (HTTP/2 has no such header: its stream simply ends)."""
         if ex.native is not None:
-            body, extra = native.FORMATS[ex.rule.spec.llm_format].error_body(err)
+            body, extra = native.adapter(ex.provider).error_body(err)
         else:
             body, extra = err.body(), {}
         headers = {"content-type": "application/json", **_checked({**extra, **err.headers})}

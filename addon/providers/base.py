@@ -54,6 +54,7 @@ class Provider:
     api_base: ClassVar[str | None] = None  # the public API root; route_type preserve appends the client's path
     price_id: ClassVar[str | None] = None  # the provider's id in the genai-prices table, if it has one
     native_format: ClassVar[str | None] = None  # the llm_format whose requests pass through to it unchanged
+    native_adapter: ClassVar[Any] = None  # its native.NativeFormat, where the provider package defines one
     # Options that decide the upstream host: never templated from a request.
     host_option_fields: ClassVar[frozenset[str]] = frozenset()
     # Upstream response headers a client keeps beyond the usual retry-after and request ids (rate limits).

@@ -381,6 +381,7 @@ class Bedrock(Provider):
         botocore's own client signs Converse."""
         if _uses_bearer(call.auth):
             return
+        up.headers.setdefault("content-type", "application/json")
         credentials = CREDENTIALS.get(call.auth)
         region = resolve_region(call.options)
         request = AWSRequest(
