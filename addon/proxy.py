@@ -1,4 +1,5 @@
-"""The mitmproxy addon: hooks only, thin glue between flows and the pure core.
+"""The mitmproxy addon: its lifecycle (options, rules, recorder) and its hooks, each a guard and a dispatch to the
+rule's route (addon/routes/). The only module, with the routes and flows.py, that touches mitmproxy flows.
 
 Fail closed: a flow that matches a rule is either answered by us or sent to the provider the rule names; an
 exception anywhere answers 502 in the OpenAI envelope and never lets the flow reach its original host.
@@ -7,68 +8,27 @@ exception anywhere answers 502 in the OpenAI envelope and never lets the flow re
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
-import re
 import time
-from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
-from mitmproxy.net.http import url as mitm_url
-from mitmproxy.net.http.url import hostport
 
-from . import audit, encodings, jsonutil, native, preserve, record, upstream_faults
-from .auth import CREDENTIAL_PARAMS, apply_auth, redact_url
-from .errors import ProxyError, bad_request
-from .exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from .providers import Call, UpstreamRequest
+from . import audit, flows, record, upstream_faults
+from .errors import ProxyError
+from .exchange import provider_for
 from .record import Exchange
-from .rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file
-from .streaming import stream_error, stream_error_event
+from .routes import Route, finish_stream, route_for
+from .rules import Rule, RulesError, find_rule, load_rules_file
 from .watchdog import Watchdog
 
 log = logging.getLogger("ai_proxy")
 
 RULES_POLL_SECONDS = 1.0
-MODEL_HEADER = "x-ai-proxy-model"
-# Upstream response headers worth keeping for the client (rate limits drive SDK retries).
-_KEPT_RESPONSE_HEADERS = frozenset(
-    {b"retry-after", b"retry-after-ms", b"x-request-id", b"request-id", b"apim-request-id"}
-)
-# Upstream request headers that always carry a credential.
-_SECRET_HEADERS = frozenset({b"authorization", b"api-key", b"x-api-key", b"x-goog-api-key", b"x-amz-security-token"})
-# Client headers that carry no secret and that an upstream may use.
-_FORWARDED_CLIENT_HEADERS = ("user-agent", "openai-organization", "openai-project", "openai-beta")
-
-
-# What may go into a response header from an upstream: visible ASCII and tabs, bounded (no CR, LF, NUL).
-_SAFE_VALUE = re.compile(rb"[\x20-\x7e\t]{0,1024}\Z")
-_SAFE_NAME = re.compile(rb"[a-z0-9!#$%&'*+.^_`|~-]{1,64}\Z")
-_UNSAFE_TEXT = re.compile(r"[^\x20-\x7e]")
-
-
-def header_text(value: str, limit: int = 256) -> str:
-    """A value from a client or an upstream (a model name, an id) made safe for a response header: anything but
-    visible ASCII becomes '?', and it is cut at `limit` characters."""
-    return _UNSAFE_TEXT.sub("?", value[:limit])
-
-
-def _checked(headers: dict[str, str]) -> dict[str, str]:
-    """Extra headers of an error, without any that could not be sent as they are."""
-    return {
-        k: v
-        for k, v in headers.items()
-        if _SAFE_NAME.match(k.lower().encode()) and _SAFE_VALUE.match(v.encode("utf-8", "replace"))
-    }
-
-
-def error_response(err: ProxyError) -> http.Response:
-    headers = {"content-type": "application/json", **_checked(err.headers)}
-    return http.Response.make(err.status, err.body(), headers)
+MODEL_HEADER = flows.MODEL_HEADER
+error_response = flows.error_response
 
 
 class AIProxy:
@@ -163,7 +123,7 @@ class AIProxy:
             auth = rule.spec.auth
             if auth is not None:
                 secrets += [v for v in (auth.header_value, auth.param_value, auth.aws_secret_access_key) if v]
-        self.recorder.set_redactions(tuple(_with_bare_tokens(secrets)))
+        self.recorder.set_redactions(tuple(flows.with_bare_tokens(secrets)))
 
     async def _watch_rules(self) -> None:
         while True:
@@ -186,6 +146,18 @@ class AIProxy:
             log.error(f"AI proxy: {path} refused, previous rules stay in force: {e}")
             return False
 
+    # ---- services for the routes ---------------------------------------------------------------------------
+
+    def gcp_tokens(self) -> Any:
+        if self._gcp is None:
+            from .gcp_auth import GcpTokenSource  # google-auth is only loaded when a rule needs it
+
+            self._gcp = GcpTokenSource()
+        return self._gcp
+
+    def close_upstream(self, flow: http.HTTPFlow) -> None:
+        upstream_faults.close_upstream(flow, self._proxyserver)
+
     # ---- hooks --------------------------------------------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -203,45 +175,32 @@ class AIProxy:
         auth = rule.spec.auth
         key_param = (auth.param_name,) if auth is not None and auth.param_name else ()
         try:
+            route = route_for(rule)
             ex = Exchange(
                 rule=rule,
                 provider=provider_for(rule),
-                client_url=_client_url(flow.request, key_param),
+                client_url=flows.client_url(flow.request, key_param),
                 client_body=flow.request.raw_content or b"",
             )
         except Exception:  # an exception escaping the hook would forward the flow unchanged to its original host
             log.exception(f"AI proxy: rule '{rule.name}' failed to read the request")
             flow.response = error_response(ProxyError(502, "AI proxy failed to read the request", code="proxy_error"))
-            _redact_client_credentials(flow.request, key_param)
+            flows.redact_client_credentials(flow.request, key_param)
             return
         self._exchanges[flow.id] = ex
-        ex.client_close = _wants_close(flow.request)
+        ex.client_close = flows.wants_close(flow.request)
         try:
-            if rule.spec.route_type == "preserve":
-                self._forward_preserve(flow, ex, captures)
-                return
-            if rule.spec.llm_format != "openai":
-                await self._forward_native(flow, ex, captures)
-                return
-            call = self._prepare(flow, ex, captures)
-            setup = ex.provider.blocking_setup(call)
-            if setup is not None:
-                await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
-            if call.auth is not None and call.auth.gcp_use_service_account:
-                # Fetched off the event loop, cached and refreshed before expiry by the token source.
-                call.access_token = await self._gcp_tokens().token(call.auth)
-            self._forward(flow, ex, call)
-        except ProxyError as e:
+            await route.forward(self, flow, ex, captures)
+        except Exception as e:
+            if not isinstance(e, ProxyError):
+                log.exception(f"AI proxy: rule '{rule.name}' failed to build the upstream request")
+                e = ProxyError(502, route.failure_message, code="proxy_error")
             ex.local_error = e
-            flow.response = error_response(e)
-        except Exception:
-            log.exception(f"AI proxy: rule '{rule.name}' failed to translate the request")
-            ex.local_error = ProxyError(502, "AI proxy failed to translate the request", code="proxy_error")
-            flow.response = error_response(ex.local_error)
+            flow.response = route.error_answer(ex, e)
         finally:
             if ex.local_error is not None:
                 # answered here: keep the client's key out of logs, UI
-                _redact_client_credentials(flow.request, key_param)
+                flows.redact_client_credentials(flow.request, key_param)
             elif flow.response is None and flow.live:
                 self._watch(flow, ex)
 
@@ -249,7 +208,7 @@ class AIProxy:
         """Start the upstream timeouts of an exchange whose request is about to leave."""
         try:
             ex.watchdog = Watchdog(
-                ex.rule.timeouts, lambda: _connected_ago(flow), lambda name: self._expired(flow, ex, name)
+                ex.rule.timeouts, lambda: flows.connected_ago(flow), lambda name: self._expired(flow, ex, name)
             )
         except Exception:  # the request still goes out, only without our timeouts
             log.exception(f"AI proxy: rule '{ex.rule.name}' could not start its upstream timeouts")
@@ -264,197 +223,14 @@ class AIProxy:
         except Exception:
             log.exception(f"AI proxy: rule '{ex.rule.name}' failed to act on an expired timeout")
 
-    # ---- native formats (llm_format): the client's own provider SDK, passed through and recorded ------------
-
-    async def _forward_native(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
-        """The client's native request, unchanged, to the rule's provider with the rule's credentials. Errors
-        made here are answered in the provider's own error shape, so the client's SDK raises its usual type."""
-        request = flow.request
-        fmt = native.adapter(ex.provider)
-        try:
-            headers = {
-                k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields
-            }
-            ex.client_headers = headers
-            path, _, _ = request.path.partition("?")
-            query = list(request.query.items(multi=True)) if "?" in request.path else []
-            spec = ex.rule.spec
-            ex.rule.check_env()
-            tctx = TemplateContext(headers, captures, dict(query))
-            options = ex.rule.resolve_options(tctx)
-            auth = spec.auth
-            setup = native.blocking_setup(fmt, options, auth)
-            if setup is not None:
-                await asyncio.to_thread(setup)  # the first look-up of the AWS credential chain
-            token = None
-            if auth is not None and auth.gcp_use_service_account:
-                token = await self._gcp_tokens().token(auth)
-            up = native.build_request(
-                fmt,
-                native.NativeRequest(request.method, path, query, headers, request.raw_content or b""),
-                route_type=spec.route_type,
-                options=options,
-                auth=auth,
-                configured_model=ex.rule.resolve_model_name(tctx),
-                max_body=spec.max_request_body_size,
-                access_token=token,
-            )
-            ex.native, ex.call = up, up.call
-            ex.upstream_body = up.request_json if isinstance(up.request_json, dict) else None
-            ex.secrets = tuple(_with_bare_tokens(up.secrets))
-            ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
-            ex.upstream_url = redact_url(up.url, set(ex.secret_params))
-            _send_to(request, up.method, up.url, up.headers, up.body)
-            self._annotate(flow, ex, up.model)
-        except Exception as e:
-            if isinstance(e, ProxyError):
-                ex.local_error = e
-            else:
-                log.exception(f"AI proxy: rule '{ex.rule.name}' failed to build the native request")
-                ex.local_error = ProxyError(502, "AI proxy failed to forward the request", code="proxy_error")
-            body, extra = fmt.error_body(ex.local_error)
-            flow.response = http.Response.make(
-                ex.local_error.status,
-                body,
-                {"content-type": "application/json", **_checked({**extra, **ex.local_error.headers})},
-            )
-
-    def _native_responseheaders(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        response = flow.response
-        assert response is not None and ex.native is not None
-        ex.upstream_status = response.status_code
-        if ex.rule.spec.model_name_header and response.status_code < 400:
-            response.headers[MODEL_HEADER] = header_text(f"{ex.provider.name}/{ex.native.model or ''}")
-        content_type = response.headers.get("content-type", "")
-        if response.status_code >= 300 or not (ex.native.stream or native.is_stream_response(content_type)):
-            return  # a whole body: recorded in `response`
-        try:
-            recorder = native.adapter(ex.provider).recorder(ex.rule.spec.logging.log_payloads)
-        except Exception:
-            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start recording the stream")
-            response.stream = True  # still the provider's bytes, unchanged
-            return
-        ex.translator = recorder
-        activity = ex.watchdog.activity if ex.watchdog is not None else _no_activity
-
-        def observe(data: bytes) -> bytes | list[bytes]:
-            # The bytes go to the client unchanged; decoding them is only for the record.
-            activity()
-            try:
-                if data:
-                    recorder.feed(data)
-                else:
-                    recorder.finish()
-            except Exception:
-                log.exception(f"AI proxy: rule '{ex.rule.name}' failed to record a stream chunk")
-            return data if data else []
-
-        response.stream = observe
-
-    def _native_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        response = flow.response
-        assert response is not None and ex.native is not None
-        ex.upstream_status = response.status_code
-        if response.timestamp_end and flow.request.timestamp_end:
-            ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)
-        if ex.translator is not None:
-            self._finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
-            return
-        raw = response.get_content(strict=False) or b""
-        ex.upstream_response = raw
-        ex.status = response.status_code
-        fmt = native.adapter(ex.provider)
-        ex.client_response, _ = native.response_record(fmt, response.status_code, raw, response.headers)
-        if not ex.client_response.get("model") and "error" not in ex.client_response:
-            ex.client_response["model"] = ex.native.model
-
-    def _gcp_tokens(self) -> Any:
-        if self._gcp is None:
-            from .gcp_auth import GcpTokenSource  # google-auth is only loaded when a rule needs it
-
-            self._gcp = GcpTokenSource()
-        return self._gcp
-
-    def _prepare(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> Call:
-        request = flow.request
-        body = ex.client_body = _client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
-        query = dict(request.query.items()) if "?" in request.path else {}
-        # One pass over the raw header fields: mitmproxy's Headers look-ups scan every field each time.
-        headers = {k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields}
-        ex.client_headers = headers
-        client = ClientRequest(headers, query, headers.get("content-type", ""), body)
-        ex.call = prepare_call(ex.rule, captures, client)
-        return ex.call
-
-    def _forward(self, flow: http.HTTPFlow, ex: Exchange, call: Call) -> None:
-        request = flow.request
-        client_headers = ex.client_headers
-        up = build_upstream(ex.rule, call)
-        auth = ex.rule.spec.auth
-        body_auth = auth is not None and auth.param_location == "body" and up.body is not None
-        # The record keeps the upstream body as it was before credentials were added to it.
-        ex.upstream_body = dict(up.body) if body_auth and up.body is not None else up.body
-        secrets = apply_auth(up, auth, client_headers, call.client_query)
-        if call.access_token:
-            secrets.append(call.access_token)  # a GCP token, per request: redacted by value like the others
-        ex.secrets = tuple(_with_bare_tokens(secrets))
-        ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
-        ex.upstream_url = redact_url(up.url, set(ex.secret_params))
-
-        body = jsonutil.dumps(up.body) if up.body is not None else b""
-        ex.provider.sign(call, up, body)
-        headers = {name: client_headers[name] for name in _FORWARDED_CLIENT_HEADERS if name in client_headers}
-        headers.update(up.headers)
-        if not call.stream:
-            headers["accept-encoding"] = "gzip, deflate"
-        else:
-            headers["accept-encoding"] = "identity"  # stream chunks must arrive undecoded
-        _send_to(request, up.method, up.url, headers, body)
-        self._annotate(flow, ex, call.model)
-
-    def _forward_preserve(self, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
-        """route_type preserve: the client's request as it is, with the provider's URL and the rule's auth."""
-        request = flow.request
-        query = dict(request.query.items()) if "?" in request.path else {}
-        headers = {k.decode("latin-1").lower(): v.decode("utf-8", "surrogateescape") for k, v in request.headers.fields}
-        ex.client_headers = headers
-        body = ex.client_body = _client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
-        pre = preserve.build(ex.rule, captures, request.method, request.path, query, headers, body)
-        ex.preserved = True
-        ex.preserved_model = pre.model
-        auth = ex.rule.spec.auth
-        up = UpstreamRequest(url=pre.url, body=None, headers=pre.headers, method=pre.method)
-        if auth is not None and auth.param_location == "body":
-            try:
-                up.body = jsonutil.loads(body)
-            except ValueError:
-                raise bad_request("this route adds a key to a JSON body, and the request body is not JSON") from None
-        secrets = apply_auth(up, auth, headers, query)
-        ex.secrets = tuple(_with_bare_tokens(secrets))
-        ex.secret_params = (auth.param_name,) if auth and auth.param_name else ()
-        ex.upstream_url = redact_url(up.url, set(ex.secret_params))
-        if up.body is not None:
-            body = jsonutil.dumps(up.body)
-        _send_to(request, up.method, up.url, up.headers, body)
-        self._annotate(flow, ex, pre.model)
-
-    def _annotate(self, flow: http.HTTPFlow, ex: Exchange, model: str | None) -> None:
-        flow.metadata["ai_proxy"] = {
-            "rule": ex.rule.name,
-            "provider": ex.provider.name,
-            "model": model,
-            "original_url": ex.client_url,
-            "upstream_url": ex.upstream_url,
-        }
-
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         ex = self._exchanges.get(flow.id)
         if ex is None or ex.local_error is not None:
             return
         # The request has left: take the credentials out of the flow so mitmweb, dumps and logs never show them.
-        self._scrub_request(flow, ex)
+        flows.scrub_request(flow, ex)
         try:
-            self._route_response_headers(flow, ex)
+            route_for(ex.rule).response_headers(self, flow, ex)
         finally:
             self._response_started(flow, ex)
 
@@ -465,90 +241,12 @@ class AIProxy:
             return
         watchdog = ex.watchdog
         if response.stream is True:  # passed through as it arrives: still watched for silence
-            response.stream = _passthrough(watchdog.activity if watchdog is not None else None)
+            response.stream = flows.passthrough_stream(watchdog.activity if watchdog is not None else None)
         ex.client_stream = bool(response.stream)
         if ex.client_stream and ex.client_close and not (flow.request.is_http2 or flow.request.is_http3):
             response.headers["connection"] = "close"
         if watchdog is not None:
             watchdog.response_started(streamed=ex.client_stream)
-
-    def _route_response_headers(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        response = flow.response
-        if ex.preserved and response is not None:
-            if "event-stream" in response.headers.get("content-type", ""):
-                response.stream = True  # passed through as it arrives
-            return
-        if ex.native is not None:
-            if response is not None:
-                try:
-                    self._native_responseheaders(flow, ex)
-                except Exception:  # the provider's answer still reaches the client; only the record suffers
-                    log.exception(f"AI proxy: rule '{ex.rule.name}' failed to inspect the native response")
-            return
-        if ex.call is None or not ex.call.stream or response is None or response.status_code >= 300:
-            return  # errors and plain answers are translated whole in `response`
-        try:
-            self._start_stream(flow, ex)
-        except Exception:
-            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start the stream translation")
-            ex.local_error = ProxyError(502, "AI proxy failed to translate the upstream stream", code="proxy_error")
-            response.stream = lambda data: [] if data else ex.local_error.body()  # type: ignore[union-attr]
-            response.status_code = 502
-            response.headers = http.Headers([(b"content-type", b"application/json")])
-
-    def _start_stream(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        response = flow.response
-        assert response is not None and ex.call is not None
-        client_asked_usage = bool((ex.call.body.get("stream_options") or {}).get("include_usage"))
-        ex.call.response_headers = response.headers
-        translator = ex.provider.stream_translator(ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
-        ex.translator = translator
-        ex.upstream_status = response.status_code
-        headers = response.headers
-        # Asked for identity, an upstream may compress all the same: the chunks are then decoded as they come.
-        decode = encodings.stream_decoder(headers.get("content-encoding", ""))
-        for name in ("content-length", "content-encoding", "transfer-encoding"):
-            headers.pop(name, None)
-        headers["content-type"] = "text/event-stream; charset=utf-8"
-        headers["cache-control"] = "no-cache"
-        if ex.rule.spec.model_name_header:
-            headers[MODEL_HEADER] = header_text(f"{ex.provider.name}/{ex.call.model or ''}")
-        if flow.request.http_version == "HTTP/1.1":
-            headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
-
-        activity = ex.watchdog.activity if ex.watchdog is not None else _no_activity
-        failed = False
-
-        def translate(data: bytes) -> bytes | list[bytes]:
-            # Called by mitmproxy for every received chunk and a final b"". Never return b"" mid-stream: on
-            # HTTP/1 an empty chunk ends the body.
-            nonlocal failed
-            if failed:
-                return []  # the client's stream has ended with an error event; the rest is dropped
-            activity()
-            try:
-                if not data:
-                    out = translator.finish()
-                else:
-                    if decode is not None:
-                        data = decode(data)
-                    out = translator.feed(data) if data else b""
-            except encodings.EncodingError as e:  # the upstream's fault, not ours: no traceback
-                failed = True
-                log.info(f"AI proxy: rule '{ex.rule.name}': {e}")
-                out = stream_error_event(translator.result, stream_error(str(e), code="bad_upstream_response"))
-                asyncio.get_running_loop().call_soon(upstream_faults.close_upstream, flow, self._proxyserver)
-            except Exception:
-                # Logged once; the client gets one error event and then a clean end of its stream.
-                failed = True
-                log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate a stream chunk")
-                err = stream_error("AI proxy failed to translate the upstream stream", code="proxy_error")
-                out = stream_error_event(translator.result, err)
-                # End the client's stream now rather than when the upstream ends its own.
-                asyncio.get_running_loop().call_soon(upstream_faults.close_upstream, flow, self._proxyserver)
-            return out if out else []
-
-        response.stream = translate
 
     def response(self, flow: http.HTTPFlow) -> None:
         ex = self._exchanges.pop(flow.id, None)
@@ -558,11 +256,8 @@ class AIProxy:
             ex.watchdog.stop()
         try:
             if ex.local_error is None:
-                self._scrub_request(flow, ex)
-                if ex.native is not None:
-                    self._native_response(flow, ex)
-                else:
-                    self._translate_response(flow, ex)
+                flows.scrub_request(flow, ex)
+                route_for(ex.rule).response(flow, ex)
             else:
                 ex.status = ex.local_error.status
                 ex.client_response = ex.local_error.envelope()
@@ -582,155 +277,40 @@ class AIProxy:
         if ex.watchdog is not None:
             ex.watchdog.stop()
         try:
-            self._scrub_request(flow, ex)
-            if ex.translator is not None and ex.client_stream:
-                self._finish_stream(ex, flow.request.timestamp_end, time.time())
-                result = ex.translator.result
-                if not result.completed:
-                    # The client or the upstream hung up mid-stream: say so in the record, and end a translated
-                    # stream with an error event and a clean end (a native stream is the provider's bytes: it is
-                    # cut off as the provider cut it).
-                    cause = self._failure(flow, ex)
-                    if ex.native is None and cause.code != "client_gone":
-                        tail = b"" if result.error is not None else stream_error_event(result, cause)
-                        upstream_faults.answer_with(flow, upstream_faults.Answer(tail=tail))
-                    ex.error = ex.error or (result.error.message if result.error else cause.message)
-                # A hang-up after the end of a complete stream is how OpenAI SDKs close: not an error.
-            elif not ex.client_stream:
-                # Nothing reached the client yet: it gets our envelope instead of mitmproxy's own error page.
-                cause = self._failure(flow, ex)
-                ex.error = cause.message
-                if cause.code == "client_gone":
-                    ex.status = ex.status or (502 if ex.upstream_status is None else ex.upstream_status)
-                else:
-                    answer = self._error_answer(ex, cause, http1=not (flow.request.is_http2 or flow.request.is_http3))
-                    upstream_faults.answer_with(flow, upstream_faults.Answer(response=answer))
-                    ex.status, ex.client_response = cause.status, cause.envelope()
-            else:
-                ex.error = flow.error.msg if flow.error else "unknown error"
-                if ex.status is None:
-                    ex.status = 502 if ex.upstream_status is None else ex.upstream_status
+            flows.scrub_request(flow, ex)
+            self._interrupted(flow, ex, route_for(ex.rule))
         except Exception:  # the record is still written, with what is known
             log.exception(f"AI proxy: rule '{ex.rule.name}' failed to finish an interrupted exchange")
             ex.error = ex.error or (flow.error.msg if flow.error else "unknown error")
             ex.status = ex.status or 502
         self._finish(flow, ex)
 
-    def _failure(self, flow: http.HTTPFlow, ex: Exchange) -> ProxyError:
-        """What went wrong upstream, as the client is told: a timeout that fired (504), or the transport's error."""
-        if ex.timeout is not None:
-            return ProxyError(504, ex.rule.timeouts.describe(ex.timeout), code="upstream_timeout")
-        msg = flow.error.msg if flow.error else "unknown error"
-        if not flow.client_conn.connected:  # nobody is told; the record says who hung up
-            return ProxyError(502, f"the client hung up before the answer was complete: {msg}", code="client_gone")
-        if flow.response is None and ex.upstream_status is None:
-            return ProxyError(
-                502, f"the upstream could not be reached or did not answer: {msg}", code="upstream_unreachable"
-            )
-        return ProxyError(502, f"the upstream broke off its answer: {msg}", code="upstream_broken")
-
-    def _error_answer(self, ex: Exchange, err: ProxyError, http1: bool) -> http.Response:
-        """A proxy error as the client's whole response, in the client's format. An HTTP/1 connection whose
-        upstream failed is closed after it (HTTP/2 has no such header: its stream simply ends)."""
-        if ex.native is not None:
-            body, extra = native.adapter(ex.provider).error_body(err)
+    def _interrupted(self, flow: http.HTTPFlow, ex: Exchange, route: Route) -> None:
+        """An exchange that ended in mitmproxy's error hook: say in the record what happened, and give a client
+        that is still there an answer in its own format instead of mitmproxy's HTML page or a cut connection."""
+        if ex.translator is not None and ex.client_stream:
+            finish_stream(ex, flow.request.timestamp_end, time.time())
+            result = ex.translator.result
+            if result.completed:
+                return  # a hang-up after the end of a complete stream is how OpenAI SDKs close: not an error
+            cause = _failure(flow, ex)
+            tail = route.stream_tail(ex, cause) if cause.code != "client_gone" else None
+            if tail is not None:
+                upstream_faults.answer_with(flow, upstream_faults.Answer(tail=tail))
+            ex.error = ex.error or (result.error.message if result.error else cause.message)
+        elif not ex.client_stream:
+            cause = _failure(flow, ex)
+            ex.error = cause.message
+            if cause.code == "client_gone":
+                ex.status = ex.status or (502 if ex.upstream_status is None else ex.upstream_status)
+            else:
+                answer = route.error_answer(ex, cause, http1=not (flow.request.is_http2 or flow.request.is_http3))
+                upstream_faults.answer_with(flow, upstream_faults.Answer(response=answer))
+                ex.status, ex.client_response = cause.status, cause.envelope()
         else:
-            body, extra = err.body(), {}
-        headers = {"content-type": "application/json", **_checked({**extra, **err.headers})}
-        if http1:
-            headers["connection"] = "close"
-        return http.Response.make(err.status, body, headers)
-
-    def _finish_stream(self, ex: Exchange, request_end: float | None, end: float | None) -> None:
-        assert ex.translator is not None and ex.call is not None
-        result = ex.translator.result
-        if request_end:
-            if end:
-                ex.latency_ms = round((end - request_end) * 1000, 1)
-            if result.first_token_at:
-                ex.ttft_ms = round((result.first_token_at - request_end) * 1000, 1)
-        ex.status = ex.upstream_status
-        if result.error is not None:
-            ex.error = result.error.message
-        response = result.assembled(ex.call.route_type, "stream")
-        ex.client_response = response if response is not None else {"model": result.model, "usage": result.usage}
-
-    # ---- helpers ------------------------------------------------------------------------------------------
-
-    def _scrub_request(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        if ex.scrubbed:
-            return
-        ex.scrubbed = True
-        secrets = {s.encode() for s in ex.secrets}
-        fields = flow.request.headers.fields
-        # By value (whatever header the rule used) and by name (signatures and tokens made per request).
-        if any(v in secrets or k.lower() in _SECRET_HEADERS for k, v in fields):
-            flow.request.headers.fields = tuple(
-                (k, b"REDACTED" if v in secrets or k.lower() in _SECRET_HEADERS else v) for k, v in fields
-            )
-        # The query likewise: the rule's key, and a client's own key forwarded by allow_override.
-        _redact_query(flow.request, frozenset(p.lower() for p in ex.secret_params), frozenset(ex.secrets))
-        auth = ex.rule.spec.auth
-        if auth is not None and auth.param_location == "body" and ex.secrets:
-            # A key in the JSON body (ours, or the client's on allow_override): out of the body mitmweb shows.
-            data = flow.request.data
-            content = data.content or b""
-            for secret in sorted(ex.secrets, key=len, reverse=True):
-                spelled = jsonutil.dumps(secret)[1:-1]  # as it sits inside a JSON string
-                if len(secret) >= 4 and spelled in content:
-                    content = content.replace(spelled, b"REDACTED")
-            data.content = content
-
-    def _translate_response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        response = flow.response
-        assert response is not None
-        ex.upstream_status = response.status_code
-        if response.timestamp_end and flow.request.timestamp_end:
-            ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)
-        if ex.preserved:
-            ex.status = response.status_code
-            if not response.stream:
-                raw = response.get_content(strict=False) or b""
-                ex.upstream_response = raw
-                usage, data = preserve.usage_of(response.headers.get("content-type", ""), raw)
-                ex.client_response = data if isinstance(data, dict) else {}
-                if usage is not None:
-                    ex.client_response = {**ex.client_response, "usage": usage}
-                ex.client_response.setdefault("model", ex.preserved_model)
-            return
-        assert ex.call is not None
-        if ex.translator is not None:
-            self._finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
-            return
-        raw = response.get_content(strict=False) or b""
-        ex.upstream_response = raw
-        ex.call.response_headers = response.headers  # some providers report usage in headers
-        error_headers: dict[str, str] = {}
-        status, data = translate_response(
-            ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", ""), error_headers
-        )
-        ex.status, ex.client_response = status, data
-        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
-        for name, value in response.headers.fields:
-            lname = name.lower()
-            if (
-                lname in _KEPT_RESPONSE_HEADERS or lname.startswith(ex.provider.kept_header_prefixes)
-            ) and _SAFE_VALUE.match(value):
-                headers.append((lname, value))
-        kept = {k for k, _ in headers}
-        for key, text in error_headers.items():  # from the provider's error body: checked like any upstream value
-            name, value = key.lower().encode(), text.encode("utf-8", "replace")
-            if name not in kept and _SAFE_NAME.match(name) and _SAFE_VALUE.match(value):
-                headers.append((name, value))
-        if ex.rule.spec.model_name_header and status < 400:
-            model = data.get("model") or ex.call.model or ""
-            headers.append((MODEL_HEADER.encode(), header_text(f"{ex.provider.name}/{model}").encode()))
-        response.status_code = status
-        response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        content = jsonutil.dumps(data)
-        headers.append((b"content-length", str(len(content)).encode()))
-        response.headers = http.Headers(headers)
-        response.raw_content = content  # no content-encoding: set the bytes without re-encoding
+            ex.error = flow.error.msg if flow.error else "unknown error"
+            if ex.status is None:
+                ex.status = 502 if ex.upstream_status is None else ex.upstream_status
 
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         try:
@@ -744,69 +324,18 @@ class AIProxy:
             log.exception("AI proxy: could not build the audit record")
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    scheme: bytes
-    host: str
-    port: int
-    path: bytes  # path and query, as sent
-    authority: bytes  # host[:port] for the Host header or :authority
-
-
-@functools.lru_cache(maxsize=1024)
-def _split_url(url: str) -> _Target:
-    """An upstream URL split for the request's fields; cached, as a rule's upstream URL rarely varies."""
-    scheme, host, port, path = mitm_url.parse(url)  # validates: port range, IDNA host, ASCII path
-    return _Target(scheme, host.decode("idna"), port, path, hostport(scheme, host, port))
-
-
-def _send_to(request: http.Request, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
-    """Point the flow's request at the upstream. The fields are set directly: mitmproxy's url/host/content
-    setters re-parse, re-validate and rescan the headers several times, most of the addon's cost per request."""
-    target = _split_url(url)
-    data = request.data
-    data.method = method.encode()
-    data.scheme, data.host, data.port, data.path = target.scheme, target.host, target.port, target.path
-    if request.is_http2 or request.is_http3:
-        data.authority = target.authority
-        headers.pop("host", None)
-    else:
-        headers["host"] = target.authority.decode()
-    headers["content-length"] = str(len(body))
-    # Client header values were decoded with surrogateescape: their bytes go out as they came in.
-    request.headers = http.Headers([(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in headers.items()])
-    data.content = body  # raw bytes: the rebuilt headers have no content-encoding
-
-
-def _client_body(request: http.Request, limit: int) -> bytes:
-    """The request body with its content-encoding undone, inflated at most a little over `limit` bytes."""
-    return encodings.inflate_bounded(request.raw_content or b"", request.headers.get("content-encoding", ""), limit)
-
-
-def _redact_client_credentials(request: http.Request, params: tuple[str, ...] = ()) -> None:
-    fields = request.headers.fields
-    if any(k.lower() in _SECRET_HEADERS for k, _ in fields):
-        request.headers.fields = tuple((k, b"REDACTED" if k.lower() in _SECRET_HEADERS else v) for k, v in fields)
-    _redact_query(request, frozenset(p.lower() for p in params), frozenset())
-
-
-def _redact_query(request: http.Request, names: frozenset[str], secrets: frozenset[str]) -> None:
-    """Credential query values (by name: the usual key names and the rule's; by value: whatever was sent) out of
-    the flow's URL."""
-    if "?" not in request.path:
-        return
-    names = CREDENTIAL_PARAMS | names
-    fields = request.query.fields
-    if any(k.lower() in names or v in secrets for k, v in fields):
-        request.query.fields = tuple((k, "REDACTED" if k.lower() in names or v in secrets else v) for k, v in fields)
-
-
-def _client_url(request: http.Request, params: tuple[str, ...] = ()) -> str:
-    """The URL the client asked for (credentials in its query redacted, the rule's key parameter too)."""
-    authority = request.host_header or hostport(request.scheme, request.host, request.port)
-    path = request.path
-    url = f"{request.scheme}://{authority}{path}"
-    return redact_url(url, set(params)) if "?" in path else url
+def _failure(flow: http.HTTPFlow, ex: Exchange) -> ProxyError:
+    """What went wrong, as the client is told: a timeout that fired (504), or the transport's error (502)."""
+    if ex.timeout is not None:
+        return ProxyError(504, ex.rule.timeouts.describe(ex.timeout), code="upstream_timeout")
+    msg = flow.error.msg if flow.error else "unknown error"
+    if not flow.client_conn.connected:  # nobody is told; the record says who hung up
+        return ProxyError(502, f"the client hung up before the answer was complete: {msg}", code="client_gone")
+    if flow.response is None and ex.upstream_status is None:
+        return ProxyError(
+            502, f"the upstream could not be reached or did not answer: {msg}", code="upstream_unreachable"
+        )
+    return ProxyError(502, f"the upstream broke off its answer: {msg}", code="upstream_broken")
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -815,44 +344,3 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
-
-
-def _with_bare_tokens(secrets: list[str]) -> list[str]:
-    """Secrets plus the token part of 'Bearer xyz'-style values, so either spelling is redacted."""
-    out = []
-    for s in secrets:
-        out.append(s)
-        if " " in s:
-            out.append(s.rsplit(" ", 1)[1])
-    return out
-
-
-def _no_activity() -> None:
-    pass
-
-
-def _passthrough(activity: Any) -> Any:
-    """A stream callable that passes the bytes on unchanged and tells the watchdog the upstream is alive."""
-    tick = activity or _no_activity
-
-    def passthrough(data: bytes) -> bytes | list[bytes]:
-        tick()
-        return data if data else []
-
-    return passthrough
-
-
-def _connected_ago(flow: http.HTTPFlow) -> float | None:
-    """Seconds since the flow's upstream connection was made, or None while it is not connected."""
-    server = flow.server_conn
-    if server.connected and server.timestamp_tcp_setup:
-        return max(0.0, time.time() - server.timestamp_tcp_setup)
-    return None
-
-
-def _wants_close(request: http.Request) -> bool:
-    """Whether the client asked to close its connection after this exchange (HTTP/1 semantics)."""
-    if request.is_http2 or request.is_http3:
-        return False
-    tokens = {t.strip().lower() for t in request.headers.get("connection", "").split(",")}
-    return "close" in tokens or (request.http_version == "HTTP/1.0" and "keep-alive" not in tokens)

@@ -16,6 +16,7 @@ from mitmproxy import http
 from mitmproxy.net import encoding as encoding_module
 from mitmproxy.test import taddons, tflow, tutils
 
+from addon import flows
 from addon.proxy import AIProxy
 
 RULE_KEY = "review-rule-secret-0001"
@@ -264,7 +265,7 @@ def test_client_key_under_a_custom_param_name_on_override_reaches_upstream_then_
 def test_error_hook_failure_still_writes_the_record(proxy: AIProxy, monkeypatch: pytest.MonkeyPatch) -> None:
     f = flow("anthropic.internal")
     run_request(proxy, f)
-    monkeypatch.setattr(AIProxy, "_scrub_request", lambda *a: 1 / 0)
+    monkeypatch.setattr(flows, "scrub_request", lambda *a: 1 / 0)
     f.error = tflow.terr("connection reset")
     proxy.error(f)  # must not raise
     proxy.recorder.close()

@@ -1,0 +1,177 @@
+"""The translated route: the client's request (OpenAI Chat/Completions/Embeddings) goes to the rule's provider in
+the provider's own format, and the answer — whole or streamed — comes back in the client's format."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from mitmproxy import http
+
+from .. import encodings, flows, jsonutil
+from ..auth import apply_auth
+from ..errors import ProxyError
+from ..exchange import ClientRequest, build_upstream, prepare_call, translate_response
+from ..record import Exchange
+from ..streaming import StreamTranslator, stream_error, stream_error_event
+from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
+
+log = logging.getLogger("ai_proxy")
+
+
+class Translated(Route):
+    async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+        request = flow.request
+        body = ex.client_body = flows.client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
+        query = dict(request.query.items()) if "?" in request.path else {}
+        headers = ex.client_headers = flows.decode_headers(request)
+        call = ex.call = prepare_call(
+            ex.rule, captures, ClientRequest(headers, query, headers.get("content-type", ""), body)
+        )
+        setup = ex.provider.blocking_setup(call)
+        if setup is not None:
+            await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
+        if call.auth is not None and call.auth.gcp_use_service_account:
+            # Fetched off the event loop, cached and refreshed before expiry by the token source.
+            call.access_token = await services.gcp_tokens().token(call.auth)
+
+        up = build_upstream(ex.rule, call)
+        auth = ex.rule.spec.auth
+        body_auth = auth is not None and auth.param_location == "body" and up.body is not None
+        # The record keeps the upstream body as it was before credentials were added to it.
+        ex.upstream_body = dict(up.body) if body_auth and up.body is not None else up.body
+        secrets = apply_auth(up, auth, headers, call.client_query)
+        if call.access_token:
+            secrets.append(call.access_token)  # a GCP token, per request: redacted by value like the others
+        keep_secrets(ex, secrets, auth, up.url)
+        payload = jsonutil.dumps(up.body) if up.body is not None else b""
+        ex.provider.sign(call, up, payload)
+        out = {name: headers[name] for name in flows.FORWARDED_CLIENT_HEADERS if name in headers}
+        out.update(up.headers)
+        out["accept-encoding"] = "identity" if call.stream else "gzip, deflate"  # stream chunks arrive undecoded
+        flows.send_to(request, up.method, up.url, out, payload)
+        annotate(flow, ex, call.model)
+
+    def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
+        response = flow.response
+        if ex.call is None or not ex.call.stream or response is None or response.status_code >= 300:
+            return  # errors and plain answers are translated whole in `response`
+        try:
+            self._start_stream(services, flow, ex, response)
+        except Exception:
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start the stream translation")
+            err = ex.local_error = ProxyError(
+                502, "AI proxy failed to translate the upstream stream", code="proxy_error"
+            )
+            response.stream = lambda data: [] if data else err.body()
+            response.status_code = 502
+            response.headers = http.Headers([(b"content-type", b"application/json")])
+
+    def _start_stream(self, services: Services, flow: http.HTTPFlow, ex: Exchange, response: http.Response) -> None:
+        assert ex.call is not None
+        client_asked_usage = bool((ex.call.body.get("stream_options") or {}).get("include_usage"))
+        ex.call.response_headers = response.headers
+        translator = ex.provider.stream_translator(ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
+        ex.translator = translator
+        ex.upstream_status = response.status_code
+        headers = response.headers
+        # Asked for identity, an upstream may compress all the same: the chunks are then decoded as they come.
+        decode = encodings.stream_decoder(headers.get("content-encoding", ""))
+        for name in ("content-length", "content-encoding", "transfer-encoding"):
+            headers.pop(name, None)
+        headers["content-type"] = "text/event-stream; charset=utf-8"
+        headers["cache-control"] = "no-cache"
+        if ex.rule.spec.model_name_header:
+            headers[flows.MODEL_HEADER] = flows.header_text(f"{ex.provider.name}/{ex.call.model or ''}")
+        if flow.request.http_version == "HTTP/1.1":
+            headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
+        response.stream = _translating(services, flow, ex, translator, decode)
+
+    def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        response = flow.response
+        assert response is not None and ex.call is not None
+        ex.upstream_status = response.status_code
+        latency(flow, ex)
+        if ex.translator is not None:
+            finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
+            return
+        raw = response.get_content(strict=False) or b""
+        ex.upstream_response = raw
+        ex.call.response_headers = response.headers  # some providers report usage in headers
+        error_headers: dict[str, str] = {}
+        status, data = translate_response(
+            ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", ""), error_headers
+        )
+        ex.status, ex.client_response = status, data
+        headers = _kept_headers(ex, response, error_headers)
+        if ex.rule.spec.model_name_header and status < 400:
+            model = data.get("model") or ex.call.model or ""
+            headers.append((flows.MODEL_HEADER.encode(), flows.header_text(f"{ex.provider.name}/{model}").encode()))
+        response.status_code = status
+        response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        content = jsonutil.dumps(data)
+        headers.append((b"content-length", str(len(content)).encode()))
+        response.headers = http.Headers(headers)
+        response.raw_content = content  # no content-encoding: set the bytes without re-encoding
+
+    def stream_tail(self, ex: Exchange, err: ProxyError) -> bytes | None:
+        assert ex.translator is not None
+        result = ex.translator.result
+        return b"" if result.error is not None else stream_error_event(result, err)
+
+
+def _kept_headers(ex: Exchange, response: http.Response, error_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """The upstream headers a client keeps (rate limits, retry hints, request ids), checked like any upstream
+    value, and those the provider's error body stated."""
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+    prefixes = ex.provider.kept_header_prefixes
+    for name, value in response.headers.fields:
+        lname = name.lower()
+        if (lname in flows.KEPT_RESPONSE_HEADERS or lname.startswith(prefixes)) and flows.SAFE_VALUE.match(value):
+            headers.append((lname, value))
+    kept = {k for k, _ in headers}
+    for key, text in error_headers.items():
+        name, value = key.lower().encode(), text.encode("utf-8", "replace")
+        if name not in kept and flows.SAFE_NAME.match(name) and flows.SAFE_VALUE.match(value):
+            headers.append((name, value))
+    return headers
+
+
+def _translating(
+    services: Services, flow: http.HTTPFlow, ex: Exchange, translator: StreamTranslator, decode: Any
+) -> Any:
+    """mitmproxy's stream callable: each received chunk translated, and a final b"" that ends the stream."""
+    activity = ex.watchdog.activity if ex.watchdog is not None else flows.no_activity
+    failed = False
+
+    def translate(data: bytes) -> bytes | list[bytes]:
+        # Never return b"" mid-stream: on HTTP/1 an empty chunk ends the body.
+        nonlocal failed
+        if failed:
+            return []  # the client's stream has ended with an error event; the rest is dropped
+        activity()
+        try:
+            if not data:
+                out = translator.finish()
+            else:
+                if decode is not None:
+                    data = decode(data)
+                out = translator.feed(data) if data else b""
+        except encodings.EncodingError as e:  # the upstream's fault, not ours: no traceback
+            failed = True
+            log.info(f"AI proxy: rule '{ex.rule.name}': {e}")
+            out = stream_error_event(translator.result, stream_error(str(e), code="bad_upstream_response"))
+            asyncio.get_running_loop().call_soon(services.close_upstream, flow)
+        except Exception:
+            # Logged once; the client gets one error event and then a clean end of its stream.
+            failed = True
+            log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate a stream chunk")
+            err = stream_error("AI proxy failed to translate the upstream stream", code="proxy_error")
+            out = stream_error_event(translator.result, err)
+            # End the client's stream now rather than when the upstream ends its own.
+            asyncio.get_running_loop().call_soon(services.close_upstream, flow)
+        return out if out else []
+
+    return translate
