@@ -7,7 +7,10 @@ constant memory (the assembled answer is kept only when the rule records payload
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -17,6 +20,7 @@ from .openai_format import CHAT, new_id
 from .streams import SSEDecoder, SSEEvent, StreamDecodeError
 
 DONE = b"data: [DONE]\n\n"
+log = logging.getLogger(__name__)
 
 
 class StreamTranslator(Protocol):
@@ -194,6 +198,29 @@ def stream_error(message: str, *, status: int = 502, code: str = "stream_error",
     return ProxyError(status, message, code=code, type=type or "server_error")
 
 
+def guarded[M: Callable[..., bytes]](method: M) -> M:
+    """Last resort for a translator's feed/finish: an upstream event of a shape no translation foresaw ends the
+    stream with an OpenAI error event (as any malformed stream does) instead of an exception, which the glue
+    could only log with a traceback. The translator's bug shows at debug level, once per stream."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any) -> bytes:
+        try:
+            return method(self, *args)
+        except Exception as e:  # the last resort described above
+            if self._done:
+                return b""  # already ended: nothing more may follow
+            log.debug("%s: unexpected %s translating a stream", type(self).__name__, type(e).__name__, exc_info=True)
+            self._done = True
+            self.result.error = stream_error(
+                f"the upstream stream could not be translated (unexpected {type(e).__name__})",
+                code="bad_upstream_response",
+            )
+            return b"data: " + jsonutil.dumps(self.result.error.envelope()) + b"\n\n"
+
+    return run  # type: ignore[return-value]
+
+
 class SSETranslator:
     """The skeleton of a provider's SSE-to-OpenAI stream translator: decode the events, hand each to `_event`,
     and end the stream once, with an OpenAI error event if the upstream broke off or sent something malformed.
@@ -209,6 +236,7 @@ class SSETranslator:
         self._decoder = SSEDecoder()
         self._done = False
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
             return b""
@@ -220,6 +248,7 @@ class SSETranslator:
             return self._event(events[0])
         return b"".join([self._event(e) for e in events])
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""
@@ -255,6 +284,7 @@ class OpenAIPassthrough:
         self._decoder = SSEDecoder()
         self._done = False
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         try:
             events = self._decoder.feed(chunk)
@@ -262,6 +292,7 @@ class OpenAIPassthrough:
             return self._fail(f"upstream stream is malformed: {e}")
         return b"".join(self._event(e.data) for e in events)
 
+    @guarded
     def finish(self) -> bytes:
         out = b"".join(self._event(e.data) for e in self._decoder.flush())
         if not self._done and self.result.error is None:

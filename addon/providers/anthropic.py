@@ -24,7 +24,15 @@ from ..openai_format import (
 )
 from ..streaming import SSETranslator
 from ..streams import SSEEvent
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    build_url,
+    register,
+    url_path,
+)
 
 DEFAULT_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; 4096 is within every current Claude model's output limit.
@@ -80,10 +88,10 @@ _MEDIA_TYPES = {
 }
 
 
-def finish_reason(stop_reason: str | None) -> str | None:
+def finish_reason(stop_reason: Any) -> str | None:
     if stop_reason is None:
         return None
-    return FINISH_REASONS.get(stop_reason, "stop")
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
 def usage_of(raw: Any) -> dict[str, Any] | None:
@@ -170,7 +178,7 @@ class Anthropic(Provider):
 
     def _legacy_body(self, call: Call) -> dict[str, Any]:
         body = call.body
-        _refuse_for_legacy(body)
+        _refuse_for_legacy(body, call.route_type == CHAT)
         if call.route_type == CHAT:
             system, messages = _messages(body["messages"])
             turns = [system] if system else []
@@ -202,8 +210,8 @@ class Anthropic(Provider):
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
-            if kind == "text":
-                texts.append(block.get("text", ""))
+            if kind == "text" and isinstance(block.get("text"), str):
+                texts.append(block["text"])
             elif kind == "tool_use":
                 if not isinstance(block.get("name"), str):
                     raise UpstreamFormatError("expected a tool_use block with a name")
@@ -214,8 +222,8 @@ class Anthropic(Provider):
                         "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})},
                     }
                 )
-            elif kind == "thinking":
-                reasoning.append(block.get("thinking", ""))
+            elif kind == "thinking" and isinstance(block.get("thinking"), str):
+                reasoning.append(block["thinking"])
         message: dict[str, Any] = {
             "role": "assistant",
             "content": "".join(texts) if texts or not tool_calls else None,
@@ -245,7 +253,8 @@ class Anthropic(Provider):
         text = data.get("completion")
         if not isinstance(text, str):
             raise UpstreamFormatError("expected a text completion with a 'completion' string")
-        reason = LEGACY_FINISH_REASONS.get(data.get("stop_reason") or "", "stop")
+        stop = data.get("stop_reason")
+        reason = LEGACY_FINISH_REASONS.get(stop, "stop") if isinstance(stop, str) else "stop"
         model = data.get("model") or call.model or ""
         if call.route_type == CHAT:
             message = {"role": "assistant", "content": text}
@@ -388,7 +397,7 @@ def _arguments(raw: Any, where: str) -> dict[str, Any]:
     if raw is None or raw == "":
         return {}
     try:
-        value = json.loads(raw) if isinstance(raw, str) else None
+        value = jsonutil.loads(raw) if isinstance(raw, str) else None
     except ValueError:
         value = None
     if not isinstance(value, dict):
@@ -435,8 +444,9 @@ def _blocks_text(content: Any) -> str:
     return "".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
-def _refuse_for_legacy(body: dict[str, Any]) -> None:
-    """The legacy /v1/complete API takes one text prompt: refuse what it would silently lose."""
+def _refuse_for_legacy(body: dict[str, Any], chat: bool) -> None:
+    """The legacy /v1/complete API takes one text prompt: refuse what it would silently lose. `messages` is
+    validated (and read) on the chat route only: on the completions route it is a foreign field."""
     for key in ("tools", "functions"):
         if body.get(key):
             raise bad_request(f"'{key}' needs the Messages API; this rule uses the legacy /v1/complete", param=key)
@@ -445,7 +455,7 @@ def _refuse_for_legacy(body: dict[str, Any]) -> None:
             raise bad_request(f"'{key}' needs the Messages API; this rule uses the legacy /v1/complete", param=key)
     if _response_format(body)[0] != "text":
         raise bad_request("response_format needs the Messages API (/v1/messages)", param="response_format")
-    for i, m in enumerate(body.get("messages") or []):
+    for i, m in enumerate(body["messages"] if chat else ()):
         content = m.get("content")
         lost = m["role"] in ("tool", "function") or m.get("tool_calls") or m.get("function_call")
         if lost or (isinstance(content, list) and any(p.get("type") != "text" for p in content)):

@@ -44,9 +44,18 @@ from ..openai_format import (
     usage_with_cache,
 )
 from ..rules import AuthSpec, ModelOptions, encode_url_value
-from ..streaming import ChunkWriter, stream_error
+from ..streaming import ChunkWriter, guarded, stream_error
 from ..streams import EventStreamDecoder, EventStreamMessage, StreamDecodeError
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, client_status, register, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    build_url,
+    client_status,
+    register,
+    url_path,
+)
 
 SIGNING_NAME = "bedrock"  # the SigV4 service name (not "bedrock-runtime", which is only the host prefix)
 MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are clamped
@@ -732,7 +741,7 @@ def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
         arguments = fn.get("arguments") or "{}"
         try:
             # A JSON string, as OpenAI sends it; an object as some clients do (Gemini and Cohere take it too).
-            arguments = arguments if isinstance(arguments, dict) else json.loads(arguments)
+            arguments = arguments if isinstance(arguments, dict) else jsonutil.loads(arguments)
         except (TypeError, ValueError):
             raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
         if not isinstance(arguments, dict):
@@ -885,6 +894,7 @@ class BedrockStream:
         self._metadata_seen = False
         self._done = False
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
             return b""
@@ -894,6 +904,7 @@ class BedrockStream:
             return self._fail(f"bedrock stream is malformed: {e}")
         return b"".join(self._message(m) for m in messages) if messages else b""
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""

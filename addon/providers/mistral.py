@@ -33,7 +33,16 @@ from ..openai_format import FINISH_REASONS as OPENAI_FINISH_REASONS
 from ..streaming import OpenAIPassthrough, SSETranslator, stream_error
 from ..streams import SSEEvent
 from . import _ollama
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    build_url,
+    register,
+    upstream_error,
+    url_path,
+)
 
 FINISH_REASONS = {
     "stop": "stop",
