@@ -3,6 +3,7 @@ client response. No mitmproxy here: the glue hands in plain values and applies w
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRe
 from .rules import Rule, TemplateContext
 
 _JSON_TYPES = ("application/json", "text/json")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) ->
     try:
         body = jsonutil.loads(req.body)
     except ValueError as e:
-        raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json") from None
+        path = getattr(e, "path", None)
+        raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json", param=path) from None
     body = openai_format.validate(spec.route_type, body)
 
     ctx = TemplateContext(req.headers, captures, req.query)
@@ -86,7 +89,8 @@ def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) ->
 
 
 def _resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
-    configured = rule.resolve_model_name(ctx)
+    # A templated name may come from a client's header: it is checked like the body's own model.
+    configured = openai_format.checked_model(rule.resolve_model_name(ctx))
     requested = body.get("model")
     if configured:
         if requested and requested != configured:
@@ -159,14 +163,22 @@ def translate_response(
         return err.status, err.envelope()
     try:
         data = jsonutil.loads(body)
-        return 200, provider.parse_response(call, data)
+        # The translation, checked where clients and the record read it, whatever the provider sent.
+        return 200, openai_format.check_answer(call.route_type, provider.parse_response(call, data))
     except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. Cohere finish_reason ERROR/TIMEOUT)
         return e.status, e.envelope()
     except (ValueError, UpstreamFormatError) as e:
-        # ValueError covers JSON decoding; UpstreamFormatError is a body of the wrong shape.
-        err = ProxyError(
-            502,
-            f"{provider.name} returned a response that could not be translated: {e}",
-            code="bad_upstream_response",
-        )
-        return err.status, err.envelope()
+        # ValueError covers JSON decoding and check_answer; UpstreamFormatError is a body of the wrong shape.
+        return _bad_upstream(provider, str(e))
+    except Exception as e:
+        # A parser that meets a shape nobody foresaw must not answer with a traceback (nor fail open): the client
+        # gets the 502 any malformed answer gets, and the parser's bug shows at debug level, once per answer.
+        log.debug("%s: unexpected %s translating a 2xx answer", provider.name, type(e).__name__, exc_info=True)
+        return _bad_upstream(provider, f"unexpected {type(e).__name__}")
+
+
+def _bad_upstream(provider: Provider, reason: str) -> tuple[int, dict[str, Any]]:
+    err = ProxyError(
+        502, f"{provider.name} returned a response that could not be translated: {reason}", code="bad_upstream_response"
+    )
+    return err.status, err.envelope()

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from . import jsonutil
 from .auth import CREDENTIAL_PARAMS, apply_auth
 from .errors import ProxyError, bad_request
+from .openai_format import checked_model
 from .providers import REGISTRY, Call, UpstreamRequest
 from .providers import anthropic as _anthropic
 from .providers import bedrock as _bedrock
@@ -377,7 +378,9 @@ def build_request(
             code="request_too_large",
         )
     data = _json_or_none(req.body)
-    requested = fmt.model_of(req.path, data)
+    # The model reaches the record and the x-ai-proxy-model header: no control characters (a path's %0d%0a).
+    requested = checked_model(fmt.model_of(req.path, data))
+    configured_model = checked_model(configured_model)
     if configured_model and requested and requested != configured_model:
         raise bad_request(
             f"model '{requested}' is not available on this route (it serves '{configured_model}')",

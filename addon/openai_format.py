@@ -1,7 +1,8 @@
 """The standard (OpenAI) format: request validation, response builders, finish reasons and usage.
 
 Requests stay plain dicts: every provider reads a few keys and the OpenAI passthrough must keep fields we do
-not model. Validation checks what the translations rely on and answers anything else with a clear 400.
+not model. Validation (openai_validate) checks what the translations rely on and answers anything else with a
+clear 400 naming the field.
 """
 
 from __future__ import annotations
@@ -14,139 +15,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import bad_request
+from .openai_validate import (  # noqa: F401 - validation lives there; these names are the format's API
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    MESSAGE_ROLES,
+    check_answer,
+    checked_model,
+    count,
+    is_list_of,
+    is_tokens,
+    validate,
+    validate_chat,
+    validate_completions,
+    validate_embeddings,
+)
 
-CHAT = "llm/v1/chat"
-COMPLETIONS = "llm/v1/completions"
-EMBEDDINGS = "llm/v1/embeddings"
-
-MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
-
-
-def _check_type(body: dict[str, Any], key: str, types: type | tuple[type, ...], what: str) -> None:
-    value = body.get(key)
-    # bool is an int in Python; a JSON true is never a valid number of tokens.
-    if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types))):
-        raise bad_request(f"'{key}' must be {what}", param=key)
-
-
-def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _validate_common(body: dict[str, Any]) -> None:
-    _check_type(body, "model", str, "a string")
-    _check_type(body, "stream", bool, "a boolean")
-    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        _check_type(body, key, (int, float), "a number")
-    for key in ("max_tokens", "max_completion_tokens", "n", "seed", "top_k"):
-        _check_type(body, key, int, "an integer")
-    for key, least in (("max_tokens", 0), ("max_completion_tokens", 0), ("n", 1)):
-        # OpenAI refuses these; a negative limit would reach Ollama as num_predict -1: no limit at all.
-        if body.get(key) is not None and body[key] < least:
-            raise bad_request(f"'{key}' must be at least {least}", param=key)
-    stop = body.get("stop")
-    if stop is not None and not (
-        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
-    ):
-        raise bad_request("'stop' must be a string or an array of strings", param="stop")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise bad_request("'stream_options' must be an object", param="stream_options")
-
-
-def validate_chat(body: Any) -> dict[str, Any]:
-    """Check a Chat Completions body; returns it unchanged or raises a 400 ProxyError."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    messages = body.get("messages")
-    if messages is None:
-        raise bad_request("'messages' is a required property", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request("'messages' must be a non-empty array", param="messages")
-    for i, message in enumerate(messages):
-        param = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise bad_request(f"{param} must be an object", param=param)
-        role = message.get("role")
-        if role not in MESSAGE_ROLES:
-            raise bad_request(f"{param}.role must be one of {', '.join(sorted(MESSAGE_ROLES))}", param=f"{param}.role")
-        content = message.get("content")
-        if content is None:
-            # Only an assistant turn (it then carries tool calls) and a deprecated function result may be
-            # content-less (openai-python: ChatCompletionFunctionMessageParam.content is Optional[str]).
-            if role not in ("assistant", "function"):
-                raise bad_request(f"{param}.content is required for role '{role}'", param=f"{param}.content")
-        elif isinstance(content, list):
-            for j, part in enumerate(content):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise bad_request(
-                        f"{param}.content[{j}] must be an object with a 'type'", param=f"{param}.content[{j}]"
-                    )
-                if part["type"] == "text" and not isinstance(part.get("text"), str):
-                    raise bad_request(f"{param}.content[{j}].text must be a string", param=f"{param}.content[{j}].text")
-        elif not isinstance(content, str):
-            raise bad_request(f"{param}.content must be a string or an array of parts", param=f"{param}.content")
-    _validate_common(body)
-    return body
-
-
-def validate_completions(body: Any) -> dict[str, Any]:
-    """Check a legacy Completions body; returns it unchanged or raises a 400 ProxyError."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    prompt = body.get("prompt")
-    if prompt is None:
-        raise bad_request("you must provide a 'prompt' parameter", param="prompt")
-    if not (isinstance(prompt, str) or (isinstance(prompt, list) and prompt)):
-        raise bad_request("'prompt' must be a string or a non-empty array", param="prompt")
-    _validate_common(body)
-    return body
-
-
-def validate_embeddings(body: Any) -> dict[str, Any]:
-    """Check an Embeddings body (`input`, `model`, `dimensions`, `encoding_format`, `user`); no streaming exists."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    value = body.get("input")
-    if value is None:
-        raise bad_request("'input' is a required property", param="input")
-    if not (isinstance(value, str) or _is_tokens(value) or _is_list_of(value, str) or _is_list_of(value, _is_tokens)):
-        raise bad_request(
-            "'input' must be a string, an array of strings, an array of token ids or an array of such arrays",
-            param="input",
-        )
-    _check_type(body, "model", str, "a string")
-    _check_type(body, "user", str, "a string")
-    dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
-        raise bad_request("'dimensions' must be a positive integer", param="dimensions")
-    if body.get("encoding_format") not in (None, "float", "base64"):
-        raise bad_request("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
-    for key in ("stream", "stream_options"):
-        if body.get(key) not in (None, False):
-            raise bad_request(f"embeddings are not streamed: remove '{key}'", param=key, code="streaming_unsupported")
-    return body
-
-
-def _is_tokens(value: Any) -> bool:
-    if not isinstance(value, list) or not value:
-        return False
-    return all(isinstance(t, int) and not isinstance(t, bool) for t in value)
-
-
-def _is_list_of(value: Any, kind: Any) -> bool:
-    if not isinstance(value, list) or not value:
-        return False
-    return all(isinstance(v, kind) for v in value) if isinstance(kind, type) else all(kind(v) for v in value)
-
-
-def validate(route_type: str, body: Any) -> dict[str, Any]:
-    if route_type == CHAT:
-        return validate_chat(body)
-    if route_type == EMBEDDINGS:
-        return validate_embeddings(body)
-    return validate_completions(body)
 
 
 def refuse_unsupported(body: dict[str, Any], provider: str, table: Mapping[str, Any]) -> None:
@@ -191,7 +76,7 @@ def embedding_texts(body: dict[str, Any], provider: str) -> list[str]:
     value = body["input"]
     if isinstance(value, str):
         return [value]
-    if not _is_list_of(value, str):
+    if not is_list_of(value, str):
         raise bad_request(f"provider {provider} embeds text: token-id arrays are not supported", param="input")
     return list(value)
 
@@ -233,11 +118,11 @@ def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, w
     Bedrock): all of them are prompt tokens, and cache reads are OpenAI's cached tokens. None if malformed."""
     if not isinstance(raw, dict):
         return None
-    input_tokens, output_tokens = raw.get(input_key), raw.get(output_key)
-    if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
+    input_tokens, output_tokens = count(raw.get(input_key)), count(raw.get(output_key))
+    if input_tokens is None or output_tokens is None:
         return None
-    cache_read = raw.get(read_key) or 0
-    cache_write = raw.get(write_key) or 0
+    cache_read = count(raw.get(read_key)) or 0
+    cache_write = count(raw.get(write_key)) or 0
     return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
 
 
@@ -284,11 +169,13 @@ def completion_response(
 
 
 def chat_to_completion(response: dict[str, Any]) -> dict[str, Any]:
-    """A chat.completion reshaped as a text_completion (completions served by a chat backend)."""
+    """A chat.completion reshaped as a text_completion (completions served by a chat backend). Raises ValueError
+    (the client gets a 502) for a response of another shape."""
+    check_answer(CHAT, response)
     choices = [
         {
             "index": c.get("index", 0),
-            "text": text_of(c.get("message", {}).get("content")),
+            "text": c["message"].get("content") or "",
             "logprobs": None,
             "finish_reason": c.get("finish_reason"),
         }

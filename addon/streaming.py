@@ -7,7 +7,10 @@ constant memory (the assembled answer is kept only when the rule records payload
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -17,6 +20,7 @@ from .openai_format import CHAT, new_id
 from .streams import SSEDecoder, StreamDecodeError
 
 DONE = b"data: [DONE]\n\n"
+log = logging.getLogger(__name__)
 
 
 class StreamTranslator(Protocol):
@@ -221,6 +225,29 @@ def stream_error(message: str, *, status: int = 502, code: str = "stream_error",
     return ProxyError(status, message, code=code, type=type or "server_error")
 
 
+def guarded[M: Callable[..., bytes]](method: M) -> M:
+    """Last resort for a translator's feed/finish: an upstream event of a shape no translation foresaw ends the
+    stream with an OpenAI error event (as any malformed stream does) instead of an exception, which the glue
+    could only log with a traceback. The translator's bug shows at debug level, once per stream."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any) -> bytes:
+        try:
+            return method(self, *args)
+        except Exception as e:  # the last resort described above
+            if self._done:
+                return b""  # already ended: nothing more may follow
+            log.debug("%s: unexpected %s translating a stream", type(self).__name__, type(e).__name__, exc_info=True)
+            self._done = True
+            self.result.error = stream_error(
+                f"the upstream stream could not be translated (unexpected {type(e).__name__})",
+                code="bad_upstream_response",
+            )
+            return b"data: " + jsonutil.dumps(self.result.error.envelope()) + b"\n\n"
+
+    return run  # type: ignore[return-value]
+
+
 class Decoder(Protocol):
     """A framing decoder (streams.py): bytes in, whole events out, constant memory."""
 
@@ -253,6 +280,7 @@ class FramedTranslator:
         (the subclass then keeps what it needs). SSE unless a subclass says otherwise."""
         return SSEDecoder(), chunk
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done or not chunk:
             return b""
@@ -269,6 +297,7 @@ class FramedTranslator:
             return self._event(events[0])
         return b"".join([self._event(e) for e in events if not self._done])
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""
@@ -318,6 +347,7 @@ class OpenAIPassthrough:
         self._decoder = SSEDecoder()
         self._done = False
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         try:
             events = self._decoder.feed(chunk)
@@ -325,6 +355,7 @@ class OpenAIPassthrough:
             return self._fail(f"upstream stream is malformed: {e}")
         return b"".join(self._event(e.data) for e in events)
 
+    @guarded
     def finish(self) -> bytes:
         out = b"".join(self._event(e.data) for e in self._decoder.flush())
         if not self._done and self.result.error is None:
@@ -360,30 +391,36 @@ class OpenAIPassthrough:
         return f"data: {data}\n\n".encode()
 
     def _capture(self, obj: dict[str, Any]) -> None:
+        """What the record keeps of one chunk; a field of the wrong type is not the record's to repair."""
         result = self.result
-        if obj.get("model"):
+        if isinstance(obj.get("model"), str) and obj["model"]:
             result.model = obj["model"]
         if isinstance(obj.get("usage"), dict):
             result.usage = obj["usage"]
-        for choice in obj.get("choices") or ():
+        choices = obj.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            if choice.get("finish_reason"):
+            if isinstance(choice.get("finish_reason"), str) and choice["finish_reason"]:
                 result.finish_reason = choice["finish_reason"]
             delta = choice.get("delta") if self.route_type == CHAT else choice
             if not isinstance(delta, dict):
                 continue
             text = delta.get("content") if self.route_type == CHAT else delta.get("text")
-            if text:
+            if isinstance(text, str) and text:
                 if result.first_token_at is None:
                     result.first_token_at = time.time()
                 if result.text is not None:
                     result.text.append(text)
-            if delta.get("tool_calls"):
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list) and calls:
                 if result.first_token_at is None:
                     result.first_token_at = time.time()
                 if result.tool_calls is not None:
-                    _merge_tool_calls(result.tool_calls, delta["tool_calls"])
+                    _merge_tool_calls(result.tool_calls, calls)
+
+
+_MAX_TOOL_CALLS = 1024
 
 
 def _merge_tool_calls(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
@@ -391,12 +428,15 @@ def _merge_tool_calls(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
         if not isinstance(d, dict):
             continue
         index = d.get("index", 0)
+        # An index is small: an upstream's index of 10**9 must not grow the record by a billion entries.
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < _MAX_TOOL_CALLS:
+            continue
         while len(calls) <= index:
             calls.append({"id": None, "type": "function", "function": {"name": None, "arguments": ""}})
-        fn = d.get("function") or {}
-        if d.get("id"):
+        fn = d.get("function") if isinstance(d.get("function"), dict) else {}
+        if isinstance(d.get("id"), str) and d["id"]:
             calls[index]["id"] = d["id"]
-        if fn.get("name"):
+        if isinstance(fn.get("name"), str) and fn["name"]:
             calls[index]["function"]["name"] = fn["name"]
-        if fn.get("arguments"):
+        if isinstance(fn.get("arguments"), str) and fn["arguments"]:
             calls[index]["function"]["arguments"] += fn["arguments"]

@@ -9,13 +9,14 @@ chunks costs linear time.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 import struct
 from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn
 
 from botocore.eventstream import EventStreamBuffer, ParserError
+
+from . import jsonutil
 
 __all__ = [
     "EventStreamDecoder",
@@ -142,8 +143,9 @@ class SSEDecoder:
 
 def _loads(raw: bytes, what: str) -> Any:
     try:
-        return json.loads(raw)  # bytes: json detects UTF-8 (and a BOM) itself
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        # jsonutil: strict UTF-8, no NaN or lone surrogates, bounded nesting, and only ValueErrors.
+        return jsonutil.loads(raw[3:] if raw.startswith(_BOM) else raw)
+    except ValueError as e:  # JSONDecodeError, InvalidJSON
         raise StreamDecodeError(f"invalid JSON {what}: {e}: {_excerpt(raw)}") from None
 
 

@@ -36,7 +36,7 @@ from ..openai_format import (
     usage,
 )
 from ..spec import ModelOptions
-from ..streaming import ChunkWriter, stream_error
+from ..streaming import ChunkWriter, guarded, stream_error
 from ..streams import NDJSONDecoder, StreamDecodeError
 from .base import Call, UpstreamFormatError, UpstreamRequest, build_url, url_path
 
@@ -426,6 +426,7 @@ class OllamaStream:
         self._done = False
         self._tool_calls = 0  # tool calls emitted so far: the OpenAI index of the next one
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
             return b""
@@ -444,6 +445,7 @@ class OllamaStream:
             start = stop
         return out
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""

@@ -25,7 +25,17 @@ from ..openai_format import (
 from ..spec import ModelOptions
 from ..streaming import SSETranslator, usage_so_far
 from ..streams import SSEEvent
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    as_dict,
+    as_str,
+    build_url,
+    register,
+    url_path,
+)
 
 DEFAULT_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; 4096 is within every current Claude model's output limit.
@@ -81,10 +91,10 @@ _MEDIA_TYPES = {
 }
 
 
-def finish_reason(stop_reason: str | None) -> str | None:
+def finish_reason(stop_reason: Any) -> str | None:
     if stop_reason is None:
         return None
-    return FINISH_REASONS.get(stop_reason, "stop")
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
 def usage_of(raw: Any) -> dict[str, Any] | None:
@@ -196,7 +206,7 @@ class Anthropic(Provider):
 
     def _legacy_body(self, call: Call) -> dict[str, Any]:
         body = call.body
-        _refuse_for_legacy(body)
+        _refuse_for_legacy(body, call.route_type == CHAT)
         if call.route_type == CHAT:
             system, messages = _messages(body["messages"])
             turns = [system] if system else []
@@ -228,8 +238,8 @@ class Anthropic(Provider):
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
-            if kind == "text":
-                texts.append(block.get("text", ""))
+            if kind == "text" and isinstance(block.get("text"), str):
+                texts.append(block["text"])
             elif kind == "tool_use":
                 if not isinstance(block.get("name"), str):
                     raise UpstreamFormatError("expected a tool_use block with a name")
@@ -240,8 +250,8 @@ class Anthropic(Provider):
                         "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})},
                     }
                 )
-            elif kind == "thinking":
-                reasoning.append(block.get("thinking", ""))
+            elif kind == "thinking" and isinstance(block.get("thinking"), str):
+                reasoning.append(block["thinking"])
         message: dict[str, Any] = {
             "role": "assistant",
             "content": "".join(texts) if texts or not tool_calls else None,
@@ -271,7 +281,8 @@ class Anthropic(Provider):
         text = data.get("completion")
         if not isinstance(text, str):
             raise UpstreamFormatError("expected a text completion with a 'completion' string")
-        reason = LEGACY_FINISH_REASONS.get(data.get("stop_reason") or "", "stop")
+        stop = data.get("stop_reason")
+        reason = LEGACY_FINISH_REASONS.get(stop, "stop") if isinstance(stop, str) else "stop"
         model = data.get("model") or call.model or ""
         if call.route_type == CHAT:
             message = {"role": "assistant", "content": text}
@@ -414,7 +425,7 @@ def _arguments(raw: Any, where: str) -> dict[str, Any]:
     if raw is None or raw == "":
         return {}
     try:
-        value = json.loads(raw) if isinstance(raw, str) else None
+        value = jsonutil.loads(raw) if isinstance(raw, str) else None
     except ValueError:
         value = None
     if not isinstance(value, dict):
@@ -461,8 +472,9 @@ def _blocks_text(content: Any) -> str:
     return "".join(b.get("text", "") for b in content if b.get("type") == "text")
 
 
-def _refuse_for_legacy(body: dict[str, Any]) -> None:
-    """The legacy /v1/complete API takes one text prompt: refuse what it would silently lose."""
+def _refuse_for_legacy(body: dict[str, Any], chat: bool) -> None:
+    """The legacy /v1/complete API takes one text prompt: refuse what it would silently lose. `messages` is
+    validated (and read) on the chat route only: on the completions route it is a foreign field."""
     for key in ("tools", "functions"):
         if body.get(key):
             raise bad_request(f"'{key}' needs the Messages API; this rule uses the legacy /v1/complete", param=key)
@@ -471,7 +483,7 @@ def _refuse_for_legacy(body: dict[str, Any]) -> None:
             raise bad_request(f"'{key}' needs the Messages API; this rule uses the legacy /v1/complete", param=key)
     if _response_format(body)[0] != "text":
         raise bad_request("response_format needs the Messages API (/v1/messages)", param="response_format")
-    for i, m in enumerate(body.get("messages") or []):
+    for i, m in enumerate(body["messages"] if chat else ()):
         content = m.get("content")
         lost = m["role"] in ("tool", "function") or m.get("tool_calls") or m.get("function_call")
         if lost or (isinstance(content, list) and any(p.get("type") != "text" for p in content)):
@@ -610,48 +622,50 @@ class AnthropicStream(SSETranslator):
             event = jsonutil.loads(data)
         except ValueError:
             return self._fail("anthropic sent an event that is not JSON")
-        kind = event.get("type", name) if isinstance(event, dict) else name
-        handler = _HANDLERS.get(kind)
+        if not isinstance(event, dict):
+            return b""  # not an event object: nothing to translate (unknown events are ignored too)
+        kind = event.get("type", name)
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, event) if handler else b""  # unknown events are ignored (versioning policy)
 
     def _message_start(self, event: dict[str, Any]) -> bytes:
-        message = event.get("message") or {}
-        self.out.set_model(message.get("model"))
-        self._usage_raw.update(message.get("usage") or {})
+        message = as_dict(event.get("message"))
+        self.out.set_model(as_str(message.get("model")))
+        self._usage_raw.update(as_dict(message.get("usage")))
         self.out.note_usage(usage_so_far_of(self._usage_raw))
         return self.out.role()
 
     def _block_start(self, event: dict[str, Any]) -> bytes:
-        block = event.get("content_block") or {}
-        if block.get("type") == "tool_use":
-            block_index = event.get("index", 0)
+        block = as_dict(event.get("content_block"))
+        block_index = _block_index(event)
+        if block.get("type") == "tool_use" and block_index is not None and block_index not in self._tool_index:
             index = self._tool_index[block_index] = len(self._tool_index)
             self._no_arguments[block_index] = block.get("input") or {}
-            return self._tool_start(index, block.get("id") or new_id("call"), block.get("name") or "")
-        if block.get("type") == "text" and block.get("text"):
+            return self._tool_start(index, as_str(block.get("id")) or new_id("call"), as_str(block.get("name")) or "")
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
             return self.out.text(block["text"])
         return b""
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
-        delta = event.get("delta") or {}
+        delta = as_dict(event.get("delta"))
         kind = delta.get("type")
         if kind == "text_delta":
-            return self.out.text(delta.get("text", ""))
+            return self.out.text(as_str(delta.get("text")) or "")
         if kind == "input_json_delta":
-            block_index = event.get("index", 0)
-            index = self._tool_index.get(block_index)
-            fragment = delta.get("partial_json", "")
+            block_index = _block_index(event)
+            index = self._tool_index.get(block_index) if block_index is not None else None
+            fragment = as_str(delta.get("partial_json"))
             if index is None or not fragment:
                 return b""
             self._no_arguments.pop(block_index, None)
             return self._tool_arguments(index, fragment)
         if kind == "thinking_delta":
-            return self.out.reasoning(delta.get("thinking", ""))
+            return self.out.reasoning(as_str(delta.get("thinking")) or "")
         return b""
 
     def _block_stop(self, event: dict[str, Any]) -> bytes:
-        block_index = event.get("index", 0)
-        if block_index not in self._no_arguments:
+        block_index = _block_index(event)
+        if block_index is None or block_index not in self._no_arguments:
             return b""
         return self._tool_arguments(self._tool_index[block_index], json.dumps(self._no_arguments.pop(block_index)))
 
@@ -675,12 +689,12 @@ class AnthropicStream(SSETranslator):
         return self.out.function_call_delta(arguments=fragment)
 
     def _message_delta(self, event: dict[str, Any]) -> bytes:
-        reason = (event.get("delta") or {}).get("stop_reason")
+        reason = as_dict(event.get("delta")).get("stop_reason")
         if reason:
             self._finish = finish_reason(reason)
         # Cumulative counts: the latest wins, but a null field (MessageDeltaUsage types all but output_tokens as
         # Optional) keeps the value message_start gave, as the SDK's own accumulator does.
-        self._usage_raw.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        self._usage_raw.update({k: v for k, v in as_dict(event.get("usage")).items() if v is not None})
         self.out.note_usage(usage_so_far_of(self._usage_raw))
         return b""
 
@@ -699,20 +713,31 @@ class AnthropicStream(SSETranslator):
         out = b""
         if self.result.first_token_at is None and self.out.chat:
             out += self.out.role()
-        out += self.out.text(event.get("completion") or "")
+        out += self.out.text(as_str(event.get("completion")) or "")
         reason = event.get("stop_reason")
         if reason:
             self._done = True
-            out += self.out.finish(LEGACY_FINISH_REASONS.get(reason, "stop"), None)
+            out += self.out.finish(
+                LEGACY_FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop", None
+            )
         return out
 
     def _error(self, event: dict[str, Any]) -> bytes:
-        err = event.get("error") or {}
-        etype = err.get("type")
+        err = as_dict(event.get("error"))
+        etype = as_str(err.get("type"))
         status = {"overloaded_error": 503, "rate_limit_error": 429, "api_error": 502}.get(etype or "", 502)
         return self._fail(
-            err.get("message") or "anthropic stream error", status=status, type=etype, code=etype or "stream_error"
+            as_str(err.get("message")) or "anthropic stream error",
+            status=status,
+            type=etype,
+            code=etype or "stream_error",
         )
+
+
+def _block_index(event: dict[str, Any]) -> int | None:
+    """A content block's index (0 when absent, as in the oldest events); None when it is not an integer."""
+    index = event.get("index", 0)
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 _HANDLERS = {

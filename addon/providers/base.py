@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .. import jsonutil
 from ..errors import ProxyError
 from ..spec import AuthSpec, ModelOptions, RuleSpec
 from ..streaming import StreamTranslator
@@ -107,6 +108,23 @@ class Provider:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Reading upstream JSON of any shape: a field of the wrong type reads as absent
+# --------------------------------------------------------------------------------------------------------------
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# --------------------------------------------------------------------------------------------------------------
 # URLs
 # --------------------------------------------------------------------------------------------------------------
 
@@ -178,7 +196,7 @@ def upstream_error(status: int, body: bytes, content_type: str, provider: str) -
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
     try:
-        data = json.loads(body) if body else None
+        data = jsonutil.loads(body) if body else None
     except ValueError:
         return None, None, None, None
     if not isinstance(data, dict):

@@ -44,9 +44,18 @@ from ..openai_format import (
     usage_with_cache,
 )
 from ..spec import AuthSpec, ModelOptions, RuleSpec, encode_url_value
-from ..streaming import ChunkWriter, stream_error
+from ..streaming import ChunkWriter, guarded, stream_error
 from ..streams import EventStreamDecoder, EventStreamMessage, StreamDecodeError
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, client_status, register, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    build_url,
+    client_status,
+    register,
+    url_path,
+)
 
 SIGNING_NAME = "bedrock"  # the SigV4 service name (not "bedrock-runtime", which is only the host prefix)
 MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are clamped
@@ -742,7 +751,7 @@ def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
         arguments = fn.get("arguments") or "{}"
         try:
             # A JSON string, as OpenAI sends it; an object as some clients do (Gemini and Cohere take it too).
-            arguments = arguments if isinstance(arguments, dict) else json.loads(arguments)
+            arguments = arguments if isinstance(arguments, dict) else jsonutil.loads(arguments)
         except (TypeError, ValueError):
             raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
         if not isinstance(arguments, dict):
@@ -896,6 +905,7 @@ class BedrockStream:
         self._metadata_seen = False
         self._done = False
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
             return b""
@@ -905,6 +915,7 @@ class BedrockStream:
             return self._fail(f"bedrock stream is malformed: {e}")
         return b"".join(self._message(m) for m in messages) if messages else b""
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""
@@ -969,8 +980,10 @@ class BedrockStream:
         use = start.get("toolUse") if isinstance(start, dict) else None
         if not isinstance(use, dict):
             return b""
+        block_index = _block_index(event)
+        if block_index < 0 or block_index in self._tool_index:
+            return b""  # not a block of this answer, or one that already started
         out = self._role()
-        block_index = event.get("contentBlockIndex", 0)
         index = self._tool_index[block_index] = len(self._tool_index)
         self._no_arguments.add(block_index)
         return out + self.out.tool_call_start(index, decode_tool_id(use.get("toolUseId")), use.get("name") or "")
@@ -982,7 +995,7 @@ class BedrockStream:
         if isinstance(delta.get("text"), str):
             return self._role() + self.out.text(delta["text"])
         if isinstance(delta.get("toolUse"), dict):
-            block_index = event.get("contentBlockIndex", 0)
+            block_index = _block_index(event)
             index = self._tool_index.get(block_index)
             fragment = delta["toolUse"].get("input")
             if index is None or not isinstance(fragment, str) or not fragment:
@@ -997,7 +1010,7 @@ class BedrockStream:
     def _block_stop(self, event: dict[str, Any]) -> bytes:
         """A tool call whose input streamed no fragment (a function without parameters) gets "{}", as the
         non-streamed answer's `input: {}` does, so the accumulated arguments are always JSON."""
-        block_index = event.get("contentBlockIndex", 0)
+        block_index = _block_index(event)
         if block_index not in self._no_arguments:
             return b""
         self._no_arguments.discard(block_index)
@@ -1033,3 +1046,9 @@ _HANDLERS = {
 
 
 BEDROCK = register(Bedrock())
+
+
+def _block_index(event: dict[str, Any]) -> int:
+    """The event's contentBlockIndex; anything but an integer counts as block -1, which no block start has."""
+    index = event.get("contentBlockIndex", 0)
+    return index if isinstance(index, int) and not isinstance(index, bool) else -1

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from .. import jsonutil
 from ..errors import ProxyError, bad_request
 from ..openai_format import (
     CHAT,
@@ -35,9 +36,19 @@ from ..openai_format import (
     text_of,
     usage,
 )
-from ..streaming import ChunkWriter, stream_error
+from ..streaming import ChunkWriter, guarded, stream_error
 from ..streams import FramingSniffer, NDJSONDecoder, SSEDecoder, StreamDecodeError
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    as_list,
+    build_url,
+    register,
+    upstream_error,
+    url_path,
+)
 
 BASE_URL = "https://api.cohere.com"
 
@@ -186,7 +197,7 @@ def v1_usage(response: Any) -> dict[str, Any] | None:
 
 def failure(reason: Any, detail: Any = None) -> GenerationFailed | None:
     """The error for a failed generation's finish reason, or None when the reason is not a failure."""
-    if reason not in FAILED:
+    if not isinstance(reason, str) or reason not in FAILED:
         return None
     message = f"cohere could not complete the generation (finish_reason {reason})"
     if isinstance(detail, str) and detail:
@@ -351,14 +362,14 @@ class Cohere(Provider):
             raise err
         texts: list[str] = []
         thinking: list[str] = []
-        for block in message_in.get("content") or ():
+        for block in as_list(message_in.get("content")):
             if not isinstance(block, dict):
                 continue
             if block.get("type") == "text" and isinstance(block.get("text"), str):
                 texts.append(block["text"])
             elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
                 thinking.append(block["thinking"])
-        tool_calls = [_tool_call(c) for c in message_in.get("tool_calls") or () if isinstance(c, dict)]
+        tool_calls = [_tool_call(c) for c in as_list(message_in.get("tool_calls")) if isinstance(c, dict)]
         text = "".join(texts)
         if not text and tool_calls and isinstance(message_in.get("tool_plan"), str):
             # The text the model writes before its tool calls, as OpenAI models put it in `content`.
@@ -623,7 +634,7 @@ def _v1_call(tool_call: Any, where: str) -> tuple[str, dict[str, Any]]:
     arguments = fn.get("arguments")
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = jsonutil.loads(arguments) if arguments.strip() else {}
         except ValueError:
             raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
     if arguments is None:
@@ -637,7 +648,7 @@ def _v1_outputs(text: str) -> list[dict[str, Any]]:
     """A tool message's text -> v1 `outputs` (a list of objects): a JSON object is one output, a JSON array of
     objects is the list, anything else is `[{"result": <the text>}]`."""
     try:
-        value = json.loads(text) if text.strip() else None
+        value = jsonutil.loads(text) if text.strip() else None
     except ValueError:
         value = None
     if isinstance(value, dict):
@@ -868,6 +879,7 @@ class CohereStream:
         self._v1_tool_calls = 0  # v1 tool calls sent so far
         self._plan_streamed = False  # v1: the text leading tool calls was streamed by tool-calls-chunk events
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done:
             return b""
@@ -901,6 +913,7 @@ class CohereStream:
             return self._fail(f"cohere stream is malformed: {e}")
         return self._events(events)
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""
@@ -927,7 +940,7 @@ class CohereStream:
         if self._done or data == "[DONE]":  # some mocks append OpenAI's sentinel: tolerated
             return b""
         try:
-            event = json.loads(data)
+            event = jsonutil.loads(data)
         except ValueError:
             return self._fail("cohere sent an event that is not JSON")
         return self._event(event, name)

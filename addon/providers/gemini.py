@@ -38,9 +38,17 @@ from ..openai_format import (
     usage,
 )
 from ..spec import ModelOptions
-from ..streaming import ChunkWriter, stream_error
+from ..streaming import ChunkWriter, guarded, stream_error
 from ..streams import FramingSniffer, JSONArrayDecoder, SSEDecoder, StreamDecodeError
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, client_status, register, upstream_error
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    client_status,
+    register,
+    upstream_error,
+)
 
 GEMINI_API = "https://generativelanguage.googleapis.com"
 GENERATE = "generateContent"
@@ -93,6 +101,8 @@ def finish_reason(reason: str | None, tool_calls: bool = False) -> str | None:
     """A Gemini finishReason as an OpenAI finish_reason (None: no reason yet)."""
     if not reason:
         return None
+    if not isinstance(reason, str):
+        return "stop"
     if reason in _LENGTH:
         return "length"
     if reason in _FILTERED or (reason.startswith("IMAGE_") and reason != "IMAGE_OTHER"):
@@ -682,7 +692,7 @@ def _schema(node: Any, where: str, defs: dict[str, Any], depth: int) -> dict[str
     kind = node.get("type")
     kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
     for k in kinds:
-        if k not in _TYPES:
+        if not isinstance(k, str) or k not in _TYPES:
             raise bad_request(f"{where}: unknown schema type {k!r}", param=where)
     nullable = "null" in kinds
     kinds = [k for k in kinds if k != "null"]
@@ -697,7 +707,7 @@ def _schema(node: Any, where: str, defs: dict[str, Any], depth: int) -> dict[str
         if key in node:
             out[key] = node[key]
     fmt = node.get("format")
-    if fmt in _FORMATS:
+    if isinstance(fmt, str) and fmt in _FORMATS:
         out["format"] = fmt
     enum = node.get("enum")
     if "const" in node and enum is None:
@@ -1042,6 +1052,7 @@ class GeminiStream:
         self._functions = uses_functions(call)  # deprecated API: answer with delta.function_call
         self._usage_raw: Any = None
 
+    @guarded
     def feed(self, chunk: bytes) -> bytes:
         if self._done or not chunk:
             return b""
@@ -1055,6 +1066,7 @@ class GeminiStream:
             return self._fail(f"gemini stream is malformed: {e}")
         return b"".join(self._object(o) for o in objects)
 
+    @guarded
     def finish(self) -> bytes:
         if self._done:
             return b""

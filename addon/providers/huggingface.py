@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from .. import jsonutil
 from ..errors import ProxyError, bad_request, default_error_type
 from ..openai_format import (
     CHAT,
@@ -514,7 +515,7 @@ def _held_back(text: str, stops: list[str]) -> int:
 def _upstream_error(status: int, body: bytes, content_type: str, provider: str) -> ProxyError:
     out_status = STATUS_MAP.get(status, client_status(status))
     try:
-        data = json.loads(body) if body else None
+        data = jsonutil.loads(body) if body else None
     except ValueError:
         data = None
     if not isinstance(data, dict):
@@ -622,7 +623,7 @@ class HFOpenAIStream(OpenAIPassthrough):
         if data == "[DONE]":
             return super()._event(data)
         try:
-            obj = json.loads(data)
+            obj = jsonutil.loads(data)
         except ValueError:
             return self._fail("upstream sent an event that is not JSON")
         if not isinstance(obj, dict):
@@ -678,7 +679,7 @@ class TGIStream(SSETranslator):
         if self._done:
             return b""
         try:
-            event = json.loads(data)
+            event = jsonutil.loads(data)
         except ValueError:
             return self._fail("huggingface sent an event that is not JSON")
         if not isinstance(event, dict):

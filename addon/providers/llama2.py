@@ -31,7 +31,7 @@ from ..spec import ModelOptions, RuleSpec
 from ..streaming import OpenAIPassthrough, SSETranslator
 from ..streams import SSEEvent
 from . import _ollama
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
+from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, as_str, build_url, register
 
 # ---- Llama 2: meta-llama/llama llama/generation.py::chat_completion ----
 B_INST, E_INST = "[INST]", "[/INST]"
@@ -291,7 +291,7 @@ class Llama2(Provider):
         if call.route_type == CHAT:
             text = text.lstrip()  # Llama 2 answers start with the space after [/INST]
         details = data.get("details") if isinstance(data.get("details"), dict) else {}
-        reason = RAW_FINISH_REASONS.get(details.get("finish_reason"), "stop")
+        reason = RAW_FINISH_REASONS.get(as_str(details.get("finish_reason")), "stop")
         model = call.model or ""
         use = raw_usage(details)
         if call.route_type == CHAT:
@@ -418,7 +418,7 @@ class RawStream(SSETranslator):
         self._done = True
         out = self.out.text(strip_stop(self._held, self._stops))
         self._held = ""
-        reason = RAW_FINISH_REASONS.get(details.get("finish_reason"), "stop")
+        reason = RAW_FINISH_REASONS.get(as_str(details.get("finish_reason")), "stop")
         return out + self.out.finish(reason, raw_usage(details))
 
 

@@ -34,7 +34,16 @@ from ..spec import RuleSpec
 from ..streaming import OpenAIPassthrough, SSETranslator, stream_error
 from ..streams import SSEEvent
 from . import _ollama
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error, url_path
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    build_url,
+    register,
+    upstream_error,
+    url_path,
+)
 
 FINISH_REASONS = {
     "stop": "stop",
@@ -443,18 +452,21 @@ class MistralChatStream(OpenAIPassthrough):
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
                 continue
+            index = choice.get("index", 0)
+            if not isinstance(index, int):
+                continue  # not a choice of any answer
             delta = choice.get("delta")
             if isinstance(delta, dict) and delta.get("tool_calls"):
-                delta["tool_calls"] = self._tool_deltas(choice.get("index", 0), delta["tool_calls"])
+                delta["tool_calls"] = self._tool_deltas(index, delta["tool_calls"])
                 changed = True
             reason = choice.get("finish_reason")
             if reason == "error":
                 choice["finish_reason"] = None
                 changed = failed = True
-            elif reason is not None and reason not in OPENAI_FINISH_REASONS:
-                choice["finish_reason"] = finish_reason(reason)
+            elif reason is not None and (not isinstance(reason, str) or reason not in OPENAI_FINISH_REASONS):
+                choice["finish_reason"] = finish_reason(reason) if isinstance(reason, str) else "stop"
                 changed = True
-            if choice.get("finish_reason") == "stop" and choice.get("index", 0) in self._tools:
+            if choice.get("finish_reason") == "stop" and index in self._tools:
                 choice["finish_reason"] = "tool_calls"
                 changed = True
             if isinstance(delta, dict) and isinstance(delta.get("content"), list):

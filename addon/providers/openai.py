@@ -10,7 +10,15 @@ from .. import jsonutil
 from ..errors import ProxyError, default_error_type
 from ..openai_format import CHAT, EMBEDDINGS, embeddings_passthrough
 from ..streaming import OpenAIPassthrough
-from .base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register, upstream_error
+from .base import (
+    Call,
+    Provider,
+    UpstreamFormatError,
+    UpstreamRequest,
+    build_url,
+    register,
+    upstream_error,
+)
 
 _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions", EMBEDDINGS: "/v1/embeddings"}
 
