@@ -1,16 +1,19 @@
 """Audit: usage and cost, the record of one exchange, and the JSONL writer.
 
 Records are serialised and written on a background thread (no file I/O on mitmproxy's event loop), one whole
-line per write call, and the queue is drained at shutdown so nothing is lost.
+line per write call; the queue is drained at shutdown and records that come later are written directly, so
+nothing is lost and nothing is written twice.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 
 _PER_MILLION = 1_000_000
 BATCH_WAIT_SECONDS = 0.02
+# How long `close` waits for queued records to reach the disk (a slow or stuck disk must not hang a shutdown).
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 class PriceTable:
@@ -127,6 +132,12 @@ class Recorder:
 
     `write` takes a record or a function that builds one: building and serialising then happen on the writer
     thread. The thread drains whatever is queued in one batch and one write call, keeping the file open.
+
+    Nothing is lost at shutdown and nothing is written twice: `close` puts a stop mark behind everything queued
+    and waits (bounded) for the thread to write it all; a record written after `close` (an exchange that ends
+    while the proxy stops) is written at once by the caller. The thread is a daemon, so a recorder nobody closes
+    can never hold the process at exit, and an exit hook closes every recorder still open, so a queue is drained
+    before the interpreter stops its daemon threads.
     """
 
     def __init__(self, folder: str | Path, redact: tuple[str, ...] = ()) -> None:
@@ -134,23 +145,52 @@ class Recorder:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._redact = redact
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        # Orders `write` against `close`: an item is queued before the stop mark or written by its caller.
+        self._state_lock = threading.Lock()
+        self._closed = False
+        # One writer of the files at a time (the thread, or a caller after close): lines never interleave.
+        self._io_lock = threading.Lock()
         self._file: TextIO | None = None
         self._file_path: Path | None = None
         self._day = -1
         self._day_path = self.folder
         self._thread = threading.Thread(target=self._run, name="ai-proxy-recorder", daemon=True)
         self._thread.start()
+        _OPEN.add(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def set_redactions(self, secrets: tuple[str, ...]) -> None:
         self._redact = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def write(self, record: Record, secrets: tuple[str, ...] = ()) -> None:
-        """Queue a record; `secrets` are redacted from it like the configured ones."""
-        self._queue.put((record, secrets))
+        """Queue a record; `secrets` are redacted from it like the configured ones. After `close` (or if the
+        writer thread has died) the record is written before this returns."""
+        item = (record, secrets)
+        with self._state_lock:
+            if not self._closed and self._thread.is_alive():
+                self._queue.put(item)
+                return
+        line = self._line(item)
+        if line:
+            with self._io_lock:
+                self._append_once(line)
 
-    def close(self, timeout: float = 10.0) -> None:
-        self._queue.put(None)
+    def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> bool:
+        """Stop taking records into the queue and wait up to `timeout` seconds for it to be written. True when
+        everything queued is on disk. Safe to call more than once."""
+        with self._state_lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
+        _OPEN.discard(self)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning(f"audit records still being written after {timeout:g} s (about {self._queue.qsize()} queued)")
+            return False
+        return True
 
     def path_for_today(self) -> Path:
         day = int(time.time() // 86400)
@@ -170,14 +210,19 @@ class Recorder:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                stop = None in batch
-                lines = [self._line(item) for item in batch if item is not None]
-                self._append("".join(line for line in lines if line))
-                if stop:
+                try:
+                    lines = [self._line(item) for item in batch if item is not None]
+                    with self._io_lock:
+                        self._append("".join(line for line in lines if line))
+                except Exception:  # the thread must outlive any one bad batch, or later records pile up unseen
+                    log.exception("could not write audit records")
+                if None in batch:
                     return
         finally:
-            if self._file is not None:
-                self._file.close()
+            with self._io_lock:
+                if self._file is not None:
+                    self._file.close()
+                self._file = self._file_path = None
 
     def _line(self, item: _Item) -> str | None:
         record, own = item
@@ -198,6 +243,7 @@ class Recorder:
         return line + "\n"
 
     def _append(self, text: str) -> None:
+        """The writer thread's write, through the file it keeps open. Call with `_io_lock` held."""
         if not text:
             return
         try:
@@ -212,3 +258,23 @@ class Recorder:
         except OSError:
             log.exception("could not write audit records")
             self._file = self._file_path = None
+
+    def _append_once(self, text: str) -> None:
+        """A write after close: its own open, write and close, as no thread is left to close a kept file. Call
+        with `_io_lock` held."""
+        try:
+            with self.path_for_today().open("a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError:
+            log.exception("could not write an audit record")
+
+
+# Recorders not closed yet: closed (their queues drained) when the interpreter exits. Exit hooks run after the
+# interpreter has joined its non-daemon threads and before it stops the daemon ones, so the writers still run.
+_OPEN: weakref.WeakSet[Recorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_recorders() -> None:
+    for recorder in list(_OPEN):
+        recorder.close()

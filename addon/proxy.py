@@ -8,9 +8,12 @@ exception anywhere answers 502 in the OpenAI envelope and never lets the flow re
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import time
+import weakref
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,9 @@ from .watchdog import Watchdog
 log = logging.getLogger("ai_proxy")
 
 RULES_POLL_SECONDS = 1.0
+# At shutdown, how long exchanges in flight may take to finish on their own (default of ai_shutdown_grace_ms).
+SHUTDOWN_GRACE_MS = 2000
+SHUTDOWN_POLL_SECONDS = 0.05
 MODEL_HEADER = flows.MODEL_HEADER
 error_response = flows.error_response
 
@@ -41,6 +47,7 @@ class AIProxy:
         self.prices = audit.PriceTable()
         self._exchanges: dict[str, Exchange] = {}
         self._running = False
+        self._exit_hook = False
         self._gcp: Any = None
         self._proxyserver: Any = None
 
@@ -49,6 +56,12 @@ class AIProxy:
     def load(self, loader: Any) -> None:
         loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
         loader.add_option("ai_recordings", str, "recordings", "Folder for the AI proxy's JSONL audit records.")
+        loader.add_option(
+            "ai_shutdown_grace_ms",
+            int,
+            SHUTDOWN_GRACE_MS,
+            "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
+        )
         audit.PriceTable.warm_up()
 
     def configure(self, updated: set[str]) -> None:
@@ -74,6 +87,8 @@ class AIProxy:
             except OSError as e:
                 raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
             self._update_redactions()
+        if "ai_shutdown_grace_ms" in updated and ctx.options.ai_shutdown_grace_ms < 0:
+            raise exceptions.OptionsError("ai_shutdown_grace_ms must be 0 or more")
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
             # Eager mode connects to the client's original host before any hook runs: offline it fails,
             # online it opens a useless connection to a host we never send the request to.
@@ -88,11 +103,71 @@ class AIProxy:
         if self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch_rules())
 
-    def done(self) -> None:
+    def done(self) -> Coroutine[Any, Any, None] | None:
+        """The last hook: at shutdown (after SIGTERM/SIGINT) and when the addon is unloaded.
+
+        At shutdown, while exchanges are in flight, the hook returns a coroutine, which mitmproxy awaits: the
+        event loop keeps serving them for up to ai_shutdown_grace_ms first. An unload calls the hook
+        synchronously (mitmproxy refuses an `async def done` there), and then nothing waits.
+        """
         if self._watcher is not None:
             self._watcher.cancel()
+            self._watcher = None
+        grace_ms = getattr(ctx.options, "ai_shutdown_grace_ms", 0)
+        should_exit = getattr(getattr(ctx, "master", None), "should_exit", None)
+        if should_exit is None or not should_exit.is_set():
+            # Unloaded while the proxy runs on: this addon's hooks are never called again.
+            self.finish_pending()
+            self._close_recorder()
+            return None
+        if self._exchanges and grace_ms > 0:
+            return self._shut_down_after(grace_ms / 1000)
+        self._shut_down()
+        return None
+
+    async def _shut_down_after(self, grace: float) -> None:
+        log.info(f"AI proxy: waiting up to {grace:g} s for {len(self._exchanges)} exchange(s) in flight")
+        deadline = time.monotonic() + grace
+        try:
+            while self._exchanges and time.monotonic() < deadline:
+                await asyncio.sleep(SHUTDOWN_POLL_SECONDS)
+        finally:  # also if the wait is cancelled
+            self._shut_down()
+
+    def _shut_down(self) -> None:
+        """After `done`, asyncio.run cancels the live connections, and exchanges still in flight keep moving
+        while it does: some still finish, most fail in their error hook, some never get a hook. So they are
+        marked (a failure of theirs is recorded as caused by the shutdown) and left to their hooks, which
+        record them as usual (the closed recorder writes directly); the rest are recorded at interpreter exit,
+        when the event loop has closed and nothing can change any more."""
+        for ex in self._exchanges.values():
+            ex.in_flight_at_shutdown = True
+        if self._exchanges:
+            log.info(f"AI proxy: {len(self._exchanges)} exchange(s) in flight at shutdown")
+        self._close_recorder()
+        if not self._exit_hook:
+            self._exit_hook = True
+            atexit.register(_finish_at_exit, weakref.ref(self))
+
+    def _close_recorder(self) -> None:
         if self.recorder is not None:
-            self.recorder.close()
+            self.recorder.close()  # drains what is queued, waiting at most audit.CLOSE_TIMEOUT_SECONDS
+
+    def finish_pending(self) -> int:
+        """Write one record for each exchange still in flight, cut off by the shutdown, and forget it: a late
+        response or error hook finds nothing, so nothing is recorded twice. Returns how many there were."""
+        at, count = time.time(), 0
+        while self._exchanges:
+            flow_id, ex = self._exchanges.popitem()
+            count += 1
+            try:
+                record.cut_off(ex, at)
+                if self.recorder is not None:
+                    # Built now, not on the writer thread: a snapshot, whatever the stream callback still does.
+                    self.recorder.write(record.build(flow_id, ex, self.prices), ex.secrets)
+            except Exception:
+                log.exception(f"AI proxy: could not record exchange {flow_id}, cut off by the shutdown")
+        return count
 
     def _install_rules(self, path: Path) -> None:
         stamp = _stamp(path)
@@ -328,6 +403,8 @@ def _failure(flow: http.HTTPFlow, ex: Exchange) -> ProxyError:
     """What went wrong, as the client is told: a timeout that fired (504), or the transport's error (502)."""
     if ex.timeout is not None:
         return ProxyError(504, ex.rule.timeouts.describe(ex.timeout), code="upstream_timeout")
+    if ex.in_flight_at_shutdown:  # its connection was cancelled by the shutdown, not by the upstream
+        return ProxyError(record.SHUT_DOWN_STATUS, record.shutdown_error(ex), code="proxy_shutting_down")
     msg = flow.error.msg if flow.error else "unknown error"
     if not flow.client_conn.connected:  # nobody is told; the record says who hung up
         return ProxyError(502, f"the client hung up before the answer was complete: {msg}", code="client_gone")
@@ -336,6 +413,14 @@ def _failure(flow: http.HTTPFlow, ex: Exchange) -> ProxyError:
             502, f"the upstream could not be reached or did not answer: {msg}", code="upstream_unreachable"
         )
     return ProxyError(502, f"the upstream broke off its answer: {msg}", code="upstream_broken")
+
+
+def _finish_at_exit(proxy_ref: weakref.ref[AIProxy]) -> None:
+    """At interpreter exit, after the event loop has closed: exchanges that never got a response or error hook
+    are recorded as cut off by the shutdown."""
+    proxy = proxy_ref()
+    if proxy is not None:
+        proxy.finish_pending()
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

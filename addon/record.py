@@ -48,6 +48,7 @@ class Exchange:
     timeout: str | None = None  # the rule key of the timeout that fired, if one did
     client_close: bool = False  # the client asked to close its connection after this exchange
     client_stream: bool = False  # the client has received response headers of a stream
+    in_flight_at_shutdown: bool = False  # the proxy began to stop before this exchange ended
 
     def response_object(self) -> dict[str, Any]:
         return self.client_response if isinstance(self.client_response, dict) else {}
@@ -58,6 +59,65 @@ class Exchange:
         if error is None and self.status is not None and self.status >= 400:
             error = (self.response_object().get("error") or {}).get("message")
         return error
+
+
+SHUT_DOWN_BEFORE_ANSWER = "proxy shut down before the upstream answered"
+SHUT_DOWN_MID_ANSWER = "proxy shut down before the upstream's answer was complete"
+SHUT_DOWN_MID_STREAM = "proxy shut down mid-stream"
+SHUT_DOWN_STATUS = 502  # as for any other exchange the proxy could not finish: no answer reached the client
+
+
+def cut_off(ex: Exchange, at: float) -> None:
+    """Finish an exchange that never got its response or error hook because the proxy stopped (the event loop has
+    closed): what its client had got by then. Latencies count from the request hook, the flow being gone.
+
+    A plain answer reaches the client only after the response hook, so such a client got none. A stream's client
+    got the status and every chunk translated so far (the answer so far, the usage that had arrived); a stream
+    that had ended properly, only its response hook still to come, is recorded as the whole answer.
+    """
+    ex.finished = at
+    ex.in_flight_at_shutdown = True
+    if ex.local_error is not None:  # answered by the proxy itself, its response hook still to come
+        ex.status, ex.client_response = ex.local_error.status, ex.local_error.envelope()
+        return
+    translator = ex.translator
+    if translator is None or ex.call is None:
+        ex.status, ex.error = SHUT_DOWN_STATUS, shutdown_error(ex)
+        return
+    result = translator.result
+    ex.status = ex.upstream_status
+    ex.latency_ms = round((at - ex.started) * 1000, 1)
+    if result.first_token_at:
+        ex.ttft_ms = round((result.first_token_at - ex.started) * 1000, 1)
+    if result.error is not None:
+        ex.error = result.error.message
+    elif not result.completed:
+        ex.error = SHUT_DOWN_MID_STREAM
+    response = result.assembled(ex.call.route_type, "stream")
+    ex.client_response = response if response is not None else {"model": result.model, "usage": result.usage}
+
+
+def shutdown_error(ex: Exchange) -> str:
+    """What the record says of an exchange the shutdown cut off."""
+    if ex.translator is not None:
+        return SHUT_DOWN_MID_STREAM
+    # The upstream's headers had come (a passed-through answer leaves no trace here: it may have).
+    begun = ex.upstream_status is not None or ex.preserved
+    return SHUT_DOWN_MID_ANSWER if begun else SHUT_DOWN_BEFORE_ANSWER
+
+
+def _status_and_error(ex: Exchange) -> tuple[int | None, str | None]:
+    """The record's status and error. An exchange in flight when the proxy began to stop that then failed in
+    transit (its connection cancelled: the error hook's message is mitmproxy's) failed because of the shutdown,
+    and its record says so; an error the upstream itself reported stays."""
+    error = ex.error_message()
+    if not ex.in_flight_at_shutdown or ex.local_error is not None or ex.error is None:
+        return ex.status, error
+    if ex.translator is not None:
+        if ex.translator.result.error is not None or ex.translator.result.completed:
+            return ex.status, error
+        return ex.status, SHUT_DOWN_MID_STREAM  # the client has the status and part of the stream
+    return SHUT_DOWN_STATUS, shutdown_error(ex)
 
 
 def usage_summary(ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
@@ -83,6 +143,7 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
     spec = ex.rule.spec
     call = ex.call
     response = ex.response_object()
+    status, error = _status_and_error(ex)
     out: dict[str, Any] = {
         "timestamp": audit.iso_time(ex.finished),
         "id": flow_id,
@@ -93,13 +154,13 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
             "request_model": call.model if call else ex.preserved_model,
             "response_model": response.get("model") or None,
             "stream": bool(call and call.stream),
-            "status": ex.status,
+            "status": status,
             "upstream_status": ex.upstream_status,
             "llm_latency": ex.latency_ms,
             "time_to_first_token": ex.ttft_ms,
             "client_url": ex.client_url,
             "upstream_url": ex.upstream_url,
-            "error": ex.error_message(),
+            "error": error,
             "timeout": ex.timeout,
         },
     }

@@ -37,7 +37,10 @@ class Preserve(Route):
 
     def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
-        if response is not None and "event-stream" in response.headers.get("content-type", ""):
+        if response is None:
+            return
+        ex.upstream_status = response.status_code  # a record cut off mid-stream still says what the client got
+        if "event-stream" in response.headers.get("content-type", ""):
             response.stream = True  # passed through as it arrives
 
     def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -201,11 +202,21 @@ def default_reply(req: Recorded) -> Reply:
     return Reply(status=404, json={"error": {"message": f"fake has no route {path}", "type": "not_found"}})
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client (the proxy) that hangs up is part of the tests (shutdown, disconnects): no traceback for it.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeUpstream:
     def __init__(self, name: str) -> None:
         self.name = name
         self.requests: list[Recorded] = []
         self._queue: deque[Reply] = deque()
+        # Picks the reply for a request when nothing is queued (None: the default reply); lets concurrent
+        # tests choose per request instead of relying on the order of a shared queue.
+        self.responder: Callable[[Recorded], Reply | None] | None = None
         self._lock = threading.Lock()
         fake = self
 
@@ -235,11 +246,14 @@ class FakeUpstream:
                 with fake._lock:
                     fake.requests.append(rec)
                     reply = fake._queue.popleft() if fake._queue else None
+                    responder = fake.responder
+                if reply is None and responder is not None:
+                    reply = responder(rec)
                 fake._send(self, reply or default_reply(rec))
 
             do_POST = do_GET = do_PUT = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -287,6 +301,7 @@ class FakeUpstream:
         with self._lock:
             self.requests.clear()
             self._queue.clear()
+            self.responder = None
 
     def last(self) -> Recorded:
         assert self.requests, f"fake {self.name} received no request"
