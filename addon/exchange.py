@@ -10,6 +10,7 @@ from typing import Any
 
 from . import jsonutil, openai_format
 from .errors import ProxyError, bad_request
+from .formats import OPENAI, ClientFormat
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
 from .rules import Rule, TemplateContext
 
@@ -31,7 +32,9 @@ def provider_for(rule: Rule) -> Provider:
     return REGISTRY[rule.spec.model.provider]
 
 
-def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) -> Call:
+def prepare_call(
+    rule: Rule, captures: Mapping[str, str], req: ClientRequest, client_format: ClientFormat = OPENAI
+) -> Call:
     """Validate the client request against the rule and resolve model, options and streaming. Raises ProxyError."""
     spec = rule.spec
     if len(req.body) > spec.max_request_body_size:
@@ -49,7 +52,7 @@ def prepare_call(rule: Rule, captures: Mapping[str, str], req: ClientRequest) ->
     except ValueError as e:
         path = getattr(e, "path", None)
         raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json", param=path) from None
-    body = openai_format.validate(spec.route_type, body)
+    body = client_format.decode(spec.route_type, body)  # the standard request, whatever the client spoke
 
     ctx = TemplateContext(req.headers, captures, req.query)
     options = rule.resolve_options(ctx)

@@ -67,6 +67,31 @@ class StreamResult:
         return out
 
 
+class StreamWriter(Protocol):
+    """What a provider's stream translator emits through, whatever the client's format: each call returns the
+    bytes of that format's events (empty when the format has nothing to say), and `result` feeds the record."""
+
+    result: StreamResult
+
+    def set_model(self, model: str | None) -> None: ...
+
+    def role(self) -> bytes: ...
+
+    def text(self, text: str) -> bytes: ...
+
+    def reasoning(self, text: str) -> bytes: ...
+
+    def tool_call_start(self, index: int, call_id: str, name: str) -> bytes: ...
+
+    def tool_call_arguments(self, index: int, fragment: str) -> bytes: ...
+
+    def note_usage(self, usage: dict[str, Any] | None) -> None: ...
+
+    def finish(self, reason: str | None, usage: dict[str, Any] | None) -> bytes: ...
+
+    def error(self, err: ProxyError) -> bytes: ...
+
+
 class ChunkWriter:
     """Emits OpenAI stream events (`chat.completion.chunk` or `text_completion`) for one response.
 

@@ -14,6 +14,7 @@ from .. import encodings, flows, jsonutil
 from ..auth import apply_auth
 from ..errors import ProxyError
 from ..exchange import ClientRequest, build_upstream, prepare_call, translate_response
+from ..formats import FORMATS, OPENAI, ClientFormat
 from ..record import Exchange
 from ..streaming import StreamTranslator, stream_error, stream_error_event
 from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
@@ -22,14 +23,15 @@ log = logging.getLogger("ai_proxy")
 
 
 class Translated(Route):
+    """One client format (the rule's llm_format) to any provider, through the standard request and response."""
+
     async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         request = flow.request
         body = ex.client_body = flows.client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
         query = dict(request.query.items()) if "?" in request.path else {}
         headers = ex.client_headers = flows.decode_headers(request)
-        call = ex.call = prepare_call(
-            ex.rule, captures, ClientRequest(headers, query, headers.get("content-type", ""), body)
-        )
+        client = ClientRequest(headers, query, headers.get("content-type", ""), body)
+        call = ex.call = prepare_call(ex.rule, captures, client, client_format(ex))
         setup = ex.provider.blocking_setup(call)
         if setup is not None:
             await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
@@ -104,6 +106,7 @@ class Translated(Route):
         status, data = translate_response(
             ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", ""), error_headers
         )
+        data = client_format(ex).encode(ex.call.route_type, data) if status < 400 else data
         ex.status, ex.client_response = status, data
         headers = _kept_headers(ex, response, error_headers)
         if ex.rule.spec.model_name_header and status < 400:
@@ -116,10 +119,18 @@ class Translated(Route):
         response.headers = http.Headers(headers)
         response.raw_content = content  # no content-encoding: set the bytes without re-encoding
 
+    def error_body(self, ex: Exchange, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        return client_format(ex).error_body(err)
+
     def stream_tail(self, ex: Exchange, err: ProxyError) -> bytes | None:
         assert ex.translator is not None
         result = ex.translator.result
-        return b"" if result.error is not None else stream_error_event(result, err)
+        return b"" if result.error is not None else client_format(ex).stream_error(result, err)
+
+
+def client_format(ex: Exchange) -> ClientFormat:
+    """The client format of the exchange's rule (OpenAI until the other client formats arrive)."""
+    return FORMATS.get(ex.rule.spec.llm_format, OPENAI)
 
 
 def _kept_headers(ex: Exchange, response: http.Response, error_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

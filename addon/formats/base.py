@@ -1,0 +1,34 @@
+"""The seam every client format implements (see formats/__init__.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..errors import ProxyError
+from ..streaming import StreamResult, StreamWriter
+
+
+class ClientFormat(Protocol):
+    name: str  # the rule's llm_format for this client format
+
+    def decode(self, route_type: str, body: Any) -> dict[str, Any]:
+        """The client's parsed body as the standard request; a 400 ProxyError naming the field if it is not
+        a valid request of this format."""
+        ...
+
+    def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:
+        """A standard (OpenAI-format) response as this format's response."""
+        ...
+
+    def writer(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> StreamWriter:
+        """The stream writer that provider translators emit through (role, text, reasoning, tool calls, finish
+        with usage, error), writing this format's stream events."""
+        ...
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        """An error as this format's error body, and extra headers."""
+        ...
+
+    def stream_error(self, result: StreamResult, err: ProxyError) -> bytes:
+        """The event that ends a stream of this format with an error; the result keeps the error for the record."""
+        ...

@@ -1,0 +1,32 @@
+"""The OpenAI client format (Chat Completions, legacy Completions, Embeddings): the standard format itself, so
+decoding is validation and encoding is the identity; its stream writer is streaming.ChunkWriter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import openai_format
+from ..errors import ProxyError
+from ..streaming import ChunkWriter, StreamResult, StreamWriter, stream_error_event
+
+
+class OpenAIFormat:
+    name = "openai"
+
+    def decode(self, route_type: str, body: Any) -> dict[str, Any]:
+        return openai_format.validate(route_type, body)
+
+    def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:
+        return response
+
+    def writer(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> StreamWriter:
+        return ChunkWriter(route_type, model, include_usage, keep_payload)
+
+    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
+        return err.body(), {}
+
+    def stream_error(self, result: StreamResult, err: ProxyError) -> bytes:
+        return stream_error_event(result, err)
+
+
+OPENAI = OpenAIFormat()
