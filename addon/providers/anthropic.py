@@ -29,6 +29,8 @@ from .base import (
     Provider,
     UpstreamFormatError,
     UpstreamRequest,
+    as_dict,
+    as_str,
     build_url,
     register,
     url_path,
@@ -592,47 +594,49 @@ class AnthropicStream(SSETranslator):
             event = jsonutil.loads(data)
         except ValueError:
             return self._fail("anthropic sent an event that is not JSON")
-        kind = event.get("type", name) if isinstance(event, dict) else name
-        handler = _HANDLERS.get(kind)
+        if not isinstance(event, dict):
+            return b""  # not an event object: nothing to translate (unknown events are ignored too)
+        kind = event.get("type", name)
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, event) if handler else b""  # unknown events are ignored (versioning policy)
 
     def _message_start(self, event: dict[str, Any]) -> bytes:
-        message = event.get("message") or {}
-        self.out.set_model(message.get("model"))
-        self._usage_raw.update(message.get("usage") or {})
+        message = as_dict(event.get("message"))
+        self.out.set_model(as_str(message.get("model")))
+        self._usage_raw.update(as_dict(message.get("usage")))
         return self.out.role()
 
     def _block_start(self, event: dict[str, Any]) -> bytes:
-        block = event.get("content_block") or {}
-        if block.get("type") == "tool_use":
-            block_index = event.get("index", 0)
+        block = as_dict(event.get("content_block"))
+        block_index = _block_index(event)
+        if block.get("type") == "tool_use" and block_index is not None and block_index not in self._tool_index:
             index = self._tool_index[block_index] = len(self._tool_index)
             self._no_arguments[block_index] = block.get("input") or {}
-            return self._tool_start(index, block.get("id") or new_id("call"), block.get("name") or "")
-        if block.get("type") == "text" and block.get("text"):
+            return self._tool_start(index, as_str(block.get("id")) or new_id("call"), as_str(block.get("name")) or "")
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
             return self.out.text(block["text"])
         return b""
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
-        delta = event.get("delta") or {}
+        delta = as_dict(event.get("delta"))
         kind = delta.get("type")
         if kind == "text_delta":
-            return self.out.text(delta.get("text", ""))
+            return self.out.text(as_str(delta.get("text")) or "")
         if kind == "input_json_delta":
-            block_index = event.get("index", 0)
-            index = self._tool_index.get(block_index)
-            fragment = delta.get("partial_json", "")
+            block_index = _block_index(event)
+            index = self._tool_index.get(block_index) if block_index is not None else None
+            fragment = as_str(delta.get("partial_json"))
             if index is None or not fragment:
                 return b""
             self._no_arguments.pop(block_index, None)
             return self._tool_arguments(index, fragment)
         if kind == "thinking_delta":
-            return self.out.reasoning(delta.get("thinking", ""))
+            return self.out.reasoning(as_str(delta.get("thinking")) or "")
         return b""
 
     def _block_stop(self, event: dict[str, Any]) -> bytes:
-        block_index = event.get("index", 0)
-        if block_index not in self._no_arguments:
+        block_index = _block_index(event)
+        if block_index is None or block_index not in self._no_arguments:
             return b""
         return self._tool_arguments(self._tool_index[block_index], json.dumps(self._no_arguments.pop(block_index)))
 
@@ -656,12 +660,12 @@ class AnthropicStream(SSETranslator):
         return self.out.function_call_delta(arguments=fragment)
 
     def _message_delta(self, event: dict[str, Any]) -> bytes:
-        reason = (event.get("delta") or {}).get("stop_reason")
+        reason = as_dict(event.get("delta")).get("stop_reason")
         if reason:
             self._finish = finish_reason(reason)
         # Cumulative counts: the latest wins, but a null field (MessageDeltaUsage types all but output_tokens as
         # Optional) keeps the value message_start gave, as the SDK's own accumulator does.
-        self._usage_raw.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        self._usage_raw.update({k: v for k, v in as_dict(event.get("usage")).items() if v is not None})
         return b""
 
     def _message_stop(self, event: dict[str, Any]) -> bytes:
@@ -679,20 +683,31 @@ class AnthropicStream(SSETranslator):
         out = b""
         if self.result.first_token_at is None and self.out.chat:
             out += self.out.role()
-        out += self.out.text(event.get("completion") or "")
+        out += self.out.text(as_str(event.get("completion")) or "")
         reason = event.get("stop_reason")
         if reason:
             self._done = True
-            out += self.out.finish(LEGACY_FINISH_REASONS.get(reason, "stop"), None)
+            out += self.out.finish(
+                LEGACY_FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop", None
+            )
         return out
 
     def _error(self, event: dict[str, Any]) -> bytes:
-        err = event.get("error") or {}
-        etype = err.get("type")
+        err = as_dict(event.get("error"))
+        etype = as_str(err.get("type"))
         status = {"overloaded_error": 503, "rate_limit_error": 429, "api_error": 502}.get(etype or "", 502)
         return self._fail(
-            err.get("message") or "anthropic stream error", status=status, type=etype, code=etype or "stream_error"
+            as_str(err.get("message")) or "anthropic stream error",
+            status=status,
+            type=etype,
+            code=etype or "stream_error",
         )
+
+
+def _block_index(event: dict[str, Any]) -> int | None:
+    """A content block's index (0 when absent, as in the oldest events); None when it is not an integer."""
+    index = event.get("index", 0)
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 _HANDLERS = {

@@ -51,6 +51,7 @@ from .base import (
     Provider,
     UpstreamFormatError,
     UpstreamRequest,
+    as_str,
     build_url,
     client_status,
     register,
@@ -858,6 +859,12 @@ def _output_config(response_format: Any) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _block_index(event: dict[str, Any]) -> int | None:
+    """A stream event's contentBlockIndex (0 when absent); None when it is not an integer."""
+    index = event.get("contentBlockIndex", 0)
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
 class BedrockStream:
     """Translates a ConverseStream eventstream into OpenAI chunks, frame by frame.
 
@@ -969,11 +976,15 @@ class BedrockStream:
         use = start.get("toolUse") if isinstance(start, dict) else None
         if not isinstance(use, dict):
             return b""
+        block_index = _block_index(event)
+        if block_index is None or block_index in self._tool_index:
+            return b""
         out = self._role()
-        block_index = event.get("contentBlockIndex", 0)
         index = self._tool_index[block_index] = len(self._tool_index)
         self._no_arguments.add(block_index)
-        return out + self.out.tool_call_start(index, decode_tool_id(use.get("toolUseId")), use.get("name") or "")
+        return out + self.out.tool_call_start(
+            index, decode_tool_id(use.get("toolUseId")), as_str(use.get("name")) or ""
+        )
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
         delta = event.get("delta")
@@ -982,8 +993,8 @@ class BedrockStream:
         if isinstance(delta.get("text"), str):
             return self._role() + self.out.text(delta["text"])
         if isinstance(delta.get("toolUse"), dict):
-            block_index = event.get("contentBlockIndex", 0)
-            index = self._tool_index.get(block_index)
+            block_index = _block_index(event)
+            index = self._tool_index.get(block_index) if block_index is not None else None
             fragment = delta["toolUse"].get("input")
             if index is None or not isinstance(fragment, str) or not fragment:
                 return b""
@@ -997,8 +1008,8 @@ class BedrockStream:
     def _block_stop(self, event: dict[str, Any]) -> bytes:
         """A tool call whose input streamed no fragment (a function without parameters) gets "{}", as the
         non-streamed answer's `input: {}` does, so the accumulated arguments are always JSON."""
-        block_index = event.get("contentBlockIndex", 0)
-        if block_index not in self._no_arguments:
+        block_index = _block_index(event)
+        if block_index is None or block_index not in self._no_arguments:
             return b""
         self._no_arguments.discard(block_index)
         return self.out.tool_call_arguments(self._tool_index[block_index], "{}")
