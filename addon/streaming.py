@@ -410,13 +410,16 @@ class OpenAIPassthrough:
             self.result.error = ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
             self._done = True
             return f"data: {data}\n\n".encode()
+        problem = chunk_problem(obj)
+        if problem:
+            return self._fail(f"upstream sent a malformed chunk: {problem}")
         self._capture(obj)
         if self.hide_usage_chunk and not obj.get("choices") and obj.get("usage"):
             return b""
         return f"data: {data}\n\n".encode()
 
     def _capture(self, obj: dict[str, Any]) -> None:
-        """What the record keeps of one chunk; a field of the wrong type is not the record's to repair."""
+        """What the record keeps of a chunk that chunk_problem found well-formed."""
         result = self.result
         if isinstance(obj.get("model"), str) and obj["model"]:
             result.model = obj["model"]
@@ -445,16 +448,12 @@ class OpenAIPassthrough:
                     _merge_tool_calls(result.tool_calls, calls)
 
 
-_MAX_TOOL_CALLS = 1024
-
-
-def _merge_tool_calls(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
-    for d in deltas:
+def _merge_tool_calls(calls: list[dict[str, Any]], deltas: Any) -> None:
+    for d in deltas if isinstance(deltas, list) else ():
         if not isinstance(d, dict):
             continue
         index = d.get("index", 0)
-        # An index is small: an upstream's index of 10**9 must not grow the record by a billion entries.
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < _MAX_TOOL_CALLS:
+        if not _is_index(index):
             continue
         while len(calls) <= index:
             calls.append({"id": None, "type": "function", "function": {"name": None, "arguments": ""}})
@@ -463,5 +462,47 @@ def _merge_tool_calls(calls: list[dict[str, Any]], deltas: list[Any]) -> None:
             calls[index]["id"] = d["id"]
         if isinstance(fn.get("name"), str) and fn["name"]:
             calls[index]["function"]["name"] = fn["name"]
-        if isinstance(fn.get("arguments"), str) and fn["arguments"]:
+        if isinstance(fn.get("arguments"), str):
             calls[index]["function"]["arguments"] += fn["arguments"]
+
+
+MAX_INDEX = 1024  # choices and tool calls of one answer: an index beyond this is no real upstream's
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_INDEX
+
+
+def chunk_problem(obj: dict[str, Any]) -> str | None:
+    """What is wrong with an OpenAI-format stream chunk where the proxy reads it (None: nothing). The shapes of
+    choices, deltas and tool calls are checked; the values the translators read are type-checked where read."""
+    if obj.get("usage") is not None and not isinstance(obj["usage"], dict):
+        return "'usage' is not an object"
+    choices = obj.get("choices")
+    if choices is None:
+        return None
+    if not isinstance(choices, list):
+        return "'choices' is not an array"
+    for i, choice in enumerate(choices):
+        if not isinstance(choice, dict) or not _is_index(choice.get("index", 0)):
+            return f"choices[{i}] is not an object with an index"
+        if choice.get("finish_reason") is not None and not isinstance(choice["finish_reason"], str):
+            return f"choices[{i}].finish_reason is not a string"
+        delta = choice.get("delta")
+        if delta is None:
+            continue
+        if not isinstance(delta, dict):
+            return f"choices[{i}].delta is not an object"
+        calls = delta.get("tool_calls")
+        if calls is None:
+            continue
+        if isinstance(calls, dict):  # TGI sends one call as an object: the translators take it as one
+            calls = [calls]
+        if not isinstance(calls, list):
+            return f"choices[{i}].delta.tool_calls is not an array"
+        for call in calls:
+            if not isinstance(call, dict) or not _is_index(call.get("index", 0)):
+                return f"choices[{i}].delta.tool_calls holds a call that is not an object with an index"
+            if call.get("function") is not None and not isinstance(call["function"], dict):
+                return f"choices[{i}].delta.tool_calls holds a function that is not an object"
+    return None

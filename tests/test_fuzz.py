@@ -15,7 +15,9 @@ replays the same bodies.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -23,15 +25,19 @@ import sys
 from typing import Any
 
 import pytest
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
 
-from addon import exchange, jsonutil, streaming
+from addon import exchange, jsonutil, native, preserve, streaming
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call
-from addon.rules import Rule
+from addon.proxy import AIProxy
+from addon.rules import Rule, TemplateContext
+from addon.streams import EventStreamDecoder, JSONArrayDecoder, NDJSONDecoder, SSEDecoder, StreamDecodeError
 from tests.support import samples
 from tests.support.fuzzing import Mutator
-from tests.support.rules import CHAT, COMPLETIONS, EMBEDDINGS, TARGETS, Target
+from tests.support.rules import CHAT, COMPLETIONS, EMBEDDINGS, SELF_HOSTED, TARGETS, Target, make_rule
 
 SEED = int(os.environ.get("FUZZ_SEED", "20260525"))
 
@@ -44,8 +50,9 @@ def no_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(message: str, *args: Any, **kwargs: Any) -> None:
         raise AssertionError(f"last-resort guard reached: {message % args}: {sys.exc_info()[1]!r}")
 
-    monkeypatch.setattr(exchange.log, "debug", refuse)
-    monkeypatch.setattr(streaming.log, "debug", refuse)
+    for module in (exchange, streaming):  # hasattr: the file also runs on code without them
+        if hasattr(module, "log"):
+            monkeypatch.setattr(module.log, "debug", refuse)
 
 
 CLIENT_CASES = {CHAT: 1200, COMPLETIONS: 700, EMBEDDINGS: 500}
@@ -374,3 +381,166 @@ def test_every_base_answer_translates(target: Target) -> None:
         out_stream = run_stream(target, [samples.frame(framing, events)])
         check_stream(out_stream)
         assert out_stream.endswith(b"data: [DONE]\n\n") and b'"error"' not in out_stream, out_stream
+
+
+# ==============================================================================================================
+# Framing decoders, native formats, preserve, and the addon itself
+# ==============================================================================================================
+
+DECODER_CASES = 1200
+
+
+@pytest.mark.parametrize("seed", [SEED])
+def test_framing_decoders_raise_only_stream_decode_errors(seed: int) -> None:
+    rng = random.Random(seed)
+    mutator = Mutator(rng)
+    decoders = [SSEDecoder, NDJSONDecoder, JSONArrayDecoder, EventStreamDecoder]
+    framings = {
+        SSEDecoder: "sse",
+        NDJSONDecoder: "ndjson",
+        JSONArrayDecoder: "array",
+        EventStreamDecoder: "eventstream",
+    }
+    sources = [t for t in STREAM_TARGETS if t.label in ("anthropic", "cohere-v1", "llama2-ollama", "bedrock", "gemini")]
+    for case in range(DECODER_CASES):
+        kind = decoders[case % len(decoders)]
+        _, events = samples.stream(rng.choice(sources))
+        if kind is EventStreamDecoder:
+            events = [(e[0] or "chunk", e[1]) if isinstance(e, tuple) else ("chunk", e) for e in events]
+        elif kind is SSEDecoder:
+            events = [e if isinstance(e, tuple) else (None, e) for e in events]
+        else:
+            events = [e[1] if isinstance(e, tuple) else e for e in events]
+        data = samples.frame(
+            framings[kind], [e for e in events if not (isinstance(e, tuple) and isinstance(e[1], str))]
+        )
+        data = mutator.damage(data) if rng.random() < 0.7 else bytes(rng.randrange(256) for _ in range(40))
+        decoder = kind()
+        try:
+            for piece in mutator.splits(data):
+                decoder.feed(piece)
+            decoder.flush()
+        except StreamDecodeError:
+            pass
+        except Exception as e:  # the bug this test exists to find
+            pytest.fail(f"seed {seed} case {case} {kind.__name__} {data[:200]!r}: {type(e).__name__}: {e}")
+
+
+NASTY_BODIES = [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"messages": [{"role": "user", "content": "\xed\xa0\x80"}]}',
+    b'{"messages": [{"role": ["user"], "content": "Hi"}]}',
+    b'{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": ' + b"9" * 400 + b"}",
+    b'{"messages": [{"role": "user", "content": "Hi"}], "temperature": NaN}',
+    b'{"messages": [{"role": "user", "content": "\\ud800"}]}',
+    b'{"messages": [{"role": "user", "content": "Hi"}], "model": "m\\r\\nx-injected: 1"}',
+    b"",
+    b"[]",
+]
+
+
+@pytest.mark.parametrize("fmt", sorted(native.FORMATS))
+def test_native_and_preserve_requests_never_crash(fmt: str) -> None:
+    rng = random.Random(SEED)
+    mutator = Mutator(rng)
+    native_rule = make_rule(fmt, options={"upstream_url": SELF_HOSTED}, llm_format=fmt)
+    preserve_rule = make_rule("openai", route="preserve", options={"upstream_url": SELF_HOSTED})
+    paths = ["/v1/messages", "/v1beta/models/g%0d%0a:streamGenerateContent", "/model/m%0d%0a/converse", "/generate"]
+    bodies = [*NASTY_BODIES, *(mutator.body(CHAT_BODIES[1]) for _ in range(150))]
+    for i, body in enumerate(bodies):
+        path = paths[i % len(paths)]
+        request = native.NativeRequest("POST", path, [], {"content-type": "application/json"}, body)
+        options = native_rule.resolve_options(TemplateContext({}, {}, {}))
+        try:
+            up = native.build_request(
+                native.FORMATS[fmt], request, route_type=CHAT, options=options, auth=native_rule.spec.auth,
+                configured_model=None,
+            )  # fmt: skip
+            assert up.model is None or not _CONTROL.search(up.model), up.model
+        except ProxyError as e:
+            check_refusal(e)
+        preserve.build(preserve_rule, {}, "POST", path, {}, {"content-type": "application/json"}, body)
+        preserve.usage_of("application/json", body)
+
+
+def test_client_model_with_control_characters_is_refused_naming_model() -> None:
+    rule = make_rule("openai")
+    for model in ("m\r\nx-injected: 1", "m\x00", "m\x7f", "m\x85"):
+        with pytest.raises(ProxyError) as e:
+            send(
+                Target("openai", "openai", CHAT),
+                json.dumps({"model": model, "messages": [{"role": "user", "content": "x"}]}).encode(),
+            )
+        assert e.value.status == 400 and e.value.param == "model", e.value.message
+    request = native.NativeRequest("POST", "/model/m%0d%0a/converse", [], {}, b"{}")
+    with pytest.raises(ProxyError) as e:
+        native.build_request(native.FORMATS["bedrock"], request, route_type=CHAT, options=rule.spec.model.options,
+                             auth=None, configured_model=None)  # fmt: skip
+    assert e.value.param == "model"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": ["user"]}]},
+         "messages[2].role"),
+        ({"messages": [{"role": "user", "content": "\ud800"}]}, "messages[0].content"),
+        ({"messages": [{"role": "user", "content": "a"}], "max_tokens": 10**400}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": "a"}], "tools": [{"type": "function", "function": {"name": 1}}]},
+         "tools[0]"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": 5}]}]},
+         "messages[0].content[0]"),
+        ({"messages": [{"role": "assistant", "tool_calls": [{"function": []}]}]}, "messages[0].tool_calls[0]"),
+        ({"messages": [{"role": "user", "content": "a"}], "response_format": {"type": "json_schema",
+                                                                             "json_schema": []}}, "response_format"),
+    ],
+)  # fmt: skip
+def test_refusals_name_the_field(body: dict[str, Any], param: str) -> None:
+    data = json.dumps(body).encode()  # lone surrogates become \\ud800 escapes, as a client's JSON encoder writes them
+    for target in (Target("openai", "openai", CHAT), Target("anthropic", "anthropic", CHAT, "claude-fake")):
+        with pytest.raises(ProxyError) as e:
+            send(target, data)
+        assert (e.value.status, e.value.param) == (400, param), e.value.message
+        assert param in e.value.message or param.split("[")[0] in e.value.message
+
+
+ADDON_RULES = """
+rules:
+  - name: fuzz-anthropic
+    match: {host: anthropic.internal}
+    model: {provider: anthropic, name: claude-fake, options: {upstream_url: "http://127.0.0.1:9/v1/messages"}}
+  - name: fuzz-native
+    match: {host: bedrock.internal}
+    llm_format: bedrock
+    model: {provider: bedrock, options: {bedrock: {aws_region: us-east-1}}}
+    auth: {aws_access_key_id: AKIDFAKEFUZZ00000001, aws_secret_access_key: fake/Fuzz+Secret0000000000000}
+"""
+
+
+def test_addon_answers_the_nastiest_bodies_with_400_and_logs_no_error(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ADDON_RULES)
+    proxy = AIProxy()
+    with taddons.context(proxy) as tctx:
+        tctx.configure(proxy, ai_rules=str(rules), ai_recordings=str(tmp_path / "rec"))
+        with caplog.at_level(logging.DEBUG):
+            for body in NASTY_BODIES:
+                for host, path in (("anthropic.internal", b"/v1/chat/completions"),
+                                   ("bedrock.internal", b"/model/m%0d%0a/converse")):  # fmt: skip
+                    flow = _flow(host, path, body)
+                    asyncio.run(proxy.request(flow))
+                    assert flow.response is not None and flow.response.status_code == 400, (host, body[:80])
+                    if host == "anthropic.internal":
+                        error = json.loads(flow.response.content)["error"]
+                        assert set(error) == {"message", "type", "param", "code"}
+                    assert flow.request.host == host  # nothing was sent upstream
+        proxy.done()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _flow(host: str, path: bytes, body: bytes) -> http.HTTPFlow:
+    headers = http.Headers([(b"content-type", b"application/json")])
+    req = tutils.treq(host=host, port=443, scheme=b"https", method=b"POST", path=path, headers=headers, content=body)
+    return tflow.tflow(req=req)

@@ -224,8 +224,7 @@ def test_function_without_parameters_has_no_parameters(parameters: dict[str, Any
     ("extra", "param"),
     [
         ({"tools": [{"type": "web_search"}]}, "tools[0]"),
-        # refused by the request validation, which reports the tool (its message names tools[0].function.name)
-        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0]"),
+        ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "tools[0].function.name"),
         ({"tools": [WEATHER, WEATHER]}, "tools"),
         ({"tools": TOOLS, "functions": [TIME["function"]]}, "functions"),
         ({"tools": TOOLS, "tool_choice": "auto", "function_call": "auto"}, "function_call"),

@@ -51,6 +51,7 @@ from .base import (
     Provider,
     UpstreamFormatError,
     UpstreamRequest,
+    as_str,
     build_url,
     client_status,
     register,
@@ -868,6 +869,12 @@ def _output_config(response_format: Any) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _block_index(event: dict[str, Any]) -> int | None:
+    """A stream event's contentBlockIndex (0 when absent); None when it is not an integer."""
+    index = event.get("contentBlockIndex", 0)
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
 class BedrockStream:
     """Translates a ConverseStream eventstream into OpenAI chunks, frame by frame.
 
@@ -981,12 +988,14 @@ class BedrockStream:
         if not isinstance(use, dict):
             return b""
         block_index = _block_index(event)
-        if block_index < 0 or block_index in self._tool_index:
-            return b""  # not a block of this answer, or one that already started
+        if block_index is None or block_index in self._tool_index:
+            return b""
         out = self._role()
         index = self._tool_index[block_index] = len(self._tool_index)
         self._no_arguments.add(block_index)
-        return out + self.out.tool_call_start(index, decode_tool_id(use.get("toolUseId")), use.get("name") or "")
+        return out + self.out.tool_call_start(
+            index, decode_tool_id(use.get("toolUseId")), as_str(use.get("name")) or ""
+        )
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
         delta = event.get("delta")
@@ -996,7 +1005,7 @@ class BedrockStream:
             return self._role() + self.out.text(delta["text"])
         if isinstance(delta.get("toolUse"), dict):
             block_index = _block_index(event)
-            index = self._tool_index.get(block_index)
+            index = self._tool_index.get(block_index) if block_index is not None else None
             fragment = delta["toolUse"].get("input")
             if index is None or not isinstance(fragment, str) or not fragment:
                 return b""
@@ -1011,7 +1020,7 @@ class BedrockStream:
         """A tool call whose input streamed no fragment (a function without parameters) gets "{}", as the
         non-streamed answer's `input: {}` does, so the accumulated arguments are always JSON."""
         block_index = _block_index(event)
-        if block_index not in self._no_arguments:
+        if block_index is None or block_index not in self._no_arguments:
             return b""
         self._no_arguments.discard(block_index)
         return self.out.tool_call_arguments(self._tool_index[block_index], "{}")
@@ -1046,9 +1055,3 @@ _HANDLERS = {
 
 
 BEDROCK = register(Bedrock())
-
-
-def _block_index(event: dict[str, Any]) -> int:
-    """The event's contentBlockIndex; anything but an integer counts as block -1, which no block start has."""
-    index = event.get("contentBlockIndex", 0)
-    return index if isinstance(index, int) and not isinstance(index, bool) else -1

@@ -42,7 +42,7 @@ from ..openai_format import (
     stop_list,
 )
 from ..spec import ModelOptions
-from ..streaming import OpenAIPassthrough, SSETranslator
+from ..streaming import OpenAIPassthrough, SSETranslator, chunk_problem
 from ..streams import SSEEvent
 from .base import (
     Call,
@@ -632,6 +632,9 @@ class HFOpenAIStream(OpenAIPassthrough):
             self.result.error = _stream_error(obj)
             self._done = True
             return b"data: " + self.result.error.body() + b"\n\n"
+        problem = chunk_problem(obj)
+        if problem:
+            return self._fail(f"upstream sent a malformed chunk: {problem}")
         changed = False
         if not obj.get("id"):
             obj["id"] = self._id

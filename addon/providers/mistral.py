@@ -31,7 +31,7 @@ from ..errors import ProxyError, bad_request
 from ..openai_format import CHAT, EMBEDDINGS, chat_to_completion, embeddings_body, embeddings_passthrough, single_prompt
 from ..openai_format import FINISH_REASONS as OPENAI_FINISH_REASONS
 from ..spec import RuleSpec
-from ..streaming import OpenAIPassthrough, SSETranslator, stream_error
+from ..streaming import OpenAIPassthrough, SSETranslator, chunk_problem, stream_error
 from ..streams import SSEEvent
 from . import _ollama
 from .base import (
@@ -447,6 +447,9 @@ class MistralChatStream(OpenAIPassthrough):
             self.result.error = _stream_error(obj)
             self._done = True
             return b"data: " + self.result.error.body() + b"\n\n"
+        problem = chunk_problem(obj)
+        if problem:
+            return self._fail(f"mistral sent a malformed chunk: {problem}")
         changed = failed = False
         choices = obj.get("choices")
         for choice in choices if isinstance(choices, list) else ():
@@ -524,6 +527,9 @@ class MistralTextStream(SSETranslator):
         if obj.get("error") or obj.get("object") == "error":
             self._done = True
             return self.out.error(_stream_error(obj))
+        problem = chunk_problem(obj)
+        if problem:
+            return self._fail(f"mistral sent a malformed chunk: {problem}")
         if not self._started:
             self._started = True
             self.out.set_model(obj.get("model"))
