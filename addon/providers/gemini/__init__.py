@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from .. import jsonutil
-from ..errors import ProxyError, bad_request, default_error_type
-from ..openai_format import (
+from ... import jsonutil
+from ...errors import ProxyError, bad_request, default_error_type
+from ...openai_format import (
     CHAT,
     EMBEDDINGS,
     chat_response,
@@ -37,10 +37,10 @@ from ..openai_format import (
     stop_list,
     usage,
 )
-from ..spec import ModelOptions
-from ..streaming import ChunkWriter, guarded, stream_error
-from ..streams import FramingSniffer, JSONArrayDecoder, SSEDecoder, StreamDecodeError
-from .base import (
+from ...spec import ModelOptions
+from ...streaming import ChunkWriter, guarded, stream_error
+from ...streams import FramingSniffer, JSONArrayDecoder, SSEDecoder, StreamDecodeError
+from ..base import (
     Call,
     Provider,
     UpstreamFormatError,
