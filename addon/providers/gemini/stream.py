@@ -7,15 +7,15 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import default_error_type
-from ...streaming import ChunkWriter, guarded, stream_error
-from ...streams import FramingSniffer, JSONArrayDecoder, SSEDecoder, StreamDecodeError
+from ...streaming import Decoder, FramedTranslator
+from ...streams import FramingSniffer, JSONArrayDecoder, SSEDecoder
 from ..base import Call
 from .common import finish_reason, usage_of, uses_functions
 from .errors import _stream_error_status
 from .response import _parts, _tool_call
 
 
-class GeminiStream:
+class GeminiStream(FramedTranslator):
     """Translates a streamGenerateContent body into OpenAI chunks, response object by response object.
 
     Every object is a complete GenerateContentResponse: `parts[].text` are deltas, `functionCall` parts arrive
@@ -25,99 +25,54 @@ class GeminiStream:
     client's usage chunk still comes only at the end.
     """
 
-    __slots__ = (
-        "_array",
-        "_decoder",
-        "_done",
-        "_finish",
-        "_functions",
-        "_sniffer",
-        "_started",
-        "_tools",
-        "_usage_raw",
-        "out",
-        "result",
-    )
+    __slots__ = ("_array", "_finish", "_functions", "_sniffer", "_started", "_tools", "_usage_raw")
+    provider = "gemini"
+    incomplete = "ended before a finishReason"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder: SSEDecoder | JSONArrayDecoder | None = None  # chosen by the body's first byte
+        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
         self._array = False
         self._sniffer = FramingSniffer()
         self._started = False
-        self._done = False
         self._finish: str | None = None
         self._tools = 0  # tool calls emitted so far (their OpenAI index)
         self._functions = uses_functions(call)  # deprecated API: answer with delta.function_call
         self._usage_raw: Any = None
 
-    @guarded
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done or not chunk:
-            return b""
-        if self._decoder is None:
-            chunk = self._sniff(chunk)
-            if self._decoder is None:
-                return b""
-        try:
-            objects = self._objects(self._decoder.feed(chunk))
-        except StreamDecodeError as e:
-            return self._fail(f"gemini stream is malformed: {e}")
-        return b"".join(self._object(o) for o in objects)
-
-    @guarded
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = b""
-        if self._decoder is not None:
-            try:
-                out = b"".join(self._object(o) for o in self._objects(self._decoder.flush()))
-            except StreamDecodeError as e:
-                return out + self._fail(f"gemini stream is malformed: {e}")
-        if self._done:
-            return out
-        if self._finish is None:
-            return out + self._fail("gemini stream ended before a finishReason")
-        self._done = True
-        reason = "function_call" if self._functions and self._finish == "tool_calls" else self._finish
-        return out + self._start() + self.out.finish(reason, usage_of(self._usage_raw))
-
     # ---- framing -------------------------------------------------------------------------------------------
 
-    def _sniff(self, chunk: bytes) -> bytes:
-        """Buffer until the first byte that is not whitespace or BOM: '[' is the JSON-array form, else SSE.
-        Returns the bytes to feed the chosen decoder (empty while undecided)."""
+    def _decoder_for(self, chunk: bytes) -> tuple[Decoder, bytes] | None:
+        """Buffer until the first byte that is not whitespace or BOM: '[' is the JSON-array form, else SSE."""
         found = self._sniffer.sniff(chunk)
         if found is None:
-            return b""
+            return None
         first, rest, head = found
         if first == b"[":
             self._array = True
-            self._decoder = JSONArrayDecoder()
-            return rest
-        self._decoder = SSEDecoder()  # SSE drops the BOM and blank lines itself
-        return head
+            return JSONArrayDecoder(), rest
+        return SSEDecoder(), head  # SSE drops the BOM and blank lines itself
 
-    def _objects(self, items: list[Any]) -> list[Any]:
+    def _body_ended(self) -> bytes:
+        """The end of the body is the end of the answer, once some object carried a finishReason."""
+        if self._finish is None:
+            return super()._body_ended()
+        self._done = True
+        reason = "function_call" if self._functions and self._finish == "tool_calls" else self._finish
+        return self._start() + self.out.finish(reason, usage_of(self._usage_raw))
+
+    def _event(self, event: Any) -> bytes:
+        """One SSE event or JSON-array element: the GenerateContentResponse it holds."""
         if self._array:
-            return items
-        out = []
-        for event in items:
-            if event.data == "[DONE]":  # not Gemini's, but some OpenAI-ish gateways in front of it add one
-                continue
-            try:
-                out.append(jsonutil.loads(event.data))
-            except ValueError:
-                out.append(_NOT_JSON)
-        return out
+            return self._object(event)
+        if event.data == "[DONE]":  # not Gemini's, but some OpenAI-ish gateways in front of it add one
+            return b""
+        try:
+            obj = jsonutil.loads(event.data)
+        except ValueError:
+            obj = _NOT_JSON
+        return self._object(obj)
 
     # ---- translation ---------------------------------------------------------------------------------------
-
-    def _fail(self, message: str, status: int = 502, type: str | None = None, code: str = "stream_error") -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message, status=status, code=code, type=type))
 
     def _start(self) -> bytes:
         if self._started:
