@@ -17,7 +17,7 @@ ids (Gemini -> OpenAI), stream, embeddings, errors, native (the `llm_format: gem
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ProxyError
 from ...openai_format import EMBEDDINGS
@@ -29,6 +29,9 @@ from .embeddings import _embeddings_body, _embeddings_url
 from .errors import gemini_error
 from .ids import parse_tool_call_id, tool_call_id
 from .stream import GeminiStream
+
+if TYPE_CHECKING:
+    from .native import GeminiFormat
 
 __all__ = [
     "GEMINI",
@@ -51,6 +54,14 @@ class Gemini(Provider):
     native_format = "gemini"
     host_option_fields = frozenset({"gemini.api_endpoint", "gemini.location_id"})
     supports_streaming = True
+
+    @property
+    def native_adapter(self) -> GeminiFormat:
+        """The `llm_format: gemini` adapter. Imported on first use: its bases live in addon/native.py, which
+        imports the providers package (and so this one) before it defines them."""
+        from .native import GEMINI_FORMAT
+
+        return GEMINI_FORMAT
 
     def requires_model(self, options: ModelOptions) -> bool:
         # A Vertex endpoint (a deployed or tuned model) selects the model itself.
