@@ -30,7 +30,7 @@ from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
 from addon.rules import Rule, load_rules_text
 from addon.spec import AuthSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 KONG = ROOT.parent / "shared" / "conformance" / "kong"
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
 
