@@ -225,7 +225,7 @@ class AIProxy:
 
     def gcp_tokens(self) -> Any:
         if self._gcp is None:
-            from .gcp_auth import GcpTokenSource  # google-auth is only loaded when a rule needs it
+            from .credentials.gcp import GcpTokenSource  # google-auth is only loaded when a rule needs it
 
             self._gcp = GcpTokenSource()
         return self._gcp

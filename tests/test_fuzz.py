@@ -439,7 +439,7 @@ NASTY_BODIES = [
 ]
 
 
-@pytest.mark.parametrize("fmt", sorted(native.FORMATS))
+@pytest.mark.parametrize("fmt", native.native_formats())
 def test_native_and_preserve_requests_never_crash(fmt: str) -> None:
     rng = random.Random(SEED)
     mutator = Mutator(rng)
@@ -453,7 +453,7 @@ def test_native_and_preserve_requests_never_crash(fmt: str) -> None:
         options = native_rule.resolve_options(TemplateContext({}, {}, {}))
         try:
             up = native.build_request(
-                native.FORMATS[fmt], request, route_type=CHAT, options=options, auth=native_rule.spec.auth,
+                native.adapter_for(fmt), request, route_type=CHAT, options=options, auth=native_rule.spec.auth,
                 configured_model=None,
             )  # fmt: skip
             assert up.model is None or not _CONTROL.search(up.model), up.model
@@ -474,7 +474,7 @@ def test_client_model_with_control_characters_is_refused_naming_model() -> None:
         assert e.value.status == 400 and e.value.param == "model", e.value.message
     request = native.NativeRequest("POST", "/model/m%0d%0a/converse", [], {}, b"{}")
     with pytest.raises(ProxyError) as e:
-        native.build_request(native.FORMATS["bedrock"], request, route_type=CHAT, options=rule.spec.model.options,
+        native.build_request(native.adapter_for("bedrock"), request, route_type=CHAT, options=rule.spec.model.options,
                              auth=None, configured_model=None)  # fmt: skip
     assert e.value.param == "model"
 

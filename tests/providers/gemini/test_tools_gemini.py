@@ -27,11 +27,11 @@ import pytest
 from addon.errors import ProxyError
 from addon.providers.base import UpstreamFormatError
 from addon.providers.gemini import GEMINI, GeminiStream, parse_tool_call_id, tool_call_id
+from tests.providers.gemini.test_provider_gemini import chat_call, make_rule, prepare, upstream
 from tests.support.fakes import FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump
-from tests.test_provider_gemini import chat_call, make_rule, prepare, upstream
 
-KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 USER = {"role": "user", "content": "Weather and time in Paris?"}
 WEATHER = {
     "type": "function",

@@ -24,8 +24,8 @@ import google.auth.exceptions
 import google.auth.transport
 from google.oauth2 import service_account
 
-from .errors import ProxyError
-from .spec import AuthSpec
+from ..errors import ProxyError
+from ..spec import AuthSpec
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # Refresh this long before the token expires, so a request never leaves with a token that dies on the way.

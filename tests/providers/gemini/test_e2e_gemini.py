@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
+from tests.providers.gemini.test_provider_gemini import FakeTokenServer
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump
-from tests.test_provider_gemini import FakeTokenServer
 
 pytestmark = pytest.mark.e2e
 

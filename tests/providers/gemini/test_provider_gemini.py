@@ -22,15 +22,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt as google_jwt
 
 from addon.auth import apply_auth
+from addon.credentials.gcp import REFRESH_MARGIN_SECONDS, GcpTokenSource, UrllibRequest
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, translate_response
-from addon.gcp_auth import REFRESH_MARGIN_SECONDS, GcpTokenSource, UrllibRequest
 from addon.providers.base import Call
 from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
 from addon.rules import Rule, load_rules_text
 from addon.spec import AuthSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 KONG = ROOT.parent / "shared" / "conformance" / "kong"
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
 
@@ -950,7 +950,7 @@ def test_kong_chunked_json_array_fixtures(name: str) -> None:
 
 def test_modules_import_no_mitmproxy() -> None:
     code = (
-        "import sys, addon.providers.gemini, addon.gcp_auth; "
+        "import sys, addon.providers.gemini, addon.credentials.gcp; "
         "bad = [m for m in sys.modules if m.split('.')[0] == 'mitmproxy']; "
         "assert not bad, bad"
     )
