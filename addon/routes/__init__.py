@@ -2,6 +2,7 @@
 
 from ..rules import Rule
 from .base import Route, Services, finish_stream
+from .faults import interrupted
 from .native import Native
 from .preserve import Preserve
 from .translated import Translated
@@ -17,4 +18,4 @@ def route_for(rule: Rule) -> Route:
     return TRANSLATED
 
 
-__all__ = ["Route", "Services", "finish_stream", "route_for"]
+__all__ = ["Route", "Services", "finish_stream", "interrupted", "route_for"]
