@@ -1,0 +1,1 @@
+"""Credentials for the providers' clouds: one module per cloud."""
