@@ -6,13 +6,13 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import default_error_type
-from ...streaming import ChunkWriter, guarded, stream_error
-from ...streams import EventStreamDecoder, EventStreamMessage, StreamDecodeError
+from ...streaming import Decoder, FramedTranslator
+from ...streams import EventStreamDecoder, EventStreamMessage
 from ..base import Call
 from .common import _client_status, _exception_status, _json_object, decode_tool_id, finish_reason, usage_of
 
 
-class BedrockStream:
+class BedrockStream(FramedTranslator):
     """Translates a ConverseStream eventstream into OpenAI chunks, frame by frame.
 
     Payloads are the event member's shape, not wrapped, with a random `p` padding key (ignored). Usage comes in
@@ -22,24 +22,12 @@ class BedrockStream:
     ConverseStream sends no token count before `metadata`: a stream cut off before it is recorded without usage.
     """
 
-    __slots__ = (
-        "_decoder",
-        "_done",
-        "_finish",
-        "_metadata_seen",
-        "_no_arguments",
-        "_started",
-        "_stopped",
-        "_tool_index",
-        "_usage",
-        "out",
-        "result",
-    )
+    __slots__ = ("_finish", "_metadata_seen", "_no_arguments", "_started", "_stopped", "_tool_index", "_usage")
+    provider = "bedrock"
+    incomplete = "ended before messageStop"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder = EventStreamDecoder()
+        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
         self._tool_index: dict[Any, int] = {}  # contentBlockIndex -> OpenAI tool-call index
         self._no_arguments: set[Any] = set()  # tool blocks that streamed no input fragment yet
         self._started = False
@@ -47,38 +35,21 @@ class BedrockStream:
         self._finish: str | None = None
         self._usage: dict[str, Any] | None = None
         self._metadata_seen = False
-        self._done = False
 
-    @guarded
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        try:
-            messages = self._decoder.feed(chunk)
-        except StreamDecodeError as e:
-            return self._fail(f"bedrock stream is malformed: {e}")
-        return b"".join(self._message(m) for m in messages) if messages else b""
+    def _decoder_for(self, chunk: bytes) -> tuple[Decoder, bytes]:
+        return EventStreamDecoder(), chunk
 
-    @guarded
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        try:
-            self._decoder.flush()
-        except StreamDecodeError as e:
-            return self._fail(f"bedrock stream is malformed: {e}")
+    def _body_ended(self) -> bytes:
         if self._stopped:  # messageStop came but no metadata: finish without usage
             self._done = True
             return self.out.finish(self._finish, None)
-        return self._fail("bedrock stream ended before messageStop")
+        return super()._body_ended()
 
-    def _fail(self, message: str, status: int = 502, code: str = "stream_error") -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message, status=status, code=code, type=default_error_type(status)))
+    def _fail(self, message: str, status: int = 502, type: str | None = None, code: str = "stream_error") -> bytes:
+        # The error type follows the status (a throttled stream is a rate-limit error), not always server_error.
+        return super()._fail(message, status, type or default_error_type(status), code)
 
-    def _message(self, msg: EventStreamMessage) -> bytes:
-        if self._done:
-            return b""
+    def _event(self, msg: EventStreamMessage) -> bytes:
         headers = msg.headers
         kind = headers.get(":message-type", "event")
         if kind == "exception":
@@ -107,7 +78,7 @@ class BedrockStream:
         name = name if isinstance(name, str) and name else None
         status = _client_status(_exception_status(name) or 502)
         return self._fail(
-            str(message or f"bedrock stream failed: {name or 'unknown exception'}"), status, name or "stream_error"
+            str(message or f"bedrock stream failed: {name or 'unknown exception'}"), status, code=name or "stream_error"
         )
 
     def _role(self) -> bytes:
