@@ -17,6 +17,7 @@ import pytest
 
 from addon import native
 from addon.errors import ProxyError
+from addon.providers import REGISTRY
 from addon.rules import RulesError, load_rules_text
 from addon.spec import AuthSpec, ModelOptions
 from tests.support.fakes import anthropic_message, anthropic_stream, sse
@@ -51,7 +52,7 @@ def build(
     fmt: str, request: native.NativeRequest, *, auth: AuthSpec | None = None, model: str | None = None, **options: Any
 ) -> native.NativeUpstream:
     return native.build_request(
-        native.FORMATS[fmt],
+        native.adapter(REGISTRY[fmt]),
         request,
         route_type="llm/v1/chat",
         options=ModelOptions(**options),
@@ -195,7 +196,7 @@ def test_gemini_client_key_param_is_replaced_by_the_rules() -> None:
 
 def test_gemini_service_account_token() -> None:
     up = native.build_request(
-        native.FORMATS["gemini"],
+        native.adapter(REGISTRY["gemini"]),
         req("/v1beta/models/g:generateContent", headers={"authorization": "Bearer client"}),
         route_type="llm/v1/chat",
         options=ModelOptions(),
@@ -294,7 +295,7 @@ def test_bedrock_api_key_rule_is_not_signed() -> None:
     ],
 )
 def test_error_bodies_in_each_providers_shape(fmt: str, check: Any) -> None:
-    body, headers = native.FORMATS[fmt].error_body(ProxyError(400, "no"))
+    body, headers = native.adapter(REGISTRY[fmt]).error_body(ProxyError(400, "no"))
     assert check(json.loads(body), headers)
 
 
@@ -305,7 +306,7 @@ def test_error_bodies_in_each_providers_shape(fmt: str, check: Any) -> None:
 
 def record(fmt: str, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    out, _ = native.response_record(native.FORMATS[fmt], status, raw, headers or {})
+    out, _ = native.response_record(native.adapter(REGISTRY[fmt]), status, raw, headers or {})
     return out
 
 
@@ -368,9 +369,9 @@ def test_huggingface_tgi_usage() -> None:
 
 def test_error_responses_are_recorded_with_the_providers_message() -> None:
     body = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
-    out, message = native.response_record(native.FORMATS["anthropic"], 529, json.dumps(body).encode(), {})
+    out, message = native.response_record(native.adapter(REGISTRY["anthropic"]), 529, json.dumps(body).encode(), {})
     assert message == "busy" and out["error"]["message"] == "busy"
-    out, message = native.response_record(native.FORMATS["bedrock"], 400, b'{"message":"bad"}', {})
+    out, message = native.response_record(native.adapter(REGISTRY["bedrock"]), 400, b'{"message":"bad"}', {})
     assert message == "bad"
 
 
@@ -395,7 +396,7 @@ def summary(rec: native.NativeRecorder) -> tuple[Any, ...]:
 
 
 def run(fmt: str, pieces: list[bytes]) -> tuple[bytes, native.NativeRecorder]:
-    rec = native.FORMATS[fmt].recorder(keep_payload=False)
+    rec = native.adapter(REGISTRY[fmt]).recorder(keep_payload=False)
     out = b"".join(rec.feed(p) for p in pieces) + rec.finish()
     return out, rec
 

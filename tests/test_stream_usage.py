@@ -18,6 +18,7 @@ import yaml
 
 from addon import native
 from addon.exchange import ClientRequest, prepare_call, provider_for
+from addon.providers import REGISTRY
 from addon.rules import load_rules_text
 from addon.streaming import StreamTranslator
 from tests.support.fakes import anthropic_stream, openai_stream, sse
@@ -269,7 +270,7 @@ def test_tgi_sends_usage_only_in_its_last_event(provider: str, route: str) -> No
 
 
 def recorded(fmt: str, *pieces: bytes) -> native.NativeRecorder:
-    rec = native.FORMATS[fmt].recorder(keep_payload=False)
+    rec = native.adapter(REGISTRY[fmt]).recorder(keep_payload=False)
     for p in pieces:
         assert rec.feed(p) == p  # the client's bytes are never changed
     return rec

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ...credentials.aws import CREDENTIALS, CredentialSource, sign_sigv4, signed_host
@@ -46,6 +46,9 @@ from .embeddings import _embeddings_body
 from .request import converse_body
 from .response import parse_converse
 from .stream import BedrockStream
+
+if TYPE_CHECKING:
+    from ...native import NativeFormat
 
 __all__ = [
     "BEDROCK",
@@ -97,6 +100,15 @@ class Bedrock(Provider):
     price_id = "aws"
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})
+
+    @property
+    def native_adapter(self) -> NativeFormat:  # type: ignore[override]
+        """BedrockFormat (native.py), imported on first use: it subclasses addon.native's NativeFormat, and
+        addon.native imports the provider registry, which imports this package: a top-level import would find
+        addon.native half-initialised whenever it is the first of the two imported."""
+        from .native import BEDROCK_FORMAT
+
+        return BEDROCK_FORMAT
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         if spec.route_type == "preserve":
