@@ -20,8 +20,8 @@ from addon.errors import ProxyError
 from addon.providers import REGISTRY
 from addon.rules import RulesError, load_rules_text
 from addon.spec import AuthSpec, ModelOptions
+from tests.providers.bedrock.test_provider_bedrock import event, exception, frame, verify_sigv4
 from tests.support.fakes import anthropic_message, anthropic_stream, sse
-from tests.test_provider_bedrock import event, exception, frame, verify_sigv4
 
 KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
 

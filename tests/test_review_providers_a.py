@@ -15,9 +15,9 @@ import pytest
 from addon.providers import Call
 from addon.providers.anthropic import ANTHROPIC
 from addon.providers.bedrock import BEDROCK
-from tests.test_provider_bedrock import event as bedrock_event
-from tests.test_provider_bedrock import make_call as bedrock_call
-from tests.test_provider_bedrock import make_rule as bedrock_rule
+from tests.providers.bedrock.test_provider_bedrock import event as bedrock_event
+from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
+from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
 from tests.test_providers import call, make_rule, refused, up_body
 
 USER = [{"role": "user", "content": "Hi"}]
@@ -236,7 +236,7 @@ def test_bedrock_stream_arguments_are_not_doubled_when_fragments_came():
 def test_bedrock_refuses_reasoning_effort():
     """Converse has no reasoning_effort (thinking is model-native, additionalModelRequestFields): it was dropped
     silently while `seed`, `n` and the penalties are refused."""
-    from tests.test_provider_bedrock import refused as bedrock_refused
+    from tests.providers.bedrock.test_provider_bedrock import refused as bedrock_refused
 
     err = bedrock_refused({"messages": USER, "reasoning_effort": "low"})
     assert err.param == "reasoning_effort"
@@ -265,7 +265,7 @@ def test_bedrock_assistant_tool_call_arguments_as_an_object_are_taken():
         {"toolUse": {"toolUseId": "call_1", "name": "now", "input": {"tz": "UTC"}}}
     ]
     history[1]["tool_calls"][0]["function"]["arguments"] = 5
-    from tests.test_provider_bedrock import refused as bedrock_refused
+    from tests.providers.bedrock.test_provider_bedrock import refused as bedrock_refused
 
     err = bedrock_refused({"messages": history, "tools": [NO_ARGS_TOOL]})
     assert err.param == "messages[1].tool_calls[0]"

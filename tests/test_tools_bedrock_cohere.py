@@ -39,12 +39,12 @@ from addon.errors import ProxyError
 from addon.exchange import build_upstream, provider_for, translate_response
 from addon.providers.bedrock import BEDROCK, decode_tool_id, encode_tool_id
 from addon.providers.cohere import COHERE
+from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock
+from tests.providers.bedrock.test_provider_bedrock import event
+from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
+from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump
-from tests.test_e2e_bedrock import BedrockReply, FakeBedrock
-from tests.test_provider_bedrock import event
-from tests.test_provider_bedrock import make_call as bedrock_call
-from tests.test_provider_bedrock import make_rule as bedrock_rule
 from tests.test_provider_cohere import call as cohere_call
 from tests.test_provider_cohere import make_rule as cohere_rule
 

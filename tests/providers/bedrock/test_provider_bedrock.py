@@ -41,7 +41,7 @@ SECRET = "fake/Secret+Key0000000000000000000000000"
 KEYS = {"aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET}
 USER = [{"role": "user", "content": "Hi"}]
 
-KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 needs_kong = pytest.mark.skipif(not (KONG / "ai-proxy").is_dir(), reason=f"Kong fixtures not found at {KONG}")
 
 _AWS_VARS = (

@@ -26,8 +26,8 @@ import httpx
 import openai
 import pytest
 
+from tests.providers.bedrock.test_provider_bedrock import event, exception, verify_sigv4
 from tests.support.mitmdump import Mitmdump
-from tests.test_provider_bedrock import event, exception, verify_sigv4
 
 pytestmark = pytest.mark.e2e
 
