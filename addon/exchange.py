@@ -3,6 +3,7 @@ client response. No mitmproxy here: the glue hands in plain values and applies w
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,12 +53,16 @@ def prepare_call(
     except ValueError as e:
         path = getattr(e, "path", None)
         raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json", param=path) from None
-    body = client_format.decode(spec.route_type, body)  # the standard request, whatever the client spoke
+    dropped: list[str] = []
+    body = client_format.decode(spec.route_type, body, dropped)  # the standard request, whatever the client spoke
 
     ctx = TemplateContext(req.headers, captures, req.query)
     options = rule.resolve_options(ctx)
+    client_model = body.get("model") if isinstance(body.get("model"), str) else None
     model = _resolve_model(rule, ctx, body)
     provider = provider_for(rule)
+    if client_format is not OPENAI:
+        body = _without_unmapped_hints(body, provider, dropped)
     if model is None and provider.requires_model(options):
         raise bad_request("no model: the request names none and the rule configures none", param="model")
 
@@ -88,13 +93,37 @@ def prepare_call(
         stream=stream,
         client_query=req.query,
         auth=spec.auth,
+        client_model=client_model if client_model != model else None,
+        dropped=dropped,
+        writer=client_format.writer,
     )
 
 
+# Standard-request fields another client format sets as hints from its own terms (a thinking budget, top_k,
+# disable_parallel_tool_use): a provider without the control gets the request without them, and the loss report
+# names them. An OpenAI client that sends them itself still gets the provider's refusal (it asked for them).
+HINT_FIELDS = {"reasoning_effort": "thinking", "top_k": "top_k", "parallel_tool_calls": "disable_parallel_tool_use"}
+
+
+def _without_unmapped_hints(body: dict[str, Any], provider: Provider, dropped: list[str]) -> dict[str, Any]:
+    unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
+    if not unmapped:
+        return body
+    for key in unmapped:
+        if HINT_FIELDS[key] not in dropped:
+            dropped.append(HINT_FIELDS[key])
+    return {k: v for k, v in body.items() if k not in unmapped}
+
+
 def _resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
+    requested = body.get("model")
+    aliases = rule.spec.model.aliases
+    if aliases and isinstance(requested, str):
+        for pattern, target in aliases.items():
+            if fnmatch.fnmatchcase(requested, pattern):  # fnmatch caches the compiled pattern
+                return target
     # A templated name may come from a client's header: it is checked like the body's own model.
     configured = openai_format.checked_model(rule.resolve_model_name(ctx))
-    requested = body.get("model")
     if configured:
         if requested and requested != configured:
             raise bad_request(

@@ -20,6 +20,7 @@ from .errors import ProxyError
 from .record import Exchange
 
 MODEL_HEADER = "x-ai-proxy-model"
+DROPPED_HEADER = "x-ai-proxy-dropped"  # the loss report: what the translation could not carry
 # Upstream response headers worth keeping for the client (rate limits drive SDK retries).
 KEPT_RESPONSE_HEADERS = frozenset(
     {b"retry-after", b"retry-after-ms", b"x-request-id", b"request-id", b"apim-request-id"}

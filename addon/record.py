@@ -31,7 +31,8 @@ class Exchange:
     local_error: ProxyError | None = None
     upstream_status: int | None = None
     upstream_response: bytes | None = None
-    client_response: Any = None
+    client_response: Any = None  # the standard (OpenAI-format) answer: usage and cost are read from it
+    client_answer: Any = None  # what a client of another format received, when it differs from client_response
     status: int | None = None
     error: str | None = None
     latency_ms: float | None = None
@@ -164,6 +165,12 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
             "timeout": ex.timeout,
         },
     }
+    if spec.llm_format != "openai":
+        out["meta"]["client_format"] = spec.llm_format
+    if call is not None and call.client_model:
+        out["meta"]["client_model"] = call.client_model
+    if call is not None and call.dropped:
+        out["meta"]["dropped"] = call.dropped
     if spec.logging.log_statistics:
         out["usage"] = usage_summary(ex, prices)
     if spec.logging.log_payloads:
@@ -171,7 +178,7 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
             "client_request": audit.payload_value(ex.client_body),
             "upstream_request": ex.upstream_body,
             "upstream_response": audit.payload_value(ex.upstream_response),
-            "client_response": ex.client_response,
+            "client_response": ex.client_answer if ex.client_answer is not None else ex.client_response,
         }
     return out
 
@@ -179,7 +186,8 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
 def comment(ex: Exchange, usage: dict[str, Any]) -> str:
     """The flow's comment in mitmweb: provider/model [rule] · tokens · cost · latency (· the error)."""
     model = ex.response_object().get("model") or (ex.call.model if ex.call else None) or "?"
-    parts = [f"{ex.provider.name}/{model} [{ex.rule.name}]"]
+    asked = ex.call.client_model if ex.call else None
+    parts = [f"{ex.provider.name}/{model}" + (f" (asked {asked})" if asked else "") + f" [{ex.rule.name}]"]
     if usage.get("prompt_tokens") is not None:
         completion = usage["completion_tokens"]  # None when a stream was cut off before the provider counted it
         parts.append(f"{usage['prompt_tokens']}+{'?' if completion is None else completion} tokens")

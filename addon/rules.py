@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import watchdog
 from .errors import ProxyError, bad_request
+from .formats import FORMATS
 from .providers import REGISTRY, Provider
 from .spec import (
     ModelOptions,
@@ -255,8 +256,11 @@ def _check_provider(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Provi
         )
     if spec.route_type == "llm/v1/embeddings" and spec.llm_format != "openai":
         raise RulesError(f"{where}: route_type llm/v1/embeddings takes the OpenAI format (llm_format: openai)")
-    if spec.llm_format != "openai" and provider.native_format != spec.llm_format:
-        raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
+    if spec.llm_format not in ("openai", provider.native_format):  # another client format, translated
+        if spec.llm_format not in FORMATS:
+            raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")
+        if spec.route_type not in ("llm/v1/chat", "preserve"):
+            raise RulesError(f"{where}: llm_format '{spec.llm_format}' takes route_type llm/v1/chat (or preserve)")
     problem = provider.check_rule(spec, frozenset(f for f, _ in missing_env))
     if problem:
         raise RulesError(f"{where}: {problem}")

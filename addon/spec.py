@@ -117,9 +117,14 @@ class ModelOptions(_Strict):
         return v
 
 
+ModelName = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]  # it may reach a header
+
+
 class ModelSpec(_Strict):
     provider: Annotated[str, Field(min_length=1)]  # checked against the provider registry when the rule compiles
     name: str | None = None
+    # Client model name (exact or glob) -> provider model, first match wins: `claude-*haiku*: gpt-4o-mini`.
+    aliases: dict[Annotated[str, Field(min_length=1)], ModelName] = {}
     options: ModelOptions = ModelOptions()
 
 

@@ -22,9 +22,9 @@ def request(body: Any) -> ClientRequest:
 
 
 def test_openai_is_the_standard_format_decoded_by_validation() -> None:
-    assert OPENAI.decode(CHAT, BODY) is BODY
+    assert OPENAI.decode(CHAT, BODY, []) is BODY
     with pytest.raises(ProxyError) as e:
-        OPENAI.decode(CHAT, {"messages": [{"role": ["user"], "content": "hi"}]})
+        OPENAI.decode(CHAT, {"messages": [{"role": ["user"], "content": "hi"}]}, [])
     assert e.value.status == 400 and e.value.param == "messages[0].role"
 
 
@@ -43,7 +43,7 @@ class Shouting:
 
     name = "shouting"
 
-    def decode(self, route_type: str, body: Any) -> dict[str, Any]:
+    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("say"), str):
             raise bad_request("'say' must be a string", param="say")
         return {"messages": [{"role": "user", "content": body["say"]}]}
@@ -57,8 +57,17 @@ class Shouting:
     def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         return json.dumps({"oops": err.message}).encode(), {}
 
+    def error_status(self, status: int) -> int:
+        return status
+
+    def error_from_envelope(self, status: int, data: Any) -> ProxyError:
+        return ProxyError(status, data["error"]["message"])
+
     def stream_error(self, result: StreamResult, err: ProxyError) -> bytes:
         return OPENAI.stream_error(result, err)
+
+    def local_answer(self, method: str, path: str, body: bytes, models: list[str]) -> dict[str, Any] | None:
+        return None
 
 
 def test_a_client_format_is_one_object_and_providers_do_not_know_it() -> None:

@@ -203,7 +203,7 @@ RULE_ERRORS = [
         {"route_type": "preserve", "model": {"provider": "bedrock"}},
         ["route_type preserve", "bedrock"],
     ),
-    ("llm-format-mismatch", {"llm_format": "anthropic"}, ["llm_format", "anthropic", "openai"]),
+    ("llm-format-mismatch", {"llm_format": "cohere"}, ["llm_format", "cohere", "openai"]),
     ("bad-llm-format", {"llm_format": "xml"}, ["llm_format"]),
     ("bad-streaming", {"response_streaming": "sometimes"}, ["response_streaming", "allow"]),
     ("url-ftp", {"model": {"options": {"upstream_url": "ftp://x/y"}}}, ["model.options.upstream_url", "http(s)"]),

@@ -3,9 +3,10 @@ decode the client's request into the standard request (the OpenAI Chat body the 
 standard response into the client's own, and for the stream writer and the error shape of the client's format.
 Providers never know which client format the client spoke."""
 
+from .anthropic import ANTHROPIC
 from .base import ClientFormat
 from .openai import OPENAI
 
-FORMATS: dict[str, ClientFormat] = {OPENAI.name: OPENAI}
+FORMATS: dict[str, ClientFormat] = {OPENAI.name: OPENAI, ANTHROPIC.name: ANTHROPIC}
 
-__all__ = ["FORMATS", "OPENAI", "ClientFormat"]
+__all__ = ["ANTHROPIC", "FORMATS", "OPENAI", "ClientFormat"]

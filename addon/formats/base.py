@@ -11,9 +11,9 @@ from ..streaming import StreamResult, StreamWriter
 class ClientFormat(Protocol):
     name: str  # the rule's llm_format for this client format
 
-    def decode(self, route_type: str, body: Any) -> dict[str, Any]:
+    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         """The client's parsed body as the standard request; a 400 ProxyError naming the field if it is not
-        a valid request of this format."""
+        a valid request of this format. What the standard request cannot carry is appended to `dropped`."""
         ...
 
     def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +29,19 @@ class ClientFormat(Protocol):
         """An error as this format's error body, and extra headers."""
         ...
 
+    def error_status(self, status: int) -> int:
+        """The status this format's clients expect for an error of `status` (e.g. Anthropic's 529 for a 503)."""
+        ...
+
+    def error_from_envelope(self, status: int, data: Any) -> ProxyError:
+        """A provider's error, already mapped into the OpenAI envelope by the core, as an error of this format."""
+        ...
+
     def stream_error(self, result: StreamResult, err: ProxyError) -> bytes:
         """The event that ends a stream of this format with an error; the result keeps the error for the record."""
+        ...
+
+    def local_answer(self, method: str, path: str, body: bytes, models: list[str]) -> dict[str, Any] | None:
+        """The answer to an endpoint of this format that the proxy serves itself (token counts, model lists), or
+        None for a request that goes to the provider. `models`: the models the rule serves."""
         ...

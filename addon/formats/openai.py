@@ -13,7 +13,7 @@ from ..streaming import ChunkWriter, StreamResult, StreamWriter, stream_error_ev
 class OpenAIFormat:
     name = "openai"
 
-    def decode(self, route_type: str, body: Any) -> dict[str, Any]:
+    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return openai_format.validate(route_type, body)
 
     def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:
@@ -25,8 +25,17 @@ class OpenAIFormat:
     def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         return err.body(), {}
 
+    def error_status(self, status: int) -> int:
+        return status
+
+    def error_from_envelope(self, status: int, data: Any) -> ProxyError:
+        raise NotImplementedError("the core's envelope is already OpenAI's")
+
     def stream_error(self, result: StreamResult, err: ProxyError) -> bytes:
         return stream_error_event(result, err)
+
+    def local_answer(self, method: str, path: str, body: bytes, models: list[str]) -> dict[str, Any] | None:
+        return None
 
 
 OPENAI = OpenAIFormat()

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from .. import jsonutil
 from ..errors import ProxyError
 from ..spec import AuthSpec, ModelOptions, RuleSpec
-from ..streaming import StreamTranslator
+from ..streaming import ChunkWriter, StreamTranslator, StreamWriter
 
 
 class UpstreamFormatError(ValueError):
@@ -34,6 +34,10 @@ class Call:
     auth: AuthSpec | None = None  # the rule's auth block (AWS keys, GCP service account, ...)
     access_token: str | None = None  # an OAuth token the glue fetched for this call (GCP service accounts)
     response_headers: Mapping[str, str] | None = None  # the upstream's response headers, once they arrived
+    client_model: str | None = None  # the model the client asked for, when an alias mapped it to `model`
+    dropped: list[str] = field(default_factory=list)  # what the translation could not carry (the loss report)
+    # The client format's stream writer (chunks.StreamWriter): translators emit through it, whatever the client spoke.
+    writer: Callable[[str, str, bool, bool], StreamWriter] = ChunkWriter
 
 
 @dataclass(slots=True)
@@ -60,6 +64,10 @@ class Provider:
     host_option_fields: ClassVar[frozenset[str]] = frozenset()
     # Upstream response headers a client keeps beyond the usual retry-after and request ids (rate limits).
     kept_header_prefixes: ClassVar[tuple[bytes, ...]] = (b"x-ratelimit-",)
+    # Optional standard-request fields this provider maps. Another client format's request may carry them as
+    # hints (a thinking budget as reasoning_effort, top_k): where the provider has no such control they are dropped
+    # and reported instead of refused, the client having asked in its own terms.
+    optional_fields: ClassVar[frozenset[str]] = frozenset()
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         """What is wrong with a rule for this provider, checked at load (None when nothing). `unset`: option

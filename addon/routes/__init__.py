@@ -1,5 +1,6 @@
 """One route per mode of a rule: translated, native (llm_format) or preserve."""
 
+from ..providers import REGISTRY
 from ..rules import Rule
 from .base import Route, Services, finish_stream
 from .faults import interrupted
@@ -11,9 +12,11 @@ TRANSLATED, NATIVE, PRESERVE = Translated(), Native(), Preserve()
 
 
 def route_for(rule: Rule) -> Route:
-    if rule.spec.route_type == "preserve":
+    """Preserve; native when the client speaks the provider's own format; otherwise translated."""
+    spec = rule.spec
+    if spec.route_type == "preserve":
         return PRESERVE
-    if rule.spec.llm_format != "openai":
+    if spec.llm_format != "openai" and spec.llm_format == REGISTRY[spec.model.provider].native_format:
         return NATIVE
     return TRANSLATED
 

@@ -50,7 +50,11 @@ class Route:
         headers = {"content-type": "application/json", **flows.checked({**extra, **err.headers})}
         if http1:
             headers["connection"] = "close"
-        return http.Response.make(err.status, body, headers)
+        return http.Response.make(self.error_status(ex, err.status), body, headers)
+
+    def error_status(self, ex: Exchange, status: int) -> int:
+        """The status of an error as the client's format spells it (the same unless the route says otherwise)."""
+        return status
 
     def stream_tail(self, ex: Exchange, err: ProxyError) -> bytes | None:
         """What ends a client's stream that the upstream cut off: an error event in the client's format, or

@@ -16,7 +16,9 @@ from ..errors import ProxyError
 from ..exchange import ClientRequest, build_upstream, prepare_call, translate_response
 from ..formats import FORMATS, OPENAI, ClientFormat
 from ..record import Exchange
-from ..streaming import StreamTranslator, stream_error, stream_error_event
+from ..rules import Rule
+from ..stream_bridge import client_translator
+from ..streaming import StreamTranslator, stream_error
 from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
 
 log = logging.getLogger("ai_proxy")
@@ -30,8 +32,15 @@ class Translated(Route):
         body = ex.client_body = flows.client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
         query = dict(request.query.items()) if "?" in request.path else {}
         headers = ex.client_headers = flows.decode_headers(request)
+        fmt = client_format(ex)
+        local = fmt.local_answer(request.method, request.path, body, served_models(ex.rule))
+        if local is not None:  # an endpoint of the client's format the proxy serves itself (token counts, models)
+            ex.status = 200
+            ex.client_answer = local
+            flow.response = http.Response.make(200, jsonutil.dumps(local), {"content-type": "application/json"})
+            return
         client = ClientRequest(headers, query, headers.get("content-type", ""), body)
-        call = ex.call = prepare_call(ex.rule, captures, client, client_format(ex))
+        call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         setup = ex.provider.blocking_setup(call)
         if setup is not None:
             await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
@@ -67,7 +76,8 @@ class Translated(Route):
             err = ex.local_error = ProxyError(
                 502, "AI proxy failed to translate the upstream stream", code="proxy_error"
             )
-            response.stream = lambda data: [] if data else err.body()
+            body, _ = client_format(ex).error_body(err)
+            response.stream = lambda data: [] if data else body
             response.status_code = 502
             response.headers = http.Headers([(b"content-type", b"application/json")])
 
@@ -75,7 +85,7 @@ class Translated(Route):
         assert ex.call is not None
         client_asked_usage = bool((ex.call.body.get("stream_options") or {}).get("include_usage"))
         ex.call.response_headers = response.headers
-        translator = ex.provider.stream_translator(ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
+        translator = client_translator(ex.provider, ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
         ex.translator = translator
         ex.upstream_status = response.status_code
         headers = response.headers
@@ -87,13 +97,17 @@ class Translated(Route):
         headers["cache-control"] = "no-cache"
         if ex.rule.spec.model_name_header:
             headers[flows.MODEL_HEADER] = flows.header_text(f"{ex.provider.name}/{ex.call.model or ''}")
+        if ex.call.dropped:
+            headers[flows.DROPPED_HEADER] = flows.header_text(",".join(ex.call.dropped))
         if flow.request.http_version == "HTTP/1.1":
             headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
         response.stream = _translating(services, flow, ex, translator, decode)
 
     def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
-        assert response is not None and ex.call is not None
+        assert response is not None
+        if ex.call is None:
+            return  # answered by the proxy itself in `forward`
         ex.upstream_status = response.status_code
         latency(flow, ex)
         if ex.translator is not None:
@@ -106,21 +120,33 @@ class Translated(Route):
         status, data = translate_response(
             ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", ""), error_headers
         )
-        data = client_format(ex).encode(ex.call.route_type, data) if status < 400 else data
         ex.status, ex.client_response = status, data
+        fmt = client_format(ex)
+        if fmt is OPENAI:
+            content = jsonutil.dumps(data)
+        elif status < 400:
+            ex.client_answer = fmt.encode(ex.call.route_type, data)
+            content = jsonutil.dumps(ex.client_answer)
+        else:
+            content, _ = fmt.error_body(fmt.error_from_envelope(status, data))
+            status = fmt.error_status(status)
         headers = _kept_headers(ex, response, error_headers)
         if ex.rule.spec.model_name_header and status < 400:
             model = data.get("model") or ex.call.model or ""
             headers.append((flows.MODEL_HEADER.encode(), flows.header_text(f"{ex.provider.name}/{model}").encode()))
+        if ex.call.dropped:
+            headers.append((flows.DROPPED_HEADER.encode(), flows.header_text(",".join(ex.call.dropped)).encode()))
         response.status_code = status
         response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        content = jsonutil.dumps(data)
         headers.append((b"content-length", str(len(content)).encode()))
         response.headers = http.Headers(headers)
         response.raw_content = content  # no content-encoding: set the bytes without re-encoding
 
     def error_body(self, ex: Exchange, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         return client_format(ex).error_body(err)
+
+    def error_status(self, ex: Exchange, status: int) -> int:
+        return client_format(ex).error_status(status)
 
     def stream_tail(self, ex: Exchange, err: ProxyError) -> bytes | None:
         assert ex.translator is not None
@@ -129,8 +155,16 @@ class Translated(Route):
 
 
 def client_format(ex: Exchange) -> ClientFormat:
-    """The client format of the exchange's rule (OpenAI until the other client formats arrive)."""
+    """The client format of the exchange's rule."""
     return FORMATS.get(ex.rule.spec.llm_format, OPENAI)
+
+
+def served_models(rule: Rule) -> list[str]:
+    """The model names a rule answers to, for a client format's model list: its model and its exact aliases."""
+    names = [alias for alias in rule.spec.model.aliases if not any(c in alias for c in "*?[")]
+    if rule.spec.model.name and rule.model_template is None:
+        names.append(rule.spec.model.name)
+    return list(dict.fromkeys(names))
 
 
 def _kept_headers(ex: Exchange, response: http.Response, error_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -173,14 +207,14 @@ def _translating(
         except encodings.EncodingError as e:  # the upstream's fault, not ours: no traceback
             failed = True
             log.info(f"AI proxy: rule '{ex.rule.name}': {e}")
-            out = stream_error_event(translator.result, stream_error(str(e), code="bad_upstream_response"))
+            out = client_format(ex).stream_error(translator.result, stream_error(str(e), code="bad_upstream_response"))
             asyncio.get_running_loop().call_soon(services.close_upstream, flow)
         except Exception:
             # Logged once; the client gets one error event and then a clean end of its stream.
             failed = True
             log.exception(f"AI proxy: rule '{ex.rule.name}' failed to translate a stream chunk")
             err = stream_error("AI proxy failed to translate the upstream stream", code="proxy_error")
-            out = stream_error_event(translator.result, err)
+            out = client_format(ex).stream_error(translator.result, err)
             # End the client's stream now rather than when the upstream ends its own.
             asyncio.get_running_loop().call_soon(services.close_upstream, flow)
         return out if out else []

@@ -1,0 +1,318 @@
+"""An Anthropic Messages request (what Claude Code and the anthropic SDKs send) as the standard request, the OpenAI
+Chat body the providers take. Every field read is checked first: a request of another shape is a 400 naming the
+field in Anthropic's own terms (`messages[2].content[0].source.data`). What the standard request has no place for is
+dropped and listed in `dropped` (the loss report), or refused where dropping it would change the answer's meaning.
+
+Mapping (Anthropic -> OpenAI Chat), after Anthropic's API reference (messages/create) and Kong's and LiteLLM's
+translations of the same fields:
+- `system` (string or text blocks) -> a leading system message; `messages` user/assistant turns in order;
+- user `tool_result` blocks -> `tool` messages (first, in their order, as OpenAI wants them straight after the
+  assistant turn that called), the rest of that user turn -> a user message after them;
+- assistant `text` -> content, `tool_use` -> tool_calls (input serialised once), `thinking`/`redacted_thinking`
+  of earlier turns -> dropped (no standard place yet, reported);
+- `tools` -> function tools (`input_schema` -> parameters); server tools (a `type` such as `web_search_20250305`)
+  -> 400, no provider here runs Anthropic's server tools;
+- `tool_choice` auto/any/tool/none -> auto/required/{function}/none; `disable_parallel_tool_use` ->
+  `parallel_tool_calls: false`; `stop_sequences` -> `stop`; `metadata.user_id` -> `user`;
+- `thinking` enabled with `budget_tokens` -> `reasoning_effort` (low up to 4,096 tokens, medium up to 16,384,
+  high above), kept only for providers that take it (the route drops and reports it elsewhere).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from ... import jsonutil
+from ...errors import bad_request
+from ...openai_validate import MAX_INT, checked_model
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+SKIPPED_ASSISTANT_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+_KNOWN = frozenset(
+    {
+        "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences", "temperature",
+        "top_p", "top_k", "metadata", "stream", "thinking", "service_tier", "container", "mcp_servers",
+        "context_management",
+    }
+)  # fmt: skip
+
+
+def _fail(param: str, what: str) -> NoReturn:
+    raise bad_request(f"{param}: {what}", param=param)
+
+
+def _int(body: dict[str, Any], key: str, low: int = 0) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value < MAX_INT:
+        _fail(key, f"must be an integer of at least {low}")
+    return value
+
+
+def _number(body: dict[str, Any], key: str, high: float) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
+        _fail(key, f"must be a number from 0 to {high}")
+    return value
+
+
+def _str(value: Any, param: str) -> str:
+    if not isinstance(value, str):
+        _fail(param, "must be a string")
+    return value
+
+
+def _list(value: Any, param: str) -> list[Any]:
+    if not isinstance(value, list):
+        _fail(param, "must be an array")
+    return value
+
+
+def _dict(value: Any, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _fail(param, "must be an object")
+    return value
+
+
+def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
+    """Content as a list of blocks (a string is one text block); every block an object with a string type."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks = _list(content, param)
+    for i, block in enumerate(blocks):
+        _str(_dict(block, f"{param}[{i}]").get("type"), f"{param}[{i}].type")
+    return blocks
+
+
+class _Decoder:
+    """One request's decoding: the OpenAI body being built and the loss report."""
+
+    def __init__(self, dropped: list[str]) -> None:
+        self.dropped = dropped
+
+    def drop(self, what: str) -> None:
+        if what not in self.dropped:
+            self.dropped.append(what)
+
+    def decode(self, body: Any) -> dict[str, Any]:
+        body = _dict(body, "body")
+        out: dict[str, Any] = {"model": checked_model(_str(body.get("model"), "model"))}
+        max_tokens = _int(body, "max_tokens", 1)
+        if max_tokens is None:
+            _fail("max_tokens", "is required")
+        out["max_tokens"] = max_tokens
+        messages = self.system(body.get("system"))
+        for i, message in enumerate(_list(body.get("messages"), "messages")):
+            messages += self.message(_dict(message, f"messages[{i}]"), f"messages[{i}]")
+        if not messages:
+            _fail("messages", "must hold at least one message")
+        out["messages"] = messages
+        self.sampling(body, out)
+        self.tools(body, out)
+        if body.get("stream") is not None:
+            if not isinstance(body["stream"], bool):
+                _fail("stream", "must be a boolean")
+            if body["stream"]:
+                out["stream"] = True
+                out["stream_options"] = {"include_usage": True}  # Anthropic streams always end with usage
+        self.thinking(body.get("thinking"), out)
+        metadata = body.get("metadata")
+        if metadata is not None:
+            user = _dict(metadata, "metadata").get("user_id")
+            if user is not None:
+                out["user"] = _str(user, "metadata.user_id")
+        for key in body:
+            if key not in _KNOWN:
+                self.drop(key)
+        for key in ("service_tier", "container", "mcp_servers", "context_management"):
+            if body.get(key) is not None:
+                self.drop(key)
+        return out
+
+    def system(self, system: Any) -> list[dict[str, Any]]:
+        if system is None:
+            return []
+        texts = []
+        for i, block in enumerate(_blocks(system, "system")):
+            if block["type"] != "text":
+                _fail(f"system[{i}].type", "must be 'text'")
+            texts.append(_str(block.get("text"), f"system[{i}].text"))
+            self.cache_control(block)
+        return [{"role": "system", "content": "\n\n".join(texts)}] if texts else []
+
+    def cache_control(self, block: dict[str, Any]) -> None:
+        if block.get("cache_control") is not None:
+            self.drop("cache_control")
+
+    def message(self, message: dict[str, Any], param: str) -> list[dict[str, Any]]:
+        role = message.get("role")
+        blocks = _blocks(message.get("content"), f"{param}.content")
+        if role == "user":
+            return self.user(blocks, f"{param}.content")
+        if role == "assistant":
+            return [self.assistant(blocks, f"{param}.content")]
+        _fail(f"{param}.role", "must be 'user' or 'assistant'")
+
+    def user(self, blocks: list[dict[str, Any]], param: str) -> list[dict[str, Any]]:
+        tool_messages: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        for i, block in enumerate(blocks):
+            where = f"{param}[{i}]"
+            self.cache_control(block)
+            kind = block["type"]
+            if kind == "tool_result":
+                tool_messages.append(self.tool_result(block, where))
+            elif kind == "text":
+                parts.append({"type": "text", "text": _str(block.get("text"), f"{where}.text")})
+            elif kind == "image":
+                parts.append(self.image(block, where))
+            elif kind == "document":
+                raise bad_request(
+                    f"{where}: document blocks (PDF) cannot be translated to this provider; send the text instead",
+                    param=where,
+                )
+            else:
+                _fail(f"{where}.type", f"'{kind}' is not a user content block this proxy can translate")
+        out = tool_messages
+        if parts:
+            only_text = all(p["type"] == "text" for p in parts)
+            content: Any = "".join(p["text"] for p in parts) if only_text and len(parts) == 1 else parts
+            out.append({"role": "user", "content": content})
+        return out
+
+    def image(self, block: dict[str, Any], param: str) -> dict[str, Any]:
+        source = _dict(block.get("source"), f"{param}.source")
+        kind = source.get("type")
+        if kind == "base64":
+            media_type = _str(source.get("media_type"), f"{param}.source.media_type")
+            if media_type not in IMAGE_TYPES:
+                _fail(f"{param}.source.media_type", f"must be one of {', '.join(sorted(IMAGE_TYPES))}")
+            data = _str(source.get("data"), f"{param}.source.data")
+            return {"type": "image_url", "image_url": {"url": f"data:{media_type};base64,{data}"}}
+        if kind == "url":
+            return {"type": "image_url", "image_url": {"url": _str(source.get("url"), f"{param}.source.url")}}
+        _fail(f"{param}.source.type", "must be 'base64' or 'url'")
+
+    def tool_result(self, block: dict[str, Any], param: str) -> dict[str, Any]:
+        call_id = _str(block.get("tool_use_id"), f"{param}.tool_use_id")
+        content = block.get("content")
+        texts: list[str] = []
+        if content is not None:
+            for i, inner in enumerate(_blocks(content, f"{param}.content")):
+                if inner["type"] == "text":
+                    texts.append(_str(inner.get("text"), f"{param}.content[{i}].text"))
+                else:
+                    self.drop("tool_result.content." + inner["type"])  # OpenAI tool messages carry text only
+        if block.get("is_error") is True:
+            self.drop("tool_result.is_error")
+        return {"role": "tool", "tool_call_id": call_id, "content": "\n".join(texts)}
+
+    def assistant(self, blocks: list[dict[str, Any]], param: str) -> dict[str, Any]:
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for i, block in enumerate(blocks):
+            where = f"{param}[{i}]"
+            self.cache_control(block)
+            kind = block["type"]
+            if kind == "text":
+                texts.append(_str(block.get("text"), f"{where}.text"))
+            elif kind == "tool_use":
+                name = _str(block.get("name"), f"{where}.name")
+                arguments = jsonutil.dumps_str(_dict(block.get("input", {}), f"{where}.input"))
+                call_id = _str(block.get("id"), f"{where}.id")
+                calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
+            elif kind in SKIPPED_ASSISTANT_BLOCKS:
+                self.drop(kind)
+            else:
+                _fail(f"{where}.type", f"'{kind}' is not an assistant content block this proxy can translate")
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+        if calls:
+            message["tool_calls"] = calls
+        return message
+
+    def sampling(self, body: dict[str, Any], out: dict[str, Any]) -> None:
+        for key, high in (("temperature", 1.0), ("top_p", 1.0)):
+            value = _number(body, key, high)
+            if value is not None:
+                out[key] = value
+        top_k = _int(body, "top_k")
+        if top_k is not None:
+            out["top_k"] = top_k
+        stops = body.get("stop_sequences")
+        if stops is not None:
+            stops = [_str(s, f"stop_sequences[{i}]") for i, s in enumerate(_list(stops, "stop_sequences"))]
+            if stops:
+                out["stop"] = stops
+
+    def tools(self, body: dict[str, Any], out: dict[str, Any]) -> None:
+        tools = body.get("tools")
+        if tools is not None:
+            functions = [
+                self.tool(_dict(tool, f"tools[{i}]"), f"tools[{i}]") for i, tool in enumerate(_list(tools, "tools"))
+            ]
+            if functions:
+                out["tools"] = functions
+        choice = body.get("tool_choice")
+        if choice is None:
+            return
+        choice = _dict(choice, "tool_choice")
+        kind = choice.get("type")
+        if kind == "auto":
+            out["tool_choice"] = "auto"
+        elif kind == "any":
+            out["tool_choice"] = "required"
+        elif kind == "none":
+            out["tool_choice"] = "none"
+        elif kind == "tool":
+            name = _str(choice.get("name"), "tool_choice.name")
+            out["tool_choice"] = {"type": "function", "function": {"name": name}}
+        else:
+            _fail("tool_choice.type", "must be 'auto', 'any', 'tool' or 'none'")
+        parallel = choice.get("disable_parallel_tool_use")
+        if parallel is not None and not isinstance(parallel, bool):
+            _fail("tool_choice.disable_parallel_tool_use", "must be a boolean")
+        if parallel and out.get("tools") and kind != "none":
+            out["parallel_tool_calls"] = False
+
+    def tool(self, tool: dict[str, Any], param: str) -> dict[str, Any]:
+        kind = tool.get("type")
+        if kind not in (None, "custom"):
+            raise bad_request(
+                f"{param}: Anthropic server tool '{kind}' is not available through this proxy's provider",
+                param=f"{param}.type",
+            )
+        self.cache_control(tool)
+        function: dict[str, Any] = {"name": _str(tool.get("name"), f"{param}.name")}
+        if tool.get("description") is not None:
+            function["description"] = _str(tool["description"], f"{param}.description")
+        function["parameters"] = _dict(tool.get("input_schema"), f"{param}.input_schema")
+        return {"type": "function", "function": function}
+
+    def thinking(self, thinking: Any, out: dict[str, Any]) -> None:
+        if thinking is None:
+            return
+        thinking = _dict(thinking, "thinking")
+        kind = thinking.get("type")
+        if kind == "disabled":
+            return
+        if kind not in ("enabled", "adaptive"):
+            _fail("thinking.type", "must be 'enabled', 'adaptive' or 'disabled'")
+        budget = _int(thinking, "budget_tokens", 0) if kind == "enabled" else None
+        out["reasoning_effort"] = effort_for_budget(budget)
+
+
+def effort_for_budget(budget: int | None) -> str:
+    """An Anthropic thinking budget as an OpenAI reasoning effort (no budget: adaptive, medium)."""
+    if budget is None:
+        return "medium"
+    if budget <= 4096:
+        return "low"
+    return "medium" if budget <= 16384 else "high"
+
+
+def decode(body: Any, dropped: list[str]) -> dict[str, Any]:
+    """The standard request for an Anthropic Messages body; what it could not carry is appended to `dropped`."""
+    return _Decoder(dropped).decode(body)

@@ -1,0 +1,96 @@
+"""A standard (OpenAI Chat) response as an Anthropic `message`, and the pieces the stream writer shares with it:
+stop reasons and usage."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ... import jsonutil
+from ...openai_validate import count
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def stop_reason(finish_reason: Any) -> str:
+    return STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
+
+
+def usage(standard: Any) -> dict[str, Any]:
+    """OpenAI usage as Anthropic's: Anthropic's input_tokens leaves out the tokens read from the cache, which OpenAI
+    counts in prompt_tokens and again in prompt_tokens_details.cached_tokens."""
+    standard = standard if isinstance(standard, dict) else {}
+    prompt = count(standard.get("prompt_tokens")) or 0
+    details = standard.get("prompt_tokens_details")
+    cached = (count(details.get("cached_tokens")) if isinstance(details, dict) else None) or 0
+    out: dict[str, Any] = {
+        "input_tokens": max(prompt - cached, 0),
+        "output_tokens": count(standard.get("completion_tokens")) or 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+    }
+    return out
+
+
+def tool_input(arguments: Any) -> dict[str, Any]:
+    """A tool call's arguments (a JSON string) as Anthropic's `input` object; what is not a JSON object is kept
+    whole under one key rather than lost."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        value = jsonutil.loads(arguments)
+    except ValueError:
+        return {"arguments": arguments}
+    return value if isinstance(value, dict) else {"arguments": value}
+
+
+def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """The Anthropic message for a checked standard chat.completion."""
+    choice = response["choices"][0]
+    msg = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    text = msg.get("content")
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in msg.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or new_id("toolu"),
+                "name": fn.get("name") or "",
+                "input": tool_input(fn.get("arguments")),
+            }
+        )
+    return {
+        "id": message_id(response.get("id")),
+        "type": "message",
+        "role": "assistant",
+        "model": response.get("model") or model or "",
+        "content": content,
+        "stop_reason": stop_reason(choice.get("finish_reason")),
+        "stop_sequence": None,
+        "usage": usage(response.get("usage")),
+    }
+
+
+def message_id(upstream_id: Any) -> str:
+    if isinstance(upstream_id, str) and upstream_id.startswith("msg_"):
+        return upstream_id
+    return new_id("msg")
+
+
+def new_id(prefix: str) -> str:
+    """An id as Anthropic spells them (`msg_…`, `toolu_…`)."""
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
