@@ -53,11 +53,15 @@ def guarded[M: Callable[..., bytes]](method: M) -> M:
                 return b""  # already ended: nothing more may follow
             log.debug("%s: unexpected %s translating a stream", type(self).__name__, type(e).__name__, exc_info=True)
             self._done = True
-            self.result.error = stream_error(
+            err = stream_error(
                 f"the upstream stream could not be translated (unexpected {type(e).__name__})",
                 code="bad_upstream_response",
             )
-            return b"data: " + jsonutil.dumps(self.result.error.envelope()) + b"\n\n"
+            writer = getattr(self, "out", None)
+            if writer is not None:  # the client format's own error event
+                return writer.error(err)
+            self.result.error = err
+            return b"data: " + jsonutil.dumps(err.envelope()) + b"\n\n"
 
     return run  # type: ignore[return-value]
 

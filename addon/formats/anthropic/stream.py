@@ -23,6 +23,7 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 
 
 class AnthropicWriter:
+    chat = True  # the chat route's writer (translators ask, as of ChunkWriter)
     __slots__ = ("_block", "_index", "_kind", "_started", "_tool_blocks", "id", "model", "result")
 
     def __init__(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> None:

@@ -1,0 +1,126 @@
+"""Native answers of the providers whose fakes need queued replies (the OpenAI family is answered by the fake's
+defaults): Gemini, Cohere v2 and Ollama, whole and streamed, text and tool calls. Shared by the client-format
+end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, openai_chat, sse
+
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def gemini(parts: list[dict[str, Any]] | None = None, finish: str | None = "STOP", out: int = 12) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts or [{"text": ANSWER}]}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    usage = {"promptTokenCount": 25, "candidatesTokenCount": out, "totalTokenCount": 25 + out}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-fake-1"}
+
+
+def gemini_reply(stream: bool, parts: list[dict[str, Any]] | None = None) -> Reply:
+    if not stream:
+        return Reply(json=gemini(parts))
+    if parts is not None:
+        return Reply(chunks=[b"data: " + json.dumps(gemini(parts)).encode() + b"\r\n\r\n"])
+    objs = [gemini([{"text": p}], None, 4) for p in STREAM_PIECES[:-1]] + [gemini([{"text": STREAM_PIECES[-1]}])]
+    return Reply(chunks=[b"data: " + json.dumps(o).encode() + b"\r\n\r\n" for o in objs])
+
+
+COHERE_USAGE = {"tokens": {"input_tokens": 25, "output_tokens": 12}, "billed_units": {"input_tokens": 25}}
+
+
+def cohere_reply(stream: bool) -> Reply:
+    if not stream:
+        return Reply(
+            json={
+                "id": "c14c80c3",
+                "finish_reason": "COMPLETE",
+                "message": {"role": "assistant", "content": [{"type": "text", "text": ANSWER}]},
+                "usage": COHERE_USAGE,
+            }
+        )
+    events = [
+        {"id": "a8fc", "type": "message-start", "delta": {"message": {"role": "assistant", "content": []}}},
+        {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}},
+        *({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": p}}}} for p in STREAM_PIECES),
+        {"type": "content-end", "index": 0},
+        {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": COHERE_USAGE}},
+    ]
+    return Reply(chunks=[sse(e, e["type"]) for e in events])
+
+
+def ollama_reply(stream: bool) -> Reply:
+    def line(message: dict[str, Any], done: bool) -> dict[str, Any]:
+        extra = {"done_reason": "stop", "prompt_eval_count": 25, "eval_count": 12} if done else {}
+        return {"model": "llama3.2", "created_at": "2024-08-04T08:52:19Z", "message": message, "done": done, **extra}
+
+    if not stream:
+        return Reply(json=line({"role": "assistant", "content": ANSWER}, True), headers=NDJSON)
+    lines = [line({"role": "assistant", "content": p}, False) for p in STREAM_PIECES]
+    lines.append(line({"role": "assistant", "content": ""}, True))
+    return Reply(chunks=[json.dumps(x).encode() + b"\n" for x in lines], headers=NDJSON)
+
+
+def openai_tool_calls_stream(calls: list[tuple[str, str, list[str]]], hold: Any = None) -> list[Any]:
+    """An OpenAI stream of tool calls (id, name, argument pieces); `hold` (a callable) runs after the first
+    argument piece, so a test can check what the client has before the stream goes on."""
+    base = {"id": "chatcmpl-tools", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-fake-1"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    out: list[Any] = [chunk({"role": "assistant", "content": None})]
+    for i, (call_id, name, pieces) in enumerate(calls):
+        start = {"index": i, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        out.append(chunk({"tool_calls": [start]}))
+        for j, piece in enumerate(pieces):
+            out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+            if hold is not None and i == 0 and j == 0:
+                out.append(hold)
+    out.append(chunk({}, "tool_calls"))
+    usage = {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60}
+    out.append(sse({**base, "choices": [], "usage": usage}))
+    return [*out, b"data: [DONE]\n\n"]
+
+
+def openai_tool_calls(calls: list[tuple[str, str, str]]) -> dict[str, Any]:
+    tool_calls = [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        for call_id, name, arguments in calls
+    ]
+    return {
+        "id": "chatcmpl-tools",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-fake-1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": tool_calls},
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60},
+    }
+
+
+def mistral_reply(stream: bool) -> Reply:
+    """Mistral's OpenAI-style answer; streamed, its usage rides on the last content chunk (no stream_options)."""
+    if not stream:
+        return Reply(json=openai_chat(model="mistral-fake"))
+    base = {"id": "cmpl-m", "object": "chat.completion.chunk", "created": 1700000000, "model": "mistral-fake"}
+    usage = {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}
+    events = [sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})]
+    for i, piece in enumerate(STREAM_PIECES):
+        last = i == len(STREAM_PIECES) - 1
+        chunk: dict[str, Any] = {
+            **base,
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": "stop" if last else None}],
+        }
+        if last:
+            chunk["usage"] = usage
+        events.append(sse(chunk))
+    return Reply(chunks=[*events, b"data: [DONE]\n\n"])
