@@ -284,9 +284,12 @@ def test_mid_stream_error_is_an_error_event(env: Env) -> None:
         b'data: {"error": {"message": "melted", "type": "server_error"}}\n\n',
     ]
     env.fakes["openai"].queue(Reply(chunks=chunks))
-    with pytest.raises(anthropic.APIStatusError, match="melted"):
-        with env.client("openai").messages.stream(model="m", max_tokens=10, messages=MESSAGES) as s:
-            s.get_final_message()
+    client = env.client("openai")
+    with (
+        pytest.raises(anthropic.APIStatusError, match="melted"),
+        client.messages.stream(model="m", max_tokens=10, messages=MESSAGES) as s,
+    ):
+        s.get_final_message()
 
 
 def test_count_tokens_and_models_are_answered_by_the_proxy(env: Env) -> None:
