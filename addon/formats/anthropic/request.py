@@ -41,12 +41,12 @@ def _fail(param: str, what: str) -> NoReturn:
     raise bad_request(f"{param}: {what}", param=param)
 
 
-def _int(body: dict[str, Any], key: str, low: int = 0) -> int | None:
+def _int(body: dict[str, Any], key: str, low: int = 0, param: str | None = None) -> int | None:
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value < MAX_INT:
-        _fail(key, f"must be an integer of at least {low}")
+        _fail(param or key, f"must be an integer of at least {low}")
     return value
 
 
@@ -300,7 +300,7 @@ class _Decoder:
             return
         if kind not in ("enabled", "adaptive"):
             _fail("thinking.type", "must be 'enabled', 'adaptive' or 'disabled'")
-        budget = _int(thinking, "budget_tokens", 0) if kind == "enabled" else None
+        budget = _int(thinking, "budget_tokens", 0, "thinking.budget_tokens") if kind == "enabled" else None
         out["reasoning_effort"] = effort_for_budget(budget)
 
 
