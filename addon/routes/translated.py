@@ -33,7 +33,7 @@ class Translated(Route):
         query = dict(request.query.items()) if "?" in request.path else {}
         headers = ex.client_headers = flows.decode_headers(request)
         fmt = client_format(ex)
-        local = fmt.local_answer(request.method, request.path, body, served_models(ex.rule))
+        local = None if fmt is OPENAI else fmt.local_answer(request.method, request.path, body, served_models(ex.rule))
         if local is not None:  # an endpoint of the client's format the proxy serves itself (token counts, models)
             ex.status = 200
             ex.client_answer = local
