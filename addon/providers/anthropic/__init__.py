@@ -7,9 +7,9 @@ import re
 import time
 from typing import Any
 
-from .. import jsonutil
-from ..errors import bad_request
-from ..openai_format import (
+from ... import jsonutil
+from ...errors import bad_request
+from ...openai_format import (
     CHAT,
     chat_response,
     chat_to_completion,
@@ -22,10 +22,10 @@ from ..openai_format import (
     text_of,
     usage_with_cache,
 )
-from ..spec import ModelOptions
-from ..streaming import SSETranslator, usage_so_far
-from ..streams import SSEEvent
-from .base import (
+from ...spec import ModelOptions
+from ...streaming import SSETranslator, usage_so_far
+from ...streams import SSEEvent
+from ..base import (
     Call,
     Provider,
     UpstreamFormatError,

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .. import jsonutil
-from ..errors import ProxyError, bad_request, default_error_type
-from ..openai_format import (
+from ... import jsonutil
+from ...errors import ProxyError, bad_request, default_error_type
+from ...openai_format import (
     CHAT,
     EMBEDDINGS,
     completion_response,
@@ -41,10 +41,10 @@ from ..openai_format import (
     single_prompt,
     stop_list,
 )
-from ..spec import ModelOptions
-from ..streaming import OpenAIPassthrough, SSETranslator, chunk_problem
-from ..streams import SSEEvent
-from .base import (
+from ...spec import ModelOptions
+from ...streaming import OpenAIPassthrough, SSETranslator, chunk_problem
+from ...streams import SSEEvent
+from ..base import (
     Call,
     Provider,
     UpstreamFormatError,
