@@ -8,7 +8,7 @@ answer; stream.py the SSE stream; native.py the `llm_format: anthropic` passthro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...spec import ModelOptions
 from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path
@@ -26,6 +26,9 @@ from .common import (
 from .request import JSON_OBJECT_INSTRUCTION, legacy_body, messages_body
 from .response import parse_message
 from .stream import AnthropicStream
+
+if TYPE_CHECKING:
+    from .native import AnthropicFormat
 
 __all__ = [
     "ANTHROPIC",
@@ -51,6 +54,14 @@ class Anthropic(Provider):
     price_id = "anthropic"
     native_format = "anthropic"
     kept_header_prefixes = (b"x-ratelimit-", b"anthropic-ratelimit-")
+
+    @property
+    def native_adapter(self) -> AnthropicFormat:
+        """The `llm_format: anthropic` adapter (native.py). Imported on first use: its bases live in addon/native.py,
+        which imports the providers package (and so this one) before it defines them."""
+        from .native import ANTHROPIC_FORMAT
+
+        return ANTHROPIC_FORMAT
 
     def embeddings_problem(self, options: ModelOptions) -> str | None:
         return "provider anthropic has no embeddings API"

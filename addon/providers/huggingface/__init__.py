@@ -24,7 +24,7 @@ Pure code: no mitmproxy, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ProxyError
 from ...openai_format import EMBEDDINGS
@@ -37,6 +37,9 @@ from .request import _native_body, _openai_body
 from .response import _parse_native, _parse_openai
 from .stream import HFOpenAIStream, TGIStream
 from .urls import _hf_headers, _mode, _native_url
+
+if TYPE_CHECKING:
+    from .native import HuggingFaceFormat
 
 __all__ = [
     "CHAT_PATH",
@@ -56,6 +59,14 @@ class HuggingFace(Provider):
     api_base = "https://router.huggingface.co"
     native_format = "huggingface"
     supports_streaming = True
+
+    @property
+    def native_adapter(self) -> HuggingFaceFormat:
+        """The `llm_format: huggingface` adapter (native.py). Imported on first use: its bases live in
+        addon/native.py, which imports the providers package (and so this one) before it defines them."""
+        from .native import HUGGINGFACE_FORMAT
+
+        return HUGGINGFACE_FORMAT
 
     def requires_model(self, options: ModelOptions) -> bool:
         # The router and the serverless API need one; a self-hosted TGI serves the model it loaded.
