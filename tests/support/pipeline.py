@@ -88,3 +88,16 @@ def assert_envelope(status: int, data: dict[str, Any], expected_status: int) -> 
     assert isinstance(err["message"], str) and err["message"]
     assert isinstance(err["type"], str) and err["type"]
     return err
+
+
+def image_messages(url: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "What is it?"}, {"type": "image_url", "image_url": {"url": url}}],
+        }
+    ]
+
+
+# A final assistant message (prefill) ending in whitespace.
+PREFILL = [*USER, {"role": "assistant", "content": "Sure, here it is:\n "}]
