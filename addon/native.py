@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import jsonutil
 from .auth import CREDENTIAL_PARAMS, apply_auth
 from .errors import ProxyError, bad_request
 from .openai_format import checked_model
 from .providers import REGISTRY, Call, UpstreamRequest
-from .providers import anthropic as _anthropic
 from .providers import cohere as _cohere
 from .providers.base import url_path
 from .spec import AuthSpec, ModelOptions
@@ -127,28 +126,6 @@ class NativeFormat:
         return jsonutil.dumps(err.envelope()), {}
 
 
-class AnthropicFormat(NativeFormat):
-    name = "anthropic"
-
-    def base_url(self, options: ModelOptions) -> str:
-        return "https://api.anthropic.com"
-
-    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
-        if not isinstance(data, dict):
-            return None, None
-        return _anthropic.usage_of(data.get("usage")), _body_model(data)
-
-    def recorder(self, keep_payload: bool) -> NativeRecorder:
-        return AnthropicRecorder(keep_payload)
-
-    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
-        etype = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error"}.get(
-            err.status, "not_found_error" if err.status == 404 else "request_too_large" if err.status == 413 else None
-        )
-        body = {"type": "error", "error": {"type": etype or "api_error", "message": err.message}}
-        return jsonutil.dumps(body), {}
-
-
 class CohereFormat(NativeFormat):
     name = "cohere"
 
@@ -167,37 +144,7 @@ class CohereFormat(NativeFormat):
         return jsonutil.dumps({"message": err.message}), {}
 
 
-class HuggingFaceFormat(NativeFormat):
-    name = "huggingface"
-
-    def base_url(self, options: ModelOptions) -> str:
-        return "https://router.huggingface.co"
-
-    def model_of(self, path: str, data: Any) -> str | None:
-        model = _body_model(data)
-        if model is None and "/models/" in path:  # serverless: /models/{org}/{name}
-            model = unquote(path.split("/models/", 1)[1].strip("/")) or None
-        return model
-
-    def is_stream(self, path: str, query: Sequence[tuple[str, str]], data: Any) -> bool:
-        return _body_stream(data) or path.rstrip("/").endswith("/generate_stream")
-
-    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
-        if isinstance(data, list) and data:
-            data = data[0]
-        if not isinstance(data, dict):
-            return None, None
-        usage = _openai_usage(data.get("usage")) or _tgi_usage(data.get("details"), headers)
-        return usage, _body_model(data)
-
-    def recorder(self, keep_payload: bool) -> NativeRecorder:
-        return HuggingFaceRecorder(keep_payload)
-
-    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
-        return jsonutil.dumps({"error": err.message, "error_type": err.code or err.type}), {}
-
-
-FORMATS: dict[str, NativeFormat] = {f.name: f for f in (AnthropicFormat(), CohereFormat(), HuggingFaceFormat())}
+FORMATS: dict[str, NativeFormat] = {f.name: f for f in (CohereFormat(),)}
 
 
 def _count(value: Any) -> int | None:
@@ -219,34 +166,6 @@ def _pair_usage(prompt: Any, completion: Any) -> dict[str, Any] | None:
 
 def _header_usage(headers: Mapping[str, str], prompt: str, completion: str) -> dict[str, Any] | None:
     return _pair_usage(headers.get(prompt), headers.get(completion))
-
-
-def _openai_usage(raw: Any) -> dict[str, Any] | None:
-    if not isinstance(raw, dict):
-        return None
-    usage = _pair_usage(raw.get("prompt_tokens"), raw.get("completion_tokens"))
-    if usage is not None:
-        return {**raw, **usage}
-    return None
-
-
-def _tgi_usage(details: Any, headers: Mapping[str, str] | None) -> dict[str, Any] | None:
-    """TGI `details` (generated_tokens; input_length in stream details, or the prefill list), then TGI's
-    x-prompt-tokens / x-generated-tokens response headers."""
-    generated: Any = None
-    prompt: Any = None
-    if isinstance(details, dict):
-        generated = details.get("generated_tokens")
-        prompt = details.get("input_length")
-        prefill = details.get("prefill")
-        if _count(prompt) is None and isinstance(prefill, list) and prefill:
-            prompt = len(prefill)
-    if headers is not None:
-        if _count(prompt) is None:
-            prompt = headers.get("x-prompt-tokens")
-        if _count(generated) is None:
-            generated = headers.get("x-generated-tokens")
-    return _pair_usage(prompt, generated)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -475,43 +394,6 @@ class _SSERecorder(NativeRecorder):
         raise NotImplementedError
 
 
-class AnthropicRecorder(_SSERecorder):
-    """Messages SSE: `message_start` carries the model and the input usage, each `message_delta` the cumulative
-    output usage (and, on newer APIs, the input counts too)."""
-
-    def __init__(self, keep_payload: bool) -> None:
-        super().__init__(keep_payload)
-        self._raw_usage: dict[str, Any] = {}
-
-    def _event(self, name: str, obj: dict[str, Any]) -> None:
-        kind = obj.get("type") or name
-        if kind == "message_start":
-            message = obj.get("message") if isinstance(obj.get("message"), dict) else {}
-            if isinstance(message.get("model"), str):
-                self.result.model = message["model"]
-            self._merge(message.get("usage"))
-        elif kind == "content_block_delta":
-            self._token()
-        elif kind == "message_delta":
-            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
-            if delta.get("stop_reason"):
-                self.result.finish_reason = _anthropic.finish_reason(delta["stop_reason"])
-            self._merge(obj.get("usage"))
-        elif kind == "message_stop":
-            self.result.completed = True
-        elif kind == "error":
-            err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
-            self._error(err.get("message") or obj, 503 if err.get("type") == "overloaded_error" else 502)
-
-    def _merge(self, raw: Any) -> None:
-        if isinstance(raw, dict):
-            self._raw_usage.update({k: v for k, v in raw.items() if v is not None})
-            # Into the record as each count arrives: a stream cut after message_start keeps its input tokens.
-            usage = _anthropic.usage_so_far_of(self._raw_usage)
-            if usage is not None:
-                self.result.usage = usage
-
-
 class _SniffingRecorder(NativeRecorder):
     """A recorder for a stream whose framing shows in its first meaningful byte (`_framing` picks the decoder)."""
 
@@ -578,32 +460,3 @@ class CohereRecorder(_SniffingRecorder):
         if failed is not None:
             self._error(failed.message, failed.status)
         self.result.completed = True
-
-
-class HuggingFaceRecorder(_SSERecorder):
-    """TGI `generate_stream` (the last event's `details`) or the OpenAI-style Messages API (a `usage` chunk)."""
-
-    def _event(self, name: str, obj: dict[str, Any]) -> None:
-        if "error" in obj and not obj.get("choices"):
-            self._error(obj.get("error") or obj)
-            return
-        if isinstance(obj.get("model"), str) and obj["model"]:
-            self.result.model = obj["model"]
-        if obj.get("token") is not None or obj.get("choices"):
-            self._token()
-        usage = _openai_usage(obj.get("usage"))
-        if usage is not None:
-            self.result.usage = usage
-        details = obj.get("details")
-        if isinstance(details, dict):
-            usage = _tgi_usage(details, None)
-            if usage is not None:
-                self.result.usage = usage
-            if details.get("finish_reason"):
-                self.result.finish_reason = str(details["finish_reason"])
-            self.result.completed = True
-        for choice in obj.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("finish_reason"):
-                self.result.finish_reason = choice["finish_reason"]
-        if obj.get("generated_text") is not None:
-            self.result.completed = True

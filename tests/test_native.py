@@ -2,14 +2,14 @@
 
 Pure tests: the upstream request built from a client's native request (URL, credentials, SigV4), the usage of
 every format's whole responses, and every format's stream recorder fed the raw bytes cut at every offset and in
-1-byte pieces (the bytes must come out unchanged and the record must be the same).
+1-byte pieces (the bytes must come out unchanged and the record must be the same). The builders and checks are in
+tests/support/native.py; Anthropic's and Hugging Face's own cases are in tests/providers/<name>/test_native_<name>.py.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,45 +21,12 @@ from addon.providers import REGISTRY
 from addon.rules import RulesError, load_rules_text
 from addon.spec import AuthSpec, ModelOptions
 from tests.providers.bedrock.test_provider_bedrock import event, exception, frame, verify_sigv4
-from tests.support.fakes import anthropic_message, anthropic_stream, sse
-
-KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+from tests.support.fakes import sse
+from tests.support.native import assert_recorded, build, kong, record, req, run
 
 KEY_ID = "AKIDNATIVEUNITFAKE01"
 SECRET = "native/unit+secret/000000000000000000001"
 REGION = "eu-west-1"
-
-
-def kong(rel: str) -> Path:
-    path = KONG / rel
-    if not path.exists():
-        pytest.skip(f"Kong fixtures not found at {path}")
-    return path
-
-
-def req(
-    path: str = "/v1/messages",
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    query: list[tuple[str, str]] | None = None,
-    method: str = "POST",
-) -> native.NativeRequest:
-    raw = body if isinstance(body, bytes) else json.dumps(body if body is not None else {}).encode()
-    return native.NativeRequest(method, path, query or [], headers or {}, raw)
-
-
-def build(
-    fmt: str, request: native.NativeRequest, *, auth: AuthSpec | None = None, model: str | None = None, **options: Any
-) -> native.NativeUpstream:
-    return native.build_request(
-        native.adapter(REGISTRY[fmt]),
-        request,
-        route_type="llm/v1/chat",
-        options=ModelOptions(**options),
-        auth=auth,
-        configured_model=model,
-        max_body=1000,
-    )
 
 
 # ==============================================================================================================
@@ -95,41 +62,6 @@ rules:
 # ==============================================================================================================
 # Requests
 # ==============================================================================================================
-
-
-def test_anthropic_request_swaps_the_key_and_keeps_path_query_body_and_headers() -> None:
-    body = {"model": "claude-x", "max_tokens": 5, "messages": []}
-    raw = json.dumps(body, indent=1).encode()
-    headers = {
-        "x-api-key": "sk-client",
-        "authorization": "Bearer client",
-        "anthropic-version": "2023-06-01",
-        "anthropic-beta": "tools-2024",
-        "content-type": "application/json",
-        "host": "anthropic.internal",
-        "content-length": "99",
-        "connection": "keep-alive",
-        "proxy-authorization": "Basic x",
-        "cookie": "a=b",
-        "accept-encoding": "gzip",
-    }
-    up = build(
-        "anthropic",
-        req("/v1/messages", raw, headers, [("beta", "true")]),
-        auth=AuthSpec(header_name="x-api-key", header_value="sk-rule"),
-    )
-    assert up.url == "https://api.anthropic.com/v1/messages?beta=true"
-    assert up.body == raw  # byte for byte
-    assert up.headers == {
-        "x-api-key": "sk-rule",
-        "anthropic-version": "2023-06-01",
-        "anthropic-beta": "tools-2024",
-        "content-type": "application/json",
-        "accept-encoding": "identity",
-    }
-    assert up.secrets == ["sk-rule"]
-    assert (up.model, up.stream, up.method) == ("claude-x", False, "POST")
-    assert up.call.model == "claude-x" and up.request_json == body
 
 
 def test_stream_flag_of_each_format() -> None:
@@ -304,19 +236,6 @@ def test_error_bodies_in_each_providers_shape(fmt: str, check: Any) -> None:
 # ==============================================================================================================
 
 
-def record(fmt: str, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    out, _ = native.response_record(native.adapter(REGISTRY[fmt]), status, raw, headers or {})
-    return out
-
-
-def test_anthropic_response_usage() -> None:
-    out = record("anthropic", anthropic_message(cache_read_input_tokens=5))
-    assert out["model"] == "claude-fake-1"
-    assert out["usage"]["prompt_tokens"] == 30 and out["usage"]["completion_tokens"] == 12
-    assert out["usage"]["prompt_tokens_details"] == {"cached_tokens": 5}
-
-
 def test_kong_responses_usage() -> None:
     def real(rel: str) -> Any:
         return json.loads(kong(f"ai-proxy/unit/real-responses/{rel}").read_bytes())
@@ -359,14 +278,6 @@ def test_cohere_v2_and_v1_usage() -> None:
     assert record("cohere", v1)["usage"]["prompt_tokens"] == 3
 
 
-def test_huggingface_tgi_usage() -> None:
-    data = {"generated_text": "x", "details": {"generated_tokens": 3, "prefill": [{}, {}]}}
-    assert record("huggingface", data)["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
-    headers = {"x-prompt-tokens": "9", "x-generated-tokens": "4"}
-    assert record("huggingface", [{"generated_text": "x"}], headers=headers)["usage"]["prompt_tokens"] == 9
-    assert record("huggingface", [{"generated_text": "x"}])["usage"] is None  # no made-up zero
-
-
 def test_error_responses_are_recorded_with_the_providers_message() -> None:
     body = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
     out, message = native.response_record(native.adapter_for("anthropic"), 529, json.dumps(body).encode(), {})
@@ -382,79 +293,6 @@ def test_unparseable_2xx_body_has_no_usage() -> None:
 # ==============================================================================================================
 # Streams
 # ==============================================================================================================
-
-
-def splits(data: bytes) -> list[list[bytes]]:
-    """The body whole, cut at every offset, and in 1-byte pieces."""
-    cuts = [[data[:i], data[i:]] for i in range(1, len(data))]
-    return [[data], *cuts, [data[i : i + 1] for i in range(len(data))]]
-
-
-def summary(rec: native.NativeRecorder) -> tuple[Any, ...]:
-    r = rec.result
-    return (r.model, r.usage, r.finish_reason, r.completed, r.error.message if r.error else None)
-
-
-def run(fmt: str, pieces: list[bytes]) -> tuple[bytes, native.NativeRecorder]:
-    rec = native.adapter(REGISTRY[fmt]).recorder(keep_payload=False)
-    out = b"".join(rec.feed(p) for p in pieces) + rec.finish()
-    return out, rec
-
-
-def assert_recorded(fmt: str, data: bytes) -> native.NativeRecorder:
-    """Every cut gives the bytes back unchanged and the same record; returns the recorder of the whole body."""
-    out, whole = run(fmt, [data])
-    assert out == data
-    reference = summary(whole)
-    for pieces in splits(data):
-        out, rec = run(fmt, pieces)
-        assert out == data
-        assert summary(rec) == reference
-    return whole
-
-
-def test_anthropic_stream() -> None:
-    rec = assert_recorded("anthropic", b"".join(anthropic_stream()))
-    assert rec.model == "claude-fake-1"
-    assert rec.usage is not None and rec.usage["prompt_tokens"] == 25 and rec.usage["completion_tokens"] == 12
-    assert rec.result.completed and rec.result.error is None
-    assert rec.result.finish_reason == "stop"
-    assert rec.result.first_token_at is not None
-
-
-def test_anthropic_stream_with_cumulative_input_usage_in_message_delta() -> None:
-    events = anthropic_stream()
-    events[-2] = sse(
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": "max_tokens"},
-            "usage": {"input_tokens": 30, "cache_read_input_tokens": 10, "output_tokens": 20},
-        },
-        "message_delta",
-    )
-    _, rec = run("anthropic", [b"".join(events)])
-    assert rec.usage is not None
-    assert rec.usage["prompt_tokens"] == 40 and rec.usage["completion_tokens"] == 20
-    assert rec.result.finish_reason == "length"
-
-
-def test_anthropic_stream_error_event_and_cut_stream() -> None:
-    events = anthropic_stream(complete=False)
-    err = sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
-    _, rec = run("anthropic", [b"".join(events) + err])
-    assert rec.result.error is not None and rec.result.error.message == "Overloaded"
-    assert rec.result.error.status == 503
-    _, rec = run("anthropic", [b"".join(events)])
-    assert not rec.result.completed  # the glue records a stream that never reached message_stop as interrupted
-
-
-def test_kong_anthropic_stream() -> None:
-    rec = assert_recorded(
-        "anthropic", kong("extracted-from-spec/09-streaming/anthropic_llm_v1_chat_good.wire.txt").read_bytes()
-    )
-    assert rec.model == "claude-2.1"
-    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (15, 9)
-    assert rec.result.completed
 
 
 def test_kong_gemini_json_array_stream() -> None:
@@ -556,38 +394,6 @@ def test_cohere_failed_generation_is_an_error() -> None:
     end = sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}}, "message-end")
     _, rec = run("cohere", [end])
     assert rec.result.error is not None
-
-
-def test_huggingface_tgi_stream() -> None:
-    events = [
-        sse({"index": 1, "token": {"id": 1, "text": "a"}, "generated_text": None, "details": None}),
-        sse(
-            {
-                "index": 2,
-                "token": {"id": 2, "text": "b"},
-                "generated_text": "ab",
-                "details": {"finish_reason": "length", "generated_tokens": 2, "input_length": 7},
-            }
-        ),
-    ]
-    rec = assert_recorded("huggingface", b"".join(events))
-    assert rec.usage == {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
-    assert rec.result.completed
-
-
-def test_huggingface_openai_style_stream() -> None:
-    base = {"object": "chat.completion.chunk", "model": "meta/llama"}
-    events = [
-        sse({**base, "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}),
-        sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
-        sse({**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}),
-        b"data: [DONE]\n\n",
-    ]
-    rec = assert_recorded("huggingface", b"".join(events))
-    assert rec.usage is not None and rec.usage["prompt_tokens"] == 5
-    assert rec.model == "meta/llama" and rec.result.completed and rec.result.finish_reason == "stop"
-    _, rec = run("huggingface", [sse({"error": "Model is overloaded", "error_type": "overloaded"})])
-    assert rec.result.error is not None and rec.result.error.message == "Model is overloaded"
 
 
 def test_stream_content_types() -> None:

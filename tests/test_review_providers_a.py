@@ -1,4 +1,5 @@
-"""Adversarial review of the Anthropic, Gemini, Bedrock and Cohere translations: one regression test per bug found.
+"""Adversarial review of the Gemini, Bedrock and Cohere translations: one regression test per bug found (Anthropic's
+are in tests/providers/anthropic/test_review_anthropic.py).
 
 Pure tests (no process, no network). Streams are fed at every split offset and byte by byte, and must give the
 same OpenAI output, and the same answer as the non-streamed response for the same content.
@@ -6,148 +7,20 @@ same OpenAI output, and the same answer as the non-streamed response for the sam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from addon.providers import Call
-from addon.providers.anthropic import ANTHROPIC
 from addon.providers.bedrock import BEDROCK
 from tests.providers.bedrock.test_provider_bedrock import event as bedrock_event
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
-from tests.test_providers import call, make_rule, refused, up_body
+from tests.support.chunks import accumulate, translate
+from tests.support.pipeline import PREFILL, image_messages, make_rule, up_body
 
 USER = [{"role": "user", "content": "Hi"}]
 NO_ARGS_TOOL = {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}
-
-
-def _events(out: bytes) -> list[Any]:
-    events: list[Any] = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: ")
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            events.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        events.append(obj)
-    return events
-
-
-def translate(make: Callable[[], Any], raw: bytes) -> list[Any]:
-    """The OpenAI events a translator makes of `raw`, checked identical at every split and byte by byte."""
-    t = make()
-    whole = _events(t.feed(raw) + t.finish())
-    for cut in range(1, len(raw)):
-        t = make()
-        assert _events(t.feed(raw[:cut]) + t.feed(raw[cut:]) + t.finish()) == whole, cut
-    t = make()
-    assert _events(b"".join(t.feed(raw[i : i + 1]) for i in range(len(raw))) + t.finish()) == whole
-    return whole
-
-
-def accumulate(events: list[Any]) -> dict[str, Any]:
-    """Content, tool calls, finish reason and usage, accumulated from OpenAI chunks."""
-    content, calls, finish, found_usage = "", {}, None, None
-    for e in events:
-        if e == "[DONE]":
-            continue
-        assert "error" not in e, e
-        if e.get("usage"):
-            found_usage = e["usage"]
-        for choice in e["choices"]:
-            delta = choice["delta"]
-            content += delta.get("content") or ""
-            for tc in delta.get("tool_calls") or ():
-                slot = calls.setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
-                slot["id"] = tc.get("id") or slot["id"]
-                slot["name"] += (tc.get("function") or {}).get("name") or ""
-                slot["arguments"] += (tc.get("function") or {}).get("arguments") or ""
-            finish = choice.get("finish_reason") or finish
-    return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish, "usage": found_usage}
-
-
-# ==============================================================================================================
-# Anthropic
-# ==============================================================================================================
-
-
-def sse(name: str, data: dict[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-def anthropic_stream(call_: Call) -> Callable[[], Any]:
-    return lambda: ANTHROPIC.stream_translator(call_, include_usage=True, keep_payload=False)
-
-
-def test_anthropic_stream_usage_keeps_input_tokens_when_message_delta_sends_null():
-    """MessageDeltaUsage types input_tokens and the cache counts as Optional (anthropic-sdk-python
-    `types/message_delta_usage.py`); the SDK's accumulator keeps message_start's values when they are null. The
-    translator overwrote them with null, and the client got `usage: null` for a perfectly good stream."""
-    start_usage = {"input_tokens": 40, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 100}
-    raw = b"".join(
-        [
-            sse(
-                "message_start",
-                {
-                    "type": "message_start",
-                    "message": {
-                        "id": "msg_1",
-                        "model": "claude-x",
-                        "content": [],
-                        "usage": {**start_usage, "output_tokens": 1},
-                    },
-                },
-            ),
-            sse(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            ),
-            sse(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
-            ),
-            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            sse(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": {
-                        "input_tokens": None,
-                        "cache_creation_input_tokens": None,
-                        "cache_read_input_tokens": None,
-                        "output_tokens": 7,
-                    },
-                },
-            ),
-            sse("message_stop", {"type": "message_stop"}),
-        ]
-    )
-    c = call(make_rule(), {"messages": USER, "stream": True, "stream_options": {"include_usage": True}})
-    got = accumulate(translate(anthropic_stream(c), raw))
-    assert got["content"] == "Hello" and got["finish"] == "stop"
-    assert got["usage"] == {
-        "prompt_tokens": 142,
-        "completion_tokens": 7,
-        "total_tokens": 149,
-        "prompt_tokens_details": {"cached_tokens": 100},
-    }
-
-
-@pytest.mark.parametrize("key, value", [("seed", 42), ("reasoning_effort", "high")])
-def test_anthropic_refuses_what_it_would_silently_drop(key: str, value: Any):
-    """providers.md §3.2: "Not supported: n, seed, ..."; `thinking` is not mapped from reasoning_effort. Both were
-    dropped without a word, so a client asking for determinism or reasoning silently got neither."""
-    err = refused(up_body, make_rule(), {"messages": USER, key: value})
-    assert err.param == key
-    assert "stop_sequences" not in up_body(make_rule(), {"messages": USER, "seed": None})
-    assert "thinking" not in up_body(make_rule(), {"messages": USER, "reasoning_effort": "none"})
 
 
 # ==============================================================================================================
@@ -271,38 +144,6 @@ def test_bedrock_assistant_tool_call_arguments_as_an_object_are_taken():
     assert err.param == "messages[1].tool_calls[0]"
 
 
-# ---- Anthropic images ----------------------------------------------------------------------------------------
-
-
-def _image(url: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "role": "user",
-            "content": [{"type": "text", "text": "What is it?"}, {"type": "image_url", "image_url": {"url": url}}],
-        }
-    ]
-
-
-def test_anthropic_image_jpg_label_is_sent_as_jpeg():
-    """Anthropic accepts only image/jpeg|png|gif|webp (providers.md §3.2, image_block_param.py) and answers 400
-    "media_type: Input should be 'image/jpeg', ..." to the common `data:image/jpg` label, which was forwarded
-    verbatim."""
-    body = up_body(make_rule(), {"messages": _image("data:image/jpg;base64,/9j/4AAQ")})
-    assert body["messages"][0]["content"][1] == {
-        "type": "image",
-        "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"},
-    }
-    body = up_body(make_rule(), {"messages": _image("data:image/PNG;base64,iVBORw0K")})
-    assert body["messages"][0]["content"][1]["source"]["media_type"] == "image/png"
-
-
-def test_anthropic_refuses_image_types_it_does_not_take():
-    """An SVG or BMP data URL was sent upstream to be refused there; now a clear 400 names the types Anthropic
-    takes."""
-    err = refused(up_body, make_rule(), {"messages": _image("data:image/svg+xml;base64,PHN2Zz4=")})
-    assert err.param == "messages[0].content[1]" and "jpeg, png, gif and webp" in err.message
-
-
 # ==============================================================================================================
 # Cohere
 # ==============================================================================================================
@@ -329,27 +170,17 @@ def test_cohere_top_p_is_clamped_to_the_documented_range(api: str, top_p: float,
 def test_gemini_image_jpg_label_is_sent_as_jpeg():
     """Gemini answers 400 "Unsupported MIME type: image/jpg" (INVALID_ARGUMENT) to the common `data:image/jpg`
     label, which was forwarded verbatim into inlineData.mimeType."""
-    body = up_body(make_rule("gemini", "gemini-2.5-flash"), {"messages": _image("data:image/jpg;base64,/9j/4AAQ")})
+    body = up_body(
+        make_rule("gemini", "gemini-2.5-flash"), {"messages": image_messages("data:image/jpg;base64,/9j/4AAQ")}
+    )
     assert body["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQ"}}
-    body = up_body(make_rule("gemini", "gemini-2.5-flash"), {"messages": _image("data:image/WEBP;base64,UklGR")})
+    body = up_body(
+        make_rule("gemini", "gemini-2.5-flash"), {"messages": image_messages("data:image/WEBP;base64,UklGR")}
+    )
     assert body["contents"][0]["parts"][1]["inlineData"]["mimeType"] == "image/webp"
 
 
 # ---- a final assistant message (prefill) ending in whitespace --------------------------------------------------
-
-PREFILL = [*USER, {"role": "assistant", "content": "Sure, here it is:\n "}]
-
-
-def test_anthropic_prefill_trailing_whitespace_is_trimmed():
-    """Anthropic answers 400 "messages: final assistant content cannot end with trailing whitespace" (the same
-    from Claude on Bedrock); a client's prefill like "Answer: " was forwarded verbatim. Earlier assistant turns keep
-    their text as it is."""
-    body = up_body(make_rule(), {"messages": PREFILL})
-    assert body["messages"][-1] == {"role": "assistant", "content": "Sure, here it is:"}
-    body = up_body(make_rule(), {"messages": [*PREFILL, {"role": "user", "content": "Go on"}]})
-    assert body["messages"][1] == {"role": "assistant", "content": "Sure, here it is:\n "}
-    body = up_body(make_rule(), {"messages": [*USER, {"role": "assistant", "content": "  \n"}]})
-    assert body["messages"] == [{"role": "user", "content": "Hi"}]
 
 
 def test_bedrock_prefill_trailing_whitespace_is_trimmed():
@@ -360,16 +191,6 @@ def test_bedrock_prefill_trailing_whitespace_is_trimmed():
 
 
 # ---- temperature with top_p 1 ------------------------------------------------------------------------------------
-
-
-def test_anthropic_top_p_1_is_not_sent_next_to_temperature():
-    """Claude Sonnet/Haiku 4.5, Opus 4.1 and later answer 400 "`temperature` and `top_p` cannot both be specified
-    for this model" (Anthropic: "alter temperature or top_p, but not both"). OpenAI clients commonly send
-    `top_p: 1` (no nucleus filtering, Anthropic's default) with a temperature: it is no longer sent. A real top_p is
-    still sent."""
-    body = up_body(make_rule(), {"messages": USER, "temperature": 0.2, "top_p": 1})
-    assert body["temperature"] == 0.2 and "top_p" not in body
-    assert up_body(make_rule(), {"messages": USER, "top_p": 0.9})["top_p"] == 0.9
 
 
 def test_bedrock_top_p_1_is_not_sent_next_to_temperature():

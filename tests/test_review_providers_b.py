@@ -1,5 +1,6 @@
-"""Review of the OpenAI-format validation and of the openai/azure/mistral/llama2/huggingface translations: each
-test pins a bug a real client hit (pure: no network, no mitmdump)."""
+"""Review of the OpenAI-format validation and of the openai/azure/mistral/llama2 translations: each test pins a bug a
+real client hit (pure: no network, no mitmdump). Hugging Face's are in
+tests/providers/huggingface/test_review_huggingface.py."""
 
 from __future__ import annotations
 
@@ -304,23 +305,6 @@ def test_function_result_may_have_null_content() -> None:
     validate_chat({"messages": [{"role": "function", "name": "f", "content": None}]})
     with pytest.raises(ProxyError):
         validate_chat({"messages": [{"role": "user", "content": None}]})
-
-
-# ---- checked: huggingface chat with a client's top_k is refused; the native completions take a rule's top_k ------
-
-
-def test_huggingface_chat_refuses_the_clients_top_k() -> None:
-    rule = make_rule("huggingface", "meta-llama/Llama-3.1-8B-Instruct")
-    with pytest.raises(ProxyError) as e:
-        up_body(rule, {"messages": [{"role": "user", "content": "Hi"}], "top_k": 5})
-    assert e.value.status == 400 and e.value.param == "top_k"
-
-
-def test_huggingface_native_completions_take_the_rules_top_k() -> None:
-    rule = make_rule(
-        "huggingface", None, route="llm/v1/completions", upstream_url="http://127.0.0.1:8080/generate", top_k=40
-    )
-    assert up_body(rule, {"prompt": "Hi"})["parameters"]["top_k"] == 40
 
 
 # ---- checked and right: Azure's stream start, chunks without delta and the hidden usage chunk -----------------------

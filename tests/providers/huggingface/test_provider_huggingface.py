@@ -29,7 +29,7 @@ USER = [{"role": "user", "content": "Hi"}]
 MODEL = "mistralai/Mistral-7B-Instruct-v0.2"
 TGI = "http://tgi.internal:8080"
 
-KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 KONG_HF = KONG / "ai-proxy" / "huggingface"
 needs_kong = pytest.mark.skipif(not KONG_HF.is_dir(), reason=f"Kong conformance fixtures not found at {KONG}")
 

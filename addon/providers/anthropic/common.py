@@ -1,0 +1,57 @@
+"""Anthropic wire facts the other modules share: API version and limits, finish reasons, usage, functions mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...openai_format import CHAT, usage_with_cache
+from ...streaming import usage_so_far
+from ..base import Call
+
+DEFAULT_VERSION = "2023-06-01"
+# Anthropic requires max_tokens; 4096 is within every current Claude model's output limit.
+DEFAULT_MAX_TOKENS = 4096
+MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Anthropic 0-1: values above 1 are clamped
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+LEGACY_FINISH_REASONS = {"stop_sequence": "stop", "max_tokens": "length"}
+
+
+def finish_reason(stop_reason: Any) -> str | None:
+    if stop_reason is None:
+        return None
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def usage_of(raw: Any) -> dict[str, Any] | None:
+    """Anthropic usage -> OpenAI usage; cache reads and writes are part of the prompt."""
+    return usage_with_cache(
+        raw, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+    )
+
+
+def usage_so_far_of(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The usage of a stream not yet ended, from the counts merged so far: as `usage_of` once an output count has
+    come (message_start usually carries a first one), else the prompt alone with completion_tokens null."""
+    found = usage_of(raw)
+    input_tokens = raw.get("input_tokens")
+    if found is not None or not isinstance(input_tokens, int):
+        return found
+    cache_read = raw.get("cache_read_input_tokens") or 0
+    cache_write = raw.get("cache_creation_input_tokens") or 0
+    return usage_so_far(input_tokens + cache_read + cache_write, None, cached_tokens=cache_read)
+
+
+def uses_functions(call: Call) -> bool:
+    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
+    return call.route_type == CHAT and (
+        call.body.get("functions") is not None or call.body.get("function_call") is not None
+    )

@@ -1,0 +1,78 @@
+"""From Anthropic: a Messages answer (or a legacy /v1/complete one) -> an OpenAI chat or text completion."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...openai_format import CHAT, chat_response, chat_to_completion, completion_response, new_id
+from ..base import Call, UpstreamFormatError
+from .common import LEGACY_FINISH_REASONS, finish_reason, usage_of, uses_functions
+
+
+def parse_message(call: Call, data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise UpstreamFormatError("expected a JSON object")
+    if "completion" in data and "content" not in data:
+        return _parse_legacy(call, data)
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise UpstreamFormatError("expected an Anthropic message with a 'content' array")
+    texts: list[str] = []
+    tool_calls: list[dict[str, Any]] = []
+    reasoning: list[str] = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+        elif kind == "tool_use":
+            if not isinstance(block.get("name"), str):
+                raise UpstreamFormatError("expected a tool_use block with a name")
+            tool_calls.append(
+                {
+                    "id": block.get("id") or new_id("call"),
+                    "type": "function",
+                    "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})},
+                }
+            )
+        elif kind == "thinking" and isinstance(block.get("thinking"), str):
+            reasoning.append(block["thinking"])
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not tool_calls else None,
+    }
+    reason = finish_reason(data.get("stop_reason")) or "stop"
+    if tool_calls and uses_functions(call):
+        # A client of the deprecated `functions` API gets the deprecated answer: one function_call.
+        if len(tool_calls) > 1:
+            raise UpstreamFormatError("anthropic answered a functions request with several tool calls")
+        message["function_call"] = tool_calls[0]["function"]
+        reason = "function_call" if reason == "tool_calls" else reason
+    elif tool_calls:
+        message["tool_calls"] = tool_calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    model = data.get("model") or call.model or ""
+    response = chat_response(
+        id=data.get("id"),
+        model=model,
+        message=message,
+        finish_reason=reason,
+        usage=usage_of(data.get("usage")),
+    )
+    return response if call.route_type == CHAT else chat_to_completion(response)
+
+
+def _parse_legacy(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    text = data.get("completion")
+    if not isinstance(text, str):
+        raise UpstreamFormatError("expected a text completion with a 'completion' string")
+    stop = data.get("stop_reason")
+    reason = LEGACY_FINISH_REASONS.get(stop, "stop") if isinstance(stop, str) else "stop"
+    model = data.get("model") or call.model or ""
+    if call.route_type == CHAT:
+        message = {"role": "assistant", "content": text}
+        return chat_response(id=data.get("id"), model=model, message=message, finish_reason=reason, usage=None)
+    return completion_response(id=data.get("id"), model=model, text=text, finish_reason=reason, usage=None)
