@@ -80,3 +80,23 @@ def test_a_client_format_is_one_object_and_providers_do_not_know_it() -> None:
         prepare_call(rule, {}, request({"say": 1}), fmt)
     assert e.value.param == "say"
     assert fmt.encode(CHAT, {"choices": [{"message": {"content": "ok"}}]}) == {"said": "OK"}
+
+
+def test_openai_clients_keep_the_providers_own_stream_translator() -> None:
+    """The stream bridge re-reads OpenAI-format streams only for clients of another format."""
+    from addon.formats import ANTHROPIC
+    from addon.stream_bridge import Reencoded, client_translator
+    from addon.streaming import OpenAIPassthrough
+
+    rule = make_rule("openai", "gpt-fake")
+    call = prepare_call(rule, {}, request({**BODY, "stream": True}), OPENAI)
+    assert isinstance(client_translator(rule_provider(rule), call, False, False), OpenAIPassthrough)
+    body = {"model": "gpt-fake", "max_tokens": 5, "messages": BODY["messages"], "stream": True}
+    call = prepare_call(rule, {}, request(body), ANTHROPIC)
+    assert isinstance(client_translator(rule_provider(rule), call, False, False), Reencoded)
+
+
+def rule_provider(rule: Any) -> Any:
+    from addon.exchange import provider_for
+
+    return provider_for(rule)

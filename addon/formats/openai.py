@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import openai_format
 from ..errors import ProxyError
-from ..streaming import ChunkWriter, StreamResult, StreamWriter, stream_error_event
+from ..streaming import ChunkWriter, StreamResult, stream_error_event
 
 
 class OpenAIFormat:
@@ -19,8 +19,9 @@ class OpenAIFormat:
     def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:
         return response
 
-    def writer(self, route_type: str, model: str, include_usage: bool, keep_payload: bool) -> StreamWriter:
-        return ChunkWriter(route_type, model, include_usage, keep_payload)
+    # The standard stream writer itself (not a wrapper): the stream bridge recognises it by identity and lets
+    # OpenAI-format upstream streams pass through untouched for OpenAI clients.
+    writer = staticmethod(ChunkWriter)
 
     def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         return err.body(), {}

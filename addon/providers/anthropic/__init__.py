@@ -49,6 +49,7 @@ __all__ = [
 
 class Anthropic(Provider):
     name = "anthropic"
+    optional_fields = frozenset({"top_k", "parallel_tool_calls"})
     supports_streaming = True
     api_base = "https://api.anthropic.com"
     price_id = "anthropic"
