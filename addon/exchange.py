@@ -13,7 +13,8 @@ from . import jsonutil, openai_format
 from .errors import ProxyError, bad_request
 from .formats import OPENAI, ClientFormat
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
-from .rules import Rule, TemplateContext
+from .rules import Rule
+from .templating import TemplateContext
 
 _JSON_TYPES = ("application/json", "text/json")
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Requests stay plain dicts: every provider reads a few keys and the OpenAI passthrough must keep fields we do
 not model. Validation (openai_validate) checks what the translations rely on and answers anything else with a
-clear 400 naming the field.
+clear 400 naming the field; openai_answer checks the shape of every translated answer before it leaves.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import bad_request
+from .openai_answer import check_answer, count
 from .openai_validate import (  # noqa: F401 - validation lives there; these names are the format's API
     CHAT,
     COMPLETIONS,
     EMBEDDINGS,
     MESSAGE_ROLES,
-    check_answer,
     checked_model,
-    count,
     is_list_of,
     is_tokens,
     validate,

@@ -16,7 +16,8 @@ from . import jsonutil
 from .auth import CREDENTIAL_HEADERS, CREDENTIAL_PARAMS
 from .errors import ProxyError
 from .providers import REGISTRY
-from .rules import Rule, TemplateContext
+from .rules import Rule
+from .templating import TemplateContext
 
 # Client headers never forwarded: hop-by-hop, recomputed (the glue sends the body decoded), or credentials (re-added
 # only by allow_override).

@@ -1,4 +1,4 @@
-"""rules.yaml: Kong-compatible rule models, environment expansion, templating and matching.
+"""rules.yaml: Kong-compatible rule models, environment expansion and matching; templating is in templating.py.
 
 Pure code: no mitmproxy import. Everything a request needs is compiled here once, at load, so the hot path
 only does dictionary look-ups and pre-compiled regex matches.
@@ -19,16 +19,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import watchdog
-from .errors import ProxyError, bad_request
+from .errors import ProxyError
 from .formats import FORMATS
 from .providers import REGISTRY, Provider
-from .spec import (
-    ModelOptions,
-    RulesError,
-    RulesFile,
-    RuleSpec,
-    encode_url_value,
-)
+from .spec import ModelOptions, RulesError, RulesFile, RuleSpec
+from .templating import Template, TemplateContext, has_template
 
 # --------------------------------------------------------------------------------------------------------------
 # Environment expansion: ${NAME} and Kong's {vault://env/name}
@@ -60,74 +55,6 @@ def expand_env(tree: Any, environ: Mapping[str, str], missing: list[tuple[str, s
 
         return _ENV_REF.sub(sub, tree)
     return tree
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Templating: $(headers.x), $(uri_captures.x), $(query_params.x)
-# --------------------------------------------------------------------------------------------------------------
-
-_TEMPLATE_REF = re.compile(r"\$\((headers|uri_captures|query_params)\.([A-Za-z0-9_.-]+)\)")
-_ANY_TEMPLATE = re.compile(r"\$\(([^)]*)\)")
-# Option fields that are themselves URLs or URL paths: substitutions are percent-encoded there.
-_URL_FIELDS = ("upstream_url", "upstream_path")
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateContext:
-    headers: Mapping[str, str]  # case-insensitive mapping expected (mitmproxy Headers)
-    uri_captures: Mapping[str, str]
-    query_params: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """A string with $(source.name) references, split once at load into literal and reference parts."""
-
-    where: str
-    parts: tuple[str | tuple[str, str], ...]
-    url_encode: bool
-
-    @classmethod
-    def compile(cls, text: str, where: str, url_encode: bool) -> Template:
-        for m in _ANY_TEMPLATE.finditer(text):
-            if not _TEMPLATE_REF.fullmatch(m.group(0)):
-                raise ValueError(
-                    f"unknown template {m.group(0)!r}: use $(headers.NAME), $(uri_captures.NAME) "
-                    "or $(query_params.NAME)"
-                )
-        parts: list[str | tuple[str, str]] = []
-        pos = 0
-        for m in _TEMPLATE_REF.finditer(text):
-            if m.start() > pos:
-                parts.append(text[pos : m.start()])
-            source, name = m.group(1), m.group(2)
-            parts.append((source, name.lower() if source == "headers" else name))  # header names: any case
-            pos = m.end()
-        if pos < len(text):
-            parts.append(text[pos:])
-        return cls(where, tuple(parts), url_encode)
-
-    def render(self, ctx: TemplateContext) -> str:
-        out: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            source, name = part
-            value = getattr(ctx, source).get(name)
-            if value is None or value == "":
-                raise bad_request(
-                    f"this route needs $({source}.{name}) (used in {self.where}) but the request has none",
-                    code="missing_template_value",
-                )
-            if not value.isprintable():  # CR/LF or NUL could split a header or a log line
-                raise bad_request(f"$({source}.{name}) holds control characters", code="invalid_template_value")
-            out.append(encode_url_value(value) if self.url_encode else value)
-        return "".join(out)
-
-
-def has_template(text: str | None) -> bool:
-    return bool(text) and "$(" in text  # type: ignore[operator]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -233,6 +160,10 @@ class Rule:
                 target = target[p]
             target[leaf] = template.render(ctx)
         return ModelOptions.model_validate(data)
+
+
+# Option fields that are themselves URLs or URL paths: substitutions are percent-encoded there.
+_URL_FIELDS = ("upstream_url", "upstream_path")
 
 
 def _option_strings(options: ModelOptions) -> Iterable[tuple[str, str]]:

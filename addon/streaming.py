@@ -67,7 +67,7 @@ def guarded[M: Callable[..., bytes]](method: M) -> M:
 
 
 class Decoder(Protocol):
-    """A framing decoder (streams.py): bytes in, whole events out, constant memory."""
+    """A framing decoder (addon/streams/): bytes in, whole events out, constant memory."""
 
     def feed(self, chunk: bytes) -> list[Any]: ...
 

@@ -33,8 +33,9 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call
 from addon.proxy import AIProxy
-from addon.rules import Rule, TemplateContext
+from addon.rules import Rule
 from addon.streams import EventStreamDecoder, JSONArrayDecoder, NDJSONDecoder, SSEDecoder, StreamDecodeError
+from addon.templating import TemplateContext
 from tests.support import samples
 from tests.support.fuzzing import Mutator
 from tests.support.rules import CHAT, COMPLETIONS, EMBEDDINGS, SELF_HOSTED, TARGETS, Target, make_rule

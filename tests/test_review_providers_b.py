@@ -1,6 +1,6 @@
-"""Review of the OpenAI-format validation and of the openai/azure/mistral/llama2 translations: each test pins a bug a
-real client hit (pure: no network, no mitmdump). Hugging Face's are in
-tests/providers/huggingface/test_review_huggingface.py."""
+"""Review of the OpenAI-format validation and of the openai/azure translations: each test pins a bug a real client
+hit (pure: no network, no mitmdump). Hugging Face's, Mistral's and llama2's own are in tests/providers/<name>/
+(test_review_*.py)."""
 
 from __future__ import annotations
 
@@ -68,66 +68,6 @@ def test_text_part_crash_reaches_no_provider() -> None:
     assert e.value.status == 400
 
 
-# ---- mistral: message fields Mistral forbids (422 extra_forbidden) --------------------------------------------------
-# Mistral validates messages with extra="forbid": `name` on a user message, or the `refusal` / `reasoning_content`
-# of an assistant answer replayed as history (this proxy itself returns reasoning_content), answer 422
-# (e.g. Gage-Technologies/mistral-go#3, charmbracelet/crush#1590, BerriAI/litellm#30835).
-
-
-def test_mistral_drops_message_fields_it_forbids() -> None:
-    rule = make_rule("mistral", "mistral-small-latest")
-    messages = [
-        {"role": "system", "content": "Be terse.", "name": "sys"},
-        {"role": "user", "content": "Hi", "name": "bob"},
-        {
-            "role": "assistant",
-            "content": "Hello.",
-            "refusal": None,
-            "reasoning_content": "greet back",
-            "audio": None,
-            "function_call": None,
-            "annotations": [],
-            "name": "bot",
-        },
-        {"role": "user", "content": "Weather?"},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{"id": "abcDEF123", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
-        },
-        {"role": "tool", "tool_call_id": "abcDEF123", "content": "22C", "name": "w"},
-    ]
-    out = up_body(rule, {"messages": messages})["messages"]
-    assert out[0] == {"role": "system", "content": "Be terse."}
-    assert out[1] == {"role": "user", "content": "Hi"}
-    assert out[2] == {"role": "assistant", "content": "Hello."}
-    assert set(out[4]) == {"role", "content", "tool_calls"}
-    assert out[5] == {"role": "tool", "tool_call_id": "abcDEF123", "content": "22C", "name": "w"}
-
-
-def test_mistral_keeps_prefix_on_the_last_assistant_message() -> None:
-    rule = make_rule("mistral", "mistral-small-latest")
-    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel", "prefix": True}]
-    assert up_body(rule, {"messages": messages})["messages"][1] == {
-        "role": "assistant",
-        "content": "Hel",
-        "prefix": True,
-    }
-
-
-def test_mistral_refuses_a_legacy_function_call_in_history() -> None:
-    rule = make_rule("mistral", "mistral-small-latest")
-    messages = [
-        {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
-        {"role": "user", "content": "ok"},
-    ]
-    with pytest.raises(ProxyError) as e:
-        up_body(rule, {"messages": messages})
-    assert e.value.status == 400
-    assert e.value.param == "messages[1].function_call"
-
-
 # ---- passthrough: `"error": null` in a chunk is not an error (the OpenAI SDK raises only on a truthy error) --------
 
 
@@ -154,32 +94,6 @@ def test_passthrough_error_null_result() -> None:
     assert t.result.error is None
     assert t.result.completed
     assert t.result.text == ["Hi"]
-
-
-# ---- llama2 (openai format): Ollama's /v1 reads only max_tokens: max_completion_tokens was silently ignored ------
-# (ollama/ollama openai/openai.go ChatCompletionRequest has `MaxTokens *int json:"max_tokens"` and no other limit.)
-
-
-@pytest.mark.parametrize(
-    ("sent", "expected"),
-    [
-        ({"max_completion_tokens": 7}, 7),
-        ({"max_tokens": 5}, 5),
-        ({"max_tokens": 5, "max_completion_tokens": 7}, 7),
-        ({"max_completion_tokens": None, "max_tokens": 5}, 5),
-    ],
-)
-def test_llama2_openai_format_sends_max_tokens(sent: dict[str, Any], expected: int) -> None:
-    rule = make_rule("llama2", "llama3.2", llama2_format="openai", upstream_url="http://127.0.0.1:11434")
-    body = up_body(rule, {"messages": [{"role": "user", "content": "Hi"}], **sent})
-    assert body["max_tokens"] == expected
-    assert "max_completion_tokens" not in body
-
-
-def test_llama2_openai_format_without_a_limit_sends_none() -> None:
-    rule = make_rule("llama2", "llama3.2", llama2_format="openai", upstream_url="http://127.0.0.1:11434")
-    body = up_body(rule, {"messages": [{"role": "user", "content": "Hi"}]})
-    assert "max_tokens" not in body and "max_completion_tokens" not in body
 
 
 # ---- azure: api-version preview/latest is the v1 surface (/openai/v1/..., the deployment as the body's model) -----
@@ -215,38 +129,6 @@ def test_azure_dated_version_keeps_the_deployment_path() -> None:
     )
     up = build_upstream(rule, prepare_call(rule, {}, req))
     assert up.url == "https://res.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21"
-
-
-# ---- mistral: neutral values of the fields it has no equivalent for were forwarded (422 extra_forbidden) ---------
-# e.g. the SDK's logprobs=False, modalities=["text"], or explicit nulls: Mistral's request model forbids extras.
-
-
-def test_mistral_drops_neutral_openai_only_fields() -> None:
-    rule = make_rule("mistral", "mistral-small-latest")
-    body = {
-        "messages": [{"role": "user", "content": "Hi"}],
-        "logprobs": False,
-        "top_logprobs": None,
-        "logit_bias": None,
-        "functions": None,
-        "function_call": None,
-        "modalities": ["text"],
-        "top_k": None,
-        "prompt_cache_key": "k1",
-        "safety_identifier": "u1",
-        "audio": None,
-        "web_search_options": None,
-        "temperature": 0.2,
-        "n": 2,
-    }
-    out = up_body(rule, body)
-    assert set(out) == {"model", "messages", "temperature", "n", "stream"}
-
-
-def test_mistral_completions_drops_neutral_fields() -> None:
-    rule = make_rule("mistral", "mistral-small-latest", route="llm/v1/completions")
-    out = up_body(rule, {"prompt": "Hi", "echo": False, "best_of": 1, "logprobs": None})
-    assert set(out) == {"model", "messages", "stream"}
 
 
 # ---- openai/azure: an upstream error already in the OpenAI envelope lost its extra fields ---------------------------
@@ -350,13 +232,6 @@ def test_negative_limits_are_refused(field: str, value: int) -> None:
     with pytest.raises(ProxyError) as e:
         validate_chat({"messages": [{"role": "user", "content": "Hi"}], field: value})
     assert e.value.status == 400 and e.value.param == field
-
-
-def test_ollama_never_gets_a_negative_num_predict() -> None:
-    rule = make_rule("llama2", "llama3.2", llama2_format="ollama", upstream_url="http://127.0.0.1:11434")
-    with pytest.raises(ProxyError) as e:
-        up_body(rule, {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": -1})
-    assert e.value.status == 400 and e.value.param == "max_tokens"
 
 
 def test_zero_max_tokens_still_valid_for_completions_echo() -> None:

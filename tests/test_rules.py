@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from addon.errors import ProxyError
-from addon.rules import Rule, RulesError, TemplateContext, find_rule, load_rules_file, load_rules_text
+from addon.rules import Rule, RulesError, find_rule, load_rules_file, load_rules_text
+from addon.templating import TemplateContext
 
 PROJECT = Path(__file__).resolve().parents[1]
 

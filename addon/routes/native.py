@@ -13,7 +13,7 @@ from mitmproxy import http
 from .. import flows, native
 from ..errors import ProxyError
 from ..record import Exchange
-from ..rules import TemplateContext
+from ..templating import TemplateContext
 from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
 
 log = logging.getLogger("ai_proxy")

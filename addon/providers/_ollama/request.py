@@ -1,51 +1,20 @@
-"""Ollama's native API (`/api/chat`, `/api/generate`), shared by the llama2 and mistral providers.
-
-OpenAI chat -> `/api/chat` with the messages; OpenAI completions -> `/api/generate` with the prompt (Ollama applies
-the model's template to both). Generation parameters live under `options` (Modelfile names: `num_predict`, ...).
-Ollama streams by default, so `stream` is always sent. Streams are NDJSON: one object per line, the last one has
-`done: true`, the finish reason and the token counts; an error mid-stream is a `{"error": "..."}` line.
-
-Tools (docs/providers.md §8.1, §11.1): `tools` go in OpenAI's shape; assistant `tool_calls` go as
-`{function: {name, arguments: <object>}}` (the client's JSON string parsed); a `tool` result goes as `role: tool`
-with `tool_name`, the name resolved from the earlier assistant message that holds its `tool_call_id` (and the id
-itself as `tool_call_id`, which newer builds read). Ollama has no `tool_choice`: `auto` is its behaviour, `none`
-sends no tools, `required` and a named function are refused. Answers: object arguments become JSON strings, calls
-without an id get a synthesised `call_...` id, and `done_reason: stop` with tool calls is `finish_reason: tool_calls`
-(what Ollama's own /v1 layer does), streamed and not.
-"""
+"""OpenAI chat/completions/embeddings -> Ollama's native requests (`/api/chat`, `/api/generate`, `/api/embed`):
+generation parameters under `options`, tools in OpenAI's shape, tool calls with object arguments, tool results
+named, images as raw base64, the fields Ollama has no equivalent for refused."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from .. import jsonutil, openai_format
-from ..errors import ProxyError, bad_request
-from ..openai_format import (
-    CHAT,
-    chat_response,
-    chat_to_completion,
-    completion_response,
-    embedding_texts,
-    embedding_usage,
-    embeddings_response,
-    max_tokens_of,
-    single_prompt,
-    stop_list,
-    text_of,
-    usage,
-)
-from ..spec import ModelOptions
-from ..streaming import ChunkWriter, guarded, stream_error
-from ..streams import NDJSONDecoder, StreamDecodeError
-from .base import Call, UpstreamFormatError, UpstreamRequest, build_url, url_path
+from ... import jsonutil, openai_format
+from ...errors import ProxyError, bad_request
+from ...openai_format import CHAT, embedding_texts, max_tokens_of, single_prompt, stop_list, text_of
+from ...spec import ModelOptions
+from ..base import Call, UpstreamRequest, build_url, url_path
 
 CHAT_PATH = "/api/chat"
 GENERATE_PATH = "/api/generate"
 EMBED_PATH = "/api/embed"
-
-# `load`/`unload` answer empty requests (model management), not generations: nothing was cut short.
-FINISH_REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 # OpenAI fields with no Ollama-native equivalent: refused unless neutral, so a client never silently gets other
 # behaviour than it asked for. (`user`, `store`, `metadata`, `service_tier` are bookkeeping and simply dropped.)
@@ -191,15 +160,6 @@ def embeddings_request(call: Call, provider: str) -> UpstreamRequest:
     return UpstreamRequest(url=build_url(call.options, "", EMBED_PATH), body=out)
 
 
-def parse_embeddings(call: Call, data: Any) -> dict[str, Any]:
-    """`{"embeddings": [[...]], "prompt_eval_count"}` -> the OpenAI embeddings list."""
-    if not isinstance(data, dict) or not isinstance(data.get("embeddings"), list):
-        raise UpstreamFormatError("expected an Ollama /api/embed response with 'embeddings'")
-    model = data.get("model") or call.model or ""
-    found = embedding_usage(data.get("prompt_eval_count"))
-    return embeddings_response(data["embeddings"], model, found, call.body.get("encoding_format"))
-
-
 def options(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     max_tokens = max_tokens_of(body)
@@ -333,176 +293,3 @@ def _images(content: Any, i: int, provider: str, role: str) -> list[str]:
             raise bad_request(f"{where}: images must be base64 data: URLs for provider {provider}", param=where)
         images.append(data)
     return images
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Responses
-# --------------------------------------------------------------------------------------------------------------
-
-
-def finish_reason(done_reason: Any) -> str:
-    return FINISH_REASONS.get(done_reason, "stop") if isinstance(done_reason, str) else "stop"
-
-
-def usage_of(data: dict[str, Any]) -> dict[str, Any] | None:
-    completion = data.get("eval_count")
-    if not isinstance(completion, int):
-        return None
-    prompt = data.get("prompt_eval_count")  # omitted when the prompt was fully cached
-    return usage(prompt if isinstance(prompt, int) else 0, completion)
-
-
-def new_call_id() -> str:
-    """A tool-call id for a call Ollama sent without one (the next turn resolves it by scanning the history)."""
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def tool_call_out(tc: Any) -> tuple[str, str, str]:
-    """(id, name, arguments as a JSON string) of one Ollama tool call."""
-    fn = tc.get("function") if isinstance(tc, dict) else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise UpstreamFormatError("expected Ollama tool calls as {function: {name, arguments}}")
-    arguments = fn.get("arguments")
-    if arguments is None:
-        arguments = {}
-    text = arguments if isinstance(arguments, str) else jsonutil.dumps_str(arguments)
-    call_id = tc.get("id")
-    return (call_id if isinstance(call_id, str) and call_id else new_call_id()), fn["name"], text
-
-
-def tool_finish(reason: str, has_tool_calls: bool) -> str:
-    """Ollama says `stop` when the model called tools; OpenAI says `tool_calls` (as Ollama's own /v1 layer)."""
-    return "tool_calls" if has_tool_calls and reason == "stop" else reason
-
-
-def parse_response(call: Call, data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise UpstreamFormatError("expected an Ollama JSON object")
-    model = data.get("model") or call.model or ""
-    reason = finish_reason(data.get("done_reason"))
-    message = data.get("message")
-    if isinstance(message, dict):  # /api/chat
-        content = message.get("content")
-        calls = message.get("tool_calls") or []
-        if not isinstance(content, str) and not (content is None and calls):
-            raise UpstreamFormatError("expected an Ollama chat response with message.content")
-        if not isinstance(calls, list):
-            raise UpstreamFormatError("expected message.tool_calls to be an array")
-        out_message: dict[str, Any] = {"role": "assistant", "content": content or (None if calls else "")}
-        if message.get("thinking"):
-            out_message["reasoning_content"] = message["thinking"]
-        if calls and call.route_type == CHAT:
-            out_message["tool_calls"] = [
-                {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-                for call_id, name, arguments in map(tool_call_out, calls)
-            ]
-            reason = tool_finish(reason, True)
-        response = chat_response(id=None, model=model, message=out_message, finish_reason=reason, usage=usage_of(data))
-        return response if call.route_type == CHAT else chat_to_completion(response)
-    text = data.get("response")  # /api/generate
-    if not isinstance(text, str) or call.route_type == CHAT:
-        raise UpstreamFormatError(
-            "expected an Ollama response with 'message' (/api/chat) or 'response' (/api/generate)"
-        )
-    return completion_response(id=None, model=model, text=text, finish_reason=reason, usage=usage_of(data))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Streams: Ollama NDJSON -> OpenAI chunks
-# --------------------------------------------------------------------------------------------------------------
-
-
-class OllamaStream:
-    """Translates an Ollama NDJSON stream (`/api/chat` or `/api/generate`) into OpenAI chunks, line by line."""
-
-    __slots__ = ("_decoder", "_done", "_started", "_tool_calls", "out", "provider", "result")
-
-    def __init__(self, call: Call, include_usage: bool, keep_payload: bool, provider: str) -> None:
-        self.provider = provider
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
-        self._decoder = NDJSONDecoder()
-        self._started = False
-        self._done = False
-        self._tool_calls = 0  # tool calls emitted so far: the OpenAI index of the next one
-
-    @guarded
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        # One line per chunk is the rule; a chunk holding several is decoded line by line, so that a malformed
-        # line loses none of the good lines before it, wherever the chunk boundaries fall.
-        out = b""
-        start, end = 0, len(chunk)
-        while start < end and not self._done:
-            cut = chunk.find(b"\n", start, end - 1)
-            stop = end if cut < 0 else cut + 1
-            try:
-                lines = self._decoder.feed(chunk[start:stop] if start or stop < end else chunk)
-            except StreamDecodeError as e:
-                return out + self._fail(f"{self.provider} (ollama) stream is malformed: {e}")
-            out += b"".join(self._line(line) for line in lines)
-            start = stop
-        return out
-
-    @guarded
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        try:
-            out = b"".join(self._line(line) for line in self._decoder.flush())
-        except StreamDecodeError as e:
-            return self._fail(f"{self.provider} (ollama) stream is malformed: {e}")
-        if not self._done:
-            out += self._fail(f"{self.provider} (ollama) stream ended before its final (done) line")
-        return out
-
-    def _fail(self, message: str, code: str = "stream_error") -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message, code=code))
-
-    def _line(self, line: Any) -> bytes:
-        if self._done or not isinstance(line, dict):
-            return b""
-        if "error" in line:
-            err = line["error"]
-            message = err.get("message") if isinstance(err, dict) else err
-            return self._fail(str(message or "ollama stream error"), code="upstream_error")
-        if line.get("done"):
-            # Ollama counts tokens only in its final line (a stream cut before it has no usage); they go into the
-            # record before the line is translated, so that a line that fails (a malformed tool call) keeps them.
-            self.out.note_usage(usage_of(line))
-        out = b""
-        if not self._started:
-            self._started = True
-            self.out.set_model(line.get("model"))
-            out += self.out.role()
-        message = line.get("message")
-        if isinstance(message, dict):
-            if message.get("thinking"):
-                out += self.out.reasoning(message["thinking"])
-            content = message.get("content")
-        else:
-            if line.get("thinking"):
-                out += self.out.reasoning(line["thinking"])
-            content = line.get("response")
-        if isinstance(content, str) and content:
-            out += self.out.text(content)
-        calls = message.get("tool_calls") if isinstance(message, dict) and self.out.chat else None
-        if calls:
-            # Ollama sends each call whole (in one line): id and name first, then the arguments in one fragment.
-            if not isinstance(calls, list):
-                return out + self._fail(f"{self.provider} (ollama) sent tool_calls that are not an array")
-            for tc in calls:
-                try:
-                    call_id, name, arguments = tool_call_out(tc)
-                except UpstreamFormatError as e:
-                    return out + self._fail(f"{self.provider} (ollama) stream: {e}")
-                index = self._tool_calls
-                self._tool_calls += 1
-                out += self.out.tool_call_start(index, call_id, name) + self.out.tool_call_arguments(index, arguments)
-        if line.get("done"):
-            self._done = True
-            reason = tool_finish(finish_reason(line.get("done_reason")), self._tool_calls > 0)
-            out += self.out.finish(reason, usage_of(line))
-        return out

@@ -1,0 +1,193 @@
+"""The end-to-end environment of the self-hosted providers (tests/providers/mistral, tests/providers/llama2): a
+real mitmdump with the addon, fake Mistral (SSE), Ollama (NDJSON) and raw text-generation (TGI) servers, one rule
+per format, the openai SDK as the client; and the fake upstreams' bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.support.fakes import FakeUpstream
+from tests.support.mitmdump import Mitmdump
+
+MISTRAL_KEY = "e2e-mistral-secret-0004"
+CLIENT_KEY = "sk-client-key-must-not-travel"
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+    {"role": "user", "content": "And of Italy?"},
+]
+LLAMA2_PROMPT = (
+    "<s>[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nWhat is the capital of France? [/INST] Paris. </s>"
+    "<s>[INST] And of Italy? [/INST]"
+)
+PIECES = ["Rome", " is the", " capital é."]
+ANSWER = "".join(PIECES)
+USAGE = {"prompt_tokens": 34, "completion_tokens": 12, "total_tokens": 46}
+
+
+def rules(mistral: FakeUpstream, ollama: FakeUpstream, tgi: FakeUpstream) -> str:
+    def rule(name: str, host: str, provider: str, model: str | None, options: dict[str, Any], **extra: Any) -> dict:
+        route = extra.pop("route", "chat")
+        path = "/v1/chat/completions" if route == "chat" else "/v1/completions"
+        return {
+            "name": name,
+            "match": {"host": host, "path": path},
+            "route_type": f"llm/v1/{route}",
+            "model": {"provider": provider, "name": model, "options": options},
+            "logging": {"log_statistics": True, "log_payloads": True},
+            **extra,
+        }
+
+    auth = {"header_name": "Authorization", "header_value": "Bearer ${E2E_MISTRAL_KEY}"}
+    llama_raw = {"llama2_format": "raw", "upstream_url": f"{tgi.url}/generate"}
+    spec = [
+        rule("mistral-chat", "mistral.internal", "mistral", "mistral-small-latest", {"upstream_url": mistral.url},
+             auth=auth),
+        rule("mistral-completions", "mistral.internal", "mistral", "mistral-small-latest",
+             {"upstream_url": mistral.url, "max_tokens": 64}, auth=auth, route="completions"),
+        rule("mistral-ollama", "mistral-ollama.internal", "mistral", "mistral:7b",
+             {"mistral_format": "ollama", "upstream_url": ollama.url}),
+        rule("ollama-chat", "ollama.internal", "llama2", "llama3.2",
+             {"llama2_format": "ollama", "upstream_url": ollama.url, "temperature": 0.2}),
+        rule("ollama-completions", "ollama.internal", "llama2", "llama3.2",
+             {"llama2_format": "ollama", "upstream_url": ollama.url}, route="completions"),
+        rule("llama2-raw", "llama-raw.internal", "llama2", None, {**llama_raw, "max_tokens": 100}),
+        rule("llama3-raw", "llama3-raw.internal", "llama2", "llama-3-8b-instruct",
+             {**llama_raw, "llama_template": "llama3"}),
+        rule("llama2-raw-completions", "llama-raw.internal", "llama2", None, llama_raw, route="completions"),
+        rule("llama-openai", "llama-openai.internal", "llama2", "llama3.2",
+             {"llama2_format": "openai", "upstream_url": ollama.url}),
+    ]  # fmt: skip
+    return json.dumps({"rules": spec})  # JSON is YAML
+
+
+class Env:
+    def __init__(self, proxy: Mitmdump, mistral: FakeUpstream, ollama: FakeUpstream, tgi: FakeUpstream) -> None:
+        self.proxy, self.mistral, self.ollama, self.tgi = proxy, mistral, ollama, tgi
+
+    def client(self, host: str) -> openai.OpenAI:
+        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
+        return openai.OpenAI(base_url=f"http://{host}/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+
+    def reset(self) -> None:
+        for fake in (self.mistral, self.ollama, self.tgi):
+            fake.reset()
+
+    def record_with(self, marker: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for record in self.proxy.records():
+                if marker in json.dumps(record.get("payload", {})):
+                    return record
+            time.sleep(0.02)
+        raise AssertionError(f"no audit record holds {marker!r}")
+
+
+def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """The body of a module-scoped `env` fixture: the fakes and the proxy, stopped after the module."""
+    fakes = FakeUpstream("mistral"), FakeUpstream("ollama"), FakeUpstream("tgi")
+    proxy = Mitmdump(
+        Path(tmp_path_factory.mktemp("e2e-mistral-llama")), rules(*fakes), env={"E2E_MISTRAL_KEY": MISTRAL_KEY}
+    ).start()
+    try:
+        yield Env(proxy, *fakes)
+    finally:
+        proxy.stop()
+        for fake in fakes:
+            fake.close()
+
+
+def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
+    chunks = list(stream)
+    text = "".join(
+        (c.choices[0].delta.content if hasattr(c.choices[0], "delta") else c.choices[0].text) or ""
+        for c in chunks
+        if c.choices
+    )
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    return text, finish, chunks
+
+
+def usage_of(chunks: list[Any]) -> list[tuple[int, int, int]]:
+    return [(c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.total_tokens) for c in chunks if c.usage]
+
+
+# ---- fake upstream bodies --------------------------------------------------------------------------------------
+
+
+def sse(obj: Any, space: bool = True) -> bytes:
+    data = obj if isinstance(obj, str) else json.dumps(obj)
+    return f"data:{' ' if space else ''}{data}\n\n".encode()
+
+
+def mistral_reply(text: str = ANSWER, finish: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "a1b2c3d4e5f6",
+        "object": "chat.completion",
+        "created": 1732548656,
+        "model": "mistral-small-2409",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": USAGE,
+    }
+
+
+def mistral_stream(finish: str = "stop") -> list[bytes]:
+    head = {"id": "a1b2c3d4e5f6", "object": "chat.completion.chunk", "created": 1732548656, "model": "mistral-small"}
+
+    def chunk(delta: dict[str, Any], reason: str | None = None, **extra: Any) -> bytes:
+        return sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": reason}], **extra})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": p}) for p in PIECES[:-1]]
+    events.append(chunk({"content": PIECES[-1]}, finish, usage=USAGE))  # usage rides on the last content chunk
+    return [*events, b"data: [DONE]\n\n"]
+
+
+def ollama_stream(generate: bool = False, error: str | None = None) -> list[bytes]:
+    def line(obj: dict[str, Any]) -> bytes:
+        return json.dumps({"model": "llama3.2", "created_at": "2024-08-04T08:52:19Z", **obj}).encode() + b"\n"
+
+    def piece(text: str) -> dict[str, Any]:
+        return {"response": text} if generate else {"message": {"role": "assistant", "content": text}}
+
+    lines = [line({**piece(p), "done": False}) for p in PIECES]
+    if error:
+        return [lines[0], json.dumps({"error": error}).encode() + b"\n"]
+    final = {**piece(""), "done": True, "done_reason": "stop", "prompt_eval_count": 34, "eval_count": 12}
+    lines.append(line(final))
+    # Lines cut at odd places, as TCP may deliver them.
+    raw = b"".join(lines)
+    return [raw[:7], raw[7:60], raw[60:61], raw[61:150], raw[150:]]
+
+
+def ollama_reply(generate: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"response": ANSWER} if generate else {"message": {"role": "assistant", "content": ANSWER}}
+    return {"model": "llama3.2", "done": True, "done_reason": "stop", "prompt_eval_count": 34, "eval_count": 12,
+            **body}  # fmt: skip
+
+
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def tgi_stream() -> list[bytes]:
+    events = [
+        sse({"index": i, "token": {"id": i, "text": p, "logprob": -0.1, "special": False}, "generated_text": None,
+             "details": None}, space=False)
+        for i, p in enumerate([" " + PIECES[0], *PIECES[1:]], 1)
+    ]  # fmt: skip
+    final = {
+        "index": 4,
+        "token": {"id": 2, "text": "</s>", "logprob": 0.0, "special": True},
+        "generated_text": ANSWER,
+        "details": {"finish_reason": "eos_token", "generated_tokens": 12, "seed": None, "input_length": 34},
+    }
+    return [b":\n\n", *events, sse(final, space=False)]
