@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from ... import jsonutil
-from ...openai_validate import count
+from ...openai_answer import count
 
 STOP_REASONS = {
     "stop": "end_turn",
