@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .. import jsonutil
-from ..errors import ProxyError, bad_request
-from ..openai_format import (
+from ... import jsonutil
+from ...errors import ProxyError, bad_request
+from ...openai_format import (
     CHAT,
     EMBEDDINGS,
     chat_response,
@@ -36,9 +36,9 @@ from ..openai_format import (
     text_of,
     usage,
 )
-from ..streaming import ChunkWriter, guarded, stream_error
-from ..streams import FramingSniffer, NDJSONDecoder, SSEDecoder, StreamDecodeError
-from .base import (
+from ...streaming import ChunkWriter, guarded, stream_error
+from ...streams import FramingSniffer, NDJSONDecoder, SSEDecoder, StreamDecodeError
+from ..base import (
     Call,
     Provider,
     UpstreamFormatError,
