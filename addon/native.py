@@ -23,7 +23,6 @@ from .errors import ProxyError, bad_request
 from .openai_format import checked_model
 from .providers import REGISTRY, Call, UpstreamRequest
 from .providers import anthropic as _anthropic
-from .providers import cohere as _cohere
 from .providers.base import url_path
 from .spec import AuthSpec, ModelOptions
 from .streaming import StreamResult, stream_error
@@ -149,24 +148,6 @@ class AnthropicFormat(NativeFormat):
         return jsonutil.dumps(body), {}
 
 
-class CohereFormat(NativeFormat):
-    name = "cohere"
-
-    def base_url(self, options: ModelOptions) -> str:
-        return _cohere.BASE_URL
-
-    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
-        if not isinstance(data, dict):
-            return None, None
-        return _cohere.usage_of(data.get("usage")) or _cohere.v1_usage(data), None
-
-    def recorder(self, keep_payload: bool) -> NativeRecorder:
-        return CohereRecorder(keep_payload)
-
-    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
-        return jsonutil.dumps({"message": err.message}), {}
-
-
 class HuggingFaceFormat(NativeFormat):
     name = "huggingface"
 
@@ -197,7 +178,7 @@ class HuggingFaceFormat(NativeFormat):
         return jsonutil.dumps({"error": err.message, "error_type": err.code or err.type}), {}
 
 
-FORMATS: dict[str, NativeFormat] = {f.name: f for f in (AnthropicFormat(), CohereFormat(), HuggingFaceFormat())}
+FORMATS: dict[str, NativeFormat] = {f.name: f for f in (AnthropicFormat(), HuggingFaceFormat())}
 
 
 def _count(value: Any) -> int | None:
@@ -538,46 +519,6 @@ class _SniffingRecorder(NativeRecorder):
     def _flush(self) -> None:
         if self._decoder is not None:
             self._items(self._decoder.flush())
-
-
-class CohereRecorder(_SniffingRecorder):
-    """v2 SSE (`message-end` carries usage) or v1 NDJSON (`stream-end` carries the whole response)."""
-
-    def _framing(self, first: bytes) -> SSEDecoder | NDJSONDecoder:
-        return NDJSONDecoder() if first == b"{" else SSEDecoder()
-
-    def _items(self, items: list[Any]) -> None:
-        for item in items:
-            if isinstance(self._decoder, SSEDecoder):
-                if item.data == "[DONE]":
-                    continue
-                obj = jsonutil.loads(item.data)
-            else:
-                obj = item
-            if isinstance(obj, dict):
-                self._event(obj)
-
-    def _event(self, obj: dict[str, Any]) -> None:
-        kind = obj.get("type") or obj.get("event_type")
-        if kind in ("content-delta", "text-generation", "tool-call-delta", "tool-call-start"):
-            self._token()
-        elif kind == "message-end":
-            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
-            self._end(delta.get("finish_reason"), _cohere.usage_of(delta.get("usage")), delta.get("error"))
-        elif kind == "stream-end":
-            response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
-            self._end(obj.get("finish_reason"), _cohere.v1_usage(response), None)
-        elif kind == "stream-error" or (kind is None and obj.get("message") and len(obj) <= 3):
-            self._error(obj.get("message") or obj.get("error") or obj)
-
-    def _end(self, reason: Any, usage: dict[str, Any] | None, detail: Any) -> None:
-        if usage is not None:
-            self.result.usage = usage
-        self.result.finish_reason = _cohere.finish_reason(reason)
-        failed = _cohere.failure(reason, detail)
-        if failed is not None:
-            self._error(failed.message, failed.status)
-        self.result.completed = True
 
 
 class HuggingFaceRecorder(_SSERecorder):
