@@ -314,8 +314,8 @@ def test_cohere_top_p_is_clamped_to_the_documented_range(api: str, top_p: float,
     """Cohere documents `p` as "min value of 0.01, max value of 0.99" (cohere-python chat and v2 chat); Command R
     refuses 1.0 (aws-samples/bedrock-access-gateway#12). OpenAI's common `top_p: 1` (no nucleus filtering) was
     forwarded as is and the client got a 400; it is now the widest p Cohere takes."""
-    from tests.test_provider_cohere import make_rule as cohere_rule
-    from tests.test_provider_cohere import up_body as cohere_up_body
+    from tests.providers.cohere.test_provider_cohere import make_rule as cohere_rule
+    from tests.providers.cohere.test_provider_cohere import up_body as cohere_up_body
 
     body = cohere_up_body(cohere_rule(cohere_api=api), {"messages": USER, "top_p": top_p})
     assert body["p"] == p

@@ -43,10 +43,10 @@ from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock
 from tests.providers.bedrock.test_provider_bedrock import event
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
+from tests.providers.cohere.test_provider_cohere import call as cohere_call
+from tests.providers.cohere.test_provider_cohere import make_rule as cohere_rule
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump
-from tests.test_provider_cohere import call as cohere_call
-from tests.test_provider_cohere import make_rule as cohere_rule
 
 BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 COHERE_MODEL = "command-a-03-2025"

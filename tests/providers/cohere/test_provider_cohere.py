@@ -29,7 +29,7 @@ from addon.rules import Rule, load_rules_text
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
 USER = [{"role": "user", "content": "Hi"}]
-KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 needs_kong = pytest.mark.skipif(not (KONG / "ai-proxy").is_dir(), reason=f"Kong fixtures not found at {KONG}")
 
 
