@@ -151,6 +151,16 @@ def test_rule_tuning_overrides_the_client():
     assert (body["max_tokens"], body["temperature"], body["p"], body["k"]) == (99, 0.1, 0.5, 3)
 
 
+@pytest.mark.parametrize("api", ["v2", "v1"])
+@pytest.mark.parametrize("top_p, p", [(1, 0.99), (1.0, 0.99), (0, 0.01), (0.5, 0.5)])
+def test_cohere_top_p_is_clamped_to_the_documented_range(api: str, top_p: float, p: float):
+    """Cohere documents `p` as "min value of 0.01, max value of 0.99" (cohere-python chat and v2 chat); Command R
+    refuses 1.0 (aws-samples/bedrock-access-gateway#12). OpenAI's common `top_p: 1` (no nucleus filtering) was
+    forwarded as is and the client got a 400; it is now the widest p Cohere takes."""
+    body = up_body(make_rule(cohere_api=api), {"messages": USER, "top_p": top_p})
+    assert body["p"] == p
+
+
 def test_client_model_used_when_rule_names_none_and_required_for_v2():
     assert up_body(make_rule(name=None), {"model": "command-a-03-2025", "messages": USER})["model"] == (
         "command-a-03-2025"
