@@ -22,6 +22,7 @@ from addon.rules import RulesError, load_rules_text
 from addon.spec import AuthSpec, ModelOptions
 from tests.providers.bedrock.test_provider_bedrock import event, exception, frame, verify_sigv4
 from tests.support.fakes import anthropic_message, anthropic_stream, sse
+from tests.support.native import assert_recorded, record, run
 
 KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
 
@@ -304,12 +305,6 @@ def test_error_bodies_in_each_providers_shape(fmt: str, check: Any) -> None:
 # ==============================================================================================================
 
 
-def record(fmt: str, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    out, _ = native.response_record(native.adapter(REGISTRY[fmt]), status, raw, headers or {})
-    return out
-
-
 def test_anthropic_response_usage() -> None:
     out = record("anthropic", anthropic_message(cache_read_input_tokens=5))
     assert out["model"] == "claude-fake-1"
@@ -347,18 +342,6 @@ def test_bedrock_converse_and_invoke_usage() -> None:
     assert out["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 
-def test_cohere_v2_and_v1_usage() -> None:
-    v2 = {
-        "usage": {
-            "billed_units": {"input_tokens": 1, "output_tokens": 2},
-            "tokens": {"input_tokens": 8, "output_tokens": 2},
-        }
-    }
-    assert record("cohere", v2)["usage"]["prompt_tokens"] == 8
-    v1 = {"text": "x", "meta": {"billed_units": {"input_tokens": 3, "output_tokens": 4}}}
-    assert record("cohere", v1)["usage"]["prompt_tokens"] == 3
-
-
 def test_huggingface_tgi_usage() -> None:
     data = {"generated_text": "x", "details": {"generated_tokens": 3, "prefill": [{}, {}]}}
     assert record("huggingface", data)["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
@@ -382,35 +365,6 @@ def test_unparseable_2xx_body_has_no_usage() -> None:
 # ==============================================================================================================
 # Streams
 # ==============================================================================================================
-
-
-def splits(data: bytes) -> list[list[bytes]]:
-    """The body whole, cut at every offset, and in 1-byte pieces."""
-    cuts = [[data[:i], data[i:]] for i in range(1, len(data))]
-    return [[data], *cuts, [data[i : i + 1] for i in range(len(data))]]
-
-
-def summary(rec: native.NativeRecorder) -> tuple[Any, ...]:
-    r = rec.result
-    return (r.model, r.usage, r.finish_reason, r.completed, r.error.message if r.error else None)
-
-
-def run(fmt: str, pieces: list[bytes]) -> tuple[bytes, native.NativeRecorder]:
-    rec = native.adapter(REGISTRY[fmt]).recorder(keep_payload=False)
-    out = b"".join(rec.feed(p) for p in pieces) + rec.finish()
-    return out, rec
-
-
-def assert_recorded(fmt: str, data: bytes) -> native.NativeRecorder:
-    """Every cut gives the bytes back unchanged and the same record; returns the recorder of the whole body."""
-    out, whole = run(fmt, [data])
-    assert out == data
-    reference = summary(whole)
-    for pieces in splits(data):
-        out, rec = run(fmt, pieces)
-        assert out == data
-        assert summary(rec) == reference
-    return whole
 
 
 def test_anthropic_stream() -> None:
@@ -522,40 +476,6 @@ def test_corrupt_eventstream_keeps_the_bytes_and_notes_it() -> None:
     out, rec = run("bedrock", [bytes(data), b"more"])
     assert out == bytes(data) + b"more"
     assert rec.result.error is not None and "could not be decoded" in rec.result.error.message
-
-
-def test_kong_cohere_v1_ndjson_stream() -> None:
-    data = kong("extracted-from-spec/09-streaming/cohere_llm_v1_chat_good.wire.txt").read_bytes()
-    rec = assert_recorded("cohere", data)
-    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (68, 123)
-    assert rec.result.completed and rec.result.finish_reason == "stop"
-
-
-def test_cohere_v2_sse_stream() -> None:
-    events = [
-        sse({"type": "message-start", "id": "x"}, "message-start"),
-        sse({"type": "content-delta", "delta": {"message": {"content": {"text": "hi"}}}}, "content-delta"),
-        sse(
-            {
-                "type": "message-end",
-                "delta": {
-                    "finish_reason": "MAX_TOKENS",
-                    "usage": {"billed_units": {"input_tokens": 2, "output_tokens": 1}},
-                },
-            },
-            "message-end",
-        ),
-        b"data: [DONE]\n\n",
-    ]
-    rec = assert_recorded("cohere", b"".join(events))
-    assert rec.usage is not None and (rec.usage["prompt_tokens"], rec.usage["completion_tokens"]) == (2, 1)
-    assert rec.result.finish_reason == "length" and rec.result.completed
-
-
-def test_cohere_failed_generation_is_an_error() -> None:
-    end = sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}}, "message-end")
-    _, rec = run("cohere", [end])
-    assert rec.result.error is not None
 
 
 def test_huggingface_tgi_stream() -> None:
