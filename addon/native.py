@@ -22,7 +22,6 @@ from .auth import CREDENTIAL_PARAMS, apply_auth
 from .errors import ProxyError, bad_request
 from .openai_format import checked_model
 from .providers import REGISTRY, Call, UpstreamRequest
-from .providers import cohere as _cohere
 from .providers.base import url_path
 from .spec import AuthSpec, ModelOptions
 from .streaming import StreamResult, stream_error
@@ -124,27 +123,6 @@ class NativeFormat:
     def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         """A proxy error in the provider's own error shape, so the client's SDK raises its usual exception."""
         return jsonutil.dumps(err.envelope()), {}
-
-
-class CohereFormat(NativeFormat):
-    name = "cohere"
-
-    def base_url(self, options: ModelOptions) -> str:
-        return _cohere.BASE_URL
-
-    def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
-        if not isinstance(data, dict):
-            return None, None
-        return _cohere.usage_of(data.get("usage")) or _cohere.v1_usage(data), None
-
-    def recorder(self, keep_payload: bool) -> NativeRecorder:
-        return CohereRecorder(keep_payload)
-
-    def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
-        return jsonutil.dumps({"message": err.message}), {}
-
-
-FORMATS: dict[str, NativeFormat] = {f.name: f for f in (CohereFormat(),)}
 
 
 def _count(value: Any) -> int | None:
@@ -284,8 +262,8 @@ def adapter_for(llm_format: str) -> NativeFormat:
 
 
 def adapter(provider: Any) -> NativeFormat:
-    """The native-format adapter of a provider: its own (`native_adapter`), or the one still kept here."""
-    return provider.native_adapter or FORMATS[provider.native_format]
+    """The native-format adapter of a provider (each provider with a native format defines its own)."""
+    return provider.native_adapter
 
 
 def is_stream_response(content_type: str) -> bool:
@@ -420,43 +398,3 @@ class _SniffingRecorder(NativeRecorder):
     def _flush(self) -> None:
         if self._decoder is not None:
             self._items(self._decoder.flush())
-
-
-class CohereRecorder(_SniffingRecorder):
-    """v2 SSE (`message-end` carries usage) or v1 NDJSON (`stream-end` carries the whole response)."""
-
-    def _framing(self, first: bytes) -> SSEDecoder | NDJSONDecoder:
-        return NDJSONDecoder() if first == b"{" else SSEDecoder()
-
-    def _items(self, items: list[Any]) -> None:
-        for item in items:
-            if isinstance(self._decoder, SSEDecoder):
-                if item.data == "[DONE]":
-                    continue
-                obj = jsonutil.loads(item.data)
-            else:
-                obj = item
-            if isinstance(obj, dict):
-                self._event(obj)
-
-    def _event(self, obj: dict[str, Any]) -> None:
-        kind = obj.get("type") or obj.get("event_type")
-        if kind in ("content-delta", "text-generation", "tool-call-delta", "tool-call-start"):
-            self._token()
-        elif kind == "message-end":
-            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
-            self._end(delta.get("finish_reason"), _cohere.usage_of(delta.get("usage")), delta.get("error"))
-        elif kind == "stream-end":
-            response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
-            self._end(obj.get("finish_reason"), _cohere.v1_usage(response), None)
-        elif kind == "stream-error" or (kind is None and obj.get("message") and len(obj) <= 3):
-            self._error(obj.get("message") or obj.get("error") or obj)
-
-    def _end(self, reason: Any, usage: dict[str, Any] | None, detail: Any) -> None:
-        if usage is not None:
-            self.result.usage = usage
-        self.result.finish_reason = _cohere.finish_reason(reason)
-        failed = _cohere.failure(reason, detail)
-        if failed is not None:
-            self._error(failed.message, failed.status)
-        self.result.completed = True

@@ -1,5 +1,5 @@
-"""Adversarial review of the Gemini, Bedrock and Cohere translations: one regression test per bug found (Anthropic's
-are in tests/providers/anthropic/test_review_anthropic.py).
+"""Adversarial review of the Gemini and Bedrock translations: one regression test per bug found (Anthropic's and
+Cohere's are in tests/providers/<name>/).
 
 Pure tests (no process, no network). Streams are fed at every split offset and byte by byte, and must give the
 same OpenAI output, and the same answer as the non-streamed response for the same content.
@@ -142,24 +142,6 @@ def test_bedrock_assistant_tool_call_arguments_as_an_object_are_taken():
 
     err = bedrock_refused({"messages": history, "tools": [NO_ARGS_TOOL]})
     assert err.param == "messages[1].tool_calls[0]"
-
-
-# ==============================================================================================================
-# Cohere
-# ==============================================================================================================
-
-
-@pytest.mark.parametrize("api", ["v2", "v1"])
-@pytest.mark.parametrize("top_p, p", [(1, 0.99), (1.0, 0.99), (0, 0.01), (0.5, 0.5)])
-def test_cohere_top_p_is_clamped_to_the_documented_range(api: str, top_p: float, p: float):
-    """Cohere documents `p` as "min value of 0.01, max value of 0.99" (cohere-python chat and v2 chat); Command R
-    refuses 1.0 (aws-samples/bedrock-access-gateway#12). OpenAI's common `top_p: 1` (no nucleus filtering) was
-    forwarded as is and the client got a 400; it is now the widest p Cohere takes."""
-    from tests.test_provider_cohere import make_rule as cohere_rule
-    from tests.test_provider_cohere import up_body as cohere_up_body
-
-    body = cohere_up_body(cohere_rule(cohere_api=api), {"messages": USER, "top_p": top_p})
-    assert body["p"] == p
 
 
 # ==============================================================================================================

@@ -29,7 +29,7 @@ from addon.rules import Rule, load_rules_text
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
 USER = [{"role": "user", "content": "Hi"}]
-KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
+KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 needs_kong = pytest.mark.skipif(not (KONG / "ai-proxy").is_dir(), reason=f"Kong fixtures not found at {KONG}")
 
 
@@ -149,6 +149,16 @@ def test_rule_tuning_overrides_the_client():
     rule = make_rule(max_tokens=99, temperature=0.1, top_p=0.5, top_k=3)
     body = up_body(rule, {"messages": USER, "max_tokens": 500, "temperature": 1.5, "top_p": 1, "top_k": 50})
     assert (body["max_tokens"], body["temperature"], body["p"], body["k"]) == (99, 0.1, 0.5, 3)
+
+
+@pytest.mark.parametrize("api", ["v2", "v1"])
+@pytest.mark.parametrize("top_p, p", [(1, 0.99), (1.0, 0.99), (0, 0.01), (0.5, 0.5)])
+def test_cohere_top_p_is_clamped_to_the_documented_range(api: str, top_p: float, p: float):
+    """Cohere documents `p` as "min value of 0.01, max value of 0.99" (cohere-python chat and v2 chat); Command R
+    refuses 1.0 (aws-samples/bedrock-access-gateway#12). OpenAI's common `top_p: 1` (no nucleus filtering) was
+    forwarded as is and the client got a 400; it is now the widest p Cohere takes."""
+    body = up_body(make_rule(cohere_api=api), {"messages": USER, "top_p": top_p})
+    assert body["p"] == p
 
 
 def test_client_model_used_when_rule_names_none_and_required_for_v2():

@@ -256,7 +256,7 @@ def test_v1_chat_stream(env: Env, include_usage: bool) -> None:
 
 def test_kong_streaming_wire_is_served(env: Env) -> None:
     """Kong's recorded mock stream (JSON lines labelled text/event-stream), written as Kong's mock writes it."""
-    folder = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong" / "extracted-from-spec"
+    folder = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong" / "extracted-from-spec"
     path = folder / "09-streaming" / "cohere_llm_v1_chat_good.chunks.json"
     if not path.is_file():
         pytest.skip(f"Kong fixtures not found at {path}")
