@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import jsonutil
-from .chunks import ChunkWriter, StreamResult, StreamWriter, stream_error
+from .chunks import ChunkWriter, StreamResult, StreamWriter
 from .errors import ProxyError
 from .providers.base import Call, Provider
 from .streaming import FramedTranslator, OpenAIPassthrough, StreamTranslator, chunk_problem
@@ -130,4 +130,4 @@ class Reencoded:
         return out + self.reader.finish()
 
 
-__all__ = ["OpenAIChunkReader", "Reencoded", "client_translator", "stream_error"]
+__all__ = ["OpenAIChunkReader", "Reencoded", "client_translator"]

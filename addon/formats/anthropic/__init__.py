@@ -22,7 +22,6 @@ _MODELS_PATH = re.compile(r"/models(?:/([^/]+))?$")
 
 class AnthropicFormat:
     name = "anthropic"
-    error_statuses_mapped = True
 
     def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return request.decode(body, dropped)
