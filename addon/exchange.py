@@ -28,6 +28,7 @@ class ClientRequest:
     query: Mapping[str, str]
     content_type: str
     body: bytes
+    path: str = ""  # the request path with its query, for client formats that name the model or streaming there
 
 
 def provider_for(rule: Rule) -> Provider:
@@ -55,7 +56,8 @@ def prepare_call(
         path = getattr(e, "path", None)
         raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json", param=path) from None
     dropped: list[str] = []
-    body = client_format.decode(spec.route_type, body, dropped)  # the standard request, whatever the client spoke
+    # The standard request, whatever the client spoke.
+    body = client_format.decode(spec.route_type, req.path, body, dropped)
 
     ctx = TemplateContext(req.headers, captures, req.query)
     options = rule.resolve_options(ctx)

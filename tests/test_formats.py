@@ -22,9 +22,9 @@ def request(body: Any) -> ClientRequest:
 
 
 def test_openai_is_the_standard_format_decoded_by_validation() -> None:
-    assert OPENAI.decode(CHAT, BODY, []) is BODY
+    assert OPENAI.decode(CHAT, "/v1/chat/completions", BODY, []) is BODY
     with pytest.raises(ProxyError) as e:
-        OPENAI.decode(CHAT, {"messages": [{"role": ["user"], "content": "hi"}]}, [])
+        OPENAI.decode(CHAT, "/v1/chat/completions", {"messages": [{"role": ["user"], "content": "hi"}]}, [])
     assert e.value.status == 400 and e.value.param == "messages[0].role"
 
 

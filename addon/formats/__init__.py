@@ -8,5 +8,14 @@ from .base import ClientFormat
 from .openai import OPENAI
 
 FORMATS: dict[str, ClientFormat] = {OPENAI.name: OPENAI, ANTHROPIC.name: ANTHROPIC}
+# Route types whose client format is not the llm_format's default one (Kong names OpenAI's Responses API a route
+# type of the OpenAI format): route type -> format, consulted before FORMATS.
+ROUTE_FORMATS: dict[str, ClientFormat] = {}
 
-__all__ = ["ANTHROPIC", "FORMATS", "OPENAI", "ClientFormat"]
+
+def format_for(llm_format: str, route_type: str) -> ClientFormat:
+    """The client format a rule's clients speak."""
+    return ROUTE_FORMATS.get(route_type) or FORMATS.get(llm_format, OPENAI)
+
+
+__all__ = ["ANTHROPIC", "FORMATS", "OPENAI", "ROUTE_FORMATS", "ClientFormat", "format_for"]

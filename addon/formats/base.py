@@ -11,9 +11,10 @@ from ..streaming import StreamResult, StreamWriter
 class ClientFormat(Protocol):
     name: str  # the rule's llm_format for this client format
 
-    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
+    def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         """The client's parsed body as the standard request; a 400 ProxyError naming the field if it is not
-        a valid request of this format. What the standard request cannot carry is appended to `dropped`."""
+        a valid request of this format. `path` is the client's request path with its query (a format may name the
+        model or streaming there). What the standard request cannot carry is appended to `dropped`."""
         ...
 
     def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:

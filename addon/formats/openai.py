@@ -13,7 +13,7 @@ from ..streaming import ChunkWriter, StreamResult, stream_error_event
 class OpenAIFormat:
     name = "openai"
 
-    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
+    def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return openai_format.validate(route_type, body)
 
     def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from .. import encodings, flows, jsonutil
 from ..auth import apply_auth
 from ..errors import ProxyError
 from ..exchange import ClientRequest, build_upstream, prepare_call, translate_response
-from ..formats import FORMATS, OPENAI, ClientFormat
+from ..formats import OPENAI, ClientFormat, format_for
 from ..record import Exchange
 from ..rules import Rule
 from ..stream_bridge import client_translator
@@ -39,7 +39,7 @@ class Translated(Route):
             ex.client_answer = local
             flow.response = http.Response.make(200, jsonutil.dumps(local), {"content-type": "application/json"})
             return
-        client = ClientRequest(headers, query, headers.get("content-type", ""), body)
+        client = ClientRequest(headers, query, headers.get("content-type", ""), body, request.path)
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         setup = ex.provider.blocking_setup(call)
         if setup is not None:
@@ -156,7 +156,7 @@ class Translated(Route):
 
 def client_format(ex: Exchange) -> ClientFormat:
     """The client format of the exchange's rule."""
-    return FORMATS.get(ex.rule.spec.llm_format, OPENAI)
+    return format_for(ex.rule.spec.llm_format, ex.rule.spec.route_type)
 
 
 def served_models(rule: Rule) -> list[str]:

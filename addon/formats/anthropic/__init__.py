@@ -23,7 +23,7 @@ _MODELS_PATH = re.compile(r"/models(?:/([^/]+))?$")
 class AnthropicFormat:
     name = "anthropic"
 
-    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
+    def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return request.decode(body, dropped)
 
     def encode(self, route_type: str, standard: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ CHAT = "llm/v1/chat"
 
 def decode(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     dropped: list[str] = []
-    return ANTHROPIC.decode(CHAT, {"model": "claude-x", "max_tokens": 10, **body}, dropped), dropped
+    return ANTHROPIC.decode(CHAT, "/v1/messages", {"model": "claude-x", "max_tokens": 10, **body}, dropped), dropped
 
 
 def test_a_conversation_with_tools_maps_turn_by_turn() -> None:
