@@ -43,7 +43,7 @@ class Shouting:
 
     name = "shouting"
 
-    def decode(self, route_type: str, body: Any, dropped: list[str]) -> dict[str, Any]:
+    def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("say"), str):
             raise bad_request("'say' must be a string", param="say")
         return {"messages": [{"role": "user", "content": body["say"]}]}
