@@ -8,7 +8,6 @@ nothing is lost and nothing is written twice.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import queue
 import threading
@@ -18,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+import orjson
 
 from . import jsonutil
 
@@ -111,18 +112,35 @@ def iso_time(timestamp: float | None = None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def payload_value(raw: bytes | str | None) -> Any:
-    """A body as it goes into a record: parsed JSON when it is JSON, text otherwise."""
+def payload_value(raw: bytes | str | None, valid_json: bool = False) -> Any:
+    """A body as it goes into a record: parsed JSON when it is JSON, text otherwise.
+
+    `valid_json`: the proxy has already parsed these bytes as JSON. They then go into the record as they are
+    (orjson.Fragment), neither parsed nor serialised again: an agent's 200 KB history costs a copy, not two walks on
+    the writer thread (which holds the GIL while it works). Bytes with a line break (JSON Lines keep one record a
+    line) or a \\u or \\/ escape (secrets are redacted by their plain spelling) are parsed and written anew instead."""
     if raw is None:
         return None
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if isinstance(raw, bytes):
+        if valid_json and not (b"\n" in raw or b"\r" in raw or b"\\u" in raw or b"\\/" in raw):
+            return orjson.Fragment(raw)
+        try:
+            return jsonutil.loads(raw)
+        except ValueError:
+            return raw.decode("utf-8", "replace")
     try:
-        return json.loads(text)
+        return jsonutil.loads(raw)
     except ValueError:
-        return text
+        return raw
 
 
-Record = dict[str, Any] | Callable[[], dict[str, Any]]
+def raw_json(serialised: bytes | None) -> Any:
+    """Bytes the proxy serialised itself (compact: no line breaks), as they go into a record."""
+    return None if serialised is None else orjson.Fragment(serialised)
+
+
+# A record, or a function that builds one (as a dict, or as its JSON line already serialised).
+Record = dict[str, Any] | Callable[[], dict[str, Any] | str]
 # A record and the secrets of its own exchange (per-request values: a client's key on allow_override, tokens).
 _Item = tuple[Record, tuple[str, ...]]
 
@@ -227,7 +245,8 @@ class Recorder:
     def _line(self, item: _Item) -> str | None:
         record, own = item
         try:
-            line = jsonutil.dumps_str(record() if callable(record) else record)
+            value = record() if callable(record) else record
+            line = value if isinstance(value, str) else jsonutil.dumps_str(value)
         except Exception:
             log.exception("could not build an audit record")
             return None

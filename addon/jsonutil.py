@@ -79,11 +79,18 @@ def _path(path: tuple[Any, ...]) -> str:
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON bytes."""
+    """Compact UTF-8 JSON bytes. A TypeError for an orjson.Fragment that only the fallback would have to write (the
+    standard library cannot: the caller writes the value without fragments)."""
     try:
         return orjson.dumps(obj)
     except TypeError:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_fallback_default).encode()
+
+
+def _fallback_default(value: Any) -> str:
+    if isinstance(value, orjson.Fragment):
+        raise TypeError("an orjson.Fragment beside a value orjson cannot write")
+    return str(value)
 
 
 def dumps_str(obj: Any) -> str:

@@ -367,7 +367,7 @@ class AIProxy:
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id, prices = flow.id, self.prices
-                self.recorder.write(lambda: record.build(flow_id, ex, prices), ex.secrets)
+                self.recorder.write(lambda: record.line(flow_id, ex, prices), ex.secrets)
         except Exception:
             log.exception("AI proxy: could not build the audit record")
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import audit, native
+from . import audit, jsonutil, native
 from .errors import ProxyError
 from .providers import Call, Provider
 from .rules import Rule
@@ -26,6 +26,8 @@ class Exchange:
     call: Call | None = None
     upstream_url: str | None = None
     upstream_body: dict[str, Any] | None = None
+    upstream_payload: bytes | None = None  # upstream_body as sent, serialised (None when credentials went into it)
+    client_json: bool = False  # client_body has been parsed as JSON (the record may then embed it as it is)
     secrets: tuple[str, ...] = ()
     secret_params: tuple[str, ...] = ()
     local_error: ProxyError | None = None
@@ -139,8 +141,17 @@ def usage_summary(ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
     return ex.summary
 
 
-def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
-    """The audit record of a finished exchange."""
+def line(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> str:
+    """The audit record of a finished exchange as one JSON line (without its newline), bodies embedded as they were
+    sent where that is safe; written anew only when a value beside them needs the standard library's writer."""
+    try:
+        return jsonutil.dumps_str(build(flow_id, ex, prices))
+    except TypeError:
+        return jsonutil.dumps_str(build(flow_id, ex, prices, embed=False))
+
+
+def build(flow_id: str, ex: Exchange, prices: audit.PriceTable, embed: bool = True) -> dict[str, Any]:
+    """The audit record of a finished exchange; `embed`: bodies already serialised go in as they are."""
     spec = ex.rule.spec
     call = ex.call
     response = ex.response_object()
@@ -175,8 +186,10 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
         out["usage"] = usage_summary(ex, prices)
     if spec.logging.log_payloads:
         out["payload"] = {
-            "client_request": audit.payload_value(ex.client_body),
-            "upstream_request": ex.upstream_body,
+            "client_request": audit.payload_value(ex.client_body, valid_json=embed and ex.client_json),
+            "upstream_request": (
+                audit.raw_json(ex.upstream_payload) if embed and ex.upstream_payload is not None else ex.upstream_body
+            ),
             "upstream_response": audit.payload_value(ex.upstream_response),
             "client_response": ex.client_answer if ex.client_answer is not None else ex.client_response,
         }

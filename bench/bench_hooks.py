@@ -1,6 +1,11 @@
 """CPU cost of the addon's hooks per exchange, in-process (no sockets): request -> responseheaders -> response
 for an Anthropic-translated chat call with recording on, plus the writer thread's work (process CPU time covers
-all threads). A quick, low-noise figure for the per-request overhead that bench_chat.py measures end to end."""
+all threads). A quick, low-noise figure for the per-request overhead that bench_chat.py measures end to end.
+
+    bench_hooks.py [N] [--agent] [--no-payloads]
+
+--agent sends an agent-sized request (~200 KB: long history, twelve tools; bench/workloads.py) instead of the
+983-byte chat; --no-payloads records statistics only."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from addon.proxy import AIProxy
+from bench.workloads import agent_body
 
 RULES = """
 rules:
@@ -83,10 +89,10 @@ def measure(proxy: AIProxy, n: int, hooks: bool) -> tuple[float, float]:
     return time.process_time() - start_cpu, time.perf_counter() - start
 
 
-def main(n: int = 3000) -> None:
+def main(n: int = 3000, payloads: bool = True) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.yaml"
-        rules.write_text(RULES)
+        rules.write_text(RULES if payloads else RULES.replace("log_payloads: true", "log_payloads: false"))
         proxy = AIProxy()
         with taddons.context(proxy) as tctx:
             tctx.configure(proxy, ai_rules=str(rules), ai_recordings=str(Path(tmp) / "rec"))
@@ -99,4 +105,7 @@ def main(n: int = 3000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if "--agent" in sys.argv:
+        REQUEST = agent_body("claude-bench")
+    main(int(args[0]) if args else (300 if "--agent" in sys.argv else 3000), "--no-payloads" not in sys.argv)

@@ -41,6 +41,7 @@ class Translated(Route):
             return
         client = ClientRequest(headers, query, headers.get("content-type", ""), body, request.path)
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
+        ex.client_json = True  # prepare_call parsed the body
         setup = ex.provider.blocking_setup(call)
         if setup is not None:
             await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
@@ -58,6 +59,8 @@ class Translated(Route):
             secrets.append(call.access_token)  # a GCP token, per request: redacted by value like the others
         keep_secrets(ex, secrets, auth, up.url)
         payload = jsonutil.dumps(up.body) if up.body is not None else b""
+        if not body_auth and up.body is not None:
+            ex.upstream_payload = payload  # the record embeds these bytes rather than serialising the body again
         ex.provider.sign(call, up, payload)
         out = {name: headers[name] for name in flows.FORWARDED_CLIENT_HEADERS if name in headers}
         out.update(up.headers)
