@@ -124,12 +124,50 @@ def validate_chat(body: Any) -> dict[str, Any]:
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array", param="messages")
     for i, message in enumerate(messages):
-        _check_message(message, f"messages[{i}]")
+        if not _plainly_valid(message):
+            _check_message(message, f"messages[{i}]")
     _validate_common(body)
     _check_logprobs(body, chat=True)
     _check_tools(body)
     _check_response_format(body.get("response_format"))
     return body
+
+
+_MESSAGE_STRINGS = ("name", "tool_call_id", "refusal", "reasoning_content")
+
+
+def _plainly_valid(message: Any) -> bool:
+    """True for the shapes nearly every message has (text content, well-formed tool calls), which _check_message
+    accepts: checked without building a field path, as an agent's history holds hundreds of them. False sends the
+    message to _check_message, which accepts it or names the field (tests/test_openai_validate_fast.py holds the
+    two to the same verdict)."""
+    if not isinstance(message, dict):
+        return False
+    role = message.get("role")
+    content = message.get("content")
+    if not (isinstance(role, str) and role in MESSAGE_ROLES):
+        return False
+    if not (isinstance(content, str) or (content is None and role == "assistant")):
+        return False
+    for key in _MESSAGE_STRINGS:
+        value = message.get(key)
+        if value is not None and not isinstance(value, str):
+            return False
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            return False
+        for call in calls:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if not (
+                isinstance(fn, dict)
+                and isinstance(call.get("id"), str)
+                and isinstance(call.get("type"), str)
+                and isinstance(fn.get("name"), str)
+                and isinstance(fn.get("arguments"), str)
+            ):
+                return False
+    return message.get("function_call") is None
 
 
 def _check_message(message: Any, param: str) -> None:
@@ -149,7 +187,7 @@ def _check_message(message: Any, param: str) -> None:
             _check_part(part, f"{param}.content[{j}]")
     elif not isinstance(content, str):
         raise bad_request(f"{param}.content must be a string or an array of parts", param=f"{param}.content")
-    for key in ("name", "tool_call_id", "refusal", "reasoning_content"):
+    for key in _MESSAGE_STRINGS:
         _optional(message, key, str, "a string", f"{param}.")
     calls = _optional(message, "tool_calls", list, "an array", f"{param}.")
     for k, call in enumerate(calls or ()):

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_WORDS = "the proxy reads every request once and writes it once per direction while keeping records ".split()
+_WORDS = [
+    "the", "proxy", "reads", "every", "request", "once", "and", "writes", "it", "once", "per", "direction",
+    "while", "keeping", "records",
+]  # fmt: skip
 
 
 def _prose(n_bytes: int, seed: int) -> str:
