@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.workloads import agent_body  # noqa: E402  (the project root is on the path from here)
+
 RESULTS_DIR = ROOT / "bench" / "results"
 ADDON_SCRIPT = ROOT / "addon" / "ai_proxy.py"
 HOST = "127.0.0.1"
@@ -424,7 +427,7 @@ def fake_stats(fake_port: int) -> dict[str, int]:
     return json.loads(http_call(fake_port, "GET", STATS_PATH)[2])
 
 
-def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path | None) -> str:
+def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path | None, payloads: bool = True) -> str:
     """One request through a configuration, verified; raises BenchError with what was wrong."""
     before = fake_stats(fake_port)
     try:
@@ -469,8 +472,9 @@ def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path 
         lines = [ln for f in recordings.glob("*.jsonl") for ln in f.read_text().splitlines()]
         if lines:
             record = json.loads(lines[-1])
-            if record.get("meta", {}).get("rule") != RULE_NAME or "payload" not in record or "usage" not in record:
-                raise BenchError(f"addon: the audit record lacks rule/usage/payload: {lines[-1][:300]}")
+            as_configured = ("payload" in record) == payloads and "usage" in record
+            if record.get("meta", {}).get("rule") != RULE_NAME or not as_configured:
+                raise BenchError(f"addon: the audit record is not as the rule says: {lines[-1][:300]}")
             break
         time.sleep(0.05)
     else:
@@ -478,7 +482,7 @@ def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path 
     return "OpenAI chat.completion with the fake's text; audit record written"
 
 
-def rules_yaml(fake_port: int) -> str:
+def rules_yaml(fake_port: int, payloads: bool = True) -> str:
     return f"""\
 rules:
   - name: {RULE_NAME}
@@ -496,7 +500,7 @@ rules:
       header_value: {API_KEY}
     logging:
       log_statistics: true
-      log_payloads: true
+      log_payloads: {"true" if payloads else "false"}
 """
 
 
@@ -589,7 +593,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     mitmdump = args.mitmdump or str(Path(sys.executable).parent / "mitmdump")
     if not Path(mitmdump).exists():
         raise BenchError(f"mitmdump not found at {mitmdump} (run `make install`, or pass --mitmdump)")
-    body = chat_body()
+    body = agent_body(MODEL) if args.body == "agent" else chat_body()
     procs = Processes()
     tmp = Path(tempfile.mkdtemp(prefix="bench_chat-"))
     started = time.time()
@@ -600,7 +604,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         me = [sys.executable, str(Path(__file__).resolve())]
         fake = procs.start("fake", [*me, "--role", "fake", "--port", str(fake_port)], tmp / "fake.log")
         recordings = tmp / "recordings"
-        (tmp / "rules.yaml").write_text(rules_yaml(fake_port))
+        (tmp / "rules.yaml").write_text(rules_yaml(fake_port, payloads=not args.no_payloads))
         common = [mitmdump, "--mode", f"reverse:http://{HOST}:{fake_port}", "--listen-host", HOST, "-q"]
         proxies = {
             "plain": procs.start(
@@ -640,7 +644,9 @@ def orchestrate(args: argparse.Namespace) -> int:
         )
         checks = {}
         for name in configs:
-            checks[name] = check(name, ports[name], fake_port, body, recordings if name == "addon" else None)
+            checks[name] = check(
+                name, ports[name], fake_port, body, recordings if name == "addon" else None, not args.no_payloads
+            )
             print(f"check {name:<6} ok: {checks[name]}")
 
         schedule = (["direct"] if "direct" in configs else []) + ["plain", "addon"] * args.rounds
@@ -725,6 +731,8 @@ def orchestrate(args: argparse.Namespace) -> int:
                 "concurrency": args.concurrency,
                 "rounds": args.rounds,
                 "request_body_bytes": len(body),
+                "body": args.body,
+                "log_payloads": not args.no_payloads,
                 "response_body_bytes": len(FAKE_BODY),
                 "schedule": schedule,
             },
@@ -757,6 +765,13 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=60, help="hard limit per round, seconds (default 60)")
     ap.add_argument("--no-direct", action="store_true", help="skip the client -> fake baseline round")
     ap.add_argument("--mitmdump", help="mitmdump to run (default: the one beside this Python)")
+    ap.add_argument(
+        "--body",
+        choices=("chat", "agent"),
+        default="chat",
+        help="chat: the ~1 KB request (default); agent: ~200 KB, a coding agent's turn (bench/workloads.py)",
+    )
+    ap.add_argument("--no-payloads", action="store_true", help="the rule records statistics only (log_payloads off)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, rules, audit records)")
     ap.add_argument("--role", choices=("fake", "client"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
