@@ -118,11 +118,13 @@ def payload_value(raw: bytes | str | None, valid_json: bool = False) -> Any:
     `valid_json`: the proxy has already parsed these bytes as JSON. They then go into the record as they are
     (orjson.Fragment), neither parsed nor serialised again: an agent's 200 KB history costs a copy, not two walks on
     the writer thread (which holds the GIL while it works). Bytes with a line break (JSON Lines keep one record a
-    line) or a \\u or \\/ escape (secrets are redacted by their plain spelling) are parsed and written anew instead."""
+    line) or any escape (secrets are redacted by their plain spelling, and a client may spell one with \\u or \\/
+    escapes) are parsed and written anew instead: one memchr each decides, where looking for the two escapes
+    themselves would cost more than parsing with orjson."""
     if raw is None:
         return None
     if isinstance(raw, bytes):
-        if valid_json and not (b"\n" in raw or b"\r" in raw or b"\\u" in raw or b"\\/" in raw):
+        if valid_json and not (b"\n" in raw or b"\r" in raw or b"\\" in raw):
             return orjson.Fragment(raw)
         try:
             return jsonutil.loads(raw)

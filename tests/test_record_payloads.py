@@ -79,14 +79,22 @@ def written(addon: AIProxy, tmp_path: Path) -> list[str]:
 
 
 def test_a_compact_client_body_is_embedded_byte_for_byte(proxy: AIProxy, tmp_path: Path) -> None:
-    body = b'{"messages":[{"role":"user","content":"tabs\\tand \\"quotes\\" stay as sent"}],  "temperature": 0.5}'
+    body = b'{"messages":[{"role":"user","content":"no escapes, sent as is"}],  "temperature": 0.5}'
     exchange(proxy, body)
     [line] = written(proxy, tmp_path)
     assert body.decode() in line  # not re-serialised: the client's own spacing is kept
     payload = json.loads(line)["payload"]
     assert payload["client_request"] == json.loads(body)
     assert payload["upstream_request"]["model"] == "claude-test"
-    assert payload["upstream_request"]["messages"][0]["content"] == 'tabs\tand "quotes" stay as sent'
+    assert payload["upstream_request"]["messages"][0]["content"] == "no escapes, sent as is"
+
+
+def test_a_body_with_escapes_is_parsed_and_written_anew(proxy: AIProxy, tmp_path: Path) -> None:
+    body = b'{"messages":[{"role":"user","content":"tabs\\tand \\"quotes\\""}],  "temperature": 0.5}'
+    exchange(proxy, body)
+    [line] = written(proxy, tmp_path)
+    assert body.decode() not in line
+    assert json.loads(line)["payload"]["client_request"] == json.loads(body)
 
 
 def test_a_body_with_line_breaks_is_rewritten_on_one_line(proxy: AIProxy, tmp_path: Path) -> None:

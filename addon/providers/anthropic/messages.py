@@ -88,14 +88,16 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             if not blocks:
                 out.pop()
     for m in out:
-        # Tool results must lead their user turn.
-        m["content"].sort(key=lambda b: b["type"] != "tool_result")
+        if len(m["content"]) > 1:  # tool results must lead their user turn
+            m["content"].sort(key=lambda b: b["type"] != "tool_result")
         if len(m["content"]) == 1 and m["content"][0]["type"] == "text":
             m["content"] = m["content"][0]["text"]
     return "\n\n".join(s for s in system if s), out
 
 
 def _tool_id(raw: str) -> str:
+    if raw.isascii() and raw.replace("_", "").replace("-", "").isalnum():
+        return raw  # already valid, as nearly every id is: checked without the regex
     return _TOOL_ID_INVALID.sub("_", raw)
 
 
@@ -149,8 +151,9 @@ def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
     raise bad_request(f"{where}: image_url must be a data: or http(s) URL", param=where)
 
 
-def _arguments(raw: Any, where: str) -> dict[str, Any]:
-    """A tool call's JSON-string arguments -> the object Anthropic's `input` must be."""
+def _arguments(raw: Any, i: int, j: int | None) -> dict[str, Any]:
+    """A tool call's JSON-string arguments -> the object Anthropic's `input` must be (messages[i].tool_calls[j], or
+    messages[i].function_call when j is None)."""
     if raw is None or raw == "":
         return {}
     try:
@@ -158,6 +161,7 @@ def _arguments(raw: Any, where: str) -> dict[str, Any]:
     except ValueError:
         value = None
     if not isinstance(value, dict):
+        where = f"messages[{i}].function_call" if j is None else f"messages[{i}].tool_calls[{j}]"
         raise bad_request(f"{where}.arguments must be a JSON object encoded as a string", param=where)
     return value
 
@@ -168,21 +172,22 @@ def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
     if text:
         blocks.append({"type": "text", "text": text})
     for j, call in enumerate(m.get("tool_calls") or []):
-        where = f"messages[{i}].tool_calls[{j}]"
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            where = f"messages[{i}].tool_calls[{j}]"
             raise bad_request(f"{where} must be a function call with a name", param=where)
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
+            where = f"messages[{i}].tool_calls[{j}]"
             raise bad_request(f"{where}.id is required", param=where)
-        input_ = _arguments(fn.get("arguments"), where)
+        input_ = _arguments(fn.get("arguments"), i, j)
         blocks.append({"type": "tool_use", "id": _tool_id(call_id), "name": fn["name"], "input": input_})
     function_call = m.get("function_call")
     if function_call is not None:
         where = f"messages[{i}].function_call"
         if not isinstance(function_call, dict) or not isinstance(function_call.get("name"), str):
             raise bad_request(f"{where} must be an object with a name", param=where)
-        input_ = _arguments(function_call.get("arguments"), where)
+        input_ = _arguments(function_call.get("arguments"), i, None)
         blocks.append(
             {
                 "type": "tool_use",
