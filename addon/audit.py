@@ -38,16 +38,15 @@ class PriceTable:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str], tuple[float, float, float] | None] = {}
+        self._loading: threading.Thread | None = None
 
-    @staticmethod
-    def warm_up() -> None:
-        # Loading the bundled price snapshot takes tens of ms: do it at start, not on the first request.
-        try:
-            from genai_prices import data_snapshot
-
-            data_snapshot.get_snapshot()
-        except Exception:  # pragma: no cover - the table is optional
-            log.debug("genai-prices unavailable", exc_info=True)
+    def prepare(self) -> None:
+        """Load genai-prices' bundled snapshot (tens of ms, about 9 MiB) on a background thread, once. Called at the
+        first exchange that may need a price: a proxy whose rules set their own costs, or record no statistics,
+        never loads it, and no request waits for it on the event loop."""
+        if self._loading is None:
+            self._loading = threading.Thread(target=_load_snapshot, name="ai-proxy-prices", daemon=True)
+            self._loading.start()
 
     def cost(
         self,
@@ -73,8 +72,22 @@ class PriceTable:
     def _rates(self, provider: str, model: str) -> tuple[float, float, float] | None:
         key = (provider, model)
         if key not in self._cache:
+            if self._loading is not None:
+                self._loading.join(_SNAPSHOT_WAIT_SECONDS)  # done long ago, unless this is the very first answer
             self._cache[key] = _lookup(provider, model)
         return self._cache[key]
+
+
+_SNAPSHOT_WAIT_SECONDS = 10.0
+
+
+def _load_snapshot() -> None:
+    try:
+        from genai_prices import data_snapshot
+
+        data_snapshot.get_snapshot()
+    except Exception:  # pragma: no cover - the table is optional
+        log.debug("genai-prices unavailable", exc_info=True)
 
 
 def _lookup(provider: str, model: str) -> tuple[float, float, float] | None:

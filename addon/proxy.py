@@ -62,7 +62,6 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
-        audit.PriceTable.warm_up()
 
     def configure(self, updated: set[str]) -> None:
         if "ai_rules" in updated:
@@ -247,6 +246,9 @@ class AIProxy:
         if found is None:
             return
         rule, captures = found
+        options = rule.spec.model.options
+        if options.input_cost is None and options.output_cost is None:
+            self.prices.prepare()  # the price table loads in the background, once, when a rule first needs it
         auth = rule.spec.auth
         key_param = (auth.param_name,) if auth is not None and auth.param_name else ()
         try:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials, ReadOnlyCredentials
-
 from ..errors import ProxyError
+
+if TYPE_CHECKING:  # botocore is imported when a rule first signs (about 8 MiB and 75 ms a process otherwise)
+    from botocore.credentials import ReadOnlyCredentials
 from ..spec import AuthSpec
 
 
@@ -59,6 +58,8 @@ class CredentialSource:
                 raise misconfigured("auth.aws_access_key_id and auth.aws_secret_access_key go together")
             frozen = self._static.get((key_id, secret))
             if frozen is None:
+                from botocore.credentials import Credentials
+
                 frozen = self._static[(key_id, secret)] = Credentials(key_id, secret).get_frozen_credentials()
             return frozen
         return self._from_chain()
@@ -95,20 +96,30 @@ _SIGNATURE_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-t
 _SIGNING_KEYS: dict[tuple[str, str, str, str], bytes] = {}
 
 
-class _SigV4(SigV4Auth):
+@functools.cache
+def _sigv4_class() -> Any:
     """botocore's SigV4, with the derived signing key (four HMACs, fixed per secret, day, region and service)
-    computed once a day instead of per request."""
+    computed once a day instead of per request. Built at the first signature, with botocore's import."""
+    from botocore.auth import SigV4Auth
 
-    def signature(self, string_to_sign: str, request: Any) -> str:
-        key = (self.credentials.secret_key, request.context["timestamp"][0:8], self._region_name, self._service_name)
-        signing_key = _SIGNING_KEYS.get(key)
-        if signing_key is None:
-            k_date = self._sign(f"AWS4{key[0]}".encode(), key[1])
-            signing_key = self._sign(self._sign(self._sign(k_date, key[2]), key[3]), "aws4_request")
-            if len(_SIGNING_KEYS) >= 64:  # rotating session credentials: keep the cache small
-                _SIGNING_KEYS.clear()
-            _SIGNING_KEYS[key] = signing_key
-        return self._sign(signing_key, string_to_sign, hex=True)
+    class SigV4(SigV4Auth):
+        def signature(self, string_to_sign: str, request: Any) -> str:
+            key = (
+                self.credentials.secret_key,
+                request.context["timestamp"][0:8],
+                self._region_name,
+                self._service_name,
+            )
+            signing_key = _SIGNING_KEYS.get(key)
+            if signing_key is None:
+                k_date = self._sign(f"AWS4{key[0]}".encode(), key[1])
+                signing_key = self._sign(self._sign(self._sign(k_date, key[2]), key[3]), "aws4_request")
+                if len(_SIGNING_KEYS) >= 64:  # rotating session credentials: keep the cache small
+                    _SIGNING_KEYS.clear()
+                _SIGNING_KEYS[key] = signing_key
+            return self._sign(signing_key, string_to_sign, hex=True)
+
+    return SigV4
 
 
 @functools.lru_cache(maxsize=256)
@@ -139,6 +150,8 @@ def sign_sigv4(
 ) -> None:
     """SigV4 over the exact bytes sent, into `headers`. Signed: host, content-type, x-amz-date (+
     x-amz-security-token), as botocore's own client signs; signature headers already in `headers` are replaced."""
+    from botocore.awsrequest import AWSRequest  # cached in sys.modules after the first call
+
     request = AWSRequest(
         method=method,
         url=url,
@@ -146,7 +159,7 @@ def sign_sigv4(
         # host given (as botocore would derive it) so botocore does not re-parse the URL twice per request
         headers={"content-type": headers.get("content-type", "application/json"), "host": signed_host(url)},
     )
-    _SigV4(credentials, service, region).add_auth(request)
+    _sigv4_class()(credentials, service, region).add_auth(request)
     for name in list(headers):
         if name.lower() in _SIGNATURE_HEADERS:
             del headers[name]  # e.g. a client Authorization kept by allow_override: the signature wins

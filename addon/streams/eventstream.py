@@ -6,8 +6,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.eventstream import EventStreamBuffer, ParserError
-
 from .common import StreamDecodeError
 
 
@@ -30,6 +28,9 @@ class EventStreamDecoder:
     __slots__ = ("_buf", "_need", "_parser")
 
     def __init__(self) -> None:
+        # botocore is imported with the first Bedrock stream, not when the proxy starts (it costs MiBs of memory).
+        from botocore.eventstream import EventStreamBuffer
+
         self._parser = EventStreamBuffer()
         # botocore's buffer re-concatenates its whole buffer on every add_data, which is quadratic for a
         # large frame in small chunks; so we buffer ourselves and hand it a frame only in at most two pieces.
@@ -72,7 +73,7 @@ class EventStreamDecoder:
                 out.append(EventStreamMessage(msg.headers, msg.payload))  # a fresh dict per message
         except StreamDecodeError:
             raise
-        except (ParserError, KeyError, IndexError, ValueError, struct.error) as e:
+        except (_parser_error(), KeyError, IndexError, ValueError, struct.error) as e:
             # ParserError: CRC mismatch, length limits, duplicate header; the others: malformed headers.
             raise StreamDecodeError(f"bad eventstream frame: {type(e).__name__}: {e}") from e
         return out
@@ -88,3 +89,9 @@ class EventStreamDecoder:
         # next() parses and validates the prelude, then finds the frame incomplete.
         if next(self._parser, None) is not None:
             raise StreamDecodeError("eventstream frame decoded from its prelude alone")
+
+
+def _parser_error() -> type[Exception]:
+    from botocore.eventstream import ParserError  # imported by the decoder already: a dictionary look-up
+
+    return ParserError
