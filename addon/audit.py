@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import orjson
 
@@ -155,7 +155,7 @@ def raw_json(serialised: bytes | None) -> Any:
 
 
 # A record, or a function that builds one (as a dict, or as its JSON line already serialised).
-Record = dict[str, Any] | Callable[[], dict[str, Any] | str]
+Record = dict[str, Any] | Callable[[], dict[str, Any] | bytes]
 # A record and the secrets of its own exchange (per-request values: a client's key on allow_override, tokens).
 _Item = tuple[Record, tuple[str, ...]]
 
@@ -176,14 +176,14 @@ class Recorder:
     def __init__(self, folder: str | Path, redact: tuple[str, ...] = ()) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._redact = redact
+        self._redact = tuple(s.encode() for s in redact)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         # Orders `write` against `close`: an item is queued before the stop mark or written by its caller.
         self._state_lock = threading.Lock()
         self._closed = False
         # One writer of the files at a time (the thread, or a caller after close): lines never interleave.
         self._io_lock = threading.Lock()
-        self._file: TextIO | None = None
+        self._file: IO[bytes] | None = None
         self._file_path: Path | None = None
         self._day = -1
         self._day_path = self.folder
@@ -196,7 +196,7 @@ class Recorder:
         return self._closed
 
     def set_redactions(self, secrets: tuple[str, ...]) -> None:
-        self._redact = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        self._redact = tuple(sorted({s.encode() for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def write(self, record: Record, secrets: tuple[str, ...] = ()) -> None:
         """Queue a record; `secrets` are redacted from it like the configured ones. After `close` (or if the
@@ -246,7 +246,7 @@ class Recorder:
                 try:
                     lines = [self._line(item) for item in batch if item is not None]
                     with self._io_lock:
-                        self._append("".join(line for line in lines if line))
+                        self._append(b"".join(line for line in lines if line))
                 except Exception:  # the thread must outlive any one bad batch, or later records pile up unseen
                     log.exception("could not write audit records")
                 if None in batch:
@@ -257,26 +257,27 @@ class Recorder:
                     self._file.close()
                 self._file = self._file_path = None
 
-    def _line(self, item: _Item) -> str | None:
+    def _line(self, item: _Item) -> bytes | None:
+        """The record's JSON line, redacted. Bytes throughout: a 400 KB record is never decoded and encoded again."""
         record, own = item
         try:
             value = record() if callable(record) else record
-            line = value if isinstance(value, str) else jsonutil.dumps_str(value)
+            line = value if isinstance(value, bytes) else jsonutil.dumps(value)
         except Exception:
             log.exception("could not build an audit record")
             return None
-        extra = [s for s in own if len(s) >= 4]
+        extra = [s.encode() for s in own if len(s) >= 4]
         if extra:
             # A value may sit in the line JSON-escaped: look for that spelling too.
-            extra += [e for e in (jsonutil.dumps_str(s)[1:-1] for s in extra) if e not in extra]
+            extra += [e for e in (jsonutil.dumps(s.decode())[1:-1] for s in extra) if e not in extra]
             extra.sort(key=len, reverse=True)
         for secret in (*self._redact, *extra):
             # Last line of defence: a configured secret never reaches the disk, wherever it hid.
             if secret in line:
-                line = line.replace(secret, "REDACTED")
-        return line + "\n"
+                line = line.replace(secret, b"REDACTED")
+        return line + b"\n"
 
-    def _append(self, text: str) -> None:
+    def _append(self, text: bytes) -> None:
         """The writer thread's write, through the file it keeps open. Call with `_io_lock` held."""
         if not text:
             return
@@ -285,7 +286,7 @@ class Recorder:
             if path != self._file_path:
                 if self._file is not None:
                     self._file.close()
-                self._file, self._file_path = path.open("a", encoding="utf-8"), path
+                self._file, self._file_path = path.open("ab"), path
             assert self._file is not None
             self._file.write(text)
             self._file.flush()  # whole lines reach the OS at once: readers never see half a record
@@ -293,11 +294,11 @@ class Recorder:
             log.exception("could not write audit records")
             self._file = self._file_path = None
 
-    def _append_once(self, text: str) -> None:
+    def _append_once(self, text: bytes) -> None:
         """A write after close: its own open, write and close, as no thread is left to close a kept file. Call
         with `_io_lock` held."""
         try:
-            with self.path_for_today().open("a", encoding="utf-8") as f:
+            with self.path_for_today().open("ab") as f:
                 f.write(text)
         except OSError:
             log.exception("could not write an audit record")

@@ -141,13 +141,13 @@ def usage_summary(ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
     return ex.summary
 
 
-def line(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> str:
+def line(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> bytes:
     """The audit record of a finished exchange as one JSON line (without its newline), bodies embedded as they were
     sent where that is safe; written anew only when a value beside them needs the standard library's writer."""
     try:
-        return jsonutil.dumps_str(build(flow_id, ex, prices))
+        return jsonutil.dumps(build(flow_id, ex, prices))
     except TypeError:
-        return jsonutil.dumps_str(build(flow_id, ex, prices, embed=False))
+        return jsonutil.dumps(build(flow_id, ex, prices, embed=False))
 
 
 def build(flow_id: str, ex: Exchange, prices: audit.PriceTable, embed: bool = True) -> dict[str, Any]:
