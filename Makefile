@@ -19,7 +19,7 @@ done; \
 echo "No Python >= 3.12 found on PATH or in pyenv" >&2; exit 1
 endef
 
-.PHONY: install run web test lint bench clean
+.PHONY: install run web test test-tools lint bench clean
 
 install: $(STAMP)
 
@@ -35,9 +35,15 @@ run: install
 web: install
 	$(VENV)/bin/mitmweb --listen-host $(HOST) -p $(PORT) -s addon/ai_proxy.py --set ai_rules=$(RULES)
 
-test: install
+test: install test-tools
 	$(VENV)/bin/ruff check addon tests bench
 	$(PY) -m pytest -q
+
+# Programs some tests use from the distribution's packages, installed where we can (root and apt); the tests that
+# need one skip cleanly without it. haproxy: several proxy processes behind one port (tests/test_e2e_processes.py).
+test-tools:
+	@command -v haproxy >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  timeout 180 apt-get install -y -qq haproxy >/dev/null 2>&1 && echo "installed haproxy"; } || true
 
 lint: install
 	$(VENV)/bin/ruff check addon tests bench

@@ -161,7 +161,8 @@ _Item = tuple[Record, tuple[str, ...]]
 
 
 class Recorder:
-    """Appends records as JSON lines to `<folder>/ai-proxy-YYYY-MM-DD.jsonl` (UTC date) from one writer thread.
+    """Appends records as JSON lines to `<folder>/ai-proxy-YYYY-MM-DD.jsonl` (UTC date; `…-YYYY-MM-DD.<tag>.jsonl` with
+    a tag, e.g. one per proxy process) from one writer thread.
 
     `write` takes a record or a function that builds one: building and serialising then happen on the writer
     thread. The thread drains whatever is queued in one batch and one write call, keeping the file open.
@@ -173,8 +174,9 @@ class Recorder:
     before the interpreter stops its daemon threads.
     """
 
-    def __init__(self, folder: str | Path, redact: tuple[str, ...] = ()) -> None:
+    def __init__(self, folder: str | Path, redact: tuple[str, ...] = (), tag: str = "") -> None:
         self.folder = Path(folder)
+        self._suffix = f".{tag}.jsonl" if tag else ".jsonl"
         self.folder.mkdir(parents=True, exist_ok=True)
         self._redact = tuple(s.encode() for s in redact)
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -229,7 +231,7 @@ class Recorder:
         day = int(time.time() // 86400)
         if day != self._day:
             self._day = day
-            self._day_path = self.folder / f"ai-proxy-{time.strftime('%Y-%m-%d', time.gmtime())}.jsonl"
+            self._day_path = self.folder / f"ai-proxy-{time.strftime('%Y-%m-%d', time.gmtime())}{self._suffix}"
         return self._day_path
 
     def _run(self) -> None:

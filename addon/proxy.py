@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import logging
 import os
+import re
 import time
 import weakref
 from collections.abc import Coroutine
@@ -32,6 +33,7 @@ log = logging.getLogger("ai_proxy")
 RULES_POLL_SECONDS = 1.0
 # At shutdown, how long exchanges in flight may take to finish on their own (default of ai_shutdown_grace_ms).
 SHUTDOWN_GRACE_MS = 2000
+_RECORDINGS_TAG = re.compile(r"[A-Za-z0-9_-]{0,64}")
 SHUTDOWN_POLL_SECONDS = 0.05
 MODEL_HEADER = flows.MODEL_HEADER
 error_response = flows.error_response
@@ -57,6 +59,12 @@ class AIProxy:
         loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
         loader.add_option("ai_recordings", str, "recordings", "Folder for the AI proxy's JSONL audit records.")
         loader.add_option(
+            "ai_recordings_tag",
+            str,
+            "",
+            "A tag in the audit files' names (ai-proxy-DATE.TAG.jsonl): one per process when several share a folder.",
+        )
+        loader.add_option(
             "ai_shutdown_grace_ms",
             int,
             SHUTDOWN_GRACE_MS,
@@ -75,14 +83,16 @@ class AIProxy:
                     log.error(f"AI proxy: cannot use {path}: {e}")
                     return
                 raise exceptions.OptionsError(f"ai_rules {path}: {e}") from None
-        if "ai_recordings" in updated:
-            folder = ctx.options.ai_recordings
+        if "ai_recordings" in updated or "ai_recordings_tag" in updated:
+            folder, tag = ctx.options.ai_recordings, ctx.options.ai_recordings_tag
             if not folder:
                 raise exceptions.OptionsError("ai_recordings must name a folder")
+            if not _RECORDINGS_TAG.fullmatch(tag):
+                raise exceptions.OptionsError("ai_recordings_tag takes letters, digits, '_' and '-' (at most 64)")
             if self.recorder is not None:
                 self.recorder.close()
             try:
-                self.recorder = audit.Recorder(folder)
+                self.recorder = audit.Recorder(folder, tag=tag)
             except OSError as e:
                 raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
             self._update_redactions()

@@ -40,11 +40,14 @@ class Mitmdump:
         extra_args: list[str] | None = None,
         scripts: list[Path] | None = None,
         with_addon: bool = True,
+        recordings: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.confdir = workdir / "conf"
-        self.recordings = workdir / "recordings"
+        # Several proxies may share one folder. (A second --set of one addon option would leave mitmproxy
+        # silently ignoring them all: the folder is set once, here.)
+        self.recordings = recordings or workdir / "recordings"
         self.rules_path = workdir / "rules.yaml"
         self.rules_path.write_text(rules)
         self.log_path = workdir / "mitmdump.log"
