@@ -11,7 +11,7 @@ from typing import Any
 
 from . import jsonutil, openai_format
 from .errors import ProxyError, bad_request
-from .formats import OPENAI, ClientFormat
+from .formats import OPENAI, ClientFormat, standard_route_type
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
 from .rules import Rule
 from .templating import TemplateContext
@@ -62,7 +62,7 @@ def prepare_call(
     ctx = TemplateContext(req.headers, captures, req.query)
     options = rule.resolve_options(ctx)
     client_model = body.get("model") if isinstance(body.get("model"), str) else None
-    model = _resolve_model(rule, ctx, body)
+    model = resolve_model(rule, ctx, body)
     provider = provider_for(rule)
     if client_format is not OPENAI:
         body = _without_unmapped_hints(body, provider, dropped)
@@ -89,7 +89,7 @@ def prepare_call(
         )
     body = _apply_tuning(body, options)
     return Call(
-        route_type=spec.route_type,
+        route_type=standard_route_type(spec.route_type),
         body=body,
         model=model,
         options=options,
@@ -118,7 +118,7 @@ def _without_unmapped_hints(body: dict[str, Any], provider: Provider, dropped: l
     return {k: v for k, v in body.items() if k not in unmapped}
 
 
-def _resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
+def resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
     requested = body.get("model")
     aliases = rule.spec.model.aliases
     if aliases and isinstance(requested, str):

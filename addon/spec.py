@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import watchdog
 from .errors import bad_request
 
-ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve")
+ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "llm/v1/responses", "preserve")
 
 
 class RulesError(ValueError):
