@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, openai_chat, sse
+from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, anthropic_message_start, openai_chat, sse
 
 NDJSON = {"content-type": "application/x-ndjson"}
 
@@ -124,3 +124,40 @@ def mistral_reply(stream: bool) -> Reply:
             chunk["usage"] = usage
         events.append(sse(chunk))
     return Reply(chunks=[*events, b"data: [DONE]\n\n"])
+
+
+def anthropic_tool_use(calls: list[tuple[str, str, dict[str, Any]]]) -> Reply:
+    """An Anthropic message that calls tools (id, name, input)."""
+    content = [{"type": "tool_use", "id": i, "name": n, "input": args} for i, n, args in calls]
+    body = {
+        "id": "msg_tools",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake-1",
+        "content": content,
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 40, "output_tokens": 20},
+    }
+    return Reply(json=body)
+
+
+def anthropic_tool_stream(call_id: str, name: str, pieces: list[str], hold: Any = None) -> Reply:
+    """An Anthropic stream of one tool call whose input arrives in `pieces`; `hold` runs after the first piece."""
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    chunks: list[Any] = [
+        anthropic_message_start("msg_tools", 40),
+        sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
+    ]
+    for j, piece in enumerate(pieces):
+        delta = {"type": "input_json_delta", "partial_json": piece}
+        chunks.append(sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
+        if hold is not None and j == 0:
+            chunks.append(hold)
+    end = {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}}
+    chunks += [
+        sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        sse({**end, "usage": {"output_tokens": 20}}, "message_delta"),
+        sse({"type": "message_stop"}, "message_stop"),
+    ]
+    return Reply(chunks=chunks)

@@ -132,6 +132,8 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 def _tool(tool: dict[str, Any], param: str) -> dict[str, Any]:
     kind = kind_of(tool, param)
+    if kind not in ("function", "custom"):
+        fail(f"{param}.type", f"'{kind}' {BUILT_IN}")
     function: dict[str, Any] = {"name": typed(tool.get("name"), str, f"{param}.name")}
     description = optional(tool, "description", str, f"{param}.description")
     if description is not None:
@@ -142,7 +144,7 @@ def _tool(tool: dict[str, Any], param: str) -> dict[str, Any]:
         strict = optional(tool, "strict", bool, f"{param}.strict")
         if strict is not None:
             function["strict"] = strict
-    elif kind == "custom":
+    else:  # custom
         fmt = optional(tool, "format", dict, f"{param}.format")
         hint = "free text"
         if fmt is not None and fmt.get("type") == "grammar":
@@ -152,8 +154,6 @@ def _tool(tool: dict[str, Any], param: str) -> dict[str, Any]:
             "properties": {CUSTOM_ARGUMENT: {"type": "string", "description": hint}},
             "required": [CUSTOM_ARGUMENT],
         }
-    else:
-        fail(f"{param}.type", f"'{kind}' {BUILT_IN}")
     return {"type": "function", "function": function}
 
 
