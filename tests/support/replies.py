@@ -161,3 +161,24 @@ def anthropic_tool_stream(call_id: str, name: str, pieces: list[str], hold: Any 
         sse({"type": "message_stop"}, "message_stop"),
     ]
     return Reply(chunks=chunks)
+
+
+def chunks_of(reply: Reply) -> bytes:
+    """A queued stream reply's bytes (the test's hold points left out)."""
+    return b"".join(c for c in reply.chunks or () if isinstance(c, bytes))
+
+
+def provider_streams() -> dict[str, tuple[Any, bytes]]:
+    """Every stream-translating provider's text stream of STREAM_PIECES (25 tokens in, 12 out): provider ->
+    (its ModelOptions, the upstream bytes)."""
+    from addon.spec import ModelOptions
+    from tests.support.fakes import anthropic_stream, openai_stream
+
+    return {
+        "openai": (ModelOptions(), b"".join(openai_stream(include_usage=True))),
+        "anthropic": (ModelOptions(), b"".join(anthropic_stream())),
+        "gemini": (ModelOptions(), chunks_of(gemini_reply(True))),
+        "cohere": (ModelOptions(), chunks_of(cohere_reply(True))),
+        "mistral": (ModelOptions(), chunks_of(mistral_reply(True))),
+        "llama2": (ModelOptions(llama2_format="ollama"), chunks_of(ollama_reply(True))),
+    }

@@ -42,7 +42,7 @@ def number(body: dict[str, Any], key: str, high: float) -> float | None:
     value = body.get(key)
     if value is None:
         return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and math.isfinite(value))
     if not ok or not 0 <= value <= high:
         fail(key, f"must be a number from 0 to {high:g}")
     return value

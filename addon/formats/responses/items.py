@@ -71,7 +71,7 @@ class Items:
 
     def message(self, item: dict[str, Any], param: str) -> None:
         role = item.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             fail(f"{param}.role", "must be 'user', 'assistant', 'system' or 'developer'")
         content = item.get("content")
         if isinstance(content, str):

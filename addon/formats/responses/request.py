@@ -122,7 +122,10 @@ def _tools(body: dict[str, Any], out: dict[str, Any]) -> None:
             fail("tool_choice.mode", "must be 'auto' or 'required'")
         out["tool_choice"] = mode
         allowed = typed(choice.get("tools"), list, "tool_choice.tools")
-        names = {typed(t, dict, f"tool_choice.tools[{i}]").get("name") for i, t in enumerate(allowed)}
+        names = {
+            typed(typed(t, dict, f"tool_choice.tools[{i}]").get("name"), str, f"tool_choice.tools[{i}].name")
+            for i, t in enumerate(allowed)
+        }
         out["tools"] = [t for t in out.get("tools", ()) if t["function"]["name"] in names]
         if not out["tools"]:
             fail("tool_choice.tools", "must name at least one of the request's function tools")
@@ -163,7 +166,7 @@ def _reasoning(reasoning: Any, out: dict[str, Any], items: Items) -> None:
     reasoning = typed(reasoning, dict, "reasoning")
     effort = reasoning.get("effort")
     if effort is not None and effort != "none":
-        if effort not in EFFORTS:
+        if not isinstance(effort, str) or effort not in EFFORTS:
             fail("reasoning.effort", f"must be one of none, {', '.join(EFFORTS)}")
         out["reasoning_effort"] = EFFORTS[effort]
     if reasoning.get("summary") is not None or reasoning.get("generate_summary") is not None:
