@@ -19,7 +19,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
 
-from . import audit, flows, record, upstream_faults
+from . import audit, flows, record, response_store, upstream_faults
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
@@ -62,6 +62,7 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
+        response_store.add_options(loader)
         audit.PriceTable.warm_up()
 
     def configure(self, updated: set[str]) -> None:
@@ -229,6 +230,9 @@ class AIProxy:
 
             self._gcp = GcpTokenSource()
         return self._gcp
+
+    def response_store(self) -> response_store.ResponseStore:
+        return response_store.store_for(ctx.options)
 
     def close_upstream(self, flow: http.HTTPFlow) -> None:
         upstream_faults.close_upstream(flow, self._proxyserver)

@@ -50,6 +50,7 @@ class Exchange:
     client_close: bool = False  # the client asked to close its connection after this exchange
     client_stream: bool = False  # the client has received response headers of a stream
     in_flight_at_shutdown: bool = False  # the proxy began to stop before this exchange ended
+    route_state: Any = None  # what a route keeps between its hooks (the Responses route: what to store)
 
     def response_object(self) -> dict[str, Any]:
         return self.client_response if isinstance(self.client_response, dict) else {}

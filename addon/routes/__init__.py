@@ -8,11 +8,11 @@ from .base import Route, Services, finish_stream
 from .faults import interrupted
 from .native import Native
 from .preserve import Preserve
-from .responses import ResponsesPassthrough
+from .responses import ResponsesPassthrough, ResponsesTranslated
 from .translated import Translated
 
 TRANSLATED, NATIVE, PRESERVE = Translated(), Native(), Preserve()
-RESPONSES_PASSTHROUGH = ResponsesPassthrough()
+RESPONSES_PASSTHROUGH, RESPONSES_TRANSLATED = ResponsesPassthrough(), ResponsesTranslated()
 
 
 def route_for(rule: Rule) -> Route:
@@ -23,6 +23,8 @@ def route_for(rule: Rule) -> Route:
         return PRESERVE
     if spec.route_type == RESPONSES_ROUTE and spec.model.provider in PASSTHROUGH:
         return RESPONSES_PASSTHROUGH  # OpenAI's own API on OpenAI and Azure
+    if spec.route_type == RESPONSES_ROUTE:
+        return RESPONSES_TRANSLATED
     if spec.llm_format != "openai" and spec.llm_format == REGISTRY[spec.model.provider].native_format:
         return NATIVE
     return TRANSLATED

@@ -64,6 +64,8 @@ class ResponsesWriter:
         self._open: _Item | None = None  # the open message or reasoning item
         self._tools: dict[int, _Item] = {}  # tool-call index -> its open item
         self._output: list[dict[str, Any] | None] = []  # by output_index; None until the item is done
+        self.echo: dict[str, Any] = {}  # request fields the response objects repeat (set by the route)
+        self.final: dict[str, Any] | None = None  # the whole response, once the stream has ended
 
     def set_model(self, model: str | None) -> None:
         if model and not self._started:
@@ -74,7 +76,7 @@ class ResponsesWriter:
         return event(kind, self._seq, data)
 
     def _response(self, state: str) -> dict[str, Any]:
-        return skeleton(self.id, self.model, self.created_at, state)
+        return {**skeleton(self.id, self.model, self.created_at, state), **self.echo}
 
     def _start(self) -> bytes:
         if self._started:
@@ -192,6 +194,7 @@ class ResponsesWriter:
         response["output"] = [item for item in self._output if item is not None]
         response["usage"] = usage(self.result.usage)
         kind = "response.completed" if state == "completed" else "response.incomplete"
+        self.final = response
         return out + self._event(kind, response=response)
 
     def error(self, err: ProxyError) -> bytes:

@@ -317,3 +317,37 @@ def test_openai_stream_is_passed_through_and_recorded(env: Env) -> None:
     assert final.output_text == ANSWER
     record = env.record("stream-passthrough-probe")
     assert record["usage"]["prompt_tokens"] == 25 and record["usage"]["completion_tokens"] == 12
+
+
+def test_previous_response_id_chains_a_conversation(env: Env) -> None:
+    fake = env.fakes["gemini"]
+    client = env.client("gemini")
+    fake.queue(replies.gemini_reply(False))
+    first = client.responses.create(
+        model="gpt-5", instructions="Be brief.", input="What is 1 + 1?", metadata={"t": "1"}
+    )
+    assert first.store is True and first.metadata == {"t": "1"} and first.instructions == "Be brief."
+    fake.queue(replies.gemini_reply(True))
+    with client.responses.stream(model="gpt-5", input="And 2 + 2?", previous_response_id=first.id) as stream:
+        second = stream.get_final_response()
+    assert second.previous_response_id == first.id and second.output_text == ANSWER
+    contents = env.seen("gemini").json["contents"]
+    assert [(c["role"], c["parts"][0]["text"]) for c in contents] == [
+        ("user", "What is 1 + 1?"),
+        ("model", ANSWER),
+        ("user", "And 2 + 2?"),
+    ]
+    assert "systemInstruction" not in env.seen("gemini").json  # instructions do not carry over, as on OpenAI
+    fake.queue(replies.gemini_reply(False))
+    third = client.responses.create(model="gpt-5", input="And 3 + 3?", previous_response_id=second.id, store=False)
+    assert len(env.seen("gemini").json["contents"]) == 5 and third.store is False
+    assert client.responses.retrieve(second.id).output_text == ANSWER
+    assert (env.proxy.recordings / "responses.sqlite3").exists()  # the default place: the recordings folder
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(third.id)  # store: false
+    with pytest.raises(openai.NotFoundError) as e:
+        client.responses.create(model="gpt-5", input="hi", previous_response_id="resp_missing")
+    assert isinstance(e.value.body, dict) and e.value.body["param"] == "previous_response_id"
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
