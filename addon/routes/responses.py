@@ -14,6 +14,7 @@ from mitmproxy import http
 from .. import flows, jsonutil, native
 from ..errors import ProxyError
 from ..exchange import resolve_model
+from ..formats.responses.response import with_custom_calls
 from ..native_responses import PASSTHROUGH
 from ..record import Exchange
 from ..response_store import ResponseStore
@@ -69,6 +70,7 @@ class Turn:
     store: ResponseStore | None  # where the answer goes (None: `store: false`)
     conversation: list[Any]  # the input items of every turn chained so far, this one's included
     echo: dict[str, Any]
+    custom_tools: frozenset[str]  # the names of the request's custom (freeform) tools
     writers: list[Any] = field(default_factory=list)  # the stream writer, once the stream has started
 
 
@@ -93,7 +95,7 @@ class ResponsesTranslated(Translated):
 
             def writer(*args: Any) -> Any:
                 made = factory(*args)
-                made.echo = turn.echo
+                made.echo, made.custom_tools = turn.echo, turn.custom_tools
                 turn.writers.append(made)
                 return made
 
@@ -138,7 +140,13 @@ class ResponsesTranslated(Translated):
         echo = {key: body[key] for key in ECHOED if body.get(key) is not None}
         keep = body.get("store") is not False
         echo["store"] = keep
-        return Turn(store if keep else None, items or [], echo)
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        custom = frozenset(
+            t["name"]
+            for t in tools
+            if isinstance(t, dict) and t.get("type") == "custom" and isinstance(t.get("name"), str)
+        )
+        return Turn(store if keep else None, items or [], echo, custom)
 
     def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         super().response(flow, ex)
@@ -148,7 +156,7 @@ class ResponsesTranslated(Translated):
         if turn.writers:
             final = turn.writers[0].final
         elif isinstance(ex.client_answer, dict) and ex.client_answer.get("object") == "response":
-            final = ex.client_answer
+            final = with_custom_calls(ex.client_answer, turn.custom_tools)
             final.update(turn.echo)
             _replace_body(flow, final)
         else:

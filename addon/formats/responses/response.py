@@ -3,7 +3,8 @@
 the output items.
 
 - `choices[0].message.reasoning_content` -> a `reasoning` item whose summary is the text;
-- `content` -> a `message` item with one `output_text` part; `tool_calls` -> `function_call` items;
+- `content` -> a `message` item with one `output_text` part; `tool_calls` -> `function_call` items (calls of the
+  request's custom tools -> `custom_tool_call` items with their `input` text, `with_custom_calls`);
 - `finish_reason` length -> status `incomplete` with `incomplete_details.reason: max_output_tokens`,
   content_filter -> `incomplete` with reason `content_filter`; otherwise `completed`;
 - usage: prompt/completion tokens -> input/output tokens, cached and reasoning token details kept.
@@ -15,7 +16,9 @@ import time
 import uuid
 from typing import Any
 
+from ... import jsonutil
 from ...openai_answer import count
+from .items import CUSTOM_ARGUMENT
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -95,6 +98,39 @@ def call_item(item_id: str, call_id: str, name: str, arguments: str, state: str 
         "name": name,
         "arguments": arguments,
     }
+
+
+def custom_input(arguments: str) -> str:
+    """A custom (freeform) tool's input from the arguments of the function it was sent as: {"input": text}; any
+    other arguments are kept whole rather than lost."""
+    try:
+        value = jsonutil.loads(arguments)
+    except ValueError:
+        return arguments
+    text = value.get(CUSTOM_ARGUMENT) if isinstance(value, dict) else None
+    return text if isinstance(text, str) else arguments
+
+
+def custom_item(item_id: str, call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "custom_tool_call",
+        "call_id": call_id,
+        "name": name,
+        "input": custom_input(arguments),
+    }
+
+
+def with_custom_calls(answer: dict[str, Any], custom_tools: frozenset[str]) -> dict[str, Any]:
+    """The answer with its calls of custom tools (sent to the provider as functions) as `custom_tool_call` items."""
+    if custom_tools:
+        answer["output"] = [
+            custom_item(item["id"], item["call_id"], item["name"], item["arguments"])
+            if item.get("type") == "function_call" and item.get("name") in custom_tools
+            else item
+            for item in answer["output"]
+        ]
+    return answer
 
 
 def reasoning_item(item_id: str, text: str) -> dict[str, Any]:

@@ -22,7 +22,18 @@ from ... import jsonutil
 from ...chunks import StreamResult
 from ...errors import ProxyError
 from . import errors
-from .response import call_item, message_item, new_id, output_text, reasoning_item, skeleton, status, usage
+from .response import (
+    call_item,
+    custom_input,
+    custom_item,
+    message_item,
+    new_id,
+    output_text,
+    reasoning_item,
+    skeleton,
+    status,
+    usage,
+)
 
 
 def event(kind: str, seq: int, data: dict[str, Any]) -> bytes:
@@ -46,6 +57,8 @@ class _Item:
             return message_item(self.id, text)
         if self.kind == "reasoning":
             return reasoning_item(self.id, text)
+        if self.kind == "custom_tool_call":
+            return custom_item(self.id, self.call_id, self.name, text)
         return call_item(self.id, self.call_id, self.name, text)
 
 
@@ -65,6 +78,7 @@ class ResponsesWriter:
         self._tools: dict[int, _Item] = {}  # tool-call index -> its open item
         self._output: list[dict[str, Any] | None] = []  # by output_index; None until the item is done
         self.echo: dict[str, Any] = {}  # request fields the response objects repeat (set by the route)
+        self.custom_tools: frozenset[str] = frozenset()  # the request's custom tools (set by the route)
         self.final: dict[str, Any] | None = None  # the whole response, once the stream has ended
 
     def set_model(self, model: str | None) -> None:
@@ -153,10 +167,15 @@ class ResponsesWriter:
         previous = self._tools.pop(index, None)
         if previous is not None:  # the same index started again: the earlier call is complete
             out += self._finish_call(previous)
-        item = self._tools[index] = _Item(
-            "function_call", len(self._output), new_id("fc"), call_id or new_id("call"), name
-        )
-        return out + self._add(item, call_item(item.id, item.call_id, name, "", "in_progress"))
+        custom = name in self.custom_tools
+        kind = "custom_tool_call" if custom else "function_call"
+        item = _Item(kind, len(self._output), new_id("ctc" if custom else "fc"), call_id or new_id("call"), name)
+        self._tools[index] = item
+        if custom:
+            shape = {"id": item.id, "type": kind, "call_id": item.call_id, "name": name, "input": ""}
+        else:
+            shape = call_item(item.id, item.call_id, name, "", "in_progress")
+        return out + self._add(item, shape)
 
     def tool_call_arguments(self, index: int, fragment: str) -> bytes:
         item = self._tools.get(index)
@@ -164,11 +183,19 @@ class ResponsesWriter:
             return b""
         item.pieces.append(fragment)
         self.result.note_arguments(index, fragment)
+        if item.kind == "custom_tool_call":
+            return b""  # its input is inside the JSON arguments: sent whole when the call is complete
         return self._event(
             "response.function_call_arguments.delta", item_id=item.id, output_index=item.index, delta=fragment
         )
 
     def _finish_call(self, item: _Item) -> bytes:
+        if item.kind == "custom_tool_call":
+            text = custom_input("".join(item.pieces))
+            where = {"item_id": item.id, "output_index": item.index}
+            out = self._event("response.custom_tool_call_input.delta", delta=text, **where)
+            out += self._event("response.custom_tool_call_input.done", input=text, **where)
+            return out + self._done(item)
         out = self._event(
             "response.function_call_arguments.done",
             item_id=item.id,

@@ -351,3 +351,47 @@ def test_previous_response_id_chains_a_conversation(env: Env) -> None:
     client.responses.delete(first.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id)
+
+
+def test_a_codex_turn_with_a_freeform_tool(env: Env) -> None:
+    """What Codex sends: instructions, developer and user messages, a function tool and the freeform apply_patch,
+    reasoning and include asked, streamed; the patch comes back as a custom_tool_call and its output goes back."""
+    patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+    fake = env.fakes["anthropic"]
+    fake.queue(replies.anthropic_tool_stream("toolu_p", "apply_patch", [json.dumps({"input": patch})]))
+    client = env.client("anthropic")
+    tools: list[Any] = [
+        {"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {}}, "strict": False},
+        {"type": "custom", "name": "apply_patch", "description": "Edit files",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+    ]  # fmt: skip
+    request: dict[str, Any] = {
+        "model": "gpt-5-codex",
+        "instructions": "You are Codex.",
+        "tools": tools,
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "session-1",
+    }
+    history: list[Any] = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "sandbox"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "add a.txt"}]},
+    ]
+    with client.responses.stream(input=history, **request) as stream:
+        first = stream.get_final_response()
+        dropped = stream._response.headers["x-ai-proxy-dropped"].split(",")  # the SDK keeps the httpx response
+    (call,) = first.output
+    assert call.type == "custom_tool_call" and call.call_id == "toolu_p" and call.input == patch
+    assert {"include", "prompt_cache_key", "reasoning.summary"} <= set(dropped)
+    assert env.seen("anthropic").json["tools"][1]["name"] == "apply_patch"
+    history += [call.model_dump(exclude_none=True), {"type": "custom_tool_call_output", "call_id": "toolu_p",
+                                                     "output": "Success"}]  # fmt: skip
+    final = client.responses.create(input=history, **request)
+    assert final.output_text == ANSWER
+    messages = env.seen("anthropic").json["messages"]
+    assert messages[1]["content"][0] == {"type": "tool_use", "id": "toolu_p", "name": "apply_patch",
+                                         "input": {"input": patch}}  # fmt: skip
+    assert messages[2]["content"][0]["tool_use_id"] == "toolu_p"

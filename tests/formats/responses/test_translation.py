@@ -337,3 +337,33 @@ def test_error_event_bytes() -> None:
         "param": None,
         "error": {"message": "slow down", "type": "rate_limit_error", "param": None, "code": "rate"},
     }
+
+
+def test_calls_of_custom_tools_come_back_as_custom_tool_calls() -> None:
+    from addon.formats.responses.response import with_custom_calls
+    from addon.formats.responses.stream import ResponsesWriter
+
+    answer = standard_answer()
+    answer["choices"][0]["message"]["tool_calls"][0]["function"] = {
+        "name": "apply_patch",
+        "arguments": '{"input": "*** Begin Patch"}',
+    }
+    response = Response.model_validate(with_custom_calls(RESPONSES.encode(CHAT, answer), frozenset({"apply_patch"})))
+    call = response.output[-1]
+    assert call.type == "custom_tool_call" and (call.name, call.input) == ("apply_patch", "*** Begin Patch")
+
+    writer = ResponsesWriter(CHAT, "m", True, False)
+    writer.custom_tools = frozenset({"apply_patch"})
+    out = writer.role() + writer.tool_call_start(0, "call_9", "apply_patch")
+    out += writer.tool_call_arguments(0, '{"input": "*** Be') + writer.tool_call_arguments(0, 'gin"}')
+    out += writer.finish("tool_calls", None)
+    events = events_of(out)
+    assert [e.type for e in events][2:] == [
+        "response.output_item.added",
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    final = accumulate(out)
+    assert final.output[0].type == "custom_tool_call" and final.output[0].input == "*** Begin"
