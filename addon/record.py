@@ -9,6 +9,7 @@ from typing import Any
 
 from . import audit, native
 from .errors import ProxyError
+from .formats import format_label
 from .providers import Call, Provider
 from .rules import Rule
 from .streaming import StreamTranslator
@@ -166,8 +167,9 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> dict[str, Any
             "timeout": ex.timeout,
         },
     }
-    if spec.llm_format != "openai":
-        out["meta"]["client_format"] = spec.llm_format
+    label = format_label(spec.llm_format, spec.route_type)
+    if label != "openai":
+        out["meta"]["client_format"] = label
     if call is not None and call.client_model:
         out["meta"]["client_model"] = call.client_model
     if call is not None and call.dropped:

@@ -20,6 +20,11 @@ def format_for(llm_format: str, route_type: str) -> ClientFormat:
     return ROUTE_FORMATS.get(route_type) or FORMATS.get(llm_format, OPENAI)
 
 
+def format_label(llm_format: str, route_type: str) -> str:
+    """The client format as the record names it: the llm_format, or `openai-responses` for the Responses API."""
+    return "openai-responses" if route_type == RESPONSES_ROUTE else llm_format
+
+
 def standard_route_type(route_type: str) -> str:
     """The route type of the standard request a rule's client format decodes into: Chat for the route types whose
     own client format translates (Responses), else the rule's own."""
@@ -27,5 +32,6 @@ def standard_route_type(route_type: str) -> str:
 
 
 __all__ = [
-    "ANTHROPIC", "FORMATS", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for", "standard_route_type"
+    "ANTHROPIC", "FORMATS", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for", "format_label",
+    "standard_route_type",
 ]  # fmt: skip
