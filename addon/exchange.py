@@ -65,7 +65,7 @@ def prepare_call(
     model = resolve_model(rule, ctx, body)
     provider = provider_for(rule)
     if client_format is not OPENAI:
-        body = _without_unmapped_hints(body, provider, dropped)
+        body = _without_unmapped_hints(body, provider, dropped, getattr(client_format, "hint_names", HINT_FIELDS))
     if model is None and provider.requires_model(options):
         raise bad_request("no model: the request names none and the rule configures none", param="model")
 
@@ -108,13 +108,16 @@ def prepare_call(
 HINT_FIELDS = {"reasoning_effort": "thinking", "top_k": "top_k", "parallel_tool_calls": "disable_parallel_tool_use"}
 
 
-def _without_unmapped_hints(body: dict[str, Any], provider: Provider, dropped: list[str]) -> dict[str, Any]:
+def _without_unmapped_hints(
+    body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The body without the hints the provider has no control for; `names`: each hint in the client's terms."""
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body
     for key in unmapped:
-        if HINT_FIELDS[key] not in dropped:
-            dropped.append(HINT_FIELDS[key])
+        if names[key] not in dropped:
+            dropped.append(names[key])
     return {k: v for k, v in body.items() if k not in unmapped}
 
 

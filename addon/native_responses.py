@@ -51,16 +51,17 @@ class ResponsesPassthrough(NativeFormat):
         return "https://api.openai.com"
 
     def upstream_path(self, path: str, query: list[tuple[str, str]], options: ModelOptions) -> str:
-        """The upstream path of the client's (/v1/responses[/...]): Azure's own naming there, OpenAI's as it is."""
+        """The upstream path of the client's (/v1/responses[/...], /v1/models): Azure's own naming there (its v1
+        surface, or the dated one for a dated api-version), OpenAI's as it is."""
         if self.name != "azure":
             return path
-        tail = path.split("/responses", 1)[1] if "/responses" in path else ""
+        rest = path[3:] if path.startswith("/v1/") else path
         version = options.azure_api_version
         if version and not any(k == "api-version" for k, _ in query):
             query.append(("api-version", version))
         if version and version.lower() not in V1_API_VERSIONS:
-            return "/openai/responses" + tail
-        return "/openai/v1/responses" + tail
+            return "/openai" + rest
+        return "/openai/v1" + rest
 
     def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
         if not isinstance(data, dict):

@@ -124,6 +124,8 @@ class ResponsesTranslated(Translated):
             return None
         items = _as_items(body.get("input"))
         previous = body.get("previous_response_id")
+        if isinstance(previous, str) and items is None and body.get("input") is None:
+            items = []  # the stored conversation alone
         if isinstance(previous, str) and items is not None:
             loaded = await store.load_async(previous)
             if loaded is None:

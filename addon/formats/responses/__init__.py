@@ -20,6 +20,12 @@ _MODELS_PATH = re.compile(r"/models(?:/([^/]+))?$")
 
 class ResponsesFormat:
     name = "openai"  # a route type of the OpenAI format, as in Kong
+    # The standard request's hints, in this format's terms, for the loss report of a provider without them.
+    hint_names = {
+        "reasoning_effort": "reasoning.effort",
+        "top_k": "top_k",
+        "parallel_tool_calls": "parallel_tool_calls",
+    }
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return request.decode(body, dropped)

@@ -367,3 +367,45 @@ def test_calls_of_custom_tools_come_back_as_custom_tool_calls() -> None:
     ]
     final = accumulate(out)
     assert final.output[0].type == "custom_tool_call" and final.output[0].input == "*** Begin"
+
+
+def test_hints_a_provider_lacks_are_reported_in_the_responses_terms() -> None:
+    from addon.exchange import ClientRequest, prepare_call
+    from tests.support.rules import make_rule
+
+    body = {"model": "m", "input": "hi", "reasoning": {"effort": "high"}, "parallel_tool_calls": False,
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}  # fmt: skip
+    data = json.dumps(body).encode()
+    call = prepare_call(make_rule("gemini", "m", ROUTE), {}, ClientRequest({}, {}, "application/json", data), RESPONSES)
+    assert call.route_type == CHAT and "reasoning_effort" not in call.body and "parallel_tool_calls" not in call.body
+    assert call.dropped == ["reasoning.effort", "parallel_tool_calls"]
+    call = prepare_call(make_rule("openai", "m", CHAT), {}, ClientRequest({}, {}, "application/json", data), RESPONSES)
+    assert call.body["reasoning_effort"] == "high" and call.dropped == []
+
+
+def test_rules_take_the_responses_route_type_with_the_openai_format_only() -> None:
+    from addon.rules import RulesError
+    from tests.support.rules import make_rule
+
+    assert make_rule("anthropic", "claude-x", ROUTE).spec.route_type == ROUTE
+    with pytest.raises(RulesError, match="takes the OpenAI format"):
+        make_rule("anthropic", "claude-x", ROUTE, llm_format="anthropic")
+
+
+@pytest.mark.parametrize(
+    ("version", "path", "query"),
+    [
+        (None, "/openai/v1/responses/resp_1", []),
+        ("preview", "/openai/v1/responses/resp_1", [("api-version", "preview")]),
+        ("2025-04-01-preview", "/openai/responses/resp_1", [("api-version", "2025-04-01-preview")]),
+    ],
+)
+def test_azure_names_the_responses_path(version: str | None, path: str, query: list[Any]) -> None:
+    from addon.native_responses import AZURE_RESPONSES, OPENAI_RESPONSES
+
+    options = ModelOptions(azure_instance="res", azure_api_version=version)
+    got: list[tuple[str, str]] = []
+    assert AZURE_RESPONSES.upstream_path("/v1/responses/resp_1", got, options) == path and got == query
+    assert AZURE_RESPONSES.upstream_path("/v1/models", [], ModelOptions()) == "/openai/v1/models"
+    assert OPENAI_RESPONSES.upstream_path("/v1/responses", [], options) == "/v1/responses"
+    assert AZURE_RESPONSES.base_url(options) == "https://res.openai.azure.com"
