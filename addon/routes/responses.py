@@ -14,11 +14,12 @@ from mitmproxy import http
 from .. import flows, jsonutil, native
 from ..errors import ProxyError
 from ..exchange import resolve_model
+from ..formats.responses.request import without_hosted_tools
 from ..formats.responses.response import with_custom_calls
 from ..native_responses import PASSTHROUGH
 from ..record import Exchange
 from ..response_store import ResponseStore
-from ..spec import ModelOptions
+from ..spec import ModelOptions, RuleSpec
 from ..templating import TemplateContext
 from .base import Services
 from .native import Native
@@ -71,6 +72,7 @@ class Turn:
     conversation: list[Any]  # the input items of every turn chained so far, this one's included
     echo: dict[str, Any]
     custom_tools: frozenset[str]  # the names of the request's custom (freeform) tools
+    dropped: list[str]  # hosted tools the rule drops
     writers: list[Any] = field(default_factory=list)  # the stream writer, once the stream has started
 
 
@@ -85,11 +87,12 @@ class ResponsesTranslated(Translated):
         if found is not None and request.method in ("GET", "DELETE"):
             await self._stored(flow, ex, store, found.group(1))
             return
-        turn = await self._turn(request, store, ex.rule.spec.max_request_body_size)
+        turn = await self._turn(request, store, ex.rule.spec)
         await super().forward(services, flow, ex, captures)
         if ex.call is None or turn is None:
             return
         ex.route_state = turn
+        ex.call.dropped.extend(d for d in turn.dropped if d not in ex.call.dropped)
         if ex.call.stream:
             factory = ex.call.writer
 
@@ -113,15 +116,20 @@ class ResponsesTranslated(Translated):
         ex.status, ex.client_answer = 200, answer
         flow.response = http.Response.make(200, jsonutil.dumps(answer), {"content-type": "application/json"})
 
-    async def _turn(self, request: http.Request, store: ResponseStore, limit: int) -> Turn | None:
+    async def _turn(self, request: http.Request, store: ResponseStore, spec: RuleSpec) -> Turn | None:
         """The request's turn; with `previous_response_id`, the stored conversation goes before its input (the
         request's body is rewritten to hold it, as the provider needs the whole conversation)."""
         try:
-            body = jsonutil.loads(flows.client_body(request, limit))
+            body = jsonutil.loads(flows.client_body(request, spec.max_request_body_size))
         except ValueError:
             return None  # the format's decoder answers it
         if not isinstance(body, dict):
             return None
+        dropped: list[str] = []
+        if spec.model.options.hosted_tools == "drop":
+            body, dropped = without_hosted_tools(body)
+            if dropped:
+                request.content = jsonutil.dumps(body)
         items = _as_items(body.get("input"))
         previous = body.get("previous_response_id")
         if isinstance(previous, str) and items is None and body.get("input") is None:
@@ -148,7 +156,7 @@ class ResponsesTranslated(Translated):
             for t in tools
             if isinstance(t, dict) and t.get("type") == "custom" and isinstance(t.get("name"), str)
         )
-        return Turn(store if keep else None, items or [], echo, custom)
+        return Turn(store if keep else None, items or [], echo, custom, dropped)
 
     def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         super().response(flow, ex)

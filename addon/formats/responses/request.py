@@ -160,6 +160,29 @@ def _tool(tool: dict[str, Any], param: str) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def without_hosted_tools(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The body without OpenAI's hosted tools (and a tool_choice naming one), for a rule that drops them rather
+    than refuse the request; and what was dropped (`tools.web_search`, ...) for the loss report."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return body, []
+    kept, dropped = [], []
+    for tool in tools:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if isinstance(kind, str) and kind not in ("function", "custom"):
+            dropped.append(f"tools.{kind}")
+        else:
+            kept.append(tool)
+    if not dropped:
+        return body, []
+    out = {**body, "tools": kept}
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") not in ("function", "custom", "allowed_tools"):
+        del out["tool_choice"]
+        dropped.append("tool_choice")
+    return out, list(dict.fromkeys(dropped))
+
+
 def _reasoning(reasoning: Any, out: dict[str, Any], items: Items) -> None:
     if reasoning is None:
         return

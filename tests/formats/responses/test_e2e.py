@@ -57,6 +57,17 @@ def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
     auth: {AUTH.get(provider, DEFAULT_AUTH)}
     logging: {{log_payloads: true}}
 """
+    out += f"""
+  - name: responses-lenient
+    match: {{host: lenient.codex.internal, path: "/v1/*"}}
+    route_type: llm/v1/responses
+    model:
+      provider: gemini
+      name: gemini-fake-1
+      aliases: {{"*": gemini-fake-1}}
+      options: {{hosted_tools: drop, upstream_url: "{fakes["gemini"].url}"}}
+    auth: {AUTH["gemini"]}
+"""
     return out
 
 
@@ -395,3 +406,12 @@ def test_a_codex_turn_with_a_freeform_tool(env: Env) -> None:
     assert messages[1]["content"][0] == {"type": "tool_use", "id": "toolu_p", "name": "apply_patch",
                                          "input": {"input": patch}}  # fmt: skip
     assert messages[2]["content"][0]["tool_use_id"] == "toolu_p"
+
+
+def test_a_rule_may_drop_hosted_tools_instead(env: Env) -> None:
+    env.fakes["gemini"].queue(replies.gemini_reply(False))
+    tools: list[Any] = [{"type": "web_search"}, ADD]
+    raw = env.client("lenient").responses.with_raw_response.create(model="gpt-5", input="hi", tools=tools)
+    assert raw.headers["x-ai-proxy-dropped"] == "tools.web_search" and raw.parse().output_text == ANSWER
+    (declarations,) = env.seen("gemini").json["tools"]
+    assert [f["name"] for f in declarations["functionDeclarations"]] == ["add"]

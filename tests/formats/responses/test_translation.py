@@ -409,3 +409,14 @@ def test_azure_names_the_responses_path(version: str | None, path: str, query: l
     assert AZURE_RESPONSES.upstream_path("/v1/models", [], ModelOptions()) == "/openai/v1/models"
     assert OPENAI_RESPONSES.upstream_path("/v1/responses", [], options) == "/v1/responses"
     assert AZURE_RESPONSES.base_url(options) == "https://res.openai.azure.com"
+
+
+def test_hosted_tools_dropped_when_the_rule_says_so() -> None:
+    from addon.formats.responses.request import without_hosted_tools
+
+    body = {"tools": [{"type": "web_search"}, {"type": "function", "name": "f"}, {"type": "local_shell"}],
+            "tool_choice": {"type": "web_search"}}  # fmt: skip
+    out, dropped = without_hosted_tools(body)
+    assert out == {"tools": [{"type": "function", "name": "f"}]}
+    assert dropped == ["tools.web_search", "tools.local_shell", "tool_choice"]
+    assert without_hosted_tools({"tools": "x"}) == ({"tools": "x"}, [])
