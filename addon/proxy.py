@@ -54,6 +54,7 @@ class AIProxy:
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        response_store.add_options(loader)  # the Responses API's conversation store
         loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
         loader.add_option("ai_recordings", str, "recordings", "Folder for the AI proxy's JSONL audit records.")
         loader.add_option(
@@ -62,7 +63,6 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
-        response_store.add_options(loader)
         audit.PriceTable.warm_up()
 
     def configure(self, updated: set[str]) -> None:
