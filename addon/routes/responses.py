@@ -165,6 +165,8 @@ class ResponsesTranslated(Translated):
             return
         if turn.writers:
             final = turn.writers[0].final
+            if final is not None:
+                ex.client_answer = final  # the record keeps the response the client assembled
         elif isinstance(ex.client_answer, dict) and ex.client_answer.get("object") == "response":
             final = with_custom_calls(ex.client_answer, turn.custom_tools)
             final.update(turn.echo)

@@ -200,7 +200,7 @@ def test_streamed_tool_arguments_reach_the_client_before_the_stream_ends(env: En
     seen_first_piece = threading.Event()
     env.fakes["anthropic"].queue(
         replies.anthropic_tool_stream(
-            "toolu_1", "add", ['{"a":', ' 1, "b": 1}'], hold=lambda: seen_first_piece.wait(10)
+            "toolu_stream1", "add", ['{"a":', ' 1, "b": 1}'], hold=lambda: seen_first_piece.wait(10)
         )
     )
     client = env.client("anthropic")
@@ -212,8 +212,14 @@ def test_streamed_tool_arguments_reach_the_client_before_the_stream_ends(env: En
                 break
         final = stream.get_final_response()
     assert seen_first_piece.is_set()
+    record = env.record("toolu_stream1")
+    assert record["payload"]["client_response"]["output"][0]["call_id"] == "toolu_stream1"
     (call,) = final.output
-    assert call.type == "function_call" and call.call_id == "toolu_1" and json.loads(call.arguments) == {"a": 1, "b": 1}
+    assert (
+        call.type == "function_call"
+        and call.call_id == "toolu_stream1"
+        and json.loads(call.arguments) == {"a": 1, "b": 1}
+    )
     assert final.usage is not None and final.usage.output_tokens == 20
 
 
