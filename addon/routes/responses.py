@@ -87,6 +87,9 @@ class ResponsesTranslated(Translated):
         if found is not None and request.method in ("GET", "DELETE"):
             await self._stored(flow, ex, store, found.group(1))
             return
+        path = request.path.split("?", 1)[0].rstrip("/")
+        if request.method != "POST" and not path.endswith("/models") and "/models/" not in path:
+            raise ProxyError(404, f"{request.method} {path} is not served by this route", type="invalid_request_error")
         turn = await self._turn(request, store, ex.rule.spec)
         await super().forward(services, flow, ex, captures)
         if ex.call is None or turn is None:

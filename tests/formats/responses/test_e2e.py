@@ -276,6 +276,8 @@ def test_unknown_fields_are_reported_and_recorded(env: Env) -> None:
 def test_models_are_answered_by_the_proxy(env: Env) -> None:
     models = env.client("cohere").models.list()
     assert [m.id for m in models.data] == ["command-fake"]
+    with pytest.raises(openai.NotFoundError):
+        env.client("cohere").responses.input_items.list("resp_1")  # not kept in that shape
     assert env.fakes["cohere"].requests == []
 
 
