@@ -16,6 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ class ResponseStore:
         row_response, row_conversation = jsonutil.dumps_str(response), jsonutil.dumps_str(conversation)
         size = len(row_response) + len(row_conversation)
         now = time.time()
-        with self._lock, self._connect() as db:
+        with self._lock, closing(self._connect()) as db, db:
             db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
                 (response_id, now, size, row_response, row_conversation),
@@ -70,7 +71,6 @@ class ResponseStore:
             total = db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0]
             if total > self.max_bytes:
                 self._trim(db, total)
-        db.close()
 
     def _trim(self, db: sqlite3.Connection, total: int) -> None:
         """Remove the oldest rows until the store is under its size bound."""
@@ -85,21 +85,18 @@ class ResponseStore:
 
     def load(self, response_id: str) -> tuple[dict[str, Any], list[Any]] | None:
         """(response, conversation) of a stored, unexpired response, or None."""
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             row = db.execute(
                 "SELECT response, conversation FROM responses WHERE id = ? AND created >= ?",
                 (response_id, time.time() - self.max_age),
             ).fetchone()
-        db.close()
         if row is None:
             return None
         return jsonutil.loads(row[0]), jsonutil.loads(row[1])
 
     def delete(self, response_id: str) -> bool:
-        with self._lock, self._connect() as db:
-            deleted = db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
-        db.close()
-        return deleted
+        with self._lock, closing(self._connect()) as db, db:
+            return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
     # ---- from the event loop ------------------------------------------------------------------------------------
 
