@@ -7,6 +7,7 @@ response.created, response.in_progress; per output item response.output_item.add
   response.content_part.done;
 - reasoning: response.reasoning_summary_part.added, response.reasoning_summary_text.delta..., .done, part .done;
 - a function call: response.function_call_arguments.delta... (each fragment as it arrives), .done;
+- a custom tool's call: response.custom_tool_call_input.delta... (the text inside its JSON arguments), .done;
 then response.output_item.done; and last response.completed (or response.incomplete for a length stop) carrying
 the whole response with its usage. A failure is an `error` event followed by response.failed.
 
@@ -22,9 +23,9 @@ from ... import jsonutil
 from ...chunks import StreamResult
 from ...errors import ProxyError
 from . import errors
+from .custom import InputStream
 from .response import (
     call_item,
-    custom_input,
     custom_item,
     message_item,
     new_id,
@@ -44,12 +45,13 @@ def event(kind: str, seq: int, data: dict[str, Any]) -> bytes:
 class _Item:
     """One output item being streamed: its place, id and the pieces of its text or arguments."""
 
-    __slots__ = ("call_id", "id", "index", "kind", "name", "pieces")
+    __slots__ = ("call_id", "id", "index", "input", "kind", "name", "pieces")
 
     def __init__(self, kind: str, index: int, item_id: str, call_id: str = "", name: str = "") -> None:
         self.kind, self.index, self.id = kind, index, item_id
         self.call_id, self.name = call_id, name
         self.pieces: list[str] = []
+        self.input = InputStream() if kind == "custom_tool_call" else None
 
     def final(self) -> dict[str, Any]:
         text = "".join(self.pieces)
@@ -183,17 +185,19 @@ class ResponsesWriter:
             return b""
         item.pieces.append(fragment)
         self.result.note_arguments(index, fragment)
-        if item.kind == "custom_tool_call":
-            return b""  # its input is inside the JSON arguments: sent whole when the call is complete
+        if item.input is not None:  # a custom tool: the text inside its JSON arguments, as it arrives
+            text = item.input.feed(fragment)
+            where = {"item_id": item.id, "output_index": item.index}
+            return self._event("response.custom_tool_call_input.delta", delta=text, **where) if text else b""
         return self._event(
             "response.function_call_arguments.delta", item_id=item.id, output_index=item.index, delta=fragment
         )
 
     def _finish_call(self, item: _Item) -> bytes:
-        if item.kind == "custom_tool_call":
-            text = custom_input("".join(item.pieces))
+        if item.input is not None:
+            text, rest = item.input.rest()
             where = {"item_id": item.id, "output_index": item.index}
-            out = self._event("response.custom_tool_call_input.delta", delta=text, **where)
+            out = self._event("response.custom_tool_call_input.delta", delta=rest, **where) if rest else b""
             out += self._event("response.custom_tool_call_input.done", input=text, **where)
             return out + self._done(item)
         out = self._event(

@@ -358,9 +358,12 @@ def test_calls_of_custom_tools_come_back_as_custom_tool_calls() -> None:
     out += writer.tool_call_arguments(0, '{"input": "*** Be') + writer.tool_call_arguments(0, 'gin"}')
     out += writer.finish("tool_calls", None)
     events = events_of(out)
-    assert [e.type for e in events][2:] == [
-        "response.output_item.added",
-        "response.custom_tool_call_input.delta",
+    assert [(e.type, getattr(e, "delta", None)) for e in events][2:-3] == [
+        ("response.output_item.added", None),
+        ("response.custom_tool_call_input.delta", "*** Be"),
+        ("response.custom_tool_call_input.delta", "gin"),
+    ]
+    assert [e.type for e in events][-3:] == [
         "response.custom_tool_call_input.done",
         "response.output_item.done",
         "response.completed",
@@ -420,3 +423,26 @@ def test_hosted_tools_dropped_when_the_rule_says_so() -> None:
     assert out == {"tools": [{"type": "function", "name": "f"}]}
     assert dropped == ["tools.web_search", "tools.local_shell", "tool_choice"]
     assert without_hosted_tools({"tools": "x"}) == ({"tools": "x"}, [])
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        '{"input": "line 1\\nline \\"2\\" \\ud83d\\ude00 \\u00e9 tab\\t end"}',
+        '{ "input" : "plain" }',
+        '{"other": 1, "input": "x"}',
+        '{"input": 3}',
+        "not json",
+    ],
+)
+def test_custom_input_streams_at_every_split_offset(arguments: str) -> None:
+    from addon.formats.responses.custom import InputStream
+    from addon.formats.responses.response import custom_input
+
+    whole = custom_input(arguments)
+    for cut in range(len(arguments) + 1):
+        for pieces in ([arguments[:cut], arguments[cut:]], list(arguments)):
+            stream = InputStream()
+            sent = "".join(stream.feed(p) for p in pieces)
+            got, rest = stream.rest()
+            assert got == whole and sent + rest == whole, (cut, pieces)
