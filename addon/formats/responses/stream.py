@@ -78,6 +78,7 @@ class ResponsesWriter:
         self._started = False
         self._open: _Item | None = None  # the open message or reasoning item
         self._tools: dict[int, _Item] = {}  # tool-call index -> its open item
+        self._call_ids: set[str] = set()
         self._output: list[dict[str, Any] | None] = []  # by output_index; None until the item is done
         self.echo: dict[str, Any] = {}  # request fields the response objects repeat (set by the route)
         self.custom_tools: frozenset[str] = frozenset()  # the request's custom tools (set by the route)
@@ -171,7 +172,10 @@ class ResponsesWriter:
             out += self._finish_call(previous)
         custom = name in self.custom_tools
         kind = "custom_tool_call" if custom else "function_call"
-        item = _Item(kind, len(self._output), new_id("ctc" if custom else "fc"), call_id or new_id("call"), name)
+        if not call_id or call_id in self._call_ids:  # clients tell calls apart by call_id: never two alike
+            call_id = new_id("call")
+        self._call_ids.add(call_id)
+        item = _Item(kind, len(self._output), new_id("ctc" if custom else "fc"), call_id, name)
         self._tools[index] = item
         if custom:
             shape = {"id": item.id, "type": kind, "call_id": item.call_id, "name": name, "input": ""}

@@ -66,3 +66,40 @@ def check(err: ProxyError, body: bytes) -> None:
 def test_responses_bodies_never_crash() -> None:
     accepted = format_fuzz.run(RESPONSES, BODIES, SEED, CASES, "/v1/responses", check)
     assert accepted > CASES // 10  # the mutations start from bodies the providers take
+
+
+def test_any_sequence_of_writer_calls_gives_events_the_sdk_accepts() -> None:
+    """Provider translators may call the writer in any order (text after tools, reasoning between, a tool index
+    started twice, arguments for an unknown index, an error at any point): every event still validates against the
+    SDK's types, sequence numbers count up, and a completed stream accumulates into the same output."""
+    import random
+
+    from addon.errors import ProxyError as Err
+    from addon.formats.responses.stream import ResponsesWriter
+    from tests.formats.responses.test_translation import accumulate, events_of
+
+    rng = random.Random(SEED)
+    for case in range(300):
+        writer = ResponsesWriter("llm/v1/chat", "m", True, case % 2 == 0)
+        writer.custom_tools = frozenset({"patch"})
+        out = b""
+        for _ in range(rng.randint(0, 12)):
+            step = rng.randrange(5)
+            index = rng.randrange(3)
+            if step == 0:
+                out += writer.text(rng.choice(["a", "", "é\\n", '"q"']))
+            elif step == 1:
+                out += writer.reasoning(rng.choice(["think", ""]))
+            elif step == 2:
+                out += writer.tool_call_start(index, rng.choice(["", f"call_{index}"]), rng.choice(["f", "patch"]))
+            else:
+                out += writer.tool_call_arguments(index, rng.choice(['{"input": "x', '"}', "{}", "", "\\\\u00"]))
+        if rng.random() < 0.2:
+            out += writer.error(Err(502, "broken"))
+            assert [e.type for e in events_of(out)][-2:] == ["error", "response.failed"], case
+            continue
+        out += writer.finish(rng.choice(["stop", "length", "tool_calls", None]), None)
+        events = events_of(out)
+        if events[-1].type == "response.completed":
+            final = accumulate(out)
+            assert [o.type for o in final.output] == [o.type for o in events[-1].response.output], case
