@@ -190,7 +190,9 @@ def comment(ex: Exchange, usage: dict[str, Any]) -> str:
     """The flow's comment in mitmweb: provider/model [rule] · tokens · cost · latency (· the error)."""
     model = ex.response_object().get("model") or (ex.call.model if ex.call else None) or "?"
     asked = ex.call.client_model if ex.call else None
-    parts = [f"{ex.provider.name}/{model}" + (f" (asked {asked})" if asked else "") + f" [{ex.rule.name}]"]
+    label = format_label(ex.rule.spec.llm_format, ex.rule.spec.route_type)
+    client = f" from {label}" if label != "openai" else ""  # the client's format, when not OpenAI Chat
+    parts = [f"{ex.provider.name}/{model}" + (f" (asked {asked})" if asked else "") + f" [{ex.rule.name}]{client}"]
     if usage.get("prompt_tokens") is not None:
         completion = usage["completion_tokens"]  # None when a stream was cut off before the provider counted it
         parts.append(f"{usage['prompt_tokens']}+{'?' if completion is None else completion} tokens")

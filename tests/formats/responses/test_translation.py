@@ -446,3 +446,17 @@ def test_custom_input_streams_at_every_split_offset(arguments: str) -> None:
             sent = "".join(stream.feed(p) for p in pieces)
             got, rest = stream.rest()
             assert got == whole and sent + rest == whole, (cut, pieces)
+
+
+def test_the_mitmweb_comment_names_the_client_format() -> None:
+    from addon import record
+    from tests.support.rules import make_rule
+
+    ex = record.Exchange(
+        rule=make_rule("gemini", "g1", ROUTE), provider=REGISTRY["gemini"], client_url="", client_body=b""
+    )
+    assert record.comment(ex, {}) == "gemini/? [r] from openai-responses"  # no model answered yet
+    ex = record.Exchange(
+        rule=make_rule("gemini", "g1", CHAT), provider=REGISTRY["gemini"], client_url="", client_body=b""
+    )
+    assert "from" not in record.comment(ex, {})
