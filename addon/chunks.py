@@ -28,6 +28,34 @@ class StreamResult:
     tool_calls: list[dict[str, Any]] | None = None
     reasoning: list[str] | None = None
 
+    # The bookkeeping every client format's writer does as it writes (the record's view of the stream).
+    def note_text(self, text: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.time()
+        if self.text is not None:
+            self.text.append(text)
+
+    def note_reasoning(self, text: str) -> None:
+        if self.reasoning is not None:
+            self.reasoning.append(text)
+
+    def note_call(self, call_id: str, name: str) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.time()
+        if self.tool_calls is not None:
+            self.tool_calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}})
+
+    def note_arguments(self, index: int, fragment: str) -> None:
+        if self.tool_calls is not None and index < len(self.tool_calls):
+            self.tool_calls[index]["function"]["arguments"] += fragment
+
+    def note_finish(self, reason: str | None, usage: dict[str, Any] | None) -> None:
+        """The stream ended properly; a final usage of None keeps the counts noted before."""
+        self.finish_reason = reason
+        if usage is not None:
+            self.usage = usage
+        self.completed = True
+
     def assembled(self, route_type: str, id: str) -> dict[str, Any] | None:
         """The whole answer as one OpenAI response object, for the audit record."""
         if self.text is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import jsonutil, openai_format
 from .errors import ProxyError, bad_request
-from .formats import OPENAI, ClientFormat
+from .formats import OPENAI, ClientFormat, standard_route_type
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
 from .rules import Rule
 from .templating import TemplateContext
@@ -62,10 +62,10 @@ def prepare_call(
     ctx = TemplateContext(req.headers, captures, req.query)
     options = rule.resolve_options(ctx)
     client_model = body.get("model") if isinstance(body.get("model"), str) else None
-    model = _resolve_model(rule, ctx, body)
+    model = resolve_model(rule, ctx, body)
     provider = provider_for(rule)
     if client_format is not OPENAI:
-        body = _without_unmapped_hints(body, provider, dropped)
+        body = _without_unmapped_hints(body, provider, dropped, getattr(client_format, "hint_names", HINT_FIELDS))
     if model is None and provider.requires_model(options):
         raise bad_request("no model: the request names none and the rule configures none", param="model")
 
@@ -89,7 +89,7 @@ def prepare_call(
         )
     body = _apply_tuning(body, options)
     return Call(
-        route_type=spec.route_type,
+        route_type=standard_route_type(spec.route_type),
         body=body,
         model=model,
         options=options,
@@ -108,17 +108,20 @@ def prepare_call(
 HINT_FIELDS = {"reasoning_effort": "thinking", "top_k": "top_k", "parallel_tool_calls": "disable_parallel_tool_use"}
 
 
-def _without_unmapped_hints(body: dict[str, Any], provider: Provider, dropped: list[str]) -> dict[str, Any]:
+def _without_unmapped_hints(
+    body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The body without the hints the provider has no control for; `names`: each hint in the client's terms."""
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body
     for key in unmapped:
-        if HINT_FIELDS[key] not in dropped:
-            dropped.append(HINT_FIELDS[key])
+        if names[key] not in dropped:
+            dropped.append(names[key])
     return {k: v for k, v in body.items() if k not in unmapped}
 
 
-def _resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
+def resolve_model(rule: Rule, ctx: TemplateContext, body: dict[str, Any]) -> str | None:
     requested = body.get("model")
     aliases = rule.spec.model.aliases
     if aliases and isinstance(requested, str):

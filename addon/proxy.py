@@ -20,7 +20,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
 
-from . import audit, flows, record, upstream_faults
+from . import audit, flows, record, response_store, upstream_faults
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
@@ -56,6 +56,7 @@ class AIProxy:
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        response_store.add_options(loader)  # the Responses API's conversation store
         loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
         loader.add_option("ai_recordings", str, "recordings", "Folder for the AI proxy's JSONL audit records.")
         loader.add_option(
@@ -238,6 +239,9 @@ class AIProxy:
 
             self._gcp = GcpTokenSource()
         return self._gcp
+
+    def response_store(self) -> response_store.ResponseStore:
+        return response_store.store_for(ctx.options)
 
     def close_upstream(self, flow: http.HTTPFlow) -> None:
         upstream_faults.close_upstream(flow, self._proxyserver)

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import audit, jsonutil, native
 from .errors import ProxyError
+from .formats import format_label
 from .providers import Call, Provider
 from .rules import Rule
 from .streaming import StreamTranslator
@@ -52,6 +53,7 @@ class Exchange:
     client_close: bool = False  # the client asked to close its connection after this exchange
     client_stream: bool = False  # the client has received response headers of a stream
     in_flight_at_shutdown: bool = False  # the proxy began to stop before this exchange ended
+    route_state: Any = None  # what a route keeps between its hooks (the Responses route: what to store)
 
     def response_object(self) -> dict[str, Any]:
         return self.client_response if isinstance(self.client_response, dict) else {}
@@ -176,8 +178,9 @@ def build(flow_id: str, ex: Exchange, prices: audit.PriceTable, embed: bool = Tr
             "timeout": ex.timeout,
         },
     }
-    if spec.llm_format != "openai":
-        out["meta"]["client_format"] = spec.llm_format
+    label = format_label(spec.llm_format, spec.route_type)
+    if label != "openai":
+        out["meta"]["client_format"] = label
     if call is not None and call.client_model:
         out["meta"]["client_model"] = call.client_model
     if call is not None and call.dropped:
@@ -200,7 +203,9 @@ def comment(ex: Exchange, usage: dict[str, Any]) -> str:
     """The flow's comment in mitmweb: provider/model [rule] · tokens · cost · latency (· the error)."""
     model = ex.response_object().get("model") or (ex.call.model if ex.call else None) or "?"
     asked = ex.call.client_model if ex.call else None
-    parts = [f"{ex.provider.name}/{model}" + (f" (asked {asked})" if asked else "") + f" [{ex.rule.name}]"]
+    label = format_label(ex.rule.spec.llm_format, ex.rule.spec.route_type)
+    client = f" from {label}" if label != "openai" else ""  # the client's format, when not OpenAI Chat
+    parts = [f"{ex.provider.name}/{model}" + (f" (asked {asked})" if asked else "") + f" [{ex.rule.name}]{client}"]
     if usage.get("prompt_tokens") is not None:
         completion = usage["completion_tokens"]  # None when a stream was cut off before the provider counted it
         parts.append(f"{usage['prompt_tokens']}+{'?' if completion is None else completion} tokens")

@@ -185,8 +185,8 @@ def _check_provider(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Provi
             f"{where}: model.provider '{spec.model.provider}' is unknown "
             f"(available: {', '.join(repr(name) for name in sorted(REGISTRY))})"
         )
-    if spec.route_type == "llm/v1/embeddings" and spec.llm_format != "openai":
-        raise RulesError(f"{where}: route_type llm/v1/embeddings takes the OpenAI format (llm_format: openai)")
+    if spec.route_type in ("llm/v1/embeddings", "llm/v1/responses") and spec.llm_format != "openai":
+        raise RulesError(f"{where}: route_type {spec.route_type} takes the OpenAI format (llm_format: openai)")
     if spec.llm_format not in ("openai", provider.native_format):  # another client format, translated
         if spec.llm_format not in FORMATS:
             raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import watchdog
 from .errors import bad_request
 
-ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "preserve")
+ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings", "llm/v1/responses", "preserve")
 
 
 class RulesError(ValueError):
@@ -94,6 +94,9 @@ class ModelOptions(_Strict):
     mistral_format: Literal["openai", "ollama"] | None = None
     cohere_api: Literal["v1", "v2"] | None = None
     embeddings_dimensions: Annotated[int, Field(gt=0)] | None = None
+    # route_type llm/v1/responses translated: OpenAI's hosted tools (web_search...) refused with a 400 (the default)
+    # or dropped from the request and reported.
+    hosted_tools: Literal["refuse", "drop"] | None = None
     gemini: GeminiOptions | None = None
     bedrock: BedrockOptions | None = None
     huggingface: HuggingFaceOptions | None = None

@@ -6,11 +6,13 @@ Providers never know which client format the client spoke."""
 from .anthropic import ANTHROPIC
 from .base import ClientFormat
 from .openai import OPENAI
+from .responses import RESPONSES
+from .responses import ROUTE_TYPE as RESPONSES_ROUTE
 
 FORMATS: dict[str, ClientFormat] = {OPENAI.name: OPENAI, ANTHROPIC.name: ANTHROPIC}
 # Route types whose client format is not the llm_format's default one (Kong names OpenAI's Responses API a route
 # type of the OpenAI format): route type -> format, consulted before FORMATS.
-ROUTE_FORMATS: dict[str, ClientFormat] = {}
+ROUTE_FORMATS: dict[str, ClientFormat] = {RESPONSES_ROUTE: RESPONSES}
 
 
 def format_for(llm_format: str, route_type: str) -> ClientFormat:
@@ -18,4 +20,18 @@ def format_for(llm_format: str, route_type: str) -> ClientFormat:
     return ROUTE_FORMATS.get(route_type) or FORMATS.get(llm_format, OPENAI)
 
 
-__all__ = ["ANTHROPIC", "FORMATS", "OPENAI", "ROUTE_FORMATS", "ClientFormat", "format_for"]
+def format_label(llm_format: str, route_type: str) -> str:
+    """The client format as the record names it: the llm_format, or `openai-responses` for the Responses API."""
+    return "openai-responses" if route_type == RESPONSES_ROUTE else llm_format
+
+
+def standard_route_type(route_type: str) -> str:
+    """The route type of the standard request a rule's client format decodes into: Chat for the route types whose
+    own client format translates (Responses), else the rule's own."""
+    return "llm/v1/chat" if route_type in ROUTE_FORMATS else route_type
+
+
+__all__ = [
+    "ANTHROPIC", "FORMATS", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for", "format_label",
+    "standard_route_type",
+]  # fmt: skip

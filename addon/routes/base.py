@@ -16,11 +16,13 @@ from ..spec import AuthSpec
 
 
 class Services(Protocol):
-    """What a route needs from the addon: OAuth tokens, and closing an upstream connection early."""
+    """What a route needs from the addon: OAuth tokens, closing an upstream connection early, the Responses store."""
 
     def gcp_tokens(self) -> Any: ...
 
     def close_upstream(self, flow: http.HTTPFlow) -> None: ...
+
+    def response_store(self) -> Any: ...
 
 
 class Route:

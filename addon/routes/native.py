@@ -13,6 +13,7 @@ from mitmproxy import http
 from .. import flows, native
 from ..errors import ProxyError
 from ..record import Exchange
+from ..spec import ModelOptions
 from ..templating import TemplateContext
 from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
 
@@ -24,7 +25,7 @@ class Native(Route):
 
     async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         request = flow.request
-        fmt = native.adapter(ex.provider)
+        fmt = self.adapter(ex)
         headers = ex.client_headers = flows.decode_headers(request)
         path, _, _ = request.path.partition("?")
         query = list(request.query.items(multi=True)) if "?" in request.path else []
@@ -37,13 +38,15 @@ class Native(Route):
         if setup is not None:
             await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
         token = await services.gcp_tokens().token(auth) if auth is not None and auth.gcp_use_service_account else None
+        client = native.NativeRequest(request.method, path, query, headers, request.raw_content or b"")
+        client, configured_model = self.prepare(ex, client, tctx, options)
         up = native.build_request(
             fmt,
-            native.NativeRequest(request.method, path, query, headers, request.raw_content or b""),
+            client,
             route_type=spec.route_type,
             options=options,
             auth=auth,
-            configured_model=ex.rule.resolve_model_name(tctx),
+            configured_model=configured_model,
             max_body=spec.max_request_body_size,
             access_token=token,
         )
@@ -53,8 +56,18 @@ class Native(Route):
         flows.send_to(request, up.method, up.url, up.headers, up.body)
         annotate(flow, ex, up.model)
 
+    def adapter(self, ex: Exchange) -> native.NativeFormat:
+        """The native format the exchange's client speaks: its provider's own."""
+        return native.adapter(ex.provider)
+
+    def prepare(
+        self, ex: Exchange, client: native.NativeRequest, tctx: TemplateContext, options: ModelOptions
+    ) -> tuple[native.NativeRequest, str | None]:
+        """The request as it goes upstream, and the model the rule serves (None: any)."""
+        return client, ex.rule.resolve_model_name(tctx)
+
     def error_body(self, ex: Exchange, err: ProxyError) -> tuple[bytes, dict[str, str]]:
-        return native.adapter(ex.provider).error_body(err)
+        return self.adapter(ex).error_body(err)
 
     def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
         if flow.response is None:
@@ -73,7 +86,7 @@ class Native(Route):
         if response.status_code >= 300 or not (ex.native.stream or native.is_stream_response(content_type)):
             return  # a whole body: recorded in `response`
         try:
-            recorder = native.adapter(ex.provider).recorder(ex.rule.spec.logging.log_payloads)
+            recorder = self.adapter(ex).recorder(ex.rule.spec.logging.log_payloads)
         except Exception:
             log.exception(f"AI proxy: rule '{ex.rule.name}' failed to start recording the stream")
             response.stream = True  # still the provider's bytes, unchanged
@@ -92,7 +105,7 @@ class Native(Route):
         raw = response.get_content(strict=False) or b""
         ex.upstream_response = raw
         ex.status = response.status_code
-        fmt = native.adapter(ex.provider)
+        fmt = self.adapter(ex)
         ex.client_response, _ = native.response_record(fmt, response.status_code, raw, response.headers)
         if not ex.client_response.get("model") and "error" not in ex.client_response:
             ex.client_response["model"] = ex.native.model

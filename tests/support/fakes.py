@@ -95,27 +95,27 @@ def sse(event: dict[str, Any] | str, name: str | None = None) -> bytes:
 STREAM_PIECES = ["The sum ", "of 1 + 1 ", "is 2."]  # joined: ANSWER
 
 
+def anthropic_message_start(message_id: str = "msg_fake01", input_tokens: int = 25) -> bytes:
+    """The message_start event of an Anthropic stream."""
+    message = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake-1",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+    }
+    return sse({"type": "message_start", "message": message}, "message_start")
+
+
 def anthropic_stream(
     pieces: list[str] = STREAM_PIECES, stop_reason: str = "end_turn", complete: bool = True
 ) -> list[bytes]:
     """An Anthropic Messages SSE stream, one event per list item (a ping included, as the API sends)."""
     events = [
-        sse(
-            {
-                "type": "message_start",
-                "message": {
-                    "id": "msg_fake01",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": "claude-fake-1",
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": 25, "output_tokens": 1},
-                },
-            },
-            "message_start",
-        ),
+        anthropic_message_start(),
         sse(
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
             "content_block_start",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, openai_chat, sse
+from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, anthropic_message_start, openai_chat, sse
 
 NDJSON = {"content-type": "application/x-ndjson"}
 
@@ -124,3 +124,61 @@ def mistral_reply(stream: bool) -> Reply:
             chunk["usage"] = usage
         events.append(sse(chunk))
     return Reply(chunks=[*events, b"data: [DONE]\n\n"])
+
+
+def anthropic_tool_use(calls: list[tuple[str, str, dict[str, Any]]]) -> Reply:
+    """An Anthropic message that calls tools (id, name, input)."""
+    content = [{"type": "tool_use", "id": i, "name": n, "input": args} for i, n, args in calls]
+    body = {
+        "id": "msg_tools",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-fake-1",
+        "content": content,
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 40, "output_tokens": 20},
+    }
+    return Reply(json=body)
+
+
+def anthropic_tool_stream(call_id: str, name: str, pieces: list[str], hold: Any = None) -> Reply:
+    """An Anthropic stream of one tool call whose input arrives in `pieces`; `hold` runs after the first piece."""
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    chunks: list[Any] = [
+        anthropic_message_start("msg_tools", 40),
+        sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
+    ]
+    for j, piece in enumerate(pieces):
+        delta = {"type": "input_json_delta", "partial_json": piece}
+        chunks.append(sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
+        if hold is not None and j == 0:
+            chunks.append(hold)
+    end = {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}}
+    chunks += [
+        sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        sse({**end, "usage": {"output_tokens": 20}}, "message_delta"),
+        sse({"type": "message_stop"}, "message_stop"),
+    ]
+    return Reply(chunks=chunks)
+
+
+def chunks_of(reply: Reply) -> bytes:
+    """A queued stream reply's bytes (the test's hold points left out)."""
+    return b"".join(c for c in reply.chunks or () if isinstance(c, bytes))
+
+
+def provider_streams() -> dict[str, tuple[Any, bytes]]:
+    """Every stream-translating provider's text stream of STREAM_PIECES (25 tokens in, 12 out): provider ->
+    (its ModelOptions, the upstream bytes)."""
+    from addon.spec import ModelOptions
+    from tests.support.fakes import anthropic_stream, openai_stream
+
+    return {
+        "openai": (ModelOptions(), b"".join(openai_stream(include_usage=True))),
+        "anthropic": (ModelOptions(), b"".join(anthropic_stream())),
+        "gemini": (ModelOptions(), chunks_of(gemini_reply(True))),
+        "cohere": (ModelOptions(), chunks_of(cohere_reply(True))),
+        "mistral": (ModelOptions(), chunks_of(mistral_reply(True))),
+        "llama2": (ModelOptions(llama2_format="ollama"), chunks_of(ollama_reply(True))),
+    }
