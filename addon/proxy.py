@@ -19,7 +19,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
 
-from . import audit, flows, record, upstream_faults
+from . import audit, flows, record, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
@@ -62,6 +62,7 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
+        webview.register()  # the "AI Exchange" contentview of mitmweb and the console
 
     def configure(self, updated: set[str]) -> None:
         if "ai_rules" in updated:
@@ -109,6 +110,7 @@ class AIProxy:
         event loop keeps serving them for up to ai_shutdown_grace_ms first. An unload calls the hook
         synchronously (mitmproxy refuses an `async def done` there), and then nothing waits.
         """
+        webview.unregister()
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -365,7 +367,9 @@ class AIProxy:
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         try:
             ex.finished = time.time()
-            flow.comment = record.comment(ex, record.usage_summary(ex, self.prices))
+            usage = record.usage_summary(ex, self.prices)
+            flow.comment = record.comment(ex, usage)
+            webview.finish(flow, ex, usage)
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id, prices = flow.id, self.prices

@@ -1,0 +1,282 @@
+"""The "AI Exchange" contentview and the flow's summary: exchanges driven through the addon's hooks (taddons), the
+view's text read through mitmproxy's own contentview machinery (auto selection, as mitmweb and the console do)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mitmproxy import contentviews, flowfilter, http
+from mitmproxy.test import tflow, tutils
+
+from addon import exchange_view, webview
+from addon.proxy import AIProxy
+from tests.support.addon import running
+from tests.support.fakes import anthropic_message, anthropic_stream, openai_chat
+
+KEY = "webview-provider-key-0042"
+RULES = f"""
+rules:
+  - name: claude
+    match: {{host: anthropic.internal}}
+    model:
+      provider: anthropic
+      name: claude-fake-1
+      options: {{upstream_url: "http://127.0.0.1:9/v1/messages", input_cost: 3.0, output_cost: 15.0}}
+    auth: {{header_name: x-api-key, header_value: {KEY}}}
+    logging: {{log_payloads: true}}  # a stream's answer is assembled only then
+  - name: claude-code
+    match: {{host: claude.internal}}
+    llm_format: anthropic
+    model:
+      provider: openai
+      aliases: {{"claude-*": gpt-fake-1}}
+      options: {{upstream_url: "http://127.0.0.1:9/v1/chat/completions"}}
+    auth: {{header_name: Authorization, header_value: "Bearer {KEY}"}}
+"""
+PNG = base64.b64encode(b"\x89PNG" + b"\0" * 12 * 1024).decode()
+CHAT = {
+    "model": "claude-fake-1",
+    "max_tokens": 100,
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this picture, and the weather?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"},
+    ],
+    "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+}
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[AIProxy]:
+    with running(tmp_path, RULES) as addon:
+        yield addon
+
+
+def client_flow(body: dict, host: str = "anthropic.internal", path: str = "/v1/chat/completions") -> http.HTTPFlow:
+    secrets = [(b"authorization", b"Bearer sk-client-secret-1"), (b"x-api-key", b"sk-ant-client-9")]
+    headers = http.Headers([(b"content-type", b"application/json"), *secrets])
+    content = json.dumps(body).encode()
+    req = tutils.treq(host=host, port=80, scheme=b"http", method=b"POST", path=path.encode(), headers=headers)
+    req.content = content
+    f = tflow.tflow(req=req)
+    f.request.timestamp_end = 1000.0
+    return f
+
+
+def answer(proxy: AIProxy, f: http.HTTPFlow, body: dict, status: int = 200) -> None:
+    f.response = tutils.tresp(
+        status_code=status, content=json.dumps(body).encode(), headers=http.Headers(content_type="application/json")
+    )
+    f.response.timestamp_end = 1000.25
+    proxy.responseheaders(f)
+    proxy.response(f)
+
+
+def view(f: http.HTTPFlow, tab: str = "request") -> contentviews.ContentviewResult:
+    return contentviews.prettify_message(getattr(f, tab), f)
+
+
+def exchange(proxy: AIProxy, body: dict = CHAT, **kw: str) -> http.HTTPFlow:
+    f = client_flow(body, **kw)
+    asyncio.run(proxy.request(f))
+    assert f.response is None, f.response and f.response.content
+    return f
+
+
+def secrets_absent(*texts: str) -> None:
+    for text in texts:
+        for secret in (KEY, "sk-client-secret-1", "sk-ant-client-9"):
+            assert secret not in text
+
+
+def test_translated_chat_shows_both_sides(proxy: AIProxy) -> None:
+    f = exchange(proxy)
+    answer(proxy, f, anthropic_message("It is a PNG; Paris is sunny."))
+    req, resp = view(f), view(f, "response")
+    assert req.view_name == resp.view_name == "AI Exchange"
+    text = req.text
+    assert "AI proxy · rule claude · anthropic/claude-fake-1 · openai client · translated llm/v1/chat" in text
+    assert "Status 200 (upstream 200) · latency 250 ms · TTFT ?" in text
+    assert "Tokens: 25 prompt + 12 completion = 37" in text and "Cost: $0.000255" in text
+    assert "Loss report: nothing dropped" in text
+    assert "Tools offered: weather" in text
+    assert "[system]\n  You are terse." in text
+    assert "[user]\n  What is in this picture, and the weather?\n  [image: image/png, 12 KB]" in text
+    assert '[assistant]\n  → tool call weather (call_1): {"city":"Paris"}' in text
+    assert "[tool result call_1]\n  sunny, 21 C" in text
+    assert "[assistant]\n  It is a PNG; Paris is sunny.\n  finish: stop" in text
+    # the client's request as it came, and as it went to Anthropic; the image's bytes are not shown
+    assert "─── Client's request (openai) ───\nPOST http://anthropic.internal/v1/chat/completions" in text
+    assert "authorization: REDACTED" in text and '"tool_call_id": "call_1"' in text
+    assert "─── Sent upstream (anthropic) ───\nPOST http://127.0.0.1:9/v1/messages" in text
+    assert "x-api-key: REDACTED" in text and '"tool_use_id": "call_1"' in text
+    assert PNG[:100] not in text and "[data: image/png, 12 KB]" in text
+    assert '"source": {' in text and "[base64: 12 KB]" in text  # Anthropic's own image block
+    # the response tab: Anthropic's message, and the chat.completion the client got
+    r = resp.text
+    assert "─── Provider's answer (anthropic) ───\nHTTP 200" in r and '"stop_reason": "end_turn"' in r
+    assert "─── Client received (openai) ───\nHTTP 200" in r and '"object": "chat.completion"' in r
+    secrets_absent(text, r, json.dumps(f.metadata[webview.META]))
+    # the summary is JSON and other addons can read it
+    s = json.loads(json.dumps(f.metadata[webview.META]))
+    assert (s["rule"], s["provider"], s["model"], s["client_format"], s["status"]) == (
+        "claude", "anthropic", "claude-fake-1", "openai", 200,
+    )  # fmt: skip
+    assert s["usage"] == {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}
+    assert s["cost"] == pytest.approx(0.000255) and s["latency_ms"] == 250.0 and not f.marked
+
+
+def test_streamed_answer_is_assembled(proxy: AIProxy) -> None:
+    f = exchange(proxy, {**CHAT, "stream": True})
+    f.request.timestamp_end = time.time()
+    f.response = tutils.tresp(content=b"", headers=http.Headers(content_type="text/event-stream"))
+    proxy.responseheaders(f)
+    out = b"".join(
+        b if isinstance(b, bytes) else b"".join(b) for b in map(f.response.stream, [*anthropic_stream(), b""])
+    )
+    assert b"The sum " in out
+    f.response.data.content = None  # what mitmproxy keeps of a streamed body
+    f.response.timestamp_end = f.request.timestamp_end + 0.5
+    proxy.response(f)
+    text = view(f).text
+    assert re.search(r"latency 500 ms · TTFT [\d.]+ ms", text), text[:500]
+    assert "· streamed" in text and "Tokens: 25 prompt + 12 completion = 37" in text
+    assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2.\n  finish: stop" in text
+    assert '"stream": true' in text
+    # the response tab cannot be shown: mitmproxy keeps no body of a stream ("Content is missing")
+    assert view(f, "response").view_name is None
+    f.response.data.content = b""  # with an empty body, the answer is assembled there
+    r = view(f, "response").text
+    assert "HTTP 200 (streamed: its events are not kept)" in r
+    assert "assembled here" in r and '"content": "The sum of 1 + 1 is 2."' in r
+
+
+def test_errors_stand_out_and_filter(proxy: AIProxy) -> None:
+    refused = exchange(proxy)
+    answer(proxy, refused, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}, 429)
+    broken = exchange(proxy)
+    broken.error = tflow.terr("connection refused")
+    proxy.error(broken)
+    local = client_flow({"messages": "not a list"})
+    asyncio.run(proxy.request(local))
+    proxy.response(local)
+    fine = exchange(proxy)
+    answer(proxy, fine, anthropic_message())
+    assert (refused.marked, broken.marked, local.marked, fine.marked) == (
+        ":red_circle:",
+        ":red_circle:",
+        ":red_circle:",
+        "",
+    )
+    text = view(refused).text
+    assert "Status 429 (upstream 429)" in text and "ERROR: slow down" in text
+    assert "[error rate_limit_error" in text
+    assert "ERROR: the upstream could not be reached or did not answer: connection refused" in view(broken).text
+    t = view(local).text
+    assert "Status 400 (upstream ?)" in t and "ERROR: " in t and "messages" in t
+    assert "(nothing was sent upstream: the proxy answered itself)" in t and "authorization: REDACTED" in t
+    secrets_absent(t, view(local, "response").text)
+    flows = [refused, broken, local, fine]
+
+    def matching(expr: str) -> list[http.HTTPFlow]:
+        match = flowfilter.parse(expr)
+        return [f for f in flows if match(f)]
+
+    assert matching("~marked") == matching("~marker red_circle") == [refused, broken, local]
+    assert matching("~comment HTTP") == [refused, broken, local]
+    assert matching('~comment "^anthropic/claude-fake-1 "') == [refused, broken, fine]  # model known once sent
+    assert matching('~comment "\\[claude\\]"') == flows
+    assert matching("~meta \"'provider': 'anthropic'\"") == flows
+    assert matching("~meta \"'status': 429\"") == [refused]
+
+
+def test_anthropic_client_conversation_and_loss_report(proxy: AIProxy) -> None:
+    body = {
+        "model": "claude-sonnet-4",
+        "max_tokens": 50,
+        "top_k": 5,
+        "system": "Be brief.",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Describe it"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
+                ],
+            }
+        ],
+    }
+    f = exchange(proxy, body, host="claude.internal", path="/v1/messages")
+    answer(proxy, f, openai_chat("A picture."))
+    text = view(f).text
+    assert "rule claude-code · openai/gpt-fake-1 (asked claude-sonnet-4) · anthropic client" in text
+    assert "Loss report: not carried to the provider: top_k" in text
+    assert "[system]\n  Be brief.\n[user]\n  Describe it\n  [image: image/jpeg, 12 KB]" in text
+    assert "─── Client's request (anthropic) ───\nPOST http://claude.internal/v1/messages" in text
+    assert '"system": "Be brief."' in text and "x-api-key: REDACTED" in text
+    assert "─── Sent upstream (openai) ───\nPOST http://127.0.0.1:9/v1/chat/completions" in text
+    r = view(f, "response").text
+    assert '"object": "chat.completion"' in r.split("Client received")[0]  # the provider's answer
+    assert '"type": "message"' in r.split("Client received")[1]  # what the anthropic client got
+    secrets_absent(text, r)
+
+
+def test_unhandled_flows_keep_their_views(proxy: AIProxy) -> None:
+    f = client_flow({"hello": "world"}, host="example.com")
+    asyncio.run(proxy.request(f))
+    f.response = tutils.tresp(content=b'{"a": 1}', headers=http.Headers(content_type="application/json"))
+    proxy.response(f)
+    assert webview.META not in f.metadata and not f.marked and not f.comment
+    assert view(f).view_name == "JSON" and view(f, "response").view_name == "JSON"
+    assert webview.VIEW.render_priority(b"{}", contentviews.Metadata()) < 0
+    handled = exchange(proxy)  # in flight: not yet summarised, the usual views
+    assert view(handled).view_name == "JSON"
+
+
+def test_register_and_unregister() -> None:
+    webview.register()
+    assert contentviews.registry["ai exchange"] is webview.VIEW
+    webview.unregister()
+    assert "ai exchange" not in contentviews.registry
+    webview.unregister()  # twice is harmless
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        (f"data:image/png;base64,{PNG}", "[image: image/png, 12 KB]"),
+        ("https://example.com/cat.png", "[image: https://example.com/cat.png]"),
+        (PNG, "[image: 12 KB]"),
+        ("data:image/gif;base64,R0lGOD==", "[image: image/gif, 4 B]"),
+    ],
+)
+def test_image_placeholders(data: str, shown: str) -> None:
+    assert exchange_view.placeholder("image", None, data) == shown
+
+
+def test_audio_file_and_unknown_parts() -> None:
+    audio = {"type": "input_audio", "input_audio": {"format": "wav", "data": base64.b64encode(b"x" * 3000).decode()}}
+    file = {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,QUJD"}}
+    assert exchange_view.content_text([audio, file, {"type": "video"}]) == (
+        "[audio: wav, 3 KB]\n[file: application/pdf, 3 B a.pdf]\n[video]"
+    )
