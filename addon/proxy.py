@@ -19,7 +19,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
 
-from . import audit, flows, record, upstream_faults, webview
+from . import audit, flows, metrics, record, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
@@ -50,6 +50,7 @@ class AIProxy:
         self._exit_hook = False
         self._gcp: Any = None
         self._proxyserver: Any = None
+        self.metrics: metrics.Metrics | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -62,6 +63,7 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
+        loader.add_option(metrics.OPTION, str, "", "Serve Prometheus metrics on this host:port (off when empty).")
         webview.register()  # the "AI Exchange" contentview of mitmweb and the console
 
     def configure(self, updated: set[str]) -> None:
@@ -87,6 +89,8 @@ class AIProxy:
             except OSError as e:
                 raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
             self._update_redactions()
+        if metrics.OPTION in updated:  # a bad value raises an OptionsError
+            self.metrics = metrics.reconfigure(self.metrics, ctx.options.ai_metrics_listen)
         if "ai_shutdown_grace_ms" in updated and ctx.options.ai_shutdown_grace_ms < 0:
             raise exceptions.OptionsError("ai_shutdown_grace_ms must be 0 or more")
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -111,6 +115,7 @@ class AIProxy:
         synchronously (mitmproxy refuses an `async def done` there), and then nothing waits.
         """
         webview.unregister()
+        self.metrics = metrics.reconfigure(self.metrics, "")
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -369,7 +374,9 @@ class AIProxy:
             ex.finished = time.time()
             usage = record.usage_summary(ex, self.prices)
             flow.comment = record.comment(ex, usage)
-            webview.finish(flow, ex, usage)
+            summary = webview.finish(flow, ex, usage)
+            if self.metrics is not None:
+                self.metrics.observe(summary)
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id, prices = flow.id, self.prices

@@ -56,6 +56,7 @@ def summary(ex: Exchange, usage: dict[str, Any], sent_upstream: bool, method: st
         "provider": ex.provider.name,
         "model": response.get("model") or request_model,
         "request_model": request_model,
+        "response_model": response.get("model") or None,
         "client_model": call.client_model if call else None,
         "client_format": spec.llm_format,
         "route": type(route_for(ex.rule)).__name__.lower(),

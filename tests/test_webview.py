@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from mitmproxy.test import tflow, tutils
 
 from addon import exchange_view, webview
 from addon.proxy import AIProxy
-from tests.support.addon import running
+from tests.support.addon import answer, client_flow, exchange, running, stream_answer
 from tests.support.fakes import anthropic_message, anthropic_stream, openai_chat
 
 KEY = "webview-provider-key-0042"
@@ -72,35 +71,8 @@ def proxy(tmp_path: Path) -> Iterator[AIProxy]:
         yield addon
 
 
-def client_flow(body: dict, host: str = "anthropic.internal", path: str = "/v1/chat/completions") -> http.HTTPFlow:
-    secrets = [(b"authorization", b"Bearer sk-client-secret-1"), (b"x-api-key", b"sk-ant-client-9")]
-    headers = http.Headers([(b"content-type", b"application/json"), *secrets])
-    content = json.dumps(body).encode()
-    req = tutils.treq(host=host, port=80, scheme=b"http", method=b"POST", path=path.encode(), headers=headers)
-    req.content = content
-    f = tflow.tflow(req=req)
-    f.request.timestamp_end = 1000.0
-    return f
-
-
-def answer(proxy: AIProxy, f: http.HTTPFlow, body: dict, status: int = 200) -> None:
-    f.response = tutils.tresp(
-        status_code=status, content=json.dumps(body).encode(), headers=http.Headers(content_type="application/json")
-    )
-    f.response.timestamp_end = 1000.25
-    proxy.responseheaders(f)
-    proxy.response(f)
-
-
 def view(f: http.HTTPFlow, tab: str = "request") -> contentviews.ContentviewResult:
     return contentviews.prettify_message(getattr(f, tab), f)
-
-
-def exchange(proxy: AIProxy, body: dict = CHAT, **kw: str) -> http.HTTPFlow:
-    f = client_flow(body, **kw)
-    asyncio.run(proxy.request(f))
-    assert f.response is None, f.response and f.response.content
-    return f
 
 
 def secrets_absent(*texts: str) -> None:
@@ -110,7 +82,7 @@ def secrets_absent(*texts: str) -> None:
 
 
 def test_translated_chat_shows_both_sides(proxy: AIProxy) -> None:
-    f = exchange(proxy)
+    f = exchange(proxy, CHAT)
     answer(proxy, f, anthropic_message("It is a PNG; Paris is sunny."))
     req, resp = view(f), view(f, "response")
     assert req.view_name == resp.view_name == "AI Exchange"
@@ -148,16 +120,7 @@ def test_translated_chat_shows_both_sides(proxy: AIProxy) -> None:
 
 def test_streamed_answer_is_assembled(proxy: AIProxy) -> None:
     f = exchange(proxy, {**CHAT, "stream": True})
-    f.request.timestamp_end = time.time()
-    f.response = tutils.tresp(content=b"", headers=http.Headers(content_type="text/event-stream"))
-    proxy.responseheaders(f)
-    out = b"".join(
-        b if isinstance(b, bytes) else b"".join(b) for b in map(f.response.stream, [*anthropic_stream(), b""])
-    )
-    assert b"The sum " in out
-    f.response.data.content = None  # what mitmproxy keeps of a streamed body
-    f.response.timestamp_end = f.request.timestamp_end + 0.5
-    proxy.response(f)
+    assert b"The sum " in stream_answer(proxy, f, anthropic_stream(), seconds=0.5)
     text = view(f).text
     assert re.search(r"latency 500 ms · TTFT [\d.]+ ms", text), text[:500]
     assert "· streamed" in text and "Tokens: 25 prompt + 12 completion = 37" in text
@@ -172,15 +135,15 @@ def test_streamed_answer_is_assembled(proxy: AIProxy) -> None:
 
 
 def test_errors_stand_out_and_filter(proxy: AIProxy) -> None:
-    refused = exchange(proxy)
+    refused = exchange(proxy, CHAT)
     answer(proxy, refused, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}, 429)
-    broken = exchange(proxy)
+    broken = exchange(proxy, CHAT)
     broken.error = tflow.terr("connection refused")
     proxy.error(broken)
     local = client_flow({"messages": "not a list"})
     asyncio.run(proxy.request(local))
     proxy.response(local)
-    fine = exchange(proxy)
+    fine = exchange(proxy, CHAT)
     answer(proxy, fine, anthropic_message())
     assert (refused.marked, broken.marked, local.marked, fine.marked) == (
         ":red_circle:",
@@ -249,7 +212,7 @@ def test_unhandled_flows_keep_their_views(proxy: AIProxy) -> None:
     assert webview.META not in f.metadata and not f.marked and not f.comment
     assert view(f).view_name == "JSON" and view(f, "response").view_name == "JSON"
     assert webview.VIEW.render_priority(b"{}", contentviews.Metadata()) < 0
-    handled = exchange(proxy)  # in flight: not yet summarised, the usual views
+    handled = exchange(proxy, CHAT)  # in flight: not yet summarised, the usual views
     assert view(handled).view_name == "JSON"
 
 
