@@ -3,10 +3,13 @@ parsed with prometheus_client's own parser, the values checked against the excha
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from mitmproxy import ctx, exceptions
 from mitmproxy.test import tflow
@@ -15,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from addon import metrics
 from addon.proxy import AIProxy
 from tests.support.addon import answer, exchange, running, stream_answer
-from tests.support.fakes import anthropic_message, anthropic_stream
-from tests.support.mitmdump import free_ports
+from tests.support.fakes import FakeUpstream, anthropic_message, anthropic_stream
+from tests.support.mitmdump import Mitmdump, free_ports
 
 RULES = """
 rules:
@@ -147,3 +150,37 @@ def test_provider_and_operation_names() -> None:
     assert metrics.provider_name("llama2", None) == "llama2"
     assert metrics.operation_name("llm/v1/completions") == "text_completion"
     assert metrics.error_type({"status": 200, "error": "cut off"}) == "_OTHER"
+
+
+def test_prometheus_client_is_imported_only_when_the_option_is_set() -> None:
+    code = (
+        "import sys\n"
+        "from mitmproxy.test import taddons\n"
+        "from addon.proxy import AIProxy\n"
+        "p = AIProxy()\n"
+        "with taddons.context(p) as t:\n"
+        "    t.configure(p, ai_rules='/nonexistent/rules.yaml')\n"
+        "    assert 'prometheus_client' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=Path(__file__).parent.parent)
+
+
+@pytest.mark.e2e
+def test_mitmdump_serves_metrics(tmp_path: Path, listen: str) -> None:
+    fake = FakeUpstream("anthropic")
+    rules = RULES.replace("http://127.0.0.1:9", fake.url)
+    proxy = Mitmdump(tmp_path, rules, extra_args=["--set", f"ai_metrics_listen={listen}"]).start()
+    try:
+        client = openai.OpenAI(
+            base_url="http://anthropic.internal/v1", api_key="sk-x", max_retries=0,
+            http_client=httpx.Client(proxy=f"http://127.0.0.1:{proxy.port('regular')}", trust_env=False),
+        )  # fmt: skip
+        for _ in range(3):
+            client.chat.completions.create(model="claude-fake-1", messages=CHAT["messages"])
+        s = scrape(listen)
+        assert value(s, "ai_proxy_requests_total", http_response_status_code="200") == 3
+        assert value(s, "ai_proxy_tokens_total", gen_ai_token_type="input") == 75
+        assert f"Prometheus metrics on http://{listen}/metrics" in proxy.log()
+    finally:
+        proxy.stop()
+        fake.close()
