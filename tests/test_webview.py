@@ -159,17 +159,25 @@ def test_errors_stand_out_and_filter(proxy: AIProxy) -> None:
     assert "Status 400 (upstream ?)" in t and "ERROR: " in t and "messages" in t
     assert "(nothing was sent upstream: the proxy answered itself)" in t and "authorization: REDACTED" in t
     secrets_absent(t, view(local, "response").text)
-    flows = [refused, broken, local, fine]
+    code = exchange(proxy, {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+                    host="claude.internal", path="/v1/messages")  # fmt: skip
+    answer(proxy, code, openai_chat())
+    flows = [refused, broken, local, fine, code]
 
     def matching(expr: str) -> list[http.HTTPFlow]:
         match = flowfilter.parse(expr)
         return [f for f in flows if match(f)]
 
+    # the expressions the README gives, as a user types them
     assert matching("~marked") == matching("~marker red_circle") == [refused, broken, local]
-    assert matching("~comment HTTP") == [refused, broken, local]
-    assert matching('~comment "^anthropic/claude-fake-1 "') == [refused, broken, fine]  # model known once sent
-    assert matching('~comment "\\[claude\\]"') == flows
-    assert matching("~meta \"'provider': 'anthropic'\"") == flows
+    assert matching("~c 429") == [refused]
+    assert matching('~comment "HTTP [0-9]+:"') == [refused, broken, local]
+    assert matching('~comment "^anthropic/"') == [refused, broken, local, fine]
+    assert matching('~comment "/claude-fake-1 "') == [refused, broken, fine]  # the model is known once sent
+    assert matching(r"~comment \[claude\]") == matching("~meta \"'rule': 'claude'\"") == [refused, broken, local, fine]
+    assert matching("~meta \"'provider': 'openai'\"") == matching("~meta \"'client_format': 'anthropic'\"") == [code]
+    assert matching("~meta \"'status': 5\"") == [broken]
+    assert matching('~comment "^anthropic/" & ~marked & !~c 429') == [broken, local]
     assert matching("~meta \"'status': 429\"") == [refused]
 
 
