@@ -36,13 +36,6 @@ PROVIDER_NAMES = {
     "gemini": "gcp.gemini",
 }
 OPERATION_NAMES = {"llm/v1/chat": "chat", "llm/v1/completions": "text_completion", "llm/v1/embeddings": "embeddings"}
-COMMON = (
-    "gen_ai_operation_name",
-    "gen_ai_provider_name",
-    "gen_ai_request_model",
-    "ai_proxy_rule",
-    "ai_proxy_client_format",
-)
 
 
 class MetricsError(exceptions.OptionsError):
@@ -81,62 +74,123 @@ def error_type(s: dict[str, Any]) -> str:
     return "_OTHER" if s.get("error") else ""
 
 
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One metric, for Prometheus and for OpenTelemetry: its names, unit, the attributes it adds to COMMON."""
+
+    kind: str  # "histogram" or "counter"
+    otel_name: str
+    prom_name: str  # prometheus_client adds _total to a counter's name
+    unit: str
+    description: str
+    extra: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+
+INSTRUMENTS = {
+    "token_usage": Instrument(
+        "histogram", "gen_ai.client.token.usage", "gen_ai_client_token_usage", "{token}",
+        "Number of input and output tokens used.", ("gen_ai.response.model", "gen_ai.token.type"), TOKEN_BUCKETS,
+    ),
+    "duration": Instrument(
+        "histogram", "gen_ai.client.operation.duration", "gen_ai_client_operation_duration_seconds", "s",
+        "GenAI operation duration (upstream latency).", ("gen_ai.response.model", "error.type"), SECONDS_BUCKETS,
+    ),
+    "ttft": Instrument(
+        "histogram", "gen_ai.client.operation.time_to_first_chunk",
+        "gen_ai_client_operation_time_to_first_chunk_seconds", "s", "Time to the first chunk of a streamed answer.",
+        ("gen_ai.response.model",), SECONDS_BUCKETS,
+    ),
+    "requests": Instrument(
+        "counter", "ai_proxy.requests", "ai_proxy_requests", "{request}",
+        "Handled exchanges, by the status the client got.", ("http.response.status_code",),
+    ),
+    "tokens": Instrument(
+        "counter", "ai_proxy.tokens", "ai_proxy_tokens", "{token}",
+        "Tokens: input, output, cached_input (of input), reasoning (of output).", ("gen_ai.token.type",),
+    ),
+    "cost": Instrument("counter", "ai_proxy.cost", "ai_proxy_cost_usd", "USD", "Cost of the exchanges in USD."),
+    "errors": Instrument(
+        "counter", "ai_proxy.errors", "ai_proxy_errors", "{request}",
+        "Exchanges that ended in an error, by error type (timeout, HTTP status, _OTHER).", ("error.type",),
+    ),
+    "timeouts": Instrument(
+        "counter", "ai_proxy.timeouts", "ai_proxy_timeouts", "{timeout}",
+        "Upstream timeouts that fired, by the rule's timeout key.", ("ai_proxy.timeout",),
+    ),
+}  # fmt: skip
+COMMON_ATTRIBUTES = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "ai_proxy.rule",
+                     "ai_proxy.client_format")  # fmt: skip
+_TOKEN_TYPES = (
+    ("prompt_tokens", "input"),
+    ("completion_tokens", "output"),
+    ("cached_tokens", "cached_input"),
+    ("reasoning_tokens", "reasoning"),
+)
+
+type Measurement = tuple[str, float, tuple[str, ...]]  # instrument, value, its extra attributes' values
+
+
+def measurements(s: dict[str, Any]) -> tuple[tuple[str, ...], list[Measurement]]:
+    """What one finished exchange adds, from its summary: the common attributes' values, and per instrument the
+    value and the values of its extra attributes (in INSTRUMENTS' order; "" for none)."""
+    common = (
+        operation_name(s.get("route_type") or ""),
+        provider_name(s.get("provider") or "", s.get("upstream_url")),
+        s.get("request_model") or "",
+        s.get("rule") or "",
+        s.get("client_format") or "",
+    )
+    response_model = s.get("response_model") or ""
+    err = error_type(s)
+    out: list[Measurement] = [("requests", 1, (str(s.get("status") or ""),))]
+    usage = s.get("usage") or {}
+    for key, kind in _TOKEN_TYPES:
+        count = usage.get(key)
+        if isinstance(count, int) and kind in ("input", "output"):
+            out.append(("token_usage", count, (response_model, kind)))
+        if isinstance(count, int) and count > 0:
+            out.append(("tokens", count, (kind,)))
+    latency = s.get("latency_ms")
+    if isinstance(latency, (int, float)):
+        out.append(("duration", latency / 1000, (response_model, err)))
+    ttft = s.get("ttft_ms")
+    if s.get("stream") and isinstance(ttft, (int, float)):
+        out.append(("ttft", ttft / 1000, (response_model,)))
+    cost = s.get("cost")
+    if isinstance(cost, (int, float)) and cost > 0:
+        out.append(("cost", cost, ()))
+    if err:
+        out.append(("errors", 1, (err,)))
+    if s.get("timeout"):
+        out.append(("timeouts", 1, (s["timeout"],)))
+    return common, out
+
+
+def label(attribute: str) -> str:
+    """An OpenTelemetry attribute's name as a Prometheus label, as OpenTelemetry's exporters spell it."""
+    return attribute.replace(".", "_")
+
+
 @dataclass
 class Metrics:
-    """The instruments, their registry and the HTTP server that serves them."""
+    """The Prometheus instruments, their registry and the HTTP server that serves them."""
 
     registry: Any
     server: Any
     thread: Any
     address: tuple[str, int]
-    requests: Any
-    token_usage: Any
-    tokens: Any
-    duration: Any
-    ttft: Any
-    cost: Any
-    errors: Any
-    timeouts: Any
+    instruments: dict[str, Any]
 
     def observe(self, s: dict[str, Any]) -> None:
         """Count one finished exchange from its summary."""
-        common = (
-            operation_name(s.get("route_type") or ""),
-            provider_name(s.get("provider") or "", s.get("upstream_url")),
-            s.get("request_model") or "",
-            s.get("rule") or "",
-            s.get("client_format") or "",
-        )
-        response_model = s.get("response_model") or ""
-        err = error_type(s)
-        self.requests.labels(*common, str(s.get("status") or "")).inc()
-        usage = s.get("usage") or {}
-        for key, kind in (("prompt_tokens", "input"), ("completion_tokens", "output")):
-            count = usage.get(key)
-            if isinstance(count, int):
-                self.token_usage.labels(*common, response_model, kind).observe(count)
-        for key, kind in (
-            ("prompt_tokens", "input"),
-            ("completion_tokens", "output"),
-            ("cached_tokens", "cached_input"),
-            ("reasoning_tokens", "reasoning"),
-        ):
-            count = usage.get(key)
-            if isinstance(count, int) and count > 0:
-                self.tokens.labels(*common, kind).inc(count)
-        latency = s.get("latency_ms")
-        if isinstance(latency, (int, float)):
-            self.duration.labels(*common, response_model, err).observe(latency / 1000)
-        ttft = s.get("ttft_ms")
-        if s.get("stream") and isinstance(ttft, (int, float)):
-            self.ttft.labels(*common, response_model).observe(ttft / 1000)
-        cost = s.get("cost")
-        if isinstance(cost, (int, float)) and cost > 0:
-            self.cost.labels(*common).inc(cost)
-        if err:
-            self.errors.labels(*common, err).inc()
-        if s.get("timeout"):
-            self.timeouts.labels(*common, s["timeout"]).inc()
+        common, values = measurements(s)
+        for key, value, extra in values:
+            child = self.instruments[key].labels(*common, *extra)
+            if INSTRUMENTS[key].kind == "counter":
+                child.inc(value)
+            else:
+                child.observe(value)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -154,45 +208,19 @@ def start(listen: str) -> Metrics:
             f"{OPTION} needs the prometheus-client package: pip install 'mitm-ai-proxy[metrics]'"
         ) from None
     registry = prom.CollectorRegistry(auto_describe=True)
-    m = {
-        "requests": prom.Counter(
-            "ai_proxy_requests", "Handled exchanges, by the status the client got.",
-            [*COMMON, "http_response_status_code"],
-            registry=registry,
-        ),
-        "token_usage": prom.Histogram(
-            "gen_ai_client_token_usage", "Number of input and output tokens used (per exchange).",
-            [*COMMON, "gen_ai_response_model", "gen_ai_token_type"], buckets=TOKEN_BUCKETS, registry=registry,
-        ),
-        "tokens": prom.Counter(
-            "ai_proxy_tokens", "Tokens: input, output, cached_input (of input), reasoning (of output).",
-            [*COMMON, "gen_ai_token_type"], registry=registry,
-        ),
-        "duration": prom.Histogram(
-            "gen_ai_client_operation_duration_seconds", "GenAI operation duration (upstream latency).",
-            [*COMMON, "gen_ai_response_model", "error_type"], buckets=SECONDS_BUCKETS, registry=registry,
-        ),
-        "ttft": prom.Histogram(
-            "gen_ai_client_operation_time_to_first_chunk_seconds", "Time to the first chunk of a streamed answer.",
-            [*COMMON, "gen_ai_response_model"], buckets=SECONDS_BUCKETS, registry=registry,
-        ),
-        "cost": prom.Counter("ai_proxy_cost_usd", "Cost of the exchanges in USD.", [*COMMON], registry=registry),
-        "errors": prom.Counter(
-            "ai_proxy_errors", "Exchanges that ended in an error, by error type (timeout, HTTP status, _OTHER).",
-            [*COMMON, "error_type"], registry=registry,
-        ),
-        "timeouts": prom.Counter(
-            "ai_proxy_timeouts", "Upstream timeouts that fired, by the rule's timeout key.",
-            [*COMMON, "ai_proxy_timeout"],
-            registry=registry,
-        ),
-    }  # fmt: skip
+    instruments: dict[str, Any] = {}
+    for key, i in INSTRUMENTS.items():
+        labels = [label(a) for a in (*COMMON_ATTRIBUTES, *i.extra)]
+        if i.kind == "counter":
+            instruments[key] = prom.Counter(i.prom_name, i.description, labels, registry=registry)
+        else:
+            instruments[key] = prom.Histogram(i.prom_name, i.description, labels, buckets=i.buckets, registry=registry)
     try:
         server, thread = prom.start_http_server(port, host, registry=registry)
     except OSError as e:
         raise MetricsError(f"{OPTION} {listen}: cannot listen: {e}") from None
     log.info(f"AI proxy: Prometheus metrics on http://{listen}/metrics")
-    return Metrics(registry=registry, server=server, thread=thread, address=(host, port), **m)
+    return Metrics(registry, server, thread, (host, port), instruments)
 
 
 def reconfigure(current: Metrics | None, listen: str) -> Metrics | None:
