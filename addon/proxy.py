@@ -19,12 +19,13 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
 
-from . import audit, flows, metrics, record, upstream_faults, webview
+from . import audit, flows, record, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
 from .routes import interrupted, route_for
 from .rules import Rule, RulesError, find_rule, load_rules_file
+from .telemetry import Telemetry
 from .watchdog import Watchdog
 
 log = logging.getLogger("ai_proxy")
@@ -50,7 +51,7 @@ class AIProxy:
         self._exit_hook = False
         self._gcp: Any = None
         self._proxyserver: Any = None
-        self.metrics: metrics.Metrics | None = None
+        self.telemetry = Telemetry()  # Prometheus, OpenTelemetry
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
-        loader.add_option(metrics.OPTION, str, "", "Serve Prometheus metrics on this host:port (off when empty).")
+        self.telemetry.add_options(loader)
         webview.register()  # the "AI Exchange" contentview of mitmweb and the console
 
     def configure(self, updated: set[str]) -> None:
@@ -89,8 +90,7 @@ class AIProxy:
             except OSError as e:
                 raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
             self._update_redactions()
-        if metrics.OPTION in updated:  # a bad value raises an OptionsError
-            self.metrics = metrics.reconfigure(self.metrics, ctx.options.ai_metrics_listen)
+        self.telemetry.configure(updated, ctx.options)  # a bad value raises an OptionsError
         if "ai_shutdown_grace_ms" in updated and ctx.options.ai_shutdown_grace_ms < 0:
             raise exceptions.OptionsError("ai_shutdown_grace_ms must be 0 or more")
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -115,7 +115,7 @@ class AIProxy:
         synchronously (mitmproxy refuses an `async def done` there), and then nothing waits.
         """
         webview.unregister()
-        self.metrics = metrics.reconfigure(self.metrics, "")
+        self.telemetry.close()
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -374,9 +374,7 @@ class AIProxy:
             ex.finished = time.time()
             usage = record.usage_summary(ex, self.prices)
             flow.comment = record.comment(ex, usage)
-            summary = webview.finish(flow, ex, usage)
-            if self.metrics is not None:
-                self.metrics.observe(summary)
+            self.telemetry.observe(webview.finish(flow, ex, usage))
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id, prices = flow.id, self.prices

@@ -70,12 +70,13 @@ def summary(ex: Exchange, usage: dict[str, Any], sent_upstream: bool, method: st
         "dropped": list(call.dropped) if call is not None and call.dropped else [],
         "usage": tokens,
         "cost": usage.get("cost"),
+        "started": ex.started,  # epoch seconds: the request hook
+        "finished": ex.finished,
         "latency_ms": ex.latency_ms,
         "ttft_ms": ex.ttft_ms,
         "original_url": ex.client_url,
         "upstream_url": ex.upstream_url if sent_upstream else None,
         "sent_upstream": sent_upstream,
-        "finished": True,
     }
 
 
@@ -164,7 +165,7 @@ def render(flow: http.HTTPFlow, response_tab: bool) -> str:
 
 
 def handled(flow: Any) -> bool:
-    return isinstance(flow, http.HTTPFlow) and bool((flow.metadata.get(META) or {}).get("finished"))
+    return isinstance(flow, http.HTTPFlow) and bool((flow.metadata.get(META) or {}).get("finished"))  # epoch s
 
 
 class AIExchangeView(Contentview):

@@ -122,18 +122,18 @@ def test_exchanges_are_counted(proxy: AIProxy, listen: str) -> None:
 
 def test_listen_option(tmp_path: Path, listen: str) -> None:
     with running(tmp_path, RULES) as proxy:
-        assert proxy.metrics is None  # off by default
+        assert proxy.telemetry.metrics is None and proxy.telemetry.otel is None  # off by default
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://{listen}/metrics", trust_env=False)
         for bad in ("9464", "127.0.0.1:http", "127.0.0.1:70000", ":9464"):
             with pytest.raises(exceptions.OptionsError, match="ai_metrics_listen"):
                 ctx.options.update(ai_metrics_listen=bad)
         ctx.options.update(ai_metrics_listen=listen)
-        assert proxy.metrics is not None and "ai_proxy_requests" in httpx.get(f"http://{listen}/metrics").text
+        assert proxy.telemetry.metrics is not None and "ai_proxy_requests" in httpx.get(f"http://{listen}/metrics").text
         with pytest.raises(exceptions.OptionsError, match="cannot listen"):  # the port is taken (by us)
             metrics.start(listen)
         ctx.options.update(ai_metrics_listen="")
-        assert proxy.metrics is None
+        assert proxy.telemetry.metrics is None
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://{listen}/metrics", trust_env=False)
 
@@ -152,7 +152,7 @@ def test_provider_and_operation_names() -> None:
     assert metrics.error_type({"status": 200, "error": "cut off"}) == "_OTHER"
 
 
-def test_prometheus_client_is_imported_only_when_the_option_is_set() -> None:
+def test_exporters_are_imported_only_when_their_option_is_set() -> None:
     code = (
         "import sys\n"
         "from mitmproxy.test import taddons\n"
@@ -161,6 +161,7 @@ def test_prometheus_client_is_imported_only_when_the_option_is_set() -> None:
         "with taddons.context(p) as t:\n"
         "    t.configure(p, ai_rules='/nonexistent/rules.yaml')\n"
         "    assert 'prometheus_client' not in sys.modules\n"
+        "    assert not [m for m in sys.modules if m.startswith('opentelemetry')]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=Path(__file__).parent.parent)
 
