@@ -253,10 +253,13 @@ def _num(value: Any, unit: str = "") -> str:
 def headline(s: dict[str, Any]) -> list[str]:
     """Who served it and how it went: route, status, tokens, cost, latency, TTFT, the loss report, the error."""
     model = s.get("model") or "?"
-    asked = f" (asked {s['client_model']})" if s.get("client_model") else ""
+    sent = s.get("request_model")
+    requested = f" (requested {sent})" if sent and sent != model else ""
+    asked = f" (client asked {s['client_model']})" if s.get("client_model") else ""
     out = [
-        f"AI proxy · rule {s.get('rule')} · {s.get('provider')}/{model}{asked} · {s.get('client_format')} client"
-        f" · {s.get('route')} {s.get('route_type')}{' · streamed' if s.get('stream') else ''}",
+        f"AI proxy · rule {s.get('rule')} · {s.get('provider')}/{model}{requested}{asked}",
+        f"{s.get('client_format')} client → {s.get('provider')} · {s.get('route')} {s.get('route_type')}"
+        + (" · streamed" if s.get("stream") else ""),
         f"Status {_num(s.get('status'))} (upstream {_num(s.get('upstream_status'))})"
         f" · latency {_num(s.get('latency_ms'), ' ms')} · TTFT {_num(s.get('ttft_ms'), ' ms')}",
     ]

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support import mitmweb
+from tests.support import browser, mitmweb
 from tests.support.fakes import FakeUpstream
 
 pytestmark = pytest.mark.e2e
@@ -77,7 +77,10 @@ def test_mitmweb_ai_exchange_view(tmp_path: Path) -> None:
             request = web.content_view(plain["id"], "request")  # "auto": the default view
             assert request["view_name"] == "AI Exchange"
             text = request["text"]
-            assert "AI proxy · rule claude · anthropic/claude-fake-1 · openai client · translated llm/v1/chat" in text
+            assert (
+                "AI proxy · rule claude · anthropic/claude-fake-1\nopenai client → anthropic · translated llm/v1/chat"
+                in text
+            )
             assert "[system]\n  Be terse.\n[user]\n  What is 1 + 1?" in text
             assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2.\n  finish: stop" in text
             assert "Tokens: 25 prompt + 12 completion = 37" in text and "Cost: $0.000255" in text
@@ -95,5 +98,46 @@ def test_mitmweb_ai_exchange_view(tmp_path: Path) -> None:
             assert web.content_view(other["id"], "request")["view_name"] != "AI Exchange"
             everything = str(web.api("/flows")) + text + request["text"] + response["text"]
             assert KEY not in everything and "sk-client" not in everything
+    finally:
+        fake.close()
+
+
+def one_exchange_in_mitmweb(web: mitmweb.Mitmweb) -> dict:
+    """A system prompt and a question through the proxy; the flow as mitmweb's API lists it."""
+    http_client = httpx.Client(proxy=web.proxy_url, trust_env=False)
+    client = openai.OpenAI(
+        base_url="http://anthropic.internal/v1", api_key="sk-client", http_client=http_client, max_retries=0
+    )
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "What is 1 + 1?"}]
+    client.chat.completions.create(model="claude-fake-1", messages=messages)
+    [flow] = web.api("/flows")
+    return flow
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
+def test_the_view_in_a_real_browser(tmp_path: Path) -> None:
+    fake = FakeUpstream("anthropic")
+    rules = claude_rules(tmp_path, fake, "    logging: {log_payloads: true}\n")
+    try:
+        with mitmweb.running(tmp_path, rules) as web:
+            flow = one_exchange_in_mitmweb(web)
+            page = web.page(f"/flows/{flow['id']}/request")
+            rendered = browser.dom(page)
+            for text in (
+                "AI Exchange",
+                "─── Conversation ───",
+                "Be terse.",
+                "What is 1 + 1?",
+                "The sum of 1 + 1 is 2.",
+            ):
+                assert text in rendered, text
+            shot = browser.screenshot(page, tmp_path / "mitmweb.png")
+        text = browser.ocr(shot)
+        if text is None:
+            pytest.skip(
+                "the page rendered the view; no tesseract to read the screenshot back (apt-get install tesseract-ocr)"
+            )
+        for seen in ("Conversation", "Be terse.", "Tokens: 25 prompt + 12 completion = 37", "REDACTED"):
+            assert seen in text, (seen, text)
     finally:
         fake.close()

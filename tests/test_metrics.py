@@ -152,14 +152,14 @@ def test_provider_and_operation_names() -> None:
     assert metrics.error_type({"status": 200, "error": "cut off"}) == "_OTHER"
 
 
-def test_exporters_are_imported_only_when_their_option_is_set() -> None:
+def test_exporters_are_imported_only_when_their_option_is_set(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from mitmproxy.test import taddons\n"
         "from addon.proxy import AIProxy\n"
         "p = AIProxy()\n"
         "with taddons.context(p) as t:\n"
-        "    t.configure(p, ai_rules='/nonexistent/rules.yaml')\n"
+        f"    t.configure(p, ai_rules='/nonexistent/rules.yaml', ai_recordings={str(tmp_path)!r})\n"
         "    assert 'prometheus_client' not in sys.modules\n"
         "    assert not [m for m in sys.modules if m.startswith('opentelemetry')]\n"
     )

@@ -87,7 +87,9 @@ def test_translated_chat_shows_both_sides(proxy: AIProxy) -> None:
     req, resp = view(f), view(f, "response")
     assert req.view_name == resp.view_name == "AI Exchange"
     text = req.text
-    assert "AI proxy · rule claude · anthropic/claude-fake-1 · openai client · translated llm/v1/chat" in text
+    assert (
+        "AI proxy · rule claude · anthropic/claude-fake-1\nopenai client → anthropic · translated llm/v1/chat" in text
+    )
     assert "Status 200 (upstream 200) · latency 250 ms · TTFT ?" in text
     assert "Tokens: 25 prompt + 12 completion = 37" in text and "Cost: $0.000255" in text
     assert "Loss report: nothing dropped" in text
@@ -200,7 +202,7 @@ def test_anthropic_client_conversation_and_loss_report(proxy: AIProxy) -> None:
     f = exchange(proxy, body, host="claude.internal", path="/v1/messages")
     answer(proxy, f, openai_chat("A picture."))
     text = view(f).text
-    assert "rule claude-code · openai/gpt-fake-1 (asked claude-sonnet-4) · anthropic client" in text
+    assert "rule claude-code · openai/gpt-fake-1 (client asked claude-sonnet-4)\nanthropic client → openai" in text
     assert "Loss report: not carried to the provider: top_k" in text
     assert "[system]\n  Be brief.\n[user]\n  Describe it\n  [image: image/jpeg, 12 KB]" in text
     assert "─── Client's request (anthropic) ───\nPOST http://claude.internal/v1/messages" in text

@@ -39,6 +39,10 @@ class Mitmweb:
         response.raise_for_status()
         return response.json()
 
+    def page(self, route: str) -> str:
+        """The web UI's URL of one of its routes (e.g. /flows/<id>/request), with the access token."""
+        return f"http://127.0.0.1:{self.web_port}/?token={self.token}#{route}"
+
     def content_view(self, flow_id: str, message: str, view: str = "auto") -> dict[str, Any]:
         """A message of a flow through a contentview, as the UI asks for it: text, view_name, description."""
         return self.api(f"/flows/{flow_id}/{message}/content/{quote(view)}.json")
