@@ -88,11 +88,13 @@ def redact_json_body(content: bytes, secrets: tuple[str, ...]) -> bytes:
     return content
 
 
-def redacted_headers(headers: dict[str, str], secrets: tuple[str, ...]) -> list[list[str]]:
-    """Decoded client headers (decode_headers) for display, credentials out by name and by value."""
+def redacted_headers(headers: dict[str, str], secrets: tuple[str, ...], names: tuple[str, ...] = ()) -> list[list[str]]:
+    """Decoded client headers (decode_headers) for display, credentials out by value and by name (the usual
+    credential headers, proxy-authorization and `names`, e.g. the rule's own auth header)."""
     values = set(secrets)
+    secret_names = {n.lower() for n in names} | {"proxy-authorization"}
     return [
-        [k, "REDACTED" if v in values or k.encode() in _SECRET_HEADERS or k == "proxy-authorization" else v]
+        [k, "REDACTED" if v in values or k.encode() in _SECRET_HEADERS or k in secret_names else v]
         for k, v in headers.items()
     ]
 

@@ -92,7 +92,9 @@ def finish(flow: http.HTTPFlow, ex: Exchange, usage: dict[str, Any]) -> dict[str
         body = flows.redact_json_body(body, ex.secrets)
     keep_answer = ex.rule.spec.route_type in _ANSWER_ROUTES and isinstance(ex.client_response, dict)
     flow.metadata[PAYLOADS] = {
-        "client_headers": flows.redacted_headers(ex.client_headers, ex.secrets),
+        "client_headers": flows.redacted_headers(
+            ex.client_headers, ex.secrets, (auth.header_name,) if auth is not None and auth.header_name else ()
+        ),
         "client_body": body,
         "upstream_response": ex.upstream_response,
         "answer": ex.client_response if keep_answer else None,
@@ -139,24 +141,19 @@ def render(flow: http.HTTPFlow, response_tab: bool) -> str:
                 note = " (streamed: its events are not kept)" if translated else " (passed on unchanged: see below)"
             provider = Message(f"HTTP {s['upstream_status']}{note}", [], upstream_body)
         return exchange_view.response_text(s, provider, received, reply)
+    # The client's request as it came: kept apart once the flow's request has become the upstream one; the flow's
+    # own request (credentials redacted) when the proxy answered and what it kept is missing.
+    headers = [(k, v) for k, v in p.get("client_headers") or []] or exchange_view.header_pairs(request.headers.fields)
+    body = p.get("client_body")
+    client = Message(f"{s.get('method')} {s.get('original_url')}", headers, _content(request) if body is None else body)
+    upstream: Message | None = None
     if s.get("sent_upstream"):
-        client = Message(
-            f"{s.get('method')} {s.get('original_url')}", [tuple(h) for h in p.get("client_headers", [])],
-            p.get("client_body"),
-        )  # fmt: skip
-        upstream: Message | None = Message(
+        upstream = Message(
             f"{request.method} {s.get('upstream_url')}",
             exchange_view.header_pairs(request.headers.fields),
             _content(request),
             _content_type(request),
         )
-    else:  # answered by the proxy: the flow's request is the client's own (credentials redacted)
-        client = Message(
-            f"{request.method} {s.get('original_url')}",
-            exchange_view.header_pairs(request.headers.fields),
-            _content(request),
-        )
-        upstream = None
     path = urlsplit(s.get("original_url") or "").path
     standard = exchange_view.standard_request(
         s.get("client_format", "openai"), s.get("route_type", ""), path, client.body

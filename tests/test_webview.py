@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import contentviews, flowfilter, http
+from mitmproxy import contentviews, flowfilter, http, io
 from mitmproxy.test import tflow, tutils
 
 from addon import exchange_view, webview
@@ -30,6 +30,13 @@ rules:
       options: {{upstream_url: "http://127.0.0.1:9/v1/messages", input_cost: 3.0, output_cost: 15.0}}
     auth: {{header_name: x-api-key, header_value: {KEY}}}
     logging: {{log_payloads: true}}  # a stream's answer is assembled only then
+  - name: team
+    match: {{host: team.internal}}
+    model:
+      provider: openai
+      name: gpt-fake-1
+      options: {{upstream_url: "http://127.0.0.1:9/v1/chat/completions"}}
+    auth: {{header_name: x-team-key, header_value: {KEY}}}
   - name: claude-code
     match: {{host: claude.internal}}
     llm_format: anthropic
@@ -253,3 +260,31 @@ def test_audio_file_and_unknown_parts() -> None:
     assert exchange_view.content_text([audio, file, {"type": "video"}]) == (
         "[audio: wav, 3 KB]\n[file: application/pdf, 3 B a.pdf]\n[video]"
     )
+
+
+@pytest.mark.parametrize("model", ["gpt-fake-1", "refused-model"])
+def test_the_rules_own_auth_header_is_redacted_on_the_client_side(proxy: AIProxy, model: str) -> None:
+    f = client_flow({**CHAT, "model": model}, host="team.internal")
+    f.request.headers["x-team-key"] = "client-team-secret-7"
+    asyncio.run(proxy.request(f))
+    if f.response is None:
+        answer(proxy, f, openai_chat())
+    else:  # refused by the proxy
+        proxy.response(f)
+    text = view(f).text
+    assert ("Status 200" in text) == (model == "gpt-fake-1")
+    assert "x-team-key: REDACTED" in text.split("Sent upstream")[0]
+    assert "client-team-secret-7" not in text + repr(f.metadata)
+    secrets_absent(text, repr(f.metadata))
+
+
+def test_saved_flows_keep_the_view(proxy: AIProxy, tmp_path: Path) -> None:
+    f = exchange(proxy, CHAT)
+    answer(proxy, f, anthropic_message("Saved."))
+    path = tmp_path / "flows.mitm"
+    with path.open("wb") as out:
+        io.FlowWriter(out).add(f)  # what mitmweb's save and mitmdump -w write
+    with path.open("rb") as saved:
+        [loaded] = list(io.FlowReader(saved).stream())
+    assert loaded.metadata[webview.META] == f.metadata[webview.META] and loaded.marked == f.marked
+    assert view(loaded).text == view(f).text and view(loaded, "response").text == view(f, "response").text
