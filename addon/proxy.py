@@ -374,11 +374,11 @@ class AIProxy:
             ex.finished = time.time()
             usage = record.usage_summary(ex, self.prices)
             flow.comment = record.comment(ex, usage)
-            self.telemetry.observe(webview.finish(flow, ex, usage))
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id, prices = flow.id, self.prices
                 self.recorder.write(lambda: record.line(flow_id, ex, prices), ex.secrets)
+            self.telemetry.observe(webview.finish(flow, ex, usage))  # neither raises
         except Exception:
             log.exception("AI proxy: could not build the audit record")
 

@@ -31,7 +31,9 @@ class Telemetry:
         if otel.OPTION in updated:
             self.otel = otel.reconfigure(self.otel, getattr(options, otel.OPTION))
 
-    def observe(self, summary: dict[str, Any]) -> None:
+    def observe(self, summary: dict[str, Any] | None) -> None:
+        if summary is None:
+            return
         for exporter in (self.metrics, self.otel):
             if exporter is not None:
                 try:

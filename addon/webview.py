@@ -80,8 +80,17 @@ def summary(ex: Exchange, usage: dict[str, Any], sent_upstream: bool, method: st
     }
 
 
-def finish(flow: http.HTTPFlow, ex: Exchange, usage: dict[str, Any]) -> dict[str, Any]:
-    """Put the exchange's summary and payloads on the flow, mark it if it failed; returns the summary."""
+def finish(flow: http.HTTPFlow, ex: Exchange, usage: dict[str, Any]) -> dict[str, Any] | None:
+    """Put the exchange's summary and payloads on the flow, mark it if it failed; returns the summary (None if it
+    could not be made: logged, and the exchange and its record go on as they are)."""
+    try:
+        return _finish(flow, ex, usage)
+    except Exception:
+        log.exception(f"AI proxy: rule '{ex.rule.name}': could not summarise the exchange for the view")
+        return None
+
+
+def _finish(flow: http.HTTPFlow, ex: Exchange, usage: dict[str, Any]) -> dict[str, Any]:
     # The routes annotate a flow when its request leaves for the provider: no annotation, nothing was sent.
     sent = ex.local_error is None and META in flow.metadata
     s = summary(ex, usage, sent, flow.request.method)

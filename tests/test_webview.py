@@ -288,3 +288,17 @@ def test_saved_flows_keep_the_view(proxy: AIProxy, tmp_path: Path) -> None:
         [loaded] = list(io.FlowReader(saved).stream())
     assert loaded.metadata[webview.META] == f.metadata[webview.META] and loaded.marked == f.marked
     assert view(loaded).text == view(f).text and view(loaded, "response").text == view(f, "response").text
+
+
+def test_a_failing_summary_never_costs_the_record(proxy: AIProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(webview, "_finish", broken)
+    f = exchange(proxy, CHAT)
+    answer(proxy, f, anthropic_message())
+    assert f.response is not None and f.response.status_code == 200 and "25+12 tokens" in f.comment
+    assert proxy.recorder is not None
+    proxy.recorder.close()
+    assert len(list((Path(proxy.recorder.folder)).glob("*.jsonl"))) == 1
+    assert view(f).view_name == "JSON"  # no summary: the usual views
