@@ -19,6 +19,7 @@ from . import jsonutil
 from .formats import FORMATS, OPENAI, format_for
 
 RULE = "─" * 3
+NOT_TRANSLATED = "(as the provider sent it: see the provider's answer in the response tab)"
 # Strings at least this long made only of base64 characters are shown as their size, not their bytes.
 BASE64_MIN = 512
 _BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+\Z")
@@ -108,6 +109,12 @@ def standard_request(client_format: str, route_type: str, path: str, body: bytes
     be (not JSON, not valid, or a native format without a decoder here)."""
     if not body:
         return None
+    if route_type == "preserve":  # any endpoint, passed through: shown when it has a conversation's fields
+        try:
+            data = jsonutil.loads(body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) and _SHOWN_APART.intersection(data) else None
     fmt = format_for(client_format, route_type)
     if fmt is OPENAI and client_format not in ("openai", *FORMATS):
         return None  # a provider's native format: no decoder for it
@@ -214,10 +221,10 @@ def conversation(request: dict[str, Any]) -> list[str]:
     return out
 
 
-def answer(response: Any) -> list[str]:
+def answer(response: Any, streamed: bool = False) -> list[str]:
     """The standard (OpenAI-format) answer as turns: text, reasoning, tool calls, finish reason; or its error."""
     if not isinstance(response, dict) or not response:
-        return ["(no answer)"]
+        return [NOT_TRANSLATED]
     if isinstance(response.get("error"), dict):
         err = response["error"]
         return [
@@ -238,6 +245,8 @@ def answer(response: Any) -> list[str]:
     if isinstance(response.get("data"), list) and response.get("object") == "list":
         out.append(f"[{len(response['data'])} embedding(s)]")
     if not out and "choices" not in response:
+        if not streamed:  # a native or passed-through answer: kept as the provider sent it
+            return [NOT_TRANSLATED]
         # finish_stream keeps only model and usage of a stream whose text was not assembled
         return ["(the text of this streamed answer was not kept: the rule's logging.log_payloads is off)"]
     return out or ["(no choices)"]
@@ -258,7 +267,8 @@ def headline(s: dict[str, Any]) -> list[str]:
     asked = f" (client asked {s['client_model']})" if s.get("client_model") else ""
     out = [
         f"AI proxy · rule {s.get('rule')} · {s.get('provider')}/{model}{requested}{asked}",
-        f"{s.get('client_format')} client → {s.get('provider')} · {s.get('route')} {s.get('route_type')}"
+        f"{s.get('client_format')} client → {s.get('provider')} · {s.get('route')}"
+        + (f" {s.get('route_type')}" if s.get("route_type") != s.get("route") else "")
         + (" · streamed" if s.get("stream") else ""),
         f"Status {_num(s.get('status'))} (upstream {_num(s.get('upstream_status'))})"
         f" · latency {_num(s.get('latency_ms'), ' ms')} · TTFT {_num(s.get('ttft_ms'), ' ms')}",
@@ -304,7 +314,7 @@ def request_text(
     out.append(section("Conversation"))
     out += conversation(standard) if standard is not None else ["(the client's request is shown as it came, below)"]
     out.append(section("Answer"))
-    out += answer(reply)
+    out += answer(reply, bool(s.get("stream")))
     out.append(section(f"Client's request ({s.get('client_format')})"))
     out += message_block(client, "(not kept)")
     out.append(section(f"Sent upstream ({s.get('provider')})"))
@@ -316,7 +326,7 @@ def response_text(s: dict[str, Any], provider: Message | None, received: Message
     """The response tab: summary, answer, the provider's answer, what the client received."""
     out = headline(s)
     out.append(section("Answer"))
-    out += answer(reply)
+    out += answer(reply, bool(s.get("stream")))
     out.append(section(f"Provider's answer ({s.get('provider')})"))
     out += message_block(provider, "(no answer from the provider)")
     out.append(section(f"Client received ({s.get('client_format')})"))

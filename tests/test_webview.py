@@ -37,6 +37,16 @@ rules:
       name: gpt-fake-1
       options: {{upstream_url: "http://127.0.0.1:9/v1/chat/completions"}}
     auth: {{header_name: x-team-key, header_value: {KEY}}}
+  - name: native
+    match: {{host: native.internal}}
+    llm_format: anthropic
+    model: {{provider: anthropic, name: claude-fake-1, options: {{upstream_url: "http://127.0.0.1:9/v1/messages"}}}}
+    auth: {{header_name: x-api-key, header_value: {KEY}}}
+  - name: keep
+    match: {{host: keep.internal}}
+    route_type: preserve
+    model: {{provider: openai, options: {{upstream_url: "http://127.0.0.1:9"}}}}
+    auth: {{header_name: Authorization, header_value: "Bearer {KEY}"}}
   - name: claude-code
     match: {{host: claude.internal}}
     llm_format: anthropic
@@ -302,3 +312,31 @@ def test_a_failing_summary_never_costs_the_record(proxy: AIProxy, monkeypatch: p
     proxy.recorder.close()
     assert len(list((Path(proxy.recorder.folder)).glob("*.jsonl"))) == 1
     assert view(f).view_name == "JSON"  # no summary: the usual views
+
+
+def test_native_and_preserved_flows(proxy: AIProxy) -> None:
+    body = {
+        "model": "claude-fake-1",
+        "max_tokens": 5,
+        "system": "Sys.",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    native = exchange(proxy, body, host="native.internal", path="/v1/messages")
+    answer(proxy, native, anthropic_message())
+    text, r = view(native).text, view(native, "response").text
+    assert "AI proxy · rule native · anthropic/claude-fake-1\nanthropic client → anthropic · native llm/v1/chat" in text
+    assert "[system]\n  Sys.\n[user]\n  hi" in text  # decoded by the anthropic client format
+    assert "─── Answer ───\n(as the provider sent it" in text
+    assert r.count('"text": "The sum of 1 + 1 is 2."') == 2  # the provider's answer, passed on unchanged
+    embeddings = {"model": "text-embedding-3-small", "input": ["a", "b"]}
+    kept = exchange(proxy, embeddings, host="keep.internal", path="/v1/embeddings")
+    answer(
+        proxy,
+        kept,
+        {"object": "list", "data": [{"embedding": [0.5]}], "usage": {"prompt_tokens": 2, "total_tokens": 2}},
+    )
+    text = view(kept).text
+    assert "openai client → openai · preserve\n" in text and "Tokens: 2 prompt + 0 completion = 2" in text
+    assert '[embeddings input: 2 item(s)]\n  ["a", "b"]' in text
+    assert '"embedding": [\n' in view(kept, "response").text
+    secrets_absent(text, view(kept, "response").text, view(native).text, r)
