@@ -340,3 +340,29 @@ def test_native_and_preserved_flows(proxy: AIProxy) -> None:
     assert '[embeddings input: 2 item(s)]\n  ["a", "b"]' in text
     assert '"embedding": [\n' in view(kept, "response").text
     secrets_absent(text, view(kept, "response").text, view(native).text, r)
+
+
+def test_the_text_is_a_function_of_summary_and_bodies() -> None:
+    summary = {
+        "rule": "r", "provider": "bedrock", "model": "m-2", "request_model": "m-1", "client_model": "gpt-4o",
+        "client_format": "openai", "route": "translated", "route_type": "llm/v1/chat", "stream": True,
+        "status": 504, "upstream_status": None, "error": "no answer within read_timeout", "timeout": "read_timeout",
+        "dropped": ["logprobs", "seed"], "latency_ms": None, "ttft_ms": None, "cost": None,
+        "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14, "cached_tokens": 6,
+                  "reasoning_tokens": 2},
+    }  # fmt: skip
+    client = exchange_view.Message("POST http://x/v1/chat/completions", [("authorization", "REDACTED")], b"{}")
+    text = exchange_view.request_text(summary, client, None, {"messages": []}, None)
+    assert text.splitlines()[:8] == [
+        "AI proxy · rule r · bedrock/m-2 (requested m-1) (client asked gpt-4o)",
+        "openai client → bedrock · translated llm/v1/chat · streamed",
+        "Status 504 (upstream ?) · latency ? · TTFT ?",
+        "Tokens: 10 prompt + 4 completion = 14 (6 cached, 2 reasoning)",
+        "Cost: unknown (no price for this model)",
+        "Loss report: not carried to the provider: logprobs, seed",
+        "ERROR (timeout read_timeout): no answer within read_timeout",
+        "",
+    ]
+    assert "(nothing was sent upstream: the proxy answered itself)" in text
+    assert exchange_view.pretty_body(b"\xff\xfe" * 10, "audio/wav") == "[binary: audio/wav, 20 B]"
+    assert exchange_view.pretty_body(None) == "(not kept)" and exchange_view.pretty_body(b"") == "(empty)"
