@@ -19,7 +19,7 @@ done; \
 echo "No Python >= 3.12 found on PATH or in pyenv" >&2; exit 1
 endef
 
-.PHONY: install run web test test-tools lint bench clean
+.PHONY: install browser run web test test-tools lint bench clean
 
 install: $(STAMP)
 
@@ -35,7 +35,16 @@ run: install
 web: install
 	$(VENV)/bin/mitmweb --listen-host $(HOST) -p $(PORT) -s addon/ai_proxy.py --set ai_rules=$(RULES)
 
-test: install test-tools
+# The one browser check (tests/test_e2e_mitmweb.py) uses the distribution's Chromium and tesseract: installed
+# where apt-get can (as root), otherwise that test is skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v tesseract >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q --no-install-recommends chromium tesseract-ocr >/dev/null \
+	      || echo "could not install chromium/tesseract-ocr: the browser check will be skipped"; \
+	  else echo "no chromium/tesseract (apt-get install chromium tesseract-ocr): the browser check will be skipped"; fi; }
+
+test: install browser test-tools
 	$(VENV)/bin/ruff check addon tests bench
 	$(PY) -m pytest -q
 

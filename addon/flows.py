@@ -75,12 +75,28 @@ def scrub_request(flow: http.HTTPFlow, ex: Exchange) -> None:
     if auth is not None and auth.param_location == "body" and ex.secrets:
         # A key in the JSON body (ours, or the client's on allow_override): out of the body mitmweb shows.
         data = flow.request.data
-        content = data.content or b""
-        for secret in sorted(ex.secrets, key=len, reverse=True):
-            spelled = jsonutil.dumps(secret)[1:-1]  # as it sits inside a JSON string
-            if len(secret) >= 4 and spelled in content:
-                content = content.replace(spelled, b"REDACTED")
-        data.content = content
+        data.content = redact_json_body(data.content or b"", ex.secrets)
+
+
+def redact_json_body(content: bytes, secrets: tuple[str, ...]) -> bytes:
+    """A JSON body with each secret (as it is spelled inside a JSON string) replaced; the same object if none is in
+    it, so a large body is not copied for nothing."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        spelled = jsonutil.dumps(secret)[1:-1]  # as it sits inside a JSON string
+        if len(secret) >= 4 and spelled in content:
+            content = content.replace(spelled, b"REDACTED")
+    return content
+
+
+def redacted_headers(headers: dict[str, str], secrets: tuple[str, ...], names: tuple[str, ...] = ()) -> list[list[str]]:
+    """Decoded client headers (decode_headers) for display, credentials out by value and by name (the usual
+    credential headers, proxy-authorization and `names`, e.g. the rule's own auth header)."""
+    values = set(secrets)
+    secret_names = {n.lower() for n in names} | {"proxy-authorization"}
+    return [
+        [k, "REDACTED" if v in values or k.encode() in _SECRET_HEADERS or k in secret_names else v]
+        for k, v in headers.items()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,13 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, flowfilter, http
 
-from . import audit, flows, record, response_store, upstream_faults
+from . import audit, flows, record, response_store, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
 from .routes import interrupted, route_for
 from .rules import Rule, RulesError, find_rule, load_rules_file
+from .telemetry import Telemetry
 from .watchdog import Watchdog
 
 log = logging.getLogger("ai_proxy")
@@ -52,6 +53,7 @@ class AIProxy:
         self._exit_hook = False
         self._gcp: Any = None
         self._proxyserver: Any = None
+        self.telemetry = Telemetry()  # Prometheus, OpenTelemetry
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -71,6 +73,8 @@ class AIProxy:
             SHUTDOWN_GRACE_MS,
             "At shutdown, how long (ms) AI exchanges in flight may take to finish before they are recorded as cut off.",
         )
+        self.telemetry.add_options(loader)
+        webview.register()  # the "AI Exchange" contentview of mitmweb and the console
 
     def configure(self, updated: set[str]) -> None:
         if "ai_rules" in updated:
@@ -97,6 +101,7 @@ class AIProxy:
             except OSError as e:
                 raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
             self._update_redactions()
+        self.telemetry.configure(updated, ctx.options)  # a bad value raises an OptionsError
         if "ai_shutdown_grace_ms" in updated and ctx.options.ai_shutdown_grace_ms < 0:
             raise exceptions.OptionsError("ai_shutdown_grace_ms must be 0 or more")
         if "connection_strategy" in updated and ctx.options.connection_strategy != "lazy":
@@ -120,6 +125,8 @@ class AIProxy:
         event loop keeps serving them for up to ai_shutdown_grace_ms first. An unload calls the hook
         synchronously (mitmproxy refuses an `async def done` there), and then nothing waits.
         """
+        webview.unregister()
+        self.telemetry.close()
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -379,11 +386,13 @@ class AIProxy:
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         try:
             ex.finished = time.time()
-            flow.comment = record.comment(ex, record.usage_summary(ex, self.prices))
+            usage = record.usage_summary(ex, self.prices)
+            flow.comment = record.comment(ex, usage)
             if self.recorder is not None:
                 # The record is assembled and serialised on the writer thread; the exchange is final here.
                 flow_id, prices = flow.id, self.prices
                 self.recorder.write(lambda: record.line(flow_id, ex, prices), ex.secrets)
+            self.telemetry.observe(webview.finish(flow, ex, usage))  # neither raises
         except Exception:
             log.exception("AI proxy: could not build the audit record")
 

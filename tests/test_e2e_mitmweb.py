@@ -1,27 +1,24 @@
-"""End to end: what a user watching mitmweb sees — the flow's comment sums up the exchange, and the request as
-it went upstream shows no credential."""
+"""End to end: what a user watching mitmweb sees — the flow's comment sums up the exchange, the request as it went
+upstream shows no credential, and the "AI Exchange" view (read through mitmweb's own HTTP API, as the UI reads it)
+shows both sides of the translation."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from tests.support import browser, mitmweb
 from tests.support.fakes import FakeUpstream
-from tests.support.mitmdump import ENTRY, free_ports
 
 pytestmark = pytest.mark.e2e
 KEY = "mitmweb-test-secret-0042"
 
 
-def test_mitmweb_shows_a_summary_and_no_secret(tmp_path: Path) -> None:
-    fake = FakeUpstream("anthropic")
+def claude_rules(tmp_path: Path, fake: FakeUpstream, extra: str = "") -> Path:
     rules = tmp_path / "rules.yaml"
     rules.write_text(f"""
 rules:
@@ -32,35 +29,21 @@ rules:
       name: claude-fake-1
       options: {{upstream_url: "{fake.url}/v1/messages", input_cost: 3.0, output_cost: 15.0}}
     auth: {{header_name: x-api-key, header_value: {KEY}}}
-""")
-    proxy_port, web_port = free_ports(2)
-    log = tmp_path / "mitmweb.log"
-    cmd = [
-        str(Path(sys.executable).with_name("mitmweb")), "--no-web-open-browser", "--listen-host", "127.0.0.1",
-        "-p", str(proxy_port), "--set", f"web_port={web_port}", "--set", f"confdir={tmp_path / 'conf'}",
-        "-s", str(ENTRY), "--set", f"ai_rules={rules}", "--set", f"ai_recordings={tmp_path / 'rec'}",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        token = None
-        for _ in range(300):
-            match = re.search(r"token=([0-9a-f]+)", log.read_text(errors="replace"))
-            if match and "HTTP(S) proxy listening" in log.read_text(errors="replace"):
-                token = match.group(1)
-                break
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.05)
-        assert token, log.read_text()
-        http_client = httpx.Client(proxy=f"http://127.0.0.1:{proxy_port}", trust_env=False)
+{extra}""")
+    return rules
+
+
+def test_mitmweb_shows_a_summary_and_no_secret(tmp_path: Path) -> None:
+    fake = FakeUpstream("anthropic")
+    rules = claude_rules(tmp_path, fake)
+    with mitmweb.running(tmp_path, rules) as web:
+        http_client = httpx.Client(proxy=web.proxy_url, trust_env=False)
         client = openai.OpenAI(
             base_url="http://anthropic.internal/v1", api_key="sk-client", http_client=http_client, max_retries=0
         )
         client.chat.completions.create(model="claude-fake-1", messages=[{"role": "user", "content": "hi"}])
 
-        flows = httpx.get(
-            f"http://127.0.0.1:{web_port}/flows", headers={"Authorization": f"Bearer {token}"}, trust_env=False
-        ).json()
+        flows = web.api("/flows")
         [flow] = flows
         assert re.fullmatch(
             r"anthropic/claude-fake-1 \[claude\] · 25\+12 tokens · \$0\.000255 · \d+ ms", flow["comment"]
@@ -69,7 +52,92 @@ rules:
         assert headers["x-api-key"] == "REDACTED"
         assert KEY not in str(flows) and "sk-client" not in str(flows)
         assert (flow["request"]["host"], flow["request"]["path"]) == ("127.0.0.1", "/v1/messages")
+    fake.close()
+
+
+def test_mitmweb_ai_exchange_view(tmp_path: Path) -> None:
+    fake = FakeUpstream("anthropic")
+    rules = claude_rules(tmp_path, fake, "    logging: {log_payloads: true}\n")
+    try:
+        with mitmweb.running(tmp_path, rules) as web:
+            http_client = httpx.Client(proxy=web.proxy_url, trust_env=False)
+            client = openai.OpenAI(
+                base_url="http://anthropic.internal/v1", api_key="sk-client", http_client=http_client, max_retries=0
+            )
+            messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "What is 1 + 1?"}]
+            client.chat.completions.create(model="claude-fake-1", messages=messages)
+            stream = client.chat.completions.create(model="claude-fake-1", messages=messages, stream=True)
+            streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            httpx.get("http://example.invalid/", proxy=web.proxy_url, trust_env=False)  # not handled: a 502
+
+            plain, streamed_flow, other = web.api("/flows")
+            views = {v.lower() for v in web.api("/state")["contentViews"]}
+            assert "ai exchange" in views
+
+            request = web.content_view(plain["id"], "request")  # "auto": the default view
+            assert request["view_name"] == "AI Exchange"
+            text = request["text"]
+            assert (
+                "AI proxy · rule claude · anthropic/claude-fake-1\nopenai client → anthropic · translated llm/v1/chat"
+                in text
+            )
+            assert "[system]\n  Be terse.\n[user]\n  What is 1 + 1?" in text
+            assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2.\n  finish: stop" in text
+            assert "Tokens: 25 prompt + 12 completion = 37" in text and "Cost: $0.000255" in text
+            assert "─── Client's request (openai) ───\nPOST http://anthropic.internal/v1/chat/completions" in text
+            assert f"─── Sent upstream (anthropic) ───\nPOST {fake.url}/v1/messages" in text
+            assert "authorization: REDACTED" in text and "x-api-key: REDACTED" in text
+            response = web.content_view(plain["id"], "response", "AI Exchange")  # chosen by name
+            assert '"stop_reason": "end_turn"' in response["text"] and '"chat.completion"' in response["text"]
+
+            text = web.content_view(streamed_flow["id"], "request")["text"]
+            assert streamed == "The sum of 1 + 1 is 2."
+            assert "· streamed" in text and re.search(r"TTFT [\d.]+ ms", text)
+            assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2." in text
+
+            assert web.content_view(other["id"], "request")["view_name"] != "AI Exchange"
+            everything = str(web.api("/flows")) + text + request["text"] + response["text"]
+            assert KEY not in everything and "sk-client" not in everything
     finally:
-        proc.terminate()
-        proc.wait(10)
+        fake.close()
+
+
+def one_exchange_in_mitmweb(web: mitmweb.Mitmweb) -> dict:
+    """A system prompt and a question through the proxy; the flow as mitmweb's API lists it."""
+    http_client = httpx.Client(proxy=web.proxy_url, trust_env=False)
+    client = openai.OpenAI(
+        base_url="http://anthropic.internal/v1", api_key="sk-client", http_client=http_client, max_retries=0
+    )
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "What is 1 + 1?"}]
+    client.chat.completions.create(model="claude-fake-1", messages=messages)
+    [flow] = web.api("/flows")
+    return flow
+
+
+@pytest.mark.skipif(browser.chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
+def test_the_view_in_a_real_browser(tmp_path: Path) -> None:
+    fake = FakeUpstream("anthropic")
+    rules = claude_rules(tmp_path, fake, "    logging: {log_payloads: true}\n")
+    try:
+        with mitmweb.running(tmp_path, rules) as web:
+            flow = one_exchange_in_mitmweb(web)
+            page = web.page(f"/flows/{flow['id']}/request")
+            rendered = browser.dom(page)
+            for text in (
+                "AI Exchange",
+                "─── Conversation ───",
+                "Be terse.",
+                "What is 1 + 1?",
+                "The sum of 1 + 1 is 2.",
+            ):
+                assert text in rendered, text
+            shot = browser.screenshot(page, tmp_path / "mitmweb.png")
+        text = browser.ocr(shot)
+        if text is None:
+            pytest.skip(
+                "the page rendered the view; no tesseract to read the screenshot back (apt-get install tesseract-ocr)"
+            )
+        for seen in ("Conversation", "Be terse.", "Tokens: 25 prompt + 12 completion = 37", "REDACTED"):
+            assert seen in text, (seen, text)
+    finally:
         fake.close()
