@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ... import jsonutil
-from ...openai_answer import count
+from ..fields import arguments_object as tool_input
+from ..fields import usage_counts
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -25,31 +25,14 @@ def stop_reason(finish_reason: Any) -> str:
 def usage(standard: Any) -> dict[str, Any]:
     """OpenAI usage as Anthropic's: Anthropic's input_tokens leaves out the tokens read from the cache, which OpenAI
     counts in prompt_tokens and again in prompt_tokens_details.cached_tokens."""
-    standard = standard if isinstance(standard, dict) else {}
-    prompt = count(standard.get("prompt_tokens")) or 0
-    details = standard.get("prompt_tokens_details")
-    cached = (count(details.get("cached_tokens")) if isinstance(details, dict) else None) or 0
+    prompt, completion, cached, _ = usage_counts(standard)
     out: dict[str, Any] = {
         "input_tokens": max(prompt - cached, 0),
-        "output_tokens": count(standard.get("completion_tokens")) or 0,
+        "output_tokens": completion,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }
     return out
-
-
-def tool_input(arguments: Any) -> dict[str, Any]:
-    """A tool call's arguments (a JSON string) as Anthropic's `input` object; what is not a JSON object is kept
-    whole under one key rather than lost."""
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        value = jsonutil.loads(arguments)
-    except ValueError:
-        return {"arguments": arguments}
-    return value if isinstance(value, dict) else {"arguments": value}
 
 
 def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:
