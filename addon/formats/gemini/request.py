@@ -30,7 +30,8 @@ from ..fields import array, fail, obj, string
 from . import config
 
 # The generateContent family of methods, on the Gemini API's and Vertex AI's model paths.
-_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$")
+# A model id may hold a slash or a colon (org/model, a Bedrock id): all between /models/ and the method is the id.
+_PATH = re.compile(r"/models/(.+):(generateContent|streamGenerateContent|countTokens)$")
 _DATA_KEYS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
               "codeExecutionResult")  # fmt: skip
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif"})
@@ -159,7 +160,7 @@ class _Decoder:
             elif kind == "functionCall":
                 call = obj(part[kind], f"{where}.functionCall")
                 name = string(call.get("name"), f"{where}.functionCall.name")
-                args = obj(call.get("args", {}) or {}, f"{where}.functionCall.args")
+                args = obj(call["args"], f"{where}.functionCall.args") if call.get("args") is not None else {}
                 call_id = call.get("id") or f"call_{i}_{j}"
                 string(call_id, f"{where}.functionCall.id")
                 pending.append([name, call_id, False])
@@ -187,7 +188,7 @@ class _Decoder:
         if match is None:
             fail(f"{where}.name", f"'{name}' answers no functionCall of the model turn before it")
         match[2] = True
-        result = obj(response.get("response", {}) or {}, f"{where}.response")
+        result = obj(response["response"], f"{where}.response") if response.get("response") is not None else {}
         for key in ("parts", "willContinue", "scheduling"):
             if response.get(key) is not None:
                 self.drop(f"functionResponse.{key}")
