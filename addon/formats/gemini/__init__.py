@@ -16,6 +16,7 @@ from ...errors import ProxyError, bad_request, from_envelope
 from ...streaming import StreamResult, StreamWriter
 from ..fields import estimate_tokens, obj
 from . import errors, request, response
+from .names import camel_case
 from .stream import GeminiWriter
 
 _MODELS_PATH = re.compile(r"/models(?:/([^/:]+))?$")
@@ -83,7 +84,7 @@ def count_tokens(body: bytes, model: str) -> dict[str, Any]:
         data = jsonutil.loads(body)
     except ValueError as e:
         raise bad_request(f"request body is not valid JSON: {e}", code="invalid_json") from None
-    data = obj(data, "body")
+    data = camel_case(obj(data, "body"))
     inner = data.get("generateContentRequest")
     if inner is not None:
         data = obj(inner, "generateContentRequest")

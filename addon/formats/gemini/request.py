@@ -28,6 +28,7 @@ from ... import jsonutil
 from ...openai_validate import checked_model
 from ..fields import array, fail, obj, string
 from . import config
+from .names import camel_case
 
 # The generateContent family of methods, on the Gemini API's and Vertex AI's model paths.
 # A model id may hold a slash or a colon (org/model, a Bedrock id): all between /models/ and the method is the id.
@@ -229,5 +230,6 @@ def file_image(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def decode(body: Any, model: str, stream: bool, dropped: list[str]) -> dict[str, Any]:
-    """The standard request for a generateContent body; what it could not carry is appended to `dropped`."""
-    return _Decoder(dropped).decode(body, model, stream)
+    """The standard request for a generateContent body (field names in camelCase or snake_case); what it could not
+    carry is appended to `dropped`."""
+    return _Decoder(dropped).decode(camel_case(body), model, stream)

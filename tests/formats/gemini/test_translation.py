@@ -144,6 +144,39 @@ def test_a_conversation_with_tools_maps_turn_by_turn() -> None:
                        "unknownField"]  # fmt: skip
 
 
+def test_snake_case_field_names_as_googles_rest_examples_write_them() -> None:
+    snake = {
+        "system_instruction": {"parts": [{"text": "S"}]},
+        "contents": [
+            {"role": "user", "parts": [{"inline_data": {"mime_type": "image/png", "data": "iVBO"}}]},
+            {"role": "model", "parts": [{"function_call": {"name": "f", "args": {"some_arg": 1}}}]},
+            {"role": "user", "parts": [{"function_response": {"name": "f", "response": {"the_result": 2}}}]},
+        ],
+        "tools": [{"function_declarations": [{"name": "f", "parameters": {"type": "OBJECT", "properties": {
+            "some_arg": {"type": "INTEGER"}}}}]}],
+        "tool_config": {"function_calling_config": {"mode": "ANY", "allowed_function_names": ["f"]}},
+        "generation_config": {"max_output_tokens": 5, "thinking_config": {"thinking_budget": 100}},
+        "safety_settings": [],
+    }  # fmt: skip
+    std, dropped = decode(snake)
+    camel, _ = decode(
+        {
+            "systemInstruction": {"parts": [{"text": "S"}]},
+            "contents": [
+                {"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBO"}}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {"some_arg": 1}}}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"the_result": 2}}}]},
+            ],
+            "tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "properties": {
+                "some_arg": {"type": "INTEGER"}}}}]}],
+            "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f"]}},
+            "generationConfig": {"maxOutputTokens": 5, "thinkingConfig": {"thinkingBudget": 100}},
+        }
+    )  # fmt: skip
+    assert std == camel and dropped == ["safetySettings"]
+    assert std["messages"][2]["tool_calls"][0]["function"]["arguments"] == '{"some_arg":1}'
+
+
 def test_generated_call_ids_are_stable() -> None:
     body = {
         "contents": [
