@@ -17,7 +17,7 @@ from ...streaming import StreamResult, StreamWriter
 from ..fields import estimate_tokens, obj
 from . import errors, request, response
 from .names import camel_case
-from .stream import GeminiWriter
+from .stream import GeminiResult, GeminiWriter, error_tail
 
 _MODELS_PATH = re.compile(r"/models(?:/([^/:]+))?$")
 _METHODS = "generateContent, streamGenerateContent and countTokens"
@@ -61,6 +61,8 @@ class GeminiFormat:
         return from_envelope(status, data)
 
     def stream_error(self, result: StreamResult, err: ProxyError) -> bytes:
+        if isinstance(result, GeminiResult):
+            return error_tail(result, err)
         result.error = err
         return errors.event(err)
 

@@ -11,6 +11,7 @@ assembled answer for the record when payloads are kept."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ... import jsonutil
@@ -20,18 +21,42 @@ from . import errors
 from .response import chunk, finish_reason, function_call, new_id
 
 
+@dataclass(slots=True)
+class GeminiResult(StreamResult):
+    """The record's view of a stream, and the stream's form, so an error written by the route (a timeout, a
+    translation failure) ends the client's stream in the form it began in."""
+
+    sse: bool = True
+    opened: bool = False  # the JSON array's "[" is out
+
+
+def frame(result: GeminiResult, data: bytes) -> bytes:
+    """One chunk (or the error) in the stream's form."""
+    if result.sse:
+        return b"data: " + data + b"\r\n\r\n"
+    if result.opened:
+        return b"\r\n," + data
+    result.opened = True
+    return b"[" + data
+
+
+def error_tail(result: GeminiResult, err: ProxyError) -> bytes:
+    """The chunk that ends a stream with an error; the JSON array is closed after it."""
+    result.error = err
+    out = frame(result, errors.body(err))
+    return out if result.sse else out + b"]"
+
+
 class GeminiWriter:
     chat = True  # the chat route's writer (translators ask, as of ChunkWriter)
-    __slots__ = ("_calls", "_opened", "_sent", "_sse", "_started", "id", "model", "result")
+    __slots__ = ("_calls", "_sent", "_started", "id", "model", "result")
 
     def __init__(self, route_type: str, model: str, include_usage: bool, keep_payload: bool, sse: bool = True) -> None:
         self.id = new_id()
         self.model = model
-        self.result = StreamResult(model=model)
+        self.result = GeminiResult(model=model, sse=sse)
         if keep_payload:
             self.result.text, self.result.tool_calls, self.result.reasoning = [], [], []
-        self._sse = sse
-        self._opened = False  # the JSON array's "[" is out
         self._started = False  # a chunk is out
         self._calls: dict[int, list[Any]] = {}  # tool-call index -> [id, name, [argument fragments]], not yet sent
         self._sent: set[int] = set()
@@ -40,17 +65,9 @@ class GeminiWriter:
         if model and not self._started:
             self.model = self.result.model = model
 
-    def _frame(self, data: bytes) -> bytes:
-        self._started = True
-        if self._sse:
-            return b"data: " + data + b"\r\n\r\n"
-        if self._opened:
-            return b"\r\n," + data
-        self._opened = True
-        return b"[" + data
-
     def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None, usage: Any = None) -> bytes:
-        return self._frame(jsonutil.dumps(chunk(parts, self.model, self.id, finish, usage)))
+        self._started = True
+        return frame(self.result, jsonutil.dumps(chunk(parts, self.model, self.id, finish, usage)))
 
     def _call_parts(self) -> list[dict[str, Any]]:
         """The function calls received whole, as parts; they leave the waiting list."""
@@ -102,10 +119,7 @@ class GeminiWriter:
     def finish(self, reason: str | None, final_usage: dict[str, Any] | None) -> bytes:
         self.result.end(reason, final_usage)
         out = self._chunk(self._call_parts(), finish_reason(reason), self.result.usage)
-        return out if self._sse else out + b"]"
+        return out if self.result.sse else out + b"]"
 
     def error(self, err: ProxyError) -> bytes:
-        self.result.error = err
-        if self._sse:
-            return errors.event(err)
-        return self._frame(errors.body(err)) + b"]"
+        return error_tail(self.result, err)

@@ -475,3 +475,15 @@ def test_a_broken_stream_ends_with_googles_error(sse: bool) -> None:
     chunks = read(out, sse)
     assert chunks[-1]["error"]["status"] == "UNAVAILABLE" and chunks[-1]["error"]["code"] == 502
     assert list(chunks[-1]) == ["error"]  # the SDK raises on a chunk that starts with "error"
+
+
+@pytest.mark.parametrize("sse", [True, False])
+def test_an_error_the_route_writes_ends_the_stream_in_its_form(sse: bool) -> None:
+    path = "/v1beta/models/m:streamGenerateContent" + ("?alt=sse" if sse else "")
+    for started in (False, True):
+        writer = GEMINI.writer_for(path)(CHAT, "m", True, False)
+        out = writer.text("partial") if started else b""
+        out += GEMINI.stream_error(writer.result, ProxyError(504, "upstream timed out"))
+        chunks = read(out, sse)
+        assert chunks[-1] == {"error": {"code": 504, "message": "upstream timed out", "status": "DEADLINE_EXCEEDED"}}
+        assert len(chunks) == (2 if started else 1) and writer.result.error is not None
