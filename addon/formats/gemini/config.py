@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..fields import array, effort_for_budget, fail, integer, number, obj, string
+from .names import fields
 
 _TYPES = {t.upper(): t for t in ("string", "number", "integer", "boolean", "array", "object", "null")}
 # Gemini Schema fields that mean the same in JSON Schema.
@@ -45,7 +46,7 @@ def schema(node: Any, where: str, depth: int = 0) -> dict[str, Any]:
     order of `properties`; keys of JSON Schema a client put there kept as they are."""
     if depth > _MAX_DEPTH:
         fail(where, "schema too deep")
-    node = obj(node, where)
+    node = fields(node, where)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in ("type", "nullable", "propertyOrdering", "properties", "items", "anyOf", "example"):
@@ -77,17 +78,17 @@ def schema(node: Any, where: str, depth: int = 0) -> dict[str, Any]:
 def tools(body: dict[str, Any], out: dict[str, Any], drop: Callable[[str], None]) -> None:
     functions: list[dict[str, Any]] = []
     for i, tool in enumerate(array(body.get("tools") or [], "tools")):
-        for key, value in obj(tool, f"tools[{i}]").items():
+        for key, value in fields(tool, f"tools[{i}]").items():
             if value is None:
                 continue
             if key != "functionDeclarations":
                 fail(f"tools[{i}].{key}", f"Gemini's built-in tool '{key}' is not available through this provider")
             for j, declaration in enumerate(array(value, f"tools[{i}].{key}")):
                 where = f"tools[{i}].functionDeclarations[{j}]"
-                functions.append(function(obj(declaration, where), where, drop))
+                functions.append(function(fields(declaration, where), where, drop))
     choice = body.get("toolConfig")
     if choice is not None:
-        functions = tool_choice(obj(choice, "toolConfig"), functions, out, drop)
+        functions = tool_choice(fields(choice, "toolConfig"), functions, out, drop)
     if functions:
         out["tools"] = functions
 
@@ -118,7 +119,7 @@ def tool_choice(
     if config is None:
         return functions
     where = "toolConfig.functionCallingConfig"
-    config = obj(config, where)
+    config = fields(config, where)
     mode = string(config.get("mode") or "AUTO", f"{where}.mode").upper()
     allowed = [string(n, f"{where}.allowedFunctionNames[{k}]") for k, n in
                enumerate(array(config.get("allowedFunctionNames") or [], f"{where}.allowedFunctionNames"))]  # fmt: skip
@@ -153,7 +154,7 @@ def tool_choice(
 def generation(config: Any, out: dict[str, Any], drop: Callable[[str], None]) -> None:
     if config is None:
         return
-    config = obj(config, "generationConfig")
+    config = fields(config, "generationConfig")
     for key, (name, high) in _GENERATION.items():
         value = number(config, key, high, f"generationConfig.{key}")
         if value is not None:
@@ -221,7 +222,7 @@ def response_format(config: dict[str, Any], out: dict[str, Any]) -> None:
 def thinking(config: Any, out: dict[str, Any]) -> None:
     if config is None:
         return
-    config = obj(config, "generationConfig.thinkingConfig")
+    config = fields(config, "generationConfig.thinkingConfig")
     where = "generationConfig.thinkingConfig"
     level = config.get("thinkingLevel")
     if level is not None:

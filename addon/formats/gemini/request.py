@@ -26,15 +26,15 @@ from urllib.parse import unquote, urlsplit
 
 from ... import jsonutil
 from ...openai_validate import checked_model
-from ..fields import array, fail, obj, string
+from ..fields import array, fail, string
 from . import config
-from .names import camel_case
+from .names import SnakeCase, camel_case, check_name, fields
 
 # The generateContent family of methods, on the Gemini API's and Vertex AI's model paths.
 # A model id may hold a slash or a colon (org/model, a Bedrock id): all between /models/ and the method is the id.
 _PATH = re.compile(r"/models/(.+):(generateContent|streamGenerateContent|countTokens)$")
-_DATA_KEYS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
-              "codeExecutionResult")  # fmt: skip
+_DATA_KEYS = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
+                        "codeExecutionResult"})  # fmt: skip
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif"})
 # Every other field (safetySettings, labels, ...) has no place in the standard request: dropped and reported.
 _KNOWN = frozenset({"model", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig"})
@@ -62,11 +62,11 @@ class _Decoder:
             self.dropped.append(what)
 
     def decode(self, body: Any, model: str, stream: bool) -> dict[str, Any]:
-        body = obj(body, "body")
+        body = fields(body, "body")
         out: dict[str, Any] = {"model": checked_model(model, "model")}
         messages = self.system(body.get("systemInstruction"))
         for i, content in enumerate(array(body.get("contents"), "contents")):
-            messages += self.content(obj(content, f"contents[{i}]"), i)
+            messages += self.content(fields(content, f"contents[{i}]"), i)
         if not any(m["role"] != "system" for m in messages):
             fail("contents", "must hold at least one turn with parts")
         out["messages"] = messages
@@ -88,87 +88,109 @@ class _Decoder:
         if isinstance(system, str):
             return [{"role": "system", "content": system}] if system else []
         texts = []
-        for j, part in enumerate(array(obj(system, "systemInstruction").get("parts"), "systemInstruction.parts")):
+        for j, part in enumerate(array(fields(system, "systemInstruction").get("parts"), "systemInstruction.parts")):
             where = f"systemInstruction.parts[{j}]"
-            texts.append(string(obj(part, where).get("text"), f"{where}.text"))
+            texts.append(string(fields(part, where).get("text"), f"{where}.text"))
         text = "\n".join(t for t in texts if t)
         return [{"role": "system", "content": text}] if text else []
 
     def content(self, content: dict[str, Any], i: int) -> list[dict[str, Any]]:
-        where = f"contents[{i}]"
         role = content.get("role") or "user"
-        parts = [obj(p, f"{where}.parts[{j}]") for j, p in enumerate(array(content.get("parts"), f"{where}.parts"))]
+        parts = content.get("parts")
+        if not isinstance(parts, list):
+            array(parts, f"contents[{i}].parts")
         if role == "model":
             message = self.model_turn(parts, i)
             return [message] if message is not None else []
         if role in ("user", "function"):  # "function": the older spelling of a turn of function responses
             return self.user_turn(parts, i)
-        fail(f"{where}.role", "must be 'user' or 'model'")
+        fail(f"contents[{i}].role", "must be 'user' or 'model'")
 
-    def kind(self, part: dict[str, Any], where: str) -> str:
-        kinds = [k for k in _DATA_KEYS if part.get(k) is not None]
-        if len(kinds) != 1:
-            fail(where, "must hold exactly one of text, inlineData, fileData, functionCall or functionResponse")
-        if part.get("thoughtSignature") is not None:
-            self.drop("thoughtSignature")  # opaque to every provider but Gemini
-        if kinds[0] in ("executableCode", "codeExecutionResult"):
-            fail(f"{where}.{kinds[0]}", "code execution parts cannot be translated to this provider")
-        return kinds[0]
+    def kind(self, part: Any, i: int, j: int) -> str:
+        """The part's one data field (text, inlineData, ...); its other fields checked on the way. Field paths are
+        built only for errors: this runs for every part of an agent's whole history."""
+        if not isinstance(part, dict):
+            fail(at(i, j), "must be an object")
+        found = None
+        for key, value in part.items():
+            if "_" in key:
+                check_name(key)
+            if value is None:
+                continue
+            if key in _DATA_KEYS:
+                if found is not None:
+                    found = ""
+                    break
+                found = key
+            elif key == "thoughtSignature":
+                self.drop("thoughtSignature")  # opaque to every provider but Gemini
+        if not found:
+            fail(at(i, j), "must hold exactly one of text, inlineData, fileData, functionCall or functionResponse")
+        if found in ("executableCode", "codeExecutionResult"):
+            fail(f"{at(i, j)}.{found}", "code execution parts cannot be translated to this provider")
+        return found
 
-    def text(self, part: dict[str, Any], where: str) -> str | None:
+    def text(self, part: dict[str, Any], i: int, j: int) -> str | None:
         """A text part's text; None for a thought (earlier reasoning: no standard place yet, reported)."""
-        text = string(part["text"], f"{where}.text")
+        text = part["text"]
+        if not isinstance(text, str):
+            fail(f"{at(i, j)}.text", "must be a string")
         if part.get("thought") is True:
             self.drop("thought")
             return None
         return text
 
-    def user_turn(self, parts: list[dict[str, Any]], i: int) -> list[dict[str, Any]]:
+    def user_turn(self, parts: list[Any], i: int) -> list[dict[str, Any]]:
         tool_messages: list[dict[str, Any]] = []
         content: list[dict[str, Any]] = []
         for j, part in enumerate(parts):
-            where = f"contents[{i}].parts[{j}]"
-            kind = self.kind(part, where)
+            kind = self.kind(part, i, j)
             if kind == "text":
-                text = self.text(part, where)
+                text = self.text(part, i, j)
                 if text:
                     content.append({"type": "text", "text": text})
             elif kind == "inlineData":
-                content.append(inline_image(obj(part[kind], f"{where}.inlineData"), f"{where}.inlineData"))
+                where = f"{at(i, j)}.inlineData"
+                content.append(inline_image(fields(part[kind], where), where))
             elif kind == "fileData":
-                content.append(file_image(obj(part[kind], f"{where}.fileData"), f"{where}.fileData"))
+                where = f"{at(i, j)}.fileData"
+                content.append(file_image(fields(part[kind], where), where))
             elif kind == "functionResponse":
-                tool_messages.append(self.function_response(obj(part[kind], f"{where}.{kind}"), f"{where}.{kind}"))
+                tool_messages.append(self.function_response(part[kind], i, j))
             else:
-                fail(f"{where}.{kind}", "a user turn cannot hold a functionCall")
+                fail(f"{at(i, j)}.{kind}", "a user turn cannot hold a functionCall")
         out = tool_messages
         if content:
             single = len(content) == 1 and content[0]["type"] == "text"
             out.append({"role": "user", "content": content[0]["text"] if single else content})
         return out
 
-    def model_turn(self, parts: list[dict[str, Any]], i: int) -> dict[str, Any] | None:
+    def model_turn(self, parts: list[Any], i: int) -> dict[str, Any] | None:
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
         pending: list[list[Any]] = []
         for j, part in enumerate(parts):
-            where = f"contents[{i}].parts[{j}]"
-            kind = self.kind(part, where)
+            kind = self.kind(part, i, j)
             if kind == "text":
-                text = self.text(part, where)
+                text = self.text(part, i, j)
                 if text is not None:
                     texts.append(text)
             elif kind == "functionCall":
-                call = obj(part[kind], f"{where}.functionCall")
-                name = string(call.get("name"), f"{where}.functionCall.name")
-                args = obj(call["args"], f"{where}.functionCall.args") if call.get("args") is not None else {}
-                call_id = call.get("id") or f"call_{i}_{j}"
-                string(call_id, f"{where}.functionCall.id")
+                call = part[kind]
+                if not isinstance(call, dict):
+                    fail(f"{at(i, j)}.functionCall", "must be an object")
+                name, args, call_id = call.get("name"), call.get("args"), call.get("id") or f"call_{i}_{j}"
+                if not isinstance(name, str):
+                    fail(f"{at(i, j)}.functionCall.name", "must be a string")
+                if args is not None and not isinstance(args, dict):
+                    fail(f"{at(i, j)}.functionCall.args", "must be an object")
+                if not isinstance(call_id, str):
+                    fail(f"{at(i, j)}.functionCall.id", "must be a string")
                 pending.append([name, call_id, False])
-                fn = {"name": name, "arguments": jsonutil.dumps_str(args)}
+                fn = {"name": name, "arguments": jsonutil.dumps_str(args or {})}
                 calls.append({"id": call_id, "type": "function", "function": fn})
             else:
-                fail(f"{where}.{kind}", "a model turn holds only text and functionCall parts")
+                fail(f"{at(i, j)}.{kind}", "a model turn holds only text and functionCall parts")
         if not texts and not calls:
             return None  # a turn of thoughts only: nothing the provider can be shown
         if calls:
@@ -178,22 +200,33 @@ class _Decoder:
             message["tool_calls"] = calls
         return message
 
-    def function_response(self, response: dict[str, Any], where: str) -> dict[str, Any]:
-        name = string(response.get("name"), f"{where}.name")
-        wanted = response.get("id")
-        if wanted is not None:
-            string(wanted, f"{where}.id")
+    def function_response(self, response: Any, i: int, j: int) -> dict[str, Any]:
+        response = fields(response, f"{at(i, j)}.functionResponse") if not isinstance(response, dict) else response
+        for key in response:
+            if "_" in key:
+                check_name(key)
+        name, wanted, result = response.get("name"), response.get("id"), response.get("response")
+        if not isinstance(name, str):
+            fail(f"{at(i, j)}.functionResponse.name", "must be a string")
+        if wanted is not None and not isinstance(wanted, str):
+            fail(f"{at(i, j)}.functionResponse.id", "must be a string")
         match = next((c for c in self.pending if wanted is not None and c[1] == wanted), None) or next(
             (c for c in self.pending if c[0] == name and not c[2]), None
         )
         if match is None:
-            fail(f"{where}.name", f"'{name}' answers no functionCall of the model turn before it")
+            fail(f"{at(i, j)}.functionResponse.name", f"'{name}' answers no functionCall of the model turn before it")
         match[2] = True
-        result = obj(response["response"], f"{where}.response") if response.get("response") is not None else {}
+        if result is not None and not isinstance(result, dict):
+            fail(f"{at(i, j)}.functionResponse.response", "must be an object")
         for key in ("parts", "willContinue", "scheduling"):
             if response.get(key) is not None:
                 self.drop(f"functionResponse.{key}")
-        return {"role": "tool", "tool_call_id": match[1], "content": result_text(result)}
+        return {"role": "tool", "tool_call_id": match[1], "content": result_text(result or {})}
+
+
+def at(i: int, j: int) -> str:
+    """The field path of a part, for an error."""
+    return f"contents[{i}].parts[{j}]"
 
 
 def result_text(result: dict[str, Any]) -> str:
@@ -231,5 +264,16 @@ def file_image(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 def decode(body: Any, model: str, stream: bool, dropped: list[str]) -> dict[str, Any]:
     """The standard request for a generateContent body (field names in camelCase or snake_case); what it could not
-    carry is appended to `dropped`."""
-    return _Decoder(dropped).decode(camel_case(body), model, stream)
+    carry is appended to `dropped`. Read as camelCase first (the SDKs' spelling, no copy); a snake_case field name
+    met on the way restarts the reading on a camelCase copy."""
+    lost: list[str] = []
+    try:
+        out = _Decoder(lost).decode(body, model, stream)
+    except SnakeCase:
+        lost = []
+        try:
+            out = _Decoder(lost).decode(camel_case(body), model, stream)
+        except SnakeCase as e:  # beyond the depth names are converted at
+            fail(e.key, "field names nested this deep must be camelCase")
+    dropped.extend(x for x in lost if x not in dropped)
+    return out

@@ -66,6 +66,8 @@ class GeminiWriter:
             self.model = self.result.model = model
 
     def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None, usage: Any = None) -> bytes:
+        if self.result.error is not None:
+            return b""  # the stream has ended with its error
         self._started = True
         return frame(self.result, jsonutil.dumps(chunk(parts, self.model, self.id, finish, usage)))
 
@@ -119,7 +121,7 @@ class GeminiWriter:
     def finish(self, reason: str | None, final_usage: dict[str, Any] | None) -> bytes:
         self.result.end(reason, final_usage)
         out = self._chunk(self._call_parts(), finish_reason(reason), self.result.usage)
-        return out if self.result.sse else out + b"]"
+        return out if self.result.sse or not out else out + b"]"
 
     def error(self, err: ProxyError) -> bytes:
-        return error_tail(self.result, err)
+        return b"" if self.result.error is not None else error_tail(self.result, err)

@@ -15,6 +15,7 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, prepare_call
 from addon.formats import GEMINI
 from addon.formats.gemini import count_tokens, model_list
+from addon.formats.gemini.names import camel_case
 from addon.providers import REGISTRY, Call
 from addon.routes import NATIVE, TRANSLATED, route_for
 from addon.spec import ModelOptions
@@ -175,6 +176,30 @@ def test_snake_case_field_names_as_googles_rest_examples_write_them() -> None:
     )  # fmt: skip
     assert std == camel and dropped == ["safetySettings"]
     assert std["messages"][2]["tool_calls"][0]["function"]["arguments"] == '{"some_arg":1}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"contents": [{"parts": [{"text": "x", "thought_signature": "c2"}]}]},
+        {"contents": [{"parts": [{"file_data": {"file_uri": "https://x/a.png"}}]}]},
+        {"contents": [{"parts": [{"inlineData": {"mime_type": "image/png", "data": ""}}]}]},
+        {"contents": [USER, {"role": "model", "parts": [{"functionCall": {"name": "f"}}]},
+                      {"parts": [{"functionResponse": {"name": "f", "will_continue": True}}]}]},
+        {"tools": [{"function_declarations": [{"name": "f"}]}]},
+        {"tools": [{"functionDeclarations": [{"name": "f", "parameters_json_schema": {"type": "object"}}]}]},
+        {"tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "min_properties": 1}}]}]},
+        {"tools": [{"functionDeclarations": [{"name": "f"}]}],
+         "toolConfig": {"function_calling_config": {"mode": "ANY"}}},
+        {"generationConfig": {"response_mime_type": "application/json", "top_k": 2}},
+        {"generationConfig": {"thinkingConfig": {"thinking_level": "LOW", "include_thoughts": True}}},
+    ],
+)  # fmt: skip
+def test_a_snake_case_name_anywhere_is_read_as_its_camel_case(body: dict[str, Any]) -> None:
+    snake, lost = decode(body)
+    camel, dropped = decode(camel_case(body))
+    assert snake == camel and lost == dropped
+    assert body != camel_case(body)
 
 
 def test_generated_call_ids_are_stable() -> None:
