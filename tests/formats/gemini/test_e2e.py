@@ -1,7 +1,8 @@
 """End to end: the real google-genai SDK (what gemini-cli's SDK mirrors) through a real mitmdump to fake OpenAI,
-Azure, Anthropic, Cohere, Mistral and Ollama servers: generate_content and generate_content_stream, a function
-calling round trip, count_tokens, models, errors as the SDK's own exceptions, streams reaching the client before
-the provider's stream ends, the JSON-array stream form, aliases, the loss report and the client's key."""
+Azure, Anthropic, Cohere, Mistral, Ollama and Hugging Face servers (Bedrock: test_e2e_bedrock.py):
+generate_content and generate_content_stream, a function calling round trip, count_tokens, models, errors as the
+SDK's own exceptions, streams reaching the client before the provider's stream ends, the JSON-array stream form,
+aliases, the loss report and the client's key."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ PROVIDERS: dict[str, tuple[str, str, Any]] = {
     "cohere": ("command-fake", "", replies.cohere_reply),
     "mistral": ("mistral-fake", "", replies.mistral_reply),
     "llama2": ("llama3.2", "llama2_format: ollama, ", replies.ollama_reply),
+    "huggingface": ("tgi", "", None),
 }
 AUTH = {
     "azure": f"{{header_name: api-key, header_value: {PROVIDER_KEY}}}",
