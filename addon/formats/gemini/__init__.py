@@ -48,8 +48,11 @@ class GeminiFormat:
 
     def writer_for(self, path: str) -> Any:
         """The writer for a request path: `alt=sse` streams Server-Sent Events, any other the JSON array."""
-        query = dict(parse_qsl(path.partition("?")[2]))
-        return self.writer if query.get("alt") == "sse" else partial(GeminiWriter, sse=False)
+        return self.writer if _sse(path) else partial(GeminiWriter, sse=False)
+
+    def stream_media_type(self, path: str) -> str:
+        """The content type of a stream, as Google answers either form."""
+        return "text/event-stream; charset=utf-8" if _sse(path) else "application/json; charset=utf-8"
 
     def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         return errors.body(err), {}
@@ -76,6 +79,10 @@ class GeminiFormat:
         if listed is not None:
             return model_list(models, unquote(listed.group(1)) if listed.group(1) else None)
         return None
+
+
+def _sse(path: str) -> bool:
+    return dict(parse_qsl(path.partition("?")[2])).get("alt") == "sse"
 
 
 def count_tokens(body: bytes, model: str) -> dict[str, Any]:

@@ -294,7 +294,7 @@ def test_the_json_array_stream_form_and_the_keys_query_parameter(env: Env) -> No
     with env.raw() as http:
         url = f"http://openai.gemini.internal/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?key={CLIENT_KEY}"
         answer = http.post(url, json=body)
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
     chunks = json.loads(answer.content)
     assert isinstance(chunks, list) and len(chunks) == len(STREAM_PIECES) + 1
     text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
