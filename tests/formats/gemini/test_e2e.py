@@ -290,7 +290,7 @@ def test_mid_stream_error_is_raised_by_the_sdk(env: Env) -> None:
 
 
 def test_the_json_array_stream_form_and_the_keys_query_parameter(env: Env) -> None:
-    body = {"contents": [{"role": "user", "parts": [{"text": "What is 1 + 1?"}]}]}
+    body = {"contents": [{"role": "user", "parts": [{"text": "json-array-probe"}]}]}
     with env.raw() as http:
         url = f"http://openai.gemini.internal/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?key={CLIENT_KEY}"
         answer = http.post(url, json=body)
@@ -299,7 +299,8 @@ def test_the_json_array_stream_form_and_the_keys_query_parameter(env: Env) -> No
     assert isinstance(chunks, list) and len(chunks) == len(STREAM_PIECES) + 1
     text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
     assert text == ANSWER and chunks[-1]["candidates"][0]["finishReason"] == "STOP"
-    env.seen("openai")  # the client's key stays with the client
+    env.seen("openai")  # the client's key stays with the client, and out of the record
+    assert CLIENT_KEY not in json.dumps(env.proxy.records_holding("json-array-probe"))
 
 
 def test_aliases_pick_the_provider_model_and_the_record_keeps_both(env: Env) -> None:
@@ -310,3 +311,4 @@ def test_aliases_pick_the_provider_model_and_the_record_keeps_both(env: Env) -> 
     assert meta["client_format"] == "gemini" and meta["client_model"] == "gemini-2.5-flash-lite"
     assert meta["request_model"] == "gpt-fake-1-small"
     assert "candidates" in records[-1]["payload"]["client_response"]
+    assert CLIENT_KEY not in json.dumps(records)  # the SDK's x-goog-api-key, redacted
