@@ -20,11 +20,7 @@ from ..fields import array, effort_for_budget, fail, integer, number, obj, strin
 from .names import fields
 
 _TYPES = {t.upper(): t for t in ("string", "number", "integer", "boolean", "array", "object", "null")}
-# Gemini Schema fields that mean the same in JSON Schema.
-_SCHEMA_KEEP = (
-    "format", "title", "description", "enum", "required", "minItems", "maxItems", "minLength", "maxLength",
-    "pattern", "minimum", "maximum", "minProperties", "maxProperties", "default",
-)  # fmt: skip
+_INT64 = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
 _MAX_DEPTH = 40
 _LEVELS = {"MINIMAL": "low", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
 _GENERATION = {
@@ -51,6 +47,8 @@ def schema(node: Any, where: str, depth: int = 0) -> dict[str, Any]:
     for key, value in node.items():
         if key in ("type", "nullable", "propertyOrdering", "properties", "items", "anyOf", "example"):
             continue
+        if key in _INT64 and isinstance(value, str) and value.isdigit():
+            value = int(value)  # proto-JSON writes Gemini's int64 fields as strings; JSON Schema wants numbers
         out[key] = value
     kind = node.get("type")
     if kind is not None:

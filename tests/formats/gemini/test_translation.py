@@ -77,7 +77,11 @@ def test_a_conversation_with_tools_maps_turn_by_turn() -> None:
                                 "type": "OBJECT",
                                 "properties": {
                                     "x": {"type": "INTEGER", "nullable": True},
-                                    "tags": {"type": "ARRAY", "items": {"type": "STRING", "enum": ["a", "b"]}},
+                                    "tags": {
+                                        "type": "ARRAY",
+                                        "items": {"type": "STRING", "enum": ["a", "b"]},
+                                        "maxItems": "3",  # int64, as proto-JSON writes it
+                                    },
                                 },
                                 "required": ["x"],
                                 "propertyOrdering": ["x", "tags"],
@@ -130,7 +134,7 @@ def test_a_conversation_with_tools_maps_turn_by_turn() -> None:
             "type": "object",
             "properties": {
                 "x": {"type": ["integer", "null"]},
-                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}, "maxItems": 3},
             },
             "required": ["x"],
         },
