@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ...openai_answer import count
 from ..fields import arguments_object as tool_input
-from ..fields import usage_counts
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -25,10 +25,13 @@ def stop_reason(finish_reason: Any) -> str:
 def usage(standard: Any) -> dict[str, Any]:
     """OpenAI usage as Anthropic's: Anthropic's input_tokens leaves out the tokens read from the cache, which OpenAI
     counts in prompt_tokens and again in prompt_tokens_details.cached_tokens."""
-    prompt, completion, cached, _ = usage_counts(standard)
+    standard = standard if isinstance(standard, dict) else {}
+    prompt = count(standard.get("prompt_tokens")) or 0
+    details = standard.get("prompt_tokens_details")
+    cached = (count(details.get("cached_tokens")) if isinstance(details, dict) else None) or 0
     out: dict[str, Any] = {
         "input_tokens": max(prompt - cached, 0),
-        "output_tokens": completion,
+        "output_tokens": count(standard.get("completion_tokens")) or 0,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }

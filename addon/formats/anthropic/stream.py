@@ -6,6 +6,7 @@ the moment they arrive. Constant memory: only the assembled answer for the recor
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ... import jsonutil
@@ -81,7 +82,11 @@ class AnthropicWriter:
     def text(self, text: str) -> bytes:
         if not text:
             return b""
-        self.result.add_text(text)
+        result = self.result
+        if result.first_token_at is None:
+            result.first_token_at = time.time()
+        if result.text is not None:
+            result.text.append(text)
         out = b"" if self._kind == "text" else self._open("text", {"type": "text", "text": ""})
         assert self._block is not None
         return out + self._delta(self._block, {"type": "text_delta", "text": text})
@@ -89,7 +94,8 @@ class AnthropicWriter:
     def reasoning(self, text: str) -> bytes:
         if not text:
             return b""
-        self.result.add_reasoning(text)
+        if self.result.reasoning is not None:
+            self.result.reasoning.append(text)
         out = (
             b""
             if self._kind == "thinking"
@@ -99,7 +105,11 @@ class AnthropicWriter:
         return out + self._delta(self._block, {"type": "thinking_delta", "thinking": text})
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
-        self.result.add_tool_call(call_id, name)
+        result = self.result
+        if result.first_token_at is None:
+            result.first_token_at = time.time()
+        if result.tool_calls is not None:
+            result.tool_calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}})
         out = self._open("tool_use", {"type": "tool_use", "id": call_id or new_id("toolu"), "name": name, "input": {}})
         self._kind = None  # text after a tool call opens a new block
         self._tool_blocks[index] = self._index
@@ -109,7 +119,9 @@ class AnthropicWriter:
         block = self._tool_blocks.get(index)
         if not fragment or block is None:
             return b""
-        self.result.add_arguments(index, fragment)
+        calls = self.result.tool_calls
+        if calls is not None and index < len(calls):
+            calls[index]["function"]["arguments"] += fragment
         return self._delta(block, {"type": "input_json_delta", "partial_json": fragment})
 
     def note_usage(self, usage: dict[str, Any] | None) -> None:
@@ -118,7 +130,9 @@ class AnthropicWriter:
 
     def finish(self, reason: str | None, final_usage: dict[str, Any] | None) -> bytes:
         result = self.result
-        result.end(reason, final_usage)
+        result.finish_reason = reason
+        self.note_usage(final_usage)
+        result.completed = True
         out = self._start() + self._close()
         delta = {"stop_reason": stop_reason(reason), "stop_sequence": None}
         out += _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage(result.usage)})
