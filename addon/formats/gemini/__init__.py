@@ -86,9 +86,16 @@ def _sse(path: str) -> bool:
 
 
 def count_tokens(body: bytes, model: str) -> dict[str, Any]:
-    """`{"totalTokens": n}` for a countTokens body (`contents`, or a whole `generateContentRequest`), estimated
-    locally from the translated request (fields.estimate_tokens, documented in the README); the body is checked
-    as a generateContent request would be."""
+    """`{"totalTokens": n}` for a countTokens body, the local estimate (fields.estimate_tokens, documented in the
+    README). The seam for a provider's own counter: `count_request` gives what to count and the estimate to fall
+    back on, `count_answer` the answer for a count."""
+    _, estimate = count_request(body, model)
+    return count_answer(estimate)
+
+
+def count_request(body: bytes, model: str) -> tuple[dict[str, Any], int]:
+    """A countTokens body (`contents`, or a whole `generateContentRequest`), checked as a generateContent request
+    would be, as the standard request to count and its local estimate."""
     try:
         data = jsonutil.loads(body)
     except ValueError as e:
@@ -97,7 +104,12 @@ def count_tokens(body: bytes, model: str) -> dict[str, Any]:
     inner = data.get("generateContentRequest")
     if inner is not None:
         data = obj(inner, "generateContentRequest")
-    return {"totalTokens": estimate_tokens(request.decode(data, model, False, []))}
+    standard = request.decode(data, model, False, [])
+    return standard, estimate_tokens(standard)
+
+
+def count_answer(tokens: int) -> dict[str, Any]:
+    return {"totalTokens": tokens}
 
 
 def model_list(models: list[str], wanted: str | None) -> dict[str, Any]:
