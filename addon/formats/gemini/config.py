@@ -22,6 +22,7 @@ from .names import fields
 _TYPES = {t.upper(): t for t in ("string", "number", "integer", "boolean", "array", "object", "null")}
 _INT64 = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
 _MAX_DEPTH = 40
+_DECLARATION_READ = frozenset({"name", "description", "parameters", "parametersJsonSchema"})
 _LEVELS = {"MINIMAL": "low", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
 _GENERATION = {
     "temperature": ("temperature", 2.0),
@@ -101,9 +102,9 @@ def function(declaration: dict[str, Any], where: str, drop: Callable[[str], None
         fn["parameters"] = schema(declaration["parameters"], f"{where}.parameters")
     else:
         fn["parameters"] = {"type": "object", "properties": {}}
-    for key in ("response", "responseJsonSchema", "behavior"):
-        if declaration.get(key) is not None:
-            drop(f"functionDeclarations.{key}")
+    for key, value in declaration.items():
+        if key not in _DECLARATION_READ and value is not None:
+            drop(f"functionDeclarations.{key}")  # response, responseJsonSchema, behavior, ...
     return {"type": "function", "function": fn}
 
 
@@ -111,8 +112,9 @@ def tool_choice(
     tool_config: dict[str, Any], functions: list[dict[str, Any]], out: dict[str, Any], drop: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """The functionCallingConfig as tool_choice; the functions, narrowed to the allowed ones under ANY."""
-    if tool_config.get("retrievalConfig") is not None:
-        drop("toolConfig.retrievalConfig")
+    for key, value in tool_config.items():
+        if key != "functionCallingConfig" and value is not None:
+            drop(f"toolConfig.{key}")  # retrievalConfig, ...
     config = tool_config.get("functionCallingConfig")
     if config is None:
         return functions

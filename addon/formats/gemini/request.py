@@ -122,8 +122,8 @@ class _Decoder:
                     found = ""
                     break
                 found = key
-            elif key == "thoughtSignature":
-                self.drop("thoughtSignature")  # opaque to every provider but Gemini
+            elif key != "thought":
+                self.drop(key)  # thoughtSignature (opaque to every provider but Gemini), videoMetadata, ...
         if not found:
             fail(at(i, j), "must hold exactly one of text, inlineData, fileData, functionCall or functionResponse")
         if found in ("executableCode", "codeExecutionResult"):

@@ -206,6 +206,22 @@ def test_a_snake_case_name_anywhere_is_read_as_its_camel_case(body: dict[str, An
     assert body != camel_case(body)
 
 
+def test_fields_of_parts_declarations_and_tool_config_without_a_place_are_reported() -> None:
+    _, dropped = decode(
+        {
+            "contents": [{"parts": [{"text": "x", "videoMetadata": {"fps": 1}}]}],
+            "tools": [{"functionDeclarations": [{"name": "f", "behavior": "BLOCKING", "strict": True}]}],
+            "toolConfig": {"retrievalConfig": {"languageCode": "en"}},
+        }
+    )
+    assert dropped == [
+        "videoMetadata",
+        "functionDeclarations.behavior",
+        "functionDeclarations.strict",
+        "toolConfig.retrievalConfig",
+    ]
+
+
 def test_generated_call_ids_are_stable() -> None:
     body = {
         "contents": [
