@@ -239,6 +239,9 @@ def test_generated_call_ids_are_stable() -> None:
 def test_streaming_comes_from_the_path() -> None:
     std, _ = decode({}, "/v1beta/models/models%2Fx:streamGenerateContent?alt=sse")
     assert (std["model"], std["stream"], std["stream_options"]) == ("models/x", True, {"include_usage": True})
+    vertex = "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent"
+    assert decode({}, vertex + "?alt=sse")[0]["model"] == "gemini-2.5-pro"
+    assert decode({}, "/v1beta/models/org/model-x:generateContent")[0]["model"] == "org/model-x"
     with pytest.raises(ProxyError) as e:
         decode({}, "/v1beta/models/x:embedContent")
     assert e.value.status == 404
