@@ -312,3 +312,42 @@ def test_aliases_pick_the_provider_model_and_the_record_keeps_both(env: Env) -> 
     assert meta["request_model"] == "gpt-fake-1-small"
     assert "candidates" in records[-1]["payload"]["client_response"]
     assert CLIENT_KEY not in json.dumps(records)  # the SDK's x-goog-api-key, redacted
+
+
+GEMINI_CLI_TOOLS = [
+    types.FunctionDeclaration(
+        name=name,
+        description=f"The {name} tool",
+        parameters_json_schema={"type": "object", "properties": {"x": {"type": "string"}}, "required": ["x"]},
+    )
+    for name in ("read_file", "write_file", "replace", "run_shell_command", "glob", "search_file_content",
+                 "list_directory", "web_fetch", "save_memory", "read_many_files")
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_gemini_cli_request_streams(env: Env, provider: str) -> None:
+    """What gemini-cli sends: a systemInstruction Content, ten tools with parametersJsonSchema, thinking with
+    thoughts included, a long system prompt; streamed with alt=sse."""
+    queue_answer(env, provider, stream=True)
+    config = types.GenerateContentConfig(
+        system_instruction=types.Content(role="user", parts=[types.Part(text="You are gemini-cli. " + "x" * 30_000)]),
+        tools=[types.Tool(function_declarations=GEMINI_CLI_TOOLS)],
+        thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=8192),
+        temperature=0,
+        top_p=1,
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    chunks = list(
+        env.client(provider).models.generate_content_stream(model="gemini-2.5-pro", contents="hi", config=config)
+    )
+    assert "".join(c.text or "" for c in chunks) == ANSWER
+    dropped = chunks[-1].sdk_http_response.headers.get("x-ai-proxy-dropped", "")
+    req = env.seen(provider)
+    if provider == "anthropic":
+        assert len(req.json["tools"]) == 10 and req.json["tools"][0]["input_schema"]["required"] == ["x"]
+        assert req.json["system"].startswith("You are gemini-cli.")
+        assert dropped == "generationConfig.thinkingConfig"  # this Anthropic set-up has no effort control
+    else:
+        assert len(req.json["tools"]) == 10 and req.json["reasoning_effort"] == "medium"
+        assert req.json["messages"][0]["role"] == "system" and dropped == ""
