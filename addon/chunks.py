@@ -56,35 +56,6 @@ class StreamResult:
             self.usage = usage
         self.completed = True
 
-    def add_text(self, text: str) -> None:
-        """A text delta a writer sends: the first token's time, and the text when payloads are kept."""
-        if self.first_token_at is None:
-            self.first_token_at = time.time()
-        if self.text is not None:
-            self.text.append(text)
-
-    def add_reasoning(self, text: str) -> None:
-        if self.reasoning is not None:
-            self.reasoning.append(text)
-
-    def add_tool_call(self, call_id: str, name: str) -> None:
-        if self.first_token_at is None:
-            self.first_token_at = time.time()
-        if self.tool_calls is not None:
-            self.tool_calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": ""}})
-
-    def add_arguments(self, index: int, fragment: str) -> None:
-        calls = self.tool_calls
-        if calls is not None and index < len(calls):
-            calls[index]["function"]["arguments"] += fragment
-
-    def end(self, reason: str | None, usage: dict[str, Any] | None) -> None:
-        """The upstream ended its stream properly; a final usage of None keeps what arrived before."""
-        self.finish_reason = reason
-        if usage is not None:
-            self.usage = usage
-        self.completed = True
-
     def assembled(self, route_type: str, id: str) -> dict[str, Any] | None:
         """The whole answer as one OpenAI response object, for the audit record."""
         if self.text is None:

@@ -33,6 +33,6 @@ def standard_route_type(route_type: str) -> str:
 
 
 __all__ = [
-    "ANTHROPIC", "FORMATS", "GEMINI", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for", "format_label",
-    "standard_route_type",
+    "ANTHROPIC", "FORMATS", "GEMINI", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for",
+    "format_label", "standard_route_type",
 ]  # fmt: skip

@@ -62,26 +62,6 @@ def format_env(
             fake.close()
 
 
-@contextmanager
-def proxy_with_fakes(
-    folder: Path, names: list[str], rules_yaml: Callable[[dict[str, FakeUpstream]], str]
-) -> Iterator[tuple[Mitmdump, dict[str, FakeUpstream]]]:
-    """A fake server per provider name and a mitmdump running the rules written for them; all stopped after."""
-    fakes = {name: FakeUpstream(name) for name in names}
-    proxy = Mitmdump(folder, rules_yaml(fakes)).start()
-    try:
-        yield proxy, fakes
-    finally:
-        proxy.stop()
-        for fake in fakes.values():
-            fake.close()
-
-
-def reset(fakes: dict[str, FakeUpstream]) -> None:
-    for fake in fakes.values():
-        fake.reset()
-
-
 def queue_answer(fake: FakeUpstream, builder: Any, stream: bool) -> None:
     """Queue the provider's native answer (`builder(stream)`); None leaves the fake's OpenAI-style default."""
     if builder is not None:

@@ -118,18 +118,6 @@ class Mitmdump:
                 return records
             time.sleep(0.02)
 
-    def records_holding(self, marker: str, timeout: float = 10.0) -> list[dict]:
-        """The records whose payload holds `marker`, once one is on disk (an AssertionError if none comes)."""
-        import json
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [r for r in self.records() if marker in json.dumps(r.get("payload"))]
-            if found:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no record holds {marker!r}")
-
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return

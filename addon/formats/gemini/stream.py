@@ -87,17 +87,17 @@ class GeminiWriter:
     def text(self, text: str) -> bytes:
         if not text:
             return b""
-        self.result.add_text(text)
+        self.result.note_text(text)
         return self._flush_calls() + self._chunk([{"text": text}])
 
     def reasoning(self, text: str) -> bytes:
         if not text:
             return b""
-        self.result.add_reasoning(text)
+        self.result.note_reasoning(text)
         return self._flush_calls() + self._chunk([{"text": text, "thought": True}])
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
-        self.result.add_tool_call(call_id, name)
+        self.result.note_call(call_id, name)
         out = self._flush_calls()  # the calls before this one are complete
         self._calls[index] = [call_id, name, []]
         return out
@@ -111,7 +111,7 @@ class GeminiWriter:
         if call is None:
             return b""
         call[2].append(fragment)
-        self.result.add_arguments(index, fragment)
+        self.result.note_arguments(index, fragment)
         return b""
 
     def note_usage(self, usage: dict[str, Any] | None) -> None:
@@ -119,7 +119,7 @@ class GeminiWriter:
             self.result.usage = usage
 
     def finish(self, reason: str | None, final_usage: dict[str, Any] | None) -> bytes:
-        self.result.end(reason, final_usage)
+        self.result.note_finish(reason, final_usage)
         out = self._chunk(self._call_parts(), finish_reason(reason), self.result.usage)
         return out if self.result.sse or not out else out + b"]"
 

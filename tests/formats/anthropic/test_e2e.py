@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +14,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.support import format_e2e, replies
+from tests.support import replies
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Recorded, Reply
-from tests.support.format_e2e import proxy_with_fakes, reset
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
@@ -37,10 +37,25 @@ AUTH = {
     "azure": f"{{header_name: api-key, header_value: {PROVIDER_KEY}}}",
     "gemini": f"{{header_name: x-goog-api-key, header_value: {PROVIDER_KEY}}}",
 }
+DEFAULT_AUTH = f"{{header_name: Authorization, header_value: 'Bearer {PROVIDER_KEY}'}}"
 
 
 def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
-    return format_e2e.rules_yaml("anthropic", "claude.internal", PROVIDERS, AUTH, fakes, "claude-*haiku*", "/v1/*")
+    out = "rules:\n"
+    for provider, (model, extra, _) in PROVIDERS.items():
+        out += f"""
+  - name: claude-to-{provider}
+    match: {{host: {provider}.claude.internal, path: "/v1/*"}}
+    llm_format: anthropic
+    model:
+      provider: {provider}
+      name: {model}
+      aliases: {{"claude-*haiku*": {model}-small, "*": {model}}}
+      options: {{{extra}upstream_url: "{fakes[provider].url}"}}
+    auth: {AUTH.get(provider, DEFAULT_AUTH)}
+    logging: {{log_payloads: true}}
+"""
+    return out
 
 
 @dataclass
@@ -62,21 +77,27 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with proxy_with_fakes(tmp_path_factory.mktemp("e2e-anthropic-client"), list(PROVIDERS), rules_yaml) as (
-        proxy,
-        fakes,
-    ):
+    fakes = {name: FakeUpstream(name) for name in PROVIDERS}
+    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-anthropic-client"), rules_yaml(fakes)).start()
+    try:
         yield Env(proxy, fakes)
+    finally:
+        proxy.stop()
+        for fake in fakes.values():
+            fake.close()
 
 
 @pytest.fixture
 def env(env_module: Env) -> Env:
-    reset(env_module.fakes)
+    for fake in env_module.fakes.values():
+        fake.reset()
     return env_module
 
 
 def queue_answer(env: Env, provider: str, stream: bool) -> None:
-    format_e2e.queue_answer(env.fakes[provider], PROVIDERS[provider][2], stream)
+    builder = PROVIDERS[provider][2]
+    if builder is not None:
+        env.fakes[provider].queue(builder(stream))
 
 
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
@@ -289,11 +310,21 @@ def test_aliases_pick_the_provider_model_and_the_record_keeps_both(env: Env) -> 
         model="claude-3-5-haiku-latest", max_tokens=10, messages=[{"role": "user", "content": "alias-probe"}]
     )
     assert env.seen("openai").json["model"] == "gpt-fake-1-small"
-    records = env.proxy.records_holding("alias-probe")
+    records = wait_record(env, "alias-probe")
     meta = records[-1]["meta"]
     assert meta["client_format"] == "anthropic" and meta["client_model"] == "claude-3-5-haiku-latest"
     assert meta["request_model"] == "gpt-fake-1-small"
     assert records[-1]["payload"]["client_response"]["type"] == "message"
+
+
+def wait_record(env: Env, marker: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [r for r in env.proxy.records() if marker in json.dumps(r.get("payload"))]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no record holds {marker!r}")
 
 
 CLAUDE_CODE_TOOLS = [

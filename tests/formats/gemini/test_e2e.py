@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,8 +18,7 @@ from google.genai import errors, types
 
 from tests.support import format_e2e, replies
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Recorded, Reply, openai_stream
-from tests.support.format_e2e import proxy_with_fakes, reset
-from tests.support.mitmdump import Mitmdump
+from tests.support.format_e2e import FormatEnv, format_env
 
 pytestmark = pytest.mark.e2e
 
@@ -47,15 +45,7 @@ def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
     return format_e2e.rules_yaml("gemini", "gemini.internal", PROVIDERS, AUTH, fakes, "gemini-*-lite")
 
 
-@dataclass
-class Env:
-    proxy: Mitmdump
-    fakes: dict[str, FakeUpstream]
-
-    @property
-    def proxy_url(self) -> str:
-        return f"http://127.0.0.1:{self.proxy.port('regular')}"
-
+class Env(FormatEnv):
     def client(self, provider: str) -> genai.Client:
         options = types.HttpOptions(
             base_url=f"http://{provider}.gemini.internal",
@@ -67,22 +57,21 @@ class Env:
         return httpx.Client(proxy=self.proxy_url, trust_env=False, timeout=20)
 
     def seen(self, provider: str) -> Recorded:
+        """The one request the provider's fake received, the client's key in neither its headers, body nor query."""
         (req,) = self.fakes[provider].requests
-        assert CLIENT_KEY not in json.dumps(req.headers) and CLIENT_KEY not in req.body.decode()
         assert CLIENT_KEY not in json.dumps(req.query)
-        return req
+        return super().seen(provider)
 
 
 @pytest.fixture(scope="module")
 def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with proxy_with_fakes(tmp_path_factory.mktemp("e2e-gemini-client"), list(PROVIDERS), rules_yaml) as (proxy, fakes):
-        yield Env(proxy, fakes)
+    with format_env(tmp_path_factory.mktemp("e2e-gemini-client"), PROVIDERS, rules_yaml, CLIENT_KEY) as shared:
+        yield Env(shared.proxy, shared.fakes, CLIENT_KEY)
 
 
 @pytest.fixture
 def env(env_module: Env) -> Env:
-    reset(env_module.fakes)
-    return env_module
+    return env_module.reset()
 
 
 def queue_answer(env: Env, provider: str, stream: bool) -> None:
@@ -300,18 +289,18 @@ def test_the_json_array_stream_form_and_the_keys_query_parameter(env: Env) -> No
     text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"])
     assert text == ANSWER and chunks[-1]["candidates"][0]["finishReason"] == "STOP"
     env.seen("openai")  # the client's key stays with the client, and out of the record
-    assert CLIENT_KEY not in json.dumps(env.proxy.records_holding("json-array-probe"))
+    assert CLIENT_KEY not in json.dumps(env.record("json-array-probe"))
 
 
 def test_aliases_pick_the_provider_model_and_the_record_keeps_both(env: Env) -> None:
     env.client("openai").models.generate_content(model="gemini-2.5-flash-lite", contents="alias-probe")
     assert env.seen("openai").json["model"] == "gpt-fake-1-small"
-    records = env.proxy.records_holding("alias-probe")
-    meta = records[-1]["meta"]
+    record = env.record("alias-probe")
+    meta = record["meta"]
     assert meta["client_format"] == "gemini" and meta["client_model"] == "gemini-2.5-flash-lite"
     assert meta["request_model"] == "gpt-fake-1-small"
-    assert "candidates" in records[-1]["payload"]["client_response"]
-    assert CLIENT_KEY not in json.dumps(records)  # the SDK's x-goog-api-key, redacted
+    assert "candidates" in record["payload"]["client_response"]
+    assert CLIENT_KEY not in json.dumps(record)  # the SDK's x-goog-api-key, redacted
 
 
 GEMINI_CLI_TOOLS = [
