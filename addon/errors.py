@@ -61,3 +61,12 @@ def error_envelope(
 
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ProxyError:
     return ProxyError(400, message, param=param, code=code)
+
+
+def from_envelope(status: int, data: Any) -> ProxyError:
+    """The ProxyError of an OpenAI-envelope error the core produced (a provider's mapped error), for a client
+    format that writes errors in its own envelope."""
+    err = data.get("error") if isinstance(data, dict) else None
+    err = err if isinstance(err, dict) else {}
+    message = err.get("message") if isinstance(err.get("message"), str) else "upstream error"
+    return ProxyError(status, message, code=err.get("code") if isinstance(err.get("code"), str) else None)

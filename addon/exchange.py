@@ -98,7 +98,8 @@ def prepare_call(
         auth=spec.auth,
         client_model=client_model if client_model != model else None,
         dropped=dropped,
-        writer=client_format.writer,
+        # A format whose stream form depends on the request (Gemini's alt=sse) picks its writer by the path.
+        writer=client_format.writer_for(req.path) if hasattr(client_format, "writer_for") else client_format.writer,
     )
 
 

@@ -5,11 +5,12 @@ Providers never know which client format the client spoke."""
 
 from .anthropic import ANTHROPIC
 from .base import ClientFormat
+from .gemini import GEMINI
 from .openai import OPENAI
 from .responses import RESPONSES
 from .responses import ROUTE_TYPE as RESPONSES_ROUTE
 
-FORMATS: dict[str, ClientFormat] = {OPENAI.name: OPENAI, ANTHROPIC.name: ANTHROPIC}
+FORMATS: dict[str, ClientFormat] = {OPENAI.name: OPENAI, ANTHROPIC.name: ANTHROPIC, GEMINI.name: GEMINI}
 # Route types whose client format is not the llm_format's default one (Kong names OpenAI's Responses API a route
 # type of the OpenAI format): route type -> format, consulted before FORMATS.
 ROUTE_FORMATS: dict[str, ClientFormat] = {RESPONSES_ROUTE: RESPONSES}
@@ -32,6 +33,6 @@ def standard_route_type(route_type: str) -> str:
 
 
 __all__ = [
-    "ANTHROPIC", "FORMATS", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for", "format_label",
-    "standard_route_type",
+    "ANTHROPIC", "FORMATS", "GEMINI", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for",
+    "format_label", "standard_route_type",
 ]  # fmt: skip

@@ -26,6 +26,11 @@ class ClientFormat(Protocol):
         with usage, error), writing this format's stream events."""
         ...
 
+    # Optional: `writer_for(path)`, the writer factory for a request path, and `stream_media_type(path)`, the
+    # stream's content type, where the stream form depends on the request (Gemini's alt=sse); `hint_names`, the
+    # format's own names of the standard hint fields (reasoning_effort, top_k, parallel_tool_calls) for the loss
+    # report when a provider lacks them (exchange.HINT_FIELDS).
+
     def error_body(self, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         """An error as this format's error body, and extra headers."""
         ...

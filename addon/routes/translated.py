@@ -96,7 +96,9 @@ class Translated(Route):
         decode = encodings.stream_decoder(headers.get("content-encoding", ""))
         for name in ("content-length", "content-encoding", "transfer-encoding"):
             headers.pop(name, None)
-        headers["content-type"] = "text/event-stream; charset=utf-8"
+        # A format whose stream form depends on the request (Gemini's JSON array without alt=sse) names its type.
+        media_type = getattr(client_format(ex), "stream_media_type", None)
+        headers["content-type"] = media_type(flow.request.path) if media_type else "text/event-stream; charset=utf-8"
         headers["cache-control"] = "no-cache"
         if ex.rule.spec.model_name_header:
             headers[flows.MODEL_HEADER] = flows.header_text(f"{ex.provider.name}/{ex.call.model or ''}")

@@ -60,3 +60,40 @@ def format_env(
         proxy.stop()
         for fake in fakes.values():
             fake.close()
+
+
+def queue_answer(fake: FakeUpstream, builder: Any, stream: bool) -> None:
+    """Queue the provider's native answer (`builder(stream)`); None leaves the fake's OpenAI-style default."""
+    if builder is not None:
+        fake.queue(builder(stream))
+
+
+def rules_yaml(
+    llm_format: str,
+    hosts: str,
+    providers: dict[str, tuple[str, str, Any]],
+    auth: dict[str, str],
+    fakes: dict[str, FakeUpstream],
+    small: str,
+    path: str = "",
+) -> str:
+    """One rule per provider (`{provider}.{hosts}`) for clients of `llm_format`: the provider's model, with
+    `small` (a model-name pattern) aliased to `<model>-small` and every other name to the model. `providers`:
+    name -> (model, extra options, native answer builder); `auth`: name -> the rule's auth (default: a bearer)."""
+    out = "rules:\n"
+    for provider, (model, extra, _) in providers.items():
+        bearer = "{header_name: Authorization, header_value: 'Bearer provider-e2e-fake-key-0011'}"
+        where = f", path: {path!r}" if path else ""
+        out += f"""
+  - name: {llm_format}-to-{provider}
+    match: {{host: {provider}.{hosts}{where}}}
+    llm_format: {llm_format}
+    model:
+      provider: {provider}
+      name: {model}
+      aliases: {{"{small}": {model}-small, "*": {model}}}
+      options: {{{extra}upstream_url: "{fakes[provider].url}"}}
+    auth: {auth.get(provider, bearer)}
+    logging: {{log_payloads: true}}
+"""
+    return out

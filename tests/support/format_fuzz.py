@@ -36,17 +36,21 @@ def run(
     bodies: list[dict[str, Any]],
     seed: int,
     cases: int,
-    path: str,
+    path: str | Callable[[Target, int], str],
     check_error: Callable[[ProxyError, bytes], None],
+    keys: tuple[list[str], list[str]] | None = None,
 ) -> int:
-    """Runs `cases` cases; returns how many the providers accepted."""
+    """Runs `cases` cases; returns how many the providers accepted. `path`: the request path, or a function of the
+    target and the case (a format that names the model in the path); `keys`: the top-level and inner keys the
+    mutations add (default: OpenAI's)."""
     rules: dict[str, Rule] = {}
 
-    def send(target: Target, data: bytes) -> None:
+    def send(target: Target, data: bytes, case: int) -> None:
         if target.label not in rules:
             rules[target.label] = target.rule()
         rule = rules[target.label]
-        call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", data, path), fmt)
+        where = path if isinstance(path, str) else path(target, case)
+        call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", data, where), fmt)
         up = build_upstream(rule, call)
         body = jsonutil.dumps(up.body) if up.body is not None else b""
         provider_for(rule).sign(call, up, body)
@@ -55,14 +59,14 @@ def run(
 
     targets = [t for t in TARGETS if t.route == CHAT]
     rng = random.Random(seed)
-    mutator = Mutator(rng)
+    mutator = Mutator(rng, *(keys or (None, None)))
     accepted = 0
     for case in range(cases):
         target = targets[case % len(targets)]
         base = {**rng.choice(bodies), "model": target.name or target.client_model}
         data = mutator.body(base) if case % 10 else json.dumps(base).encode()
         try:
-            send(target, data)
+            send(target, data, case)
             accepted += 1
         except ProxyError as e:
             assert e.status in (400, 413, 415), (seed, case, target.label, e.status, e.message)

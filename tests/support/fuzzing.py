@@ -74,9 +74,14 @@ def put(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 
 class Mutator:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(
+        self, rng: random.Random, top_keys: list[str] | None = None, inner_keys: list[str] | None = None
+    ) -> None:
+        """`top_keys`/`inner_keys`: the keys mutations add (default: OpenAI's; another client format names its own)."""
         self.rng = rng
         self._raw: list[bytes] = []
+        self.top_keys = top_keys or TOP_KEYS
+        self.inner_keys = inner_keys or INNER_KEYS
 
     def value(self, depth: int = 0) -> Any:
         """A random JSON value of any type (strings with lone surrogates and control characters included)."""
@@ -91,7 +96,7 @@ class Mutator:
             return self.rng.choice(STRINGS)
         if r < 0.78:
             return [self.value(depth + 1) for _ in range(self.rng.randint(0, 3))]
-        keys = INNER_KEYS if self.rng.random() < 0.8 else TOP_KEYS
+        keys = self.inner_keys if self.rng.random() < 0.8 else self.top_keys
         return {self.rng.choice(keys): self.value(depth + 1) for _ in range(self.rng.randint(0, 3))}
 
     def raw(self) -> str:
@@ -112,7 +117,7 @@ class Mutator:
             del parent[path[-1]]
             return doc
         if op < 0.6 and isinstance(node, dict):
-            node[self.rng.choice(TOP_KEYS if not path else INNER_KEYS)] = self.value()
+            node[self.rng.choice(self.top_keys if not path else self.inner_keys)] = self.value()
             return doc
         if op < 0.72:
             wrap = self.rng.choice([lambda v: [v], lambda v: {"type": v}, lambda v: json.dumps(v), lambda v: [v, v]])

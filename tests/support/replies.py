@@ -182,3 +182,15 @@ def provider_streams() -> dict[str, tuple[Any, bytes]]:
         "mistral": (ModelOptions(), chunks_of(mistral_reply(True))),
         "llama2": (ModelOptions(llama2_format="ollama"), chunks_of(ollama_reply(True))),
     }
+
+
+def standard_answer(usage: dict[str, Any]) -> dict[str, Any]:
+    """A standard (OpenAI chat) answer with reasoning, text and a tool call, what a client format encodes."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a":1}'}}
+    message = {"role": "assistant", "content": "Let me add.", "reasoning_content": "think", "tool_calls": [call]}
+    return {
+        "id": "chatcmpl-1",
+        "model": "gpt-x",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        "usage": usage,
+    }

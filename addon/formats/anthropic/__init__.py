@@ -11,12 +11,10 @@ from typing import Any
 from ... import jsonutil
 from ...errors import ProxyError, bad_request
 from ...streaming import StreamResult, StreamWriter
+from ..fields import estimate_tokens
 from . import errors, request, response
 from .stream import AnthropicWriter
 
-# A local estimate for count_tokens: about four characters of JSON per token, as OpenAI's and Anthropic's own rules
-# of thumb for English text and code. Used where the provider has no counting endpoint; never an error.
-CHARS_PER_TOKEN = 4
 _MODELS_PATH = re.compile(r"/models(?:/([^/]+))?$")
 
 
@@ -66,8 +64,7 @@ def count_tokens(body: bytes) -> dict[str, Any]:
     if isinstance(data, dict) and data.get("max_tokens") is None:
         data = {**data, "max_tokens": 1}  # count_tokens takes no max_tokens
     standard = request.decode(data, [])
-    counted = {k: standard[k] for k in ("messages", "tools") if k in standard}
-    return {"input_tokens": max(1, len(jsonutil.dumps(counted)) // CHARS_PER_TOKEN)}
+    return {"input_tokens": estimate_tokens(standard)}
 
 
 def model_list(models: list[str], wanted: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import ProxyError
+from ...errors import from_envelope as from_envelope  # the seam reads it here
 
 # Anthropic's error types by status (docs: "Errors"); 529 is its "overloaded".
 _TYPES = {
@@ -46,11 +47,3 @@ def body(err: ProxyError) -> bytes:
 def event(err: ProxyError) -> bytes:
     """The `error` event that ends an Anthropic stream."""
     return b"event: error\ndata: " + body(err) + b"\n\n"
-
-
-def from_envelope(status: int, data: Any) -> ProxyError:
-    """The ProxyError of an OpenAI-envelope error the core produced (a provider's mapped error)."""
-    err = data.get("error") if isinstance(data, dict) else None
-    err = err if isinstance(err, dict) else {}
-    message = err.get("message") if isinstance(err.get("message"), str) else "upstream error"
-    return ProxyError(status, message, code=err.get("code") if isinstance(err.get("code"), str) else None)

@@ -20,11 +20,18 @@ translations of the same fields:
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
 from ... import jsonutil
 from ...errors import bad_request
-from ...openai_validate import MAX_INT, checked_model
+from ...openai_validate import checked_model
+from ..fields import array as _list
+from ..fields import effort_for_budget
+from ..fields import fail as _fail
+from ..fields import integer as _int
+from ..fields import number as _number
+from ..fields import obj as _dict
+from ..fields import string as _str
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 SKIPPED_ASSISTANT_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -35,46 +42,6 @@ _KNOWN = frozenset(
         "context_management",
     }
 )  # fmt: skip
-
-
-def _fail(param: str, what: str) -> NoReturn:
-    raise bad_request(f"{param}: {what}", param=param)
-
-
-def _int(body: dict[str, Any], key: str, low: int = 0, param: str | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value < MAX_INT:
-        _fail(param or key, f"must be an integer of at least {low}")
-    return value
-
-
-def _number(body: dict[str, Any], key: str, high: float) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
-        _fail(key, f"must be a number from 0 to {high}")
-    return value
-
-
-def _str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        _fail(param, "must be a string")
-    return value
-
-
-def _list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        _fail(param, "must be an array")
-    return value
-
-
-def _dict(value: Any, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        _fail(param, "must be an object")
-    return value
 
 
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
@@ -302,15 +269,6 @@ class _Decoder:
             _fail("thinking.type", "must be 'enabled', 'adaptive' or 'disabled'")
         budget = _int(thinking, "budget_tokens", 0, "thinking.budget_tokens") if kind == "enabled" else None
         out["reasoning_effort"] = effort_for_budget(budget)
-
-
-def effort_for_budget(budget: int | None) -> str:
-    """An Anthropic thinking budget as an OpenAI reasoning effort (no budget: adaptive, medium)."""
-    if budget is None:
-        return "medium"
-    if budget <= 4096:
-        return "low"
-    return "medium" if budget <= 16384 else "high"
 
 
 def decode(body: Any, dropped: list[str]) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ... import jsonutil
 from ...openai_answer import count
+from ..fields import arguments_object as tool_input
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -36,20 +36,6 @@ def usage(standard: Any) -> dict[str, Any]:
         "cache_read_input_tokens": cached,
     }
     return out
-
-
-def tool_input(arguments: Any) -> dict[str, Any]:
-    """A tool call's arguments (a JSON string) as Anthropic's `input` object; what is not a JSON object is kept
-    whole under one key rather than lost."""
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        value = jsonutil.loads(arguments)
-    except ValueError:
-        return {"arguments": arguments}
-    return value if isinstance(value, dict) else {"arguments": value}
 
 
 def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:

@@ -7,27 +7,8 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import ProxyError, default_error_type
+from ...google_rpc import RPC_STATUS
 from ..base import client_status, upstream_error
-
-# Google RPC status names -> HTTP status, for errors that arrive inside a 200 stream.
-_RPC_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ABORTED": 409,
-    "ALREADY_EXISTS": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "CANCELLED": 499,
-    "UNKNOWN": 500,
-    "INTERNAL": 500,
-    "DATA_LOSS": 500,
-    "UNIMPLEMENTED": 501,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
 
 
 def gemini_error(status: int, body: bytes, content_type: str) -> ProxyError:
@@ -76,4 +57,4 @@ def _stream_error_status(err: dict[str, Any]) -> int:
     code = err.get("code")
     if isinstance(code, int) and 400 <= code <= 599:
         return client_status(code)
-    return _RPC_STATUS.get(str(err.get("status")), 502)
+    return RPC_STATUS.get(str(err.get("status")), 502)

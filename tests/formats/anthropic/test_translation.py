@@ -124,25 +124,9 @@ def test_effort_for_budget() -> None:
 
 
 def test_an_answer_with_reasoning_and_tools_as_a_message() -> None:
-    standard = {
-        "id": "chatcmpl-1",
-        "model": "gpt-x",
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": "Let me add.",
-                    "reasoning_content": "think",
-                    "tool_calls": [
-                        {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a":1}'}}
-                    ],
-                },
-                "finish_reason": "tool_calls",
-            }
-        ],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 60}},
-    }
+    standard = replies.standard_answer(
+        {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 60}}
+    )
     message = ANTHROPIC.encode(CHAT, standard)
     assert message["id"].startswith("msg_") and message["model"] == "gpt-x" and message["stop_reason"] == "tool_use"
     assert message["content"] == [
