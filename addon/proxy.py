@@ -188,17 +188,7 @@ class AIProxy:
 
     def _install_rules(self, path: Path) -> None:
         stamp = _stamp(path)
-        try:
-            rules = load_rules_file(path)
-        except UnicodeDecodeError as e:
-            raise RulesError(f"not UTF-8 text: {e}") from None
-        for rule in rules:
-            expr = rule.spec.match.filter
-            if expr:
-                try:
-                    rule.flow_filter = flowfilter.parse(expr)
-                except ValueError as e:
-                    raise RulesError(f"rule '{rule.name}': match.filter: {e}") from None
+        rules = load_rules(path)
         self.rules, self.rules_path, self._rules_stamp = rules, path, stamp
         self._update_redactions()
         log.info(f"AI proxy: {len(rules)} rule(s) loaded from {path}")
@@ -403,6 +393,23 @@ def _finish_at_exit(proxy_ref: weakref.ref[AIProxy]) -> None:
     proxy = proxy_ref()
     if proxy is not None:
         proxy.finish_pending()
+
+
+def load_rules(path: Path) -> list[Rule]:
+    """A rules file as the addon takes it: validated, compiled, its mitmproxy filters parsed (also what
+    `python -m addon.check` runs). Raises RulesError naming the rule and the field."""
+    try:
+        rules = load_rules_file(path)
+    except UnicodeDecodeError as e:
+        raise RulesError(f"not UTF-8 text: {e}") from None
+    for rule in rules:
+        expr = rule.spec.match.filter
+        if expr:
+            try:
+                rule.flow_filter = flowfilter.parse(expr)
+            except ValueError as e:
+                raise RulesError(f"rule '{rule.name}': match.filter: {e}") from None
+    return rules
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
