@@ -120,6 +120,8 @@ def upstream(rule: Rule) -> str:
         return f"depends on the request ({url} for a plain request)"
     if streamed != plain:
         url += f" (streams: {_named(streamed)})"
+    if _MODEL in plain:
+        url += ", {model} being the model the request resolves to"
     return url
 
 
