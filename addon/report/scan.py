@@ -79,57 +79,62 @@ def record_files(folder: Path, since: date | None = None, until: date | None = N
     return out
 
 
-def _number(value: Any) -> int | float | None:
-    kind = type(value)
-    return value if kind is int or kind is float else None
-
-
-def _label(value: Any) -> str:
-    return value if type(value) is str and value else UNKNOWN
+_NUMBERS = frozenset((int, float))  # not bool: a flag is no count
+_EMPTY: dict[str, Any] = {}
 
 
 def _cached(usage: dict[str, Any]) -> Any:
+    """Cached prompt tokens: usage.cached_tokens as record.build writes it, or the standard usage's nested field."""
     cached = usage.get("cached_tokens")
     if cached is None:
         details = usage.get("prompt_tokens_details")
-        if type(details) is dict:
+        if details.__class__ is dict:
             cached = details.get("cached_tokens")
-    return _number(cached)
+    return cached if cached.__class__ in _NUMBERS else None
 
 
 def fields_of(record: Any) -> Fields | str:
-    """A parsed record's figures, or why it is not a record."""
-    if type(record) is not dict:
+    """A parsed record's figures, or why it is not a record. Written out long-hand: it runs once per record."""
+    if record.__class__ is not dict:
         return "not a JSON object"
     stamp = record.get("timestamp")
-    if type(stamp) is not str or len(stamp) < 10 or stamp[4] != "-" or stamp[7] != "-":
+    if stamp.__class__ is not str or len(stamp) < 10 or stamp[4] != "-" or stamp[7] != "-":
         return "no timestamp"
     meta = record.get("meta")
-    if type(meta) is not dict:
-        meta = {}
+    if meta.__class__ is not dict:
+        meta = _EMPTY
     usage = record.get("usage")
-    if type(usage) is not dict:
-        usage = {}
-    status = meta.get("status")
-    error = bool(meta.get("error")) or (type(status) is int and status >= 400)
-    prompt, completion = _number(usage.get("prompt_tokens")), _number(usage.get("completion_tokens"))
-    total = _number(usage.get("total_tokens"))
-    if total is None and (prompt is not None or completion is not None):
-        total = (prompt or 0) + (completion or 0)
+    if usage.__class__ is not dict:
+        usage = _EMPTY
+    get = meta.get
+    status, error = get("status"), get("error")
+    failed = bool(error) or (status.__class__ is int and status >= 400)
+    rule, provider = get("rule"), get("provider_name")
+    model = get("response_model") or get("request_model")
+    client = get("client_format") or "openai"  # the record names the client's format when it is not OpenAI's
+    latency, ttft = get("llm_latency"), get("time_to_first_token")
+    get = usage.get
+    prompt, completion, total, cost = get("prompt_tokens"), get("completion_tokens"), get("total_tokens"), get("cost")
+    if prompt.__class__ not in _NUMBERS:
+        prompt = None
+    if completion.__class__ not in _NUMBERS:
+        completion = None
+    if total.__class__ not in _NUMBERS:
+        total = None if prompt is None and completion is None else (prompt or 0) + (completion or 0)
     return (
         stamp[:10],
-        _label(meta.get("rule")),
-        _label(meta.get("provider_name")),
-        _label(meta.get("response_model") or meta.get("request_model")),
-        _label(meta.get("client_format") or "openai"),  # the record names the client's format when not OpenAI's
-        error,
+        rule if rule.__class__ is str and rule else UNKNOWN,
+        provider if provider.__class__ is str and provider else UNKNOWN,
+        model if model.__class__ is str else UNKNOWN,
+        client if client.__class__ is str else UNKNOWN,
+        failed,
         prompt,
         completion,
         total,
-        _cached(usage),
-        _number(usage.get("cost")),
-        _number(meta.get("llm_latency")),
-        _number(meta.get("time_to_first_token")),
+        _cached(usage) if usage else None,
+        cost if cost.__class__ in _NUMBERS else None,
+        latency if latency.__class__ in _NUMBERS else None,
+        ttft if ttft.__class__ in _NUMBERS else None,
     )
 
 
@@ -149,8 +154,9 @@ def scan(
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for path in paths:
         stats.files += 1
-        number = 0
+        number = lines = records = 0
         for block in _blocks(path):
+            view = memoryview(block)
             pos, size = 0, len(block)
             while pos < size:
                 end = block.find(b"\n", pos)
@@ -158,24 +164,31 @@ def scan(
                     end = size
                 number += 1
                 last = end - 1
-                while last >= pos and block[last] in _SPACE:  # trailing CR or spaces
-                    last -= 1
-                if last < pos:  # a blank line: no record, and no damage either
-                    pos = end + 1
-                    continue
-                stats.lines += 1
-                if block[last] != _CLOSE:  # a line cut short (a crash mid-write); its payload is not parsed to tell
-                    stats.bad_line(path, number, "not a whole JSON object")
-                    pos = end + 1
-                    continue
+                if last < pos or block[last] != _CLOSE:  # rare: trailing white space, a blank line, a cut line
+                    while last >= pos and block[last] in _SPACE:
+                        last -= 1
+                    if last < pos:  # a blank line: no record, and no damage either
+                        pos = end + 1
+                        continue
+                    if block[last] != _CLOSE:  # cut short (a crash mid-write); its payload is not parsed to tell
+                        lines += 1
+                        stats.bad_line(path, number, "not a whole JSON object")
+                        pos = end + 1
+                        continue
+                lines += 1
                 cut = block.find(_PAYLOAD, pos, end)
                 try:
-                    try:
-                        record = loads(block[pos:cut] + b"}") if cut > pos else loads(block[pos : last + 1])
-                    except decode_error:
-                        if cut <= pos:
-                            raise
-                        record = loads(block[pos : last + 1])
+                    if cut > pos:
+                        block[cut] = _CLOSE  # the record closes where its payload began: parsed without a copy
+                        try:
+                            record = loads(view[pos : cut + 1])
+                        except decode_error:
+                            record = None
+                        block[cut] = _COMMA
+                        if record is None:
+                            record = loads(view[pos : last + 1])
+                    else:
+                        record = loads(view[pos : last + 1])
                 except decode_error as e:
                     stats.bad_line(path, number, f"not JSON ({e.msg})")
                     pos = end + 1
@@ -185,29 +198,32 @@ def scan(
                 if type(got) is str:
                     stats.bad_line(path, number, got)
                 elif low <= got[0] <= high:
-                    stats.records += 1
+                    records += 1
                     add(got)  # type: ignore[arg-type]
+            view.release()
+        stats.lines += lines
+        stats.records += records
 
 
 _SPACE = frozenset(b" \t\r")
-_CLOSE = ord("}")
+_CLOSE, _COMMA = ord("}"), ord(",")
 BLOCK_BYTES = 8 << 20
 
 
-def _blocks(path: Path) -> Iterator[bytes]:
-    """The file in blocks of whole lines (a line longer than a block makes its block longer)."""
+def _blocks(path: Path) -> Iterator[bytearray]:
+    """The file in blocks of whole lines (a line longer than a block makes its block longer), each its own
+    bytearray (the scan writes into it)."""
     with path.open("rb") as f:
-        rest = b""
+        rest = bytearray()
         while True:
             data = f.read(BLOCK_BYTES)
             if not data:
                 if rest:
                     yield rest
                 return
-            data = rest + data if rest else data
-            nl = data.rfind(b"\n")
+            rest += data
+            nl = rest.rfind(b"\n")
             if nl < 0:
-                rest = data
                 continue
-            rest = data[nl + 1 :]
-            yield data if not rest else data[: nl + 1]
+            block, rest = rest[: nl + 1], rest[nl + 1 :]
+            yield block

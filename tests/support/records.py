@@ -72,12 +72,13 @@ def write(folder: Path, records: list[dict[str, Any]], name: str | None = None) 
     return path
 
 
+# (provider, model, rule, client format, USD per 1M input tokens, per 1M output tokens, share of the traffic)
 MODELS = (
-    ("openai", "gpt-4o-mini", "openai-audit", None),
-    ("openai", "gpt-4.1", "openai-audit", None),
-    ("anthropic", "claude-sonnet-4-5", "claude", None),
-    ("anthropic", "claude-haiku-4-5", "claude-code", "anthropic"),
-    ("gemini", "gemini-2.5-flash", "gemini", None),
+    ("openai", "gpt-4o-mini", "openai-audit", None, 0.15, 0.6, 30),
+    ("openai", "gpt-4.1", "openai-audit", None, 2.0, 8.0, 15),
+    ("anthropic", "claude-sonnet-4-5", "claude", None, 3.0, 15.0, 15),
+    ("anthropic", "claude-haiku-4-5", "claude-code", "anthropic", 1.0, 5.0, 25),
+    ("gemini", "gemini-2.5-flash", "gemini", None, 0.3, 2.5, 15),
 )
 
 
@@ -85,10 +86,11 @@ def synthetic(n: int, days: int = 30, payload_bytes: int = 1500, seed: int = 1) 
     """`n` plausible records spread over `days` days of November 2026, in time order, with payloads of about
     `payload_bytes` (a short chat: request, upstream request and both answers)."""
     rng = random.Random(seed)
+    weights = [m[-1] for m in MODELS]
     text = "x" * max(0, payload_bytes // 4)
     for i in range(n):
         day = f"2026-11-{1 + i * days // n:02d}"
-        provider, model, rule, client = MODELS[rng.randrange(len(MODELS))]
+        provider, model, rule, client, per_input, per_output, _ = rng.choices(MODELS, weights)[0]
         failed = rng.random() < 0.02
         prompt, completion = rng.randint(50, 20000), rng.randint(1, 2000)
         stream = rng.random() < 0.5
@@ -115,7 +117,9 @@ def synthetic(n: int, days: int = 30, payload_bytes: int = 1500, seed: int = 1) 
             ttft=round(rng.lognormvariate(5.5, 0.5), 1) if stream else None,
             prompt=prompt,
             completion=completion,
-            cost=None if provider == "gemini" and failed else round(prompt * 1.5e-7 + completion * 6e-7, 10),
+            cost=None
+            if provider == "gemini" and failed
+            else round((prompt * per_input + completion * per_output) / 1e6, 10),
             cached=rng.choice((0, prompt // 2)),
             payload=payload,
             at=f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.000",
