@@ -32,6 +32,13 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
+def calibration() -> float:
+    """CPU seconds for a fixed piece of pure Python, to compare machines (and a busy machine with an idle one)."""
+    cpu = cpu_seconds()
+    sum(range(10_000_000))
+    return cpu_seconds() - cpu
+
+
 def timed(folder: Path, jobs: int) -> tuple[float, float, list[dict], int]:
     wall, cpu = time.perf_counter(), cpu_seconds()
     report, stats = run(folder, Query(("day", "model")), jobs=jobs)
@@ -64,7 +71,7 @@ def main() -> int:
             print(f"{label:12s} {records:,} records: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
                   f"{records / wall:,.0f} records/s")  # fmt: skip
         same = results["workers"] == results["one process"]
-        print(f"figures agree: {same}")
+        print(f"figures agree: {same}; calibration: sum(range(10M)) in {calibration():.2f} s CPU here")
         return 0 if same else 1
     finally:
         if temp is not None:
