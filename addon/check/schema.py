@@ -1,8 +1,10 @@
 """The JSON Schema of rules.yaml, generated from the pydantic models (spec.RulesFile), for editors.
 
 Generated from RulesFile as it is at run time, after the providers have registered (their rule keys are part of
-the schema). Declared as draft-07, the draft editors' YAML support validates with (yaml-language-server); pydantic's
-output uses nothing later drafts added beyond `$defs`, which is a plain JSON-pointer reference there.
+the schema). model.provider and llm_format, which the models take as strings checked against the registries when
+a rule compiles, get the registries' names as their choices. Declared as draft-07, the draft that editors' YAML
+support (yaml-language-server) validates with: pydantic's output uses nothing later drafts added but `$defs`,
+which is a plain JSON-pointer reference there.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ REGENERATE = "python -m addon.check --schema > schema/rules.schema.json"
 
 
 def rules_schema() -> dict[str, Any]:
-    from .. import providers, spec  # noqa: F401  (importing the providers completes the models)
+    from .. import spec
+    from ..formats import FORMATS
+    from ..providers import REGISTRY  # importing the providers completes the models
 
     generated = spec.RulesFile.model_json_schema()
+    # What the models leave open and the rules' compilation checks against the registries, offered as choices.
+    properties = generated["$defs"]
+    properties["ModelSpec"]["properties"]["provider"]["enum"] = sorted(REGISTRY)
+    natives = {p.native_format for p in REGISTRY.values() if p.native_format}
+    formats = ["openai", *sorted({*FORMATS, *natives} - {"openai"})]
+    properties["RuleSpec"]["properties"]["llm_format"]["enum"] = formats
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "AI Proxy rules.yaml",

@@ -29,6 +29,10 @@ def test_the_schema_knows_the_rules_keys() -> None:
     options = schema["$defs"]["ModelOptions"]["properties"]
     assert {"max_tokens", "upstream_url", "input_cost"} <= set(options)  # common and providers' own options
     assert "anthropic_version" in options
+    provider = schema["$defs"]["ModelSpec"]["properties"]["provider"]
+    assert {"openai", "anthropic", "gemini", "bedrock"} <= set(provider["enum"])
+    formats = rule["properties"]["llm_format"]["enum"]
+    assert formats[0] == "openai" and {"anthropic", "gemini", "bedrock"} <= set(formats)
 
 
 def test_shipped_rules_yaml_names_the_schema() -> None:
