@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from addon.report.engine import Query, run
+from addon.report.engine import Query, duckdb_installed, run
 from tests.support.records import write_synthetic
 
 
@@ -39,9 +39,9 @@ def calibration() -> float:
     return cpu_seconds() - cpu
 
 
-def timed(folder: Path, jobs: int) -> tuple[float, float, list[dict], int]:
+def timed(folder: Path, jobs: int, engine: str = "python") -> tuple[float, float, list[dict], int]:
     wall, cpu = time.perf_counter(), cpu_seconds()
-    report, stats = run(folder, Query(("day", "model")), jobs=jobs)
+    report, stats = run(folder, Query(("day", "model")), jobs=jobs, engine=engine)
     rows = report.rows()
     return time.perf_counter() - wall, cpu_seconds() - cpu, rows, stats.records
 
@@ -65,12 +65,15 @@ def main() -> int:
         print(f"folder: {folder} ({size / 1e6:,.0f} MB), {os.cpu_count()} CPU(s), load {os.getloadavg()[0]:.1f}")
         timed(folder, 1)  # warm the page cache: what is measured is the report, not the disk
         results = {}
-        for label, jobs in (("workers", os.cpu_count() or 1), ("one process", 1)):
-            wall, cpu, rows, records = timed(folder, jobs)
+        runs = [("workers", os.cpu_count() or 1, "python"), ("one process", 1, "python")]
+        if duckdb_installed():
+            runs.append(("duckdb", 1, "duckdb"))
+        for label, jobs, engine in runs:
+            wall, cpu, rows, records = timed(folder, jobs, engine)
             results[label] = rows
             print(f"{label:12s} {records:,} records: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
                   f"{records / wall:,.0f} records/s")  # fmt: skip
-        same = results["workers"] == results["one process"]
+        same = all(rows == results["one process"] for rows in results.values())
         print(f"figures agree: {same}; calibration: sum(range(10M)) in {calibration():.2f} s CPU here")
         return 0 if same else 1
     finally:

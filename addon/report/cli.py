@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import output
-from .engine import Query, run
+from .engine import ENGINES, Query, duckdb_installed, run
 from .scan import DIMENSIONS
 
 DEFAULT_BY = "day,model"
@@ -57,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
         "distribution into this PNG file (needs matplotlib: the [report] extra)",
     )
     p.add_argument("--jobs", type=int, default=None, help="worker processes for large folders (default: one per CPU)")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="how records are read: python, or duckdb (the [report-duckdb] extra); auto (default) takes DuckDB for "
+        "folders over 64 MB when it is installed",
+    )
     return p
 
 
@@ -76,7 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             print(f"ai-proxy-report: {MISSING}", file=sys.stderr)
             return 1
-    report, stats = run(args.folder, Query(args.by, args.since, args.until, args.chart is not None), args.jobs)
+    if args.engine == "duckdb" and not duckdb_installed():
+        print(
+            "ai-proxy-report: --engine duckdb needs DuckDB: pip install 'mitm-ai-proxy[report-duckdb]'", file=sys.stderr
+        )
+        return 1
+    query = Query(args.by, args.since, args.until, args.chart is not None)
+    report, stats = run(args.folder, query, args.jobs, args.engine)
     rows = report.rows()
     total_tally = report.total()
     total = total_tally.figures()

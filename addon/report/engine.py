@@ -3,6 +3,7 @@ enough to read to pay for them (each worker scans whole files and hands back its
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -13,8 +14,9 @@ from pathlib import Path
 from .figures import Report
 from .scan import MAX_MALFORMED_SHOWN, ScanStats, record_files, scan
 
-# Below this many bytes of records a process pool costs more than it saves.
+# Below this many bytes of records a process pool (or DuckDB) costs more than it saves.
 PARALLEL_BYTES = 64 << 20
+ENGINES = ("auto", "python", "duckdb")
 
 
 @dataclass(slots=True)
@@ -43,7 +45,6 @@ def _merge(into: tuple[Report, ScanStats], part: tuple[Report, ScanStats]) -> No
     for at, cost in other.cost_by_day_model.items():
         report.cost_by_day_model[at] = report.cost_by_day_model.get(at, 0.0) + cost
     stats.files += other_stats.files
-    stats.lines += other_stats.lines
     stats.records += other_stats.records
     stats.malformed += other_stats.malformed
     stats.malformed_at += other_stats.malformed_at
@@ -60,10 +61,19 @@ def _shares(paths: list[Path], jobs: int) -> list[list[Path]]:
     return [sorted(share) for share in shares if share]
 
 
-def run(folder: Path, query: Query, jobs: int | None = None) -> tuple[Report, ScanStats]:
-    """The report of every record in `folder` dated within the query's days."""
+def duckdb_installed() -> bool:
+    return importlib.util.find_spec("duckdb") is not None
+
+
+def run(folder: Path, query: Query, jobs: int | None = None, engine: str = "auto") -> tuple[Report, ScanStats]:
+    """The report of every record in `folder` dated within the query's days. `engine`: python (this process or
+    worker processes), duckdb (the [report-duckdb] extra), or auto: DuckDB for a large folder when installed."""
     paths = record_files(folder, query.since, query.until)
     size = sum(p.stat().st_size for p in paths)
+    if engine == "duckdb" or (engine == "auto" and size >= PARALLEL_BYTES and duckdb_installed()):
+        from . import duck
+
+        return duck.run(paths, query.by, query.since, query.until, query.chart)
     jobs = min(jobs or os.cpu_count() or 1, len(paths))
     if jobs <= 1 or size < PARALLEL_BYTES:
         return _scan_files(paths, query)

@@ -42,10 +42,9 @@ class Malformed:
 
 @dataclass(slots=True)
 class ScanStats:
-    """What was read: files, lines, records kept (in the date range), and the lines that are not records."""
+    """What was read: files, records kept (in the date range), and the lines that are not records."""
 
     files: int = 0
-    lines: int = 0
     records: int = 0
     malformed: int = 0
     malformed_at: list[Malformed] = field(default_factory=list)
@@ -125,7 +124,7 @@ def fields_of(record: Any) -> Fields | str:
         stamp[:10],
         rule if rule.__class__ is str and rule else UNKNOWN,
         provider if provider.__class__ is str and provider else UNKNOWN,
-        model if model.__class__ is str else UNKNOWN,
+        model if model.__class__ is str and model else UNKNOWN,
         client if client.__class__ is str else UNKNOWN,
         failed,
         prompt,
@@ -154,7 +153,7 @@ def scan(
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for path in paths:
         stats.files += 1
-        number = lines = records = 0
+        number = records = 0
         for block in _blocks(path):
             view = memoryview(block)
             pos, size = 0, len(block)
@@ -171,11 +170,9 @@ def scan(
                         pos = end + 1
                         continue
                     if block[last] != _CLOSE:  # cut short (a crash mid-write); its payload is not parsed to tell
-                        lines += 1
                         stats.bad_line(path, number, "not a whole JSON object")
                         pos = end + 1
                         continue
-                lines += 1
                 cut = block.find(_PAYLOAD, pos, end)
                 try:
                     if cut > pos:
@@ -201,7 +198,6 @@ def scan(
                     records += 1
                     add(got)  # type: ignore[arg-type]
             view.release()
-        stats.lines += lines
         stats.records += records
 
 

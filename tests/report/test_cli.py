@@ -126,3 +126,13 @@ def test_module_entry_point(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert [r["client"] for r in csv.DictReader(io.StringIO(done.stdout))] == ["anthropic", "openai"]
+
+
+def test_duckdb_engine_without_duckdb_says_how_to_get_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from addon.report import cli
+
+    monkeypatch.setattr(cli, "duckdb_installed", lambda: False)
+    assert main([str(make_folder(tmp_path)), "--engine", "duckdb"]) == 1
+    assert "mitm-ai-proxy[report-duckdb]" in capsys.readouterr().err
