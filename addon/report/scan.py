@@ -147,7 +147,7 @@ def scan(
     """Feed every record of `paths` dated in [since, until] (UTC days, inclusive) to `add`.
 
     Files are read in large blocks and each line is found with two byte searches: the payload's key and the end
-    of the line. Only the part before the payload is copied and parsed."""
+    of the line. Only the part before the payload is parsed, in place (no copy)."""
     low = since.isoformat() if since else ""
     high = until.isoformat() if until else "~"
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
