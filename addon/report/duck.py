@@ -18,57 +18,59 @@ from .figures import Report, Tally
 from .scan import UNKNOWN, ScanStats, scan
 
 _NUMBER = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
+_META = ("rule", "provider_name", "response_model", "request_model", "client_format", "status", "error",
+         "llm_latency", "time_to_first_token")  # fmt: skip
+_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "prompt_tokens_details", "cost")
 
 
-def _number(doc: str, path: str) -> str:
-    return f"CASE WHEN json_type({doc}, '{path}') IN {_NUMBER} THEN ({doc}->>'{path}')::DOUBLE END"
+def _struct(names: Sequence[str]) -> str:
+    """Each field as its own JSON value: the type checks below then read a few bytes, not the whole object."""
+    return "STRUCT(" + ", ".join(f"{name} JSON" for name in names) + ")"
 
 
-def _label(path: str) -> str:
-    return f"CASE WHEN json_type(m, '{path}') = 'VARCHAR' AND m->>'{path}' <> '' THEN m->>'{path}' END"
+def _number(x: str, path: str = "$") -> str:
+    return f"CASE WHEN json_type({x}, '{path}') IN {_NUMBER} THEN ({x}->>'{path}')::DOUBLE END"
 
 
-def _truthy(doc: str, path: str) -> str:
-    """Python's bool() of a JSON value."""
-    value = f"{doc}->>'{path}'"
-    return f"""coalesce(CASE json_type({doc}, '{path}')
+def _label(x: str) -> str:
+    return f"CASE WHEN json_type({x}) = 'VARCHAR' AND {x}->>'$' <> '' THEN {x}->>'$' END"
+
+
+def _truthy(x: str) -> str:
+    """Python's bool() of a JSON value (a missing one is false)."""
+    value = f"{x}->>'$'"
+    return f"""coalesce(CASE json_type({x})
         WHEN 'VARCHAR' THEN {value} <> '' WHEN 'BOOLEAN' THEN {value} = 'true' WHEN 'NULL' THEN false
-        WHEN 'ARRAY' THEN json_array_length({doc}, '{path}') > 0 WHEN 'OBJECT' THEN {value} <> '{{}}'
+        WHEN 'ARRAY' THEN json_array_length({x}) > 0 WHEN 'OBJECT' THEN {value} <> '{{}}'
         ELSE try_cast({value} AS DOUBLE) <> 0 END, false)"""
 
-
-def _model() -> str:
-    """`response_model or request_model`, a string or unknown."""
-    return f"""CASE WHEN {_truthy("m", "$.response_model")} THEN {_label("$.response_model")}
-        ELSE {_label("$.request_model")} END"""
-
-
-_CACHED = f"""CASE WHEN coalesce(json_type(u, '$.cached_tokens'), 'NULL') = 'NULL'
-    THEN {_number("u", "$.prompt_tokens_details.cached_tokens")} ELSE {_number("u", "$.cached_tokens")} END"""
 
 _RECORDS = f"""
 WITH raw AS (
     SELECT filename AS f, "timestamp" AS ts, meta AS m, usage AS u
     FROM read_json($files, format = 'newline_delimited', ignore_errors = true, filename = true,
-                   columns = {{"timestamp": 'VARCHAR', meta: 'JSON', usage: 'JSON'}})
+                   columns = {{"timestamp": 'VARCHAR', meta: '{_struct(_META)}', usage: '{_struct(_USAGE)}'}})
 ), fields AS (
     SELECT f,
         CASE WHEN length(ts) >= 10 AND substr(ts, 5, 1) = '-' AND substr(ts, 8, 1) = '-' THEN substr(ts, 1, 10) END
             AS day,
-        coalesce({_label("$.rule")}, '{UNKNOWN}') AS rule,
-        coalesce({_label("$.provider_name")}, '{UNKNOWN}') AS provider,
-        coalesce({_model()}, '{UNKNOWN}') AS model,
-        CASE WHEN NOT {_truthy("m", "$.client_format")} THEN 'openai'
-             ELSE coalesce({_label("$.client_format")}, '{UNKNOWN}') END AS client,
-        {_truthy("m", "$.error")} OR coalesce(json_type(m, '$.status') IN ('BIGINT', 'UBIGINT')
-            AND (m->>'$.status')::DOUBLE >= 400, false) AS failed,
-        {_number("u", "$.prompt_tokens")} AS prompt,
-        {_number("u", "$.completion_tokens")} AS completion,
-        {_number("u", "$.total_tokens")} AS total,
-        {_CACHED} AS cached,
-        {_number("u", "$.cost")} AS cost,
-        {_number("m", "$.llm_latency")} AS latency,
-        {_number("m", "$.time_to_first_token")} AS ttft
+        coalesce({_label("m.rule")}, '{UNKNOWN}') AS rule,
+        coalesce({_label("m.provider_name")}, '{UNKNOWN}') AS provider,
+        coalesce(CASE WHEN {_truthy("m.response_model")} THEN {_label("m.response_model")}
+                      ELSE {_label("m.request_model")} END, '{UNKNOWN}') AS model,
+        CASE WHEN NOT {_truthy("m.client_format")} THEN 'openai'
+             ELSE coalesce({_label("m.client_format")}, '{UNKNOWN}') END AS client,
+        {_truthy("m.error")} OR coalesce(json_type(m.status) IN ('BIGINT', 'UBIGINT')
+            AND (m.status->>'$')::DOUBLE >= 400, false) AS failed,
+        {_number("u.prompt_tokens")} AS prompt,
+        {_number("u.completion_tokens")} AS completion,
+        {_number("u.total_tokens")} AS total,
+        CASE WHEN coalesce(json_type(u.cached_tokens), 'NULL') = 'NULL'
+             THEN {_number("u.prompt_tokens_details", "$.cached_tokens")} ELSE {_number("u.cached_tokens")} END
+            AS cached,
+        {_number("u.cost")} AS cost,
+        {_number("m.llm_latency")} AS latency,
+        {_number("m.time_to_first_token")} AS ttft
     FROM raw
 )
 """
