@@ -71,9 +71,14 @@ def run(folder: Path, query: Query, jobs: int | None = None, engine: str = "auto
     paths = record_files(folder, query.since, query.until)
     size = sum(p.stat().st_size for p in paths)
     if engine == "duckdb" or (engine == "auto" and size >= PARALLEL_BYTES and duckdb_installed()):
+        import duckdb
+
         from . import duck
 
-        return duck.run(paths, query.by, query.since, query.until, query.chart)
+        try:
+            return duck.run(paths, query.by, query.since, query.until, query.chart)
+        except duckdb.Error:
+            pass  # DuckDB refused a file as a whole (lines it cannot read are handled): the plain path reads anything
     jobs = min(jobs or os.cpu_count() or 1, len(paths))
     if jobs <= 1 or size < PARALLEL_BYTES:
         return _scan_files(paths, query)

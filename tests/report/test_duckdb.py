@@ -86,3 +86,16 @@ def test_auto_takes_duckdb_for_a_large_folder(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(engine, "PARALLEL_BYTES", 0)
     assert run(tmp_path, real(("model",))) == ("report", "stats") and len(taken) == 1
     assert run(tmp_path, real(("model",)), engine="python") != ("report", "stats")
+
+
+def test_a_folder_duckdb_refuses_is_read_by_the_plain_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from addon.report import duck
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise duckdb.InvalidInputException("unreadable")
+
+    monkeypatch.setattr(duck, "run", refuse)
+    report, stats = run(make_folder(tmp_path), Query(("model",)), engine="duckdb")
+    assert [row["requests"] for row in report.rows()] == [6, 2] and stats.malformed == 4
