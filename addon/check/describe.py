@@ -13,11 +13,16 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .. import native, preserve
+from ..formats import format_label, standard_route_type
 from ..providers import REGISTRY, Call
-from ..routes import NATIVE, PRESERVE, route_for
+from ..record import Exchange
+from ..routes import Route, route_for
+from ..routes.native import Native
+from ..routes.preserve import Preserve
 from ..rules import Rule
+from ..templating import TemplateContext
 
-_MODEL, _OTHER_MODEL, _PATH = "PROBE-MODEL-A", "PROBE-MODEL-B", "/PROBE-CLIENT-PATH"
+_MODEL, _OTHER_MODEL, _PATH = "PROBE-MODEL-A", "PROBE-MODEL-B", "/v1/PROBE-CLIENT-PATH"
 _PROBE_TOKEN = "probe-access-token"  # stands for an OAuth token the glue would fetch; never printed
 _PROBE_BODIES: dict[str, dict[str, Any]] = {
     "llm/v1/chat": {"messages": [{"role": "user", "content": "hi"}]},
@@ -29,23 +34,27 @@ _PROBE_BODIES: dict[str, dict[str, Any]] = {
 def route_mode(rule: Rule) -> str:
     route = route_for(rule)
     provider = rule.spec.model.provider
-    if route is PRESERVE:
+    if isinstance(route, Preserve):
         return "preserve: any request under the match passes through, URL and credentials rewritten"
-    if route is NATIVE:
+    if isinstance(route, Native):
         return f"native passthrough: the client speaks {provider}'s own API, passed through and recorded"
-    return f"translated: {rule.spec.llm_format} format to {provider}'s API and back"
+    return f"translated: {_client(rule)} format to {provider}'s API and back"
+
+
+def _client(rule: Rule) -> str:
+    return format_label(rule.spec.llm_format, rule.spec.route_type)
 
 
 def _named(url: str) -> str:
-    return url.replace(_MODEL, "{model}").replace(_PATH, "{client path}")
+    return url.replace(_MODEL, "{model}").replace(_PATH, "{client path}").replace(_PATH[3:], "{client path after /v1}")
 
 
-def _translated_url(rule: Rule, model: str, stream: bool) -> str:
+def _translated_url(rule: Rule, model: str, stream: bool, route: Route) -> str:
     spec = rule.spec
     provider = REGISTRY[spec.model.provider]
-    body = {"model": model, **_PROBE_BODIES.get(spec.route_type, _PROBE_BODIES["llm/v1/chat"]), "stream": stream}
+    body = {"model": model, **_PROBE_BODIES.get(standard_route_type(spec.route_type), {}), "stream": stream}
     call = Call(
-        route_type=spec.route_type,
+        route_type=standard_route_type(spec.route_type),
         body=body,
         model=model,
         options=spec.model.options,
@@ -56,20 +65,25 @@ def _translated_url(rule: Rule, model: str, stream: bool) -> str:
     return provider.build_request(call).url
 
 
-def _native_url(rule: Rule, model: str, stream: bool) -> str:
+def _native_url(rule: Rule, model: str, stream: bool, route: Native) -> str:
+    """As the native route's forward builds it (its adapter and its rewriting of the client's request)."""
     spec = rule.spec
-    fmt = native.adapter(REGISTRY[spec.model.provider])
+    probe = Exchange(rule, REGISTRY[spec.model.provider], f"http://{spec.match.host}{_PATH}", b"")
+    fmt = route.adapter(probe)
     if native.blocking_setup(fmt, spec.model.options, spec.auth) is not None:
         # The provider would first read a credential chain (files, a metadata service): not for a check to do.
         raise _NeedsSetup("its provider resolves credentials (files, a metadata service) first, which a check does not")
     body = f'{{"model": "{model}", "stream": {"true" if stream else "false"}}}'.encode()
+    headers = {"content-type": "application/json"}
+    client = native.NativeRequest("POST", _PATH, [], headers, body)
+    client, configured = route.prepare(probe, client, TemplateContext(headers, {}, {}), spec.model.options)
     up = native.build_request(
         fmt,
-        native.NativeRequest("POST", _PATH, [], {"content-type": "application/json"}, body),
+        client,
         route_type=spec.route_type,
         options=spec.model.options,
         auth=spec.auth,  # a provider that signs requests needs it; credentials in the query are taken out below
-        configured_model=None,
+        configured_model=configured,
     )
     return _without_credentials(up.url, rule)
 
@@ -87,7 +101,7 @@ def _without_credentials(url: str, rule: Rule) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _preserve_url(rule: Rule, model: str, stream: bool) -> str:
+def _preserve_url(rule: Rule, model: str, stream: bool, route: Route) -> str:
     body = f'{{"model": "{model}"}}'.encode()
     return preserve.build(rule, {}, "POST", _PATH, {}, {"content-type": "application/json"}, body).url
 
@@ -102,14 +116,16 @@ def upstream(rule: Rule) -> str:
         fields = ", ".join(f"model.options.{name}" for name in sorted(rule.option_templates))
         return f"depends on the request ({fields} taken from it)"
     route = route_for(rule)
-    build = _preserve_url if route is PRESERVE else _native_url if route is NATIVE else _translated_url
+    build: Any = (
+        _preserve_url if isinstance(route, Preserve) else _native_url if isinstance(route, Native) else _translated_url
+    )
     fixed_model = (
         spec.model.name if spec.model.name and rule.model_template is None and not spec.model.aliases else None
     )
     try:
-        plain = build(rule, fixed_model or _MODEL, False)
-        streamed = build(rule, fixed_model or _MODEL, True)
-        other = build(rule, fixed_model or _OTHER_MODEL, False)
+        plain = build(rule, fixed_model or _MODEL, False, route)
+        streamed = build(rule, fixed_model or _MODEL, True, route)
+        other = build(rule, fixed_model or _OTHER_MODEL, False, route)
     except _NeedsSetup as e:
         return f"not built here: {e}"
     except Exception as e:  # a provider that needs more of a request than a probe has
@@ -173,7 +189,7 @@ def describe(rule: Rule) -> list[str]:
         f"rule '{rule.name}'",
         f"  matches:  {_matches(rule)}",
         f"  route:    {route_mode(rule)} ({spec.route_type})",
-        f"  client:   {spec.llm_format} format",
+        f"  client:   {_client(rule)} format",
         f"  provider: {spec.model.provider}",
         f"  model:    {_model(rule)}",
         f"  upstream: {upstream(rule)}",

@@ -153,3 +153,21 @@ def test_console_entry_point_exit_status(tmp_path: Path) -> None:
         [sys.executable, "-m", "addon.check", "-q", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 1 and "rule 'x': model.options.temperature" in done.stderr
+
+
+def test_responses_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Route type llm/v1/responses: translated to other providers (their chat API), passed through to OpenAI."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "- {name: r, match: {host: r.internal}, route_type: llm/v1/responses,"
+        " model: {provider: anthropic, name: claude-sonnet-4-5}}\n"
+        "- {name: o, match: {host: api.openai.com}, route_type: llm/v1/responses, model: {provider: openai}}\n"
+    )
+    code, out, _ = run(capsys, str(path))
+    assert code == 0
+    rules = blocks(out)
+    assert rules["r"]["route"].startswith("translated: openai-responses format to anthropic's API")
+    assert rules["r"]["upstream"] == "https://api.anthropic.com/v1/messages"
+    assert rules["o"]["route"].startswith("native passthrough:") and rules["o"]["client"] == "openai-responses format"
+    assert rules["o"]["upstream"] == "https://api.openai.com{client path}"
