@@ -18,14 +18,15 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, exceptions, flowfilter, http
+from mitmproxy import ctx, exceptions, http
 
 from . import audit, flows, record, response_store, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
 from .routes import interrupted, route_for
-from .rules import Rule, RulesError, find_rule, load_rules_file
+from .rules import Rule, RulesError, find_rule
+from .rulesfile import load_rules
 from .telemetry import Telemetry
 from .watchdog import Watchdog
 
@@ -393,23 +394,6 @@ def _finish_at_exit(proxy_ref: weakref.ref[AIProxy]) -> None:
     proxy = proxy_ref()
     if proxy is not None:
         proxy.finish_pending()
-
-
-def load_rules(path: Path) -> list[Rule]:
-    """A rules file as the addon takes it: validated, compiled, its mitmproxy filters parsed (also what
-    `python -m addon.check` runs). Raises RulesError naming the rule and the field."""
-    try:
-        rules = load_rules_file(path)
-    except UnicodeDecodeError as e:
-        raise RulesError(f"not UTF-8 text: {e}") from None
-    for rule in rules:
-        expr = rule.spec.match.filter
-        if expr:
-            try:
-                rule.flow_filter = flowfilter.parse(expr)
-            except ValueError as e:
-                raise RulesError(f"rule '{rule.name}': match.filter: {e}") from None
-    return rules
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

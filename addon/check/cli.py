@@ -27,8 +27,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(path: Path, quiet: bool = False) -> bool:
-    from ..proxy import load_rules  # the addon's own loader: the same errors, naming the rule and the field
     from ..rules import RulesError
+    from ..rulesfile import load_rules  # the addon's own loader: the same errors, naming the rule and the field
     from .describe import describe
 
     try:
