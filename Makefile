@@ -26,7 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { py=$$($(find_python)) && echo "Using $$py" && $$py -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,report,report-duckdb]'
 	@touch $(STAMP)
 
 run: install

@@ -18,14 +18,15 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, exceptions, flowfilter, http
+from mitmproxy import ctx, exceptions, http
 
 from . import audit, flows, record, response_store, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
 from .routes import interrupted, route_for
-from .rules import Rule, RulesError, find_rule, load_rules_file
+from .rules import Rule, RulesError, find_rule
+from .rulesfile import load_rules
 from .telemetry import Telemetry
 from .watchdog import Watchdog
 
@@ -188,17 +189,7 @@ class AIProxy:
 
     def _install_rules(self, path: Path) -> None:
         stamp = _stamp(path)
-        try:
-            rules = load_rules_file(path)
-        except UnicodeDecodeError as e:
-            raise RulesError(f"not UTF-8 text: {e}") from None
-        for rule in rules:
-            expr = rule.spec.match.filter
-            if expr:
-                try:
-                    rule.flow_filter = flowfilter.parse(expr)
-                except ValueError as e:
-                    raise RulesError(f"rule '{rule.name}': match.filter: {e}") from None
+        rules = load_rules(path)
         self.rules, self.rules_path, self._rules_stamp = rules, path, stamp
         self._update_redactions()
         log.info(f"AI proxy: {len(rules)} rule(s) loaded from {path}")

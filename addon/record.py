@@ -137,10 +137,18 @@ def usage_summary(ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
             "prompt_tokens": usage.get("prompt_tokens") if usage else None,
             "completion_tokens": usage.get("completion_tokens") if usage else None,
             "total_tokens": usage.get("total_tokens") if usage else None,
+            "cached_tokens": _cached_tokens(usage),
             "cost": cost,
             "time_per_token": audit.time_per_token(ex.latency_ms, usage),
         }
     return ex.summary
+
+
+def _cached_tokens(usage: dict[str, Any] | None) -> int | None:
+    """Prompt tokens read from the provider's cache (the standard usage's prompt_tokens_details), for the report."""
+    details = usage.get("prompt_tokens_details") if usage else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) else None
 
 
 def line(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> bytes:
