@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 
 from tests.providers.bedrock.test_e2e_bedrock import MODEL as BEDROCK_MODEL
-from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock, converse_frames, converse_json
+from tests.support.bedrock import BedrockReply, FakeBedrock, converse_frames, converse_json
 from tests.support.fakes import ANSWER, FakeUpstream, Reply, anthropic_message, anthropic_stream, sse
 from tests.support.mitmdump import Mitmdump
 

@@ -21,7 +21,7 @@ from addon.exchange import ClientRequest, prepare_call, provider_for
 from addon.providers import REGISTRY
 from addon.rules import load_rules_text
 from addon.streaming import StreamTranslator
-from tests.providers.bedrock.test_provider_bedrock import event, frame
+from tests.support.bedrock import event, frame
 from tests.support.fakes import anthropic_stream, openai_stream, sse
 
 CHAT = "llm/v1/chat"
