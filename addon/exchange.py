@@ -104,9 +104,16 @@ def prepare_call(
 
 
 # Standard-request fields another client format sets as hints from its own terms (a thinking budget, top_k,
-# disable_parallel_tool_use): a provider without the control gets the request without them, and the loss report
-# names them. An OpenAI client that sends them itself still gets the provider's refusal (it asked for them).
-HINT_FIELDS = {"reasoning_effort": "thinking", "top_k": "top_k", "parallel_tool_calls": "disable_parallel_tool_use"}
+# disable_parallel_tool_use), with the name the loss report gives them: a provider without the control gets the
+# request without them, and the loss report names them. Fields of one name are alternatives (a thinking request as
+# an effort and as a token budget): the provider gets those it takes, and the loss is reported only when it takes
+# none. An OpenAI client that sends them itself still gets the provider's refusal (it asked for them).
+HINT_FIELDS = {
+    "reasoning_effort": "thinking",
+    "thinking": "thinking",
+    "top_k": "top_k",
+    "parallel_tool_calls": "disable_parallel_tool_use",
+}
 
 
 def _without_unmapped_hints(
@@ -116,9 +123,11 @@ def _without_unmapped_hints(
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body
+    kept = {HINT_FIELDS[k] for k in HINT_FIELDS if k in body and k in provider.optional_fields}
     for key in unmapped:
-        if names[key] not in dropped:
-            dropped.append(names[key])
+        name = names.get(key, HINT_FIELDS[key])  # in the client's terms
+        if HINT_FIELDS[key] not in kept and name not in dropped:
+            dropped.append(name)
     return {k: v for k, v in body.items() if k not in unmapped}
 
 

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -267,3 +268,64 @@ class FakeBedrock:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# Variables of the machine's AWS set-up that a proxy under test must never read.
+FOREIGN_AWS_VARS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_ROLE_ARN",
+    "AWS_BEARER_TOKEN_BEDROCK",
+)
+
+
+def isolated_aws_env(workdir: Path) -> dict[str, str]:
+    """The environment a mitmdump under test gets so that it never reads the machine's AWS set-up nor reaches
+    instance metadata (pop FOREIGN_AWS_VARS from the process environment too)."""
+    return {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+    }
+
+
+def converse_answer(
+    blocks: list[tuple[Any, ...]], stop: str = "end_turn", **usage: int
+) -> tuple[dict[str, Any], list[bytes]]:
+    """One answer both ways: the Converse JSON and the ConverseStream frames that say the same. `blocks`:
+    ("text", text pieces...), ("reasoning", signature, text pieces...), ("tool", toolUseId, name, input pieces...).
+    `usage` adds to (or overrides) 25 input and 12 output tokens (e.g. cacheReadInputTokens=100)."""
+    counts = {"inputTokens": 25, "outputTokens": 12, **usage}
+    counts["totalTokens"] = counts["inputTokens"] + counts["outputTokens"]
+    content: list[dict[str, Any]] = []
+    frames = [event("messageStart", {"role": "assistant"})]
+    for index, (kind, *rest) in enumerate(blocks):
+        if kind == "text":
+            content.append({"text": "".join(rest)})
+            frames += [event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": p}}) for p in rest]
+        elif kind == "reasoning":
+            signature, *pieces = rest
+            content.append({"reasoningContent": {"reasoningText": {"text": "".join(pieces), "signature": signature}}})
+            deltas = [{"reasoningContent": {"text": p}} for p in pieces] + [
+                {"reasoningContent": {"signature": signature}}
+            ]
+            frames += [event("contentBlockDelta", {"contentBlockIndex": index, "delta": d}) for d in deltas]
+        else:
+            tool_id, name, *pieces = rest
+            content.append({"toolUse": {"toolUseId": tool_id, "name": name, "input": json.loads("".join(pieces))}})
+            start = {"toolUse": {"toolUseId": tool_id, "name": name}}
+            frames.append(event("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+            frames += [
+                event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": p}}})
+                for p in pieces
+            ]
+        frames.append(event("contentBlockStop", {"contentBlockIndex": index}))
+    frames += [event("messageStop", {"stopReason": stop}), event("metadata", {"usage": counts, "metrics": {}})]
+    answer = {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop,
+        "usage": counts,
+        "metrics": {"latencyMs": 120},
+    }
+    return answer, frames

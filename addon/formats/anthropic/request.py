@@ -15,7 +15,9 @@ translations of the same fields:
 - `tool_choice` auto/any/tool/none -> auto/required/{function}/none; `disable_parallel_tool_use` ->
   `parallel_tool_calls: false`; `stop_sequences` -> `stop`; `metadata.user_id` -> `user`;
 - `thinking` enabled with `budget_tokens` -> `reasoning_effort` (low up to 4,096 tokens, medium up to 16,384,
-  high above), kept only for providers that take it (the route drops and reports it elsewhere).
+  high above), and the standard extension `thinking` (`{"type": "enabled", "budget_tokens": n}`, as LiteLLM takes
+  it) for providers with a token budget; the core keeps the one the provider takes and drops and reports
+  `thinking` where it takes neither.
 """
 
 from __future__ import annotations
@@ -269,6 +271,9 @@ class _Decoder:
             _fail("thinking.type", "must be 'enabled', 'adaptive' or 'disabled'")
         budget = _int(thinking, "budget_tokens", 0, "thinking.budget_tokens") if kind == "enabled" else None
         out["reasoning_effort"] = effort_for_budget(budget)
+        # The exact request too, as the standard extension providers with a thinking budget read (Bedrock Claude):
+        # the core keeps whichever of the two the provider takes.
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget} if budget is not None else {"type": kind}
 
 
 def decode(body: Any, dropped: list[str]) -> dict[str, Any]:

@@ -90,6 +90,8 @@ def converse_body(call: Call) -> dict[str, Any]:
         else:
             out["additionalModelRequestFields"] = {"top_k": body["top_k"]}
 
+    _thinking(call, out)
+
     tool_config = _tool_config(body, has_tool_blocks)
     if tool_config:
         out["toolConfig"] = tool_config
@@ -109,6 +111,20 @@ def converse_body(call: Call) -> dict[str, Any]:
     if latency:
         out["performanceConfig"] = {"latency": latency}
     return out
+
+
+def _thinking(call: Call, out: dict[str, Any]) -> None:
+    """The standard extension `thinking` (`{"type": "enabled", "budget_tokens": n}`) as Claude's own request field,
+    which Converse passes to the model in additionalModelRequestFields; other models have no thinking budget there:
+    dropped and reported."""
+    thinking = call.body.get("thinking")
+    if not isinstance(thinking, dict):
+        return
+    model = call.model or ""
+    if "anthropic." in model or "claude" in model:
+        out.setdefault("additionalModelRequestFields", {})["thinking"] = thinking
+    elif "thinking" not in call.dropped:
+        call.dropped.append("thinking")
 
 
 # ---- from Bedrock --------------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ import anthropic
 import pytest
 
 from tests.support import replies
+from tests.support.anthropic_sdk import CLIENT_KEY, anthropic_client
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
 
 PROVIDER_KEY = "provider-e2e-fake-key-0011"
-CLIENT_KEY = "sk-ant-client-key-must-not-travel"
 # provider -> (model, extra options, fake reply builder or None for the fake's OpenAI-format defaults)
 PROVIDERS: dict[str, tuple[str, str, Any]] = {
     "openai": ("gpt-fake-1", "", None),
@@ -64,10 +64,7 @@ class Env:
     fakes: dict[str, FakeUpstream]
 
     def client(self, provider: str) -> anthropic.Anthropic:
-        http = anthropic.DefaultHttpxClient(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return anthropic.Anthropic(
-            base_url=f"http://{provider}.claude.internal", api_key=CLIENT_KEY, http_client=http, max_retries=0
-        )
+        return anthropic_client(self.proxy, f"{provider}.claude.internal")
 
     def seen(self, provider: str) -> Recorded:
         (req,) = self.fakes[provider].requests

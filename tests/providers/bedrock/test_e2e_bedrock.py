@@ -23,7 +23,15 @@ import httpx
 import openai
 import pytest
 
-from tests.support.bedrock import BedrockReply, FakeBedrock, Seen, converse_frames, exception
+from tests.support.bedrock import (
+    FOREIGN_AWS_VARS,
+    BedrockReply,
+    FakeBedrock,
+    Seen,
+    converse_frames,
+    exception,
+    isolated_aws_env,
+)
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
@@ -121,14 +129,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             "AWS_SECRET_ACCESS_KEY": CHAIN_SECRET,
             "AWS_SESSION_TOKEN": SESSION_TOKEN,
             "AWS_REGION": REGION,
-            # Never the machine's AWS set-up, never instance metadata.
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+            **isolated_aws_env(workdir),  # never the machine's AWS set-up, never instance metadata
         },
         extra_args=["--set", "flow_detail=3"],  # headers and bodies in the log: the leak test reads it
     )
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_BEARER_TOKEN_BEDROCK"):
+    for var in FOREIGN_AWS_VARS:
         proxy.env.pop(var, None)
     proxy.start()
     try:
