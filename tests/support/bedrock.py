@@ -19,7 +19,8 @@ import struct
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.support.fakes import ANSWER, STREAM_PIECES
+from tests.support.mitmdump import Mitmdump
 
 PIECES = STREAM_PIECES
 
@@ -270,24 +272,39 @@ class FakeBedrock:
         self.server.server_close()
 
 
-# Variables of the machine's AWS set-up that a proxy under test must never read.
-FOREIGN_AWS_VARS = (
+# Variables of the machine's AWS set-up that a proxy under test must never read (unless the test sets them).
+AWS_VARS = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_DEFAULT_REGION",
+    "AWS_REGION",
     "AWS_ROLE_ARN",
     "AWS_BEARER_TOKEN_BEDROCK",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 )
 
 
-def isolated_aws_env(workdir: Path) -> dict[str, str]:
-    """The environment a mitmdump under test gets so that it never reads the machine's AWS set-up nor reaches
-    instance metadata (pop FOREIGN_AWS_VARS from the process environment too)."""
-    return {
+@contextmanager
+def proxy_for_bedrock(
+    workdir: Path, rules: str, env: dict[str, str], extra_args: list[str] | None = None
+) -> Iterator[Mitmdump]:
+    """A started mitmdump with `env`, which never reads the machine's AWS set-up nor reaches instance metadata."""
+    isolated = {
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
     }
+    proxy = Mitmdump(workdir, rules, env={**env, **isolated}, extra_args=extra_args)
+    for var in AWS_VARS:
+        if var not in env:
+            proxy.env.pop(var, None)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 def converse_answer(

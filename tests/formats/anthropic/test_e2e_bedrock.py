@@ -17,7 +17,6 @@ import pytest
 from tests.support.anthropic_sdk import CLIENT_KEY, anthropic_client
 from tests.support.bedrock import (
     ANSWER,
-    FOREIGN_AWS_VARS,
     PIECES,
     BedrockReply,
     FakeBedrock,
@@ -25,7 +24,7 @@ from tests.support.bedrock import (
     converse_answer,
     converse_frames,
     exception,
-    isolated_aws_env,
+    proxy_for_bedrock,
 )
 from tests.support.mitmdump import Mitmdump
 
@@ -85,16 +84,11 @@ class Env:
 def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fake = FakeBedrock({KEY_ID: SECRET}, REGION)
     workdir = tmp_path_factory.mktemp("e2e-anthropic-bedrock")
-    secrets = {"E2E_AWS_KEY_ID": KEY_ID, "E2E_AWS_SECRET": SECRET, **isolated_aws_env(workdir)}
-    proxy = Mitmdump(workdir, rules_yaml(fake), env=secrets)
-    for var in (*FOREIGN_AWS_VARS, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        proxy.env.pop(var, None)
-    proxy.start()
-    try:
-        yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
+    with proxy_for_bedrock(workdir, rules_yaml(fake), {"E2E_AWS_KEY_ID": KEY_ID, "E2E_AWS_SECRET": SECRET}) as proxy:
+        try:
+            yield Env(proxy, fake)
+        finally:
+            fake.close()
 
 
 @pytest.fixture

@@ -24,13 +24,12 @@ import openai
 import pytest
 
 from tests.support.bedrock import (
-    FOREIGN_AWS_VARS,
     BedrockReply,
     FakeBedrock,
     Seen,
     converse_frames,
     exception,
-    isolated_aws_env,
+    proxy_for_bedrock,
 )
 from tests.support.mitmdump import Mitmdump
 
@@ -118,29 +117,21 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fake = FakeBedrock({KEY_ID: SECRET, CHAIN_KEY_ID: CHAIN_SECRET}, REGION)
     workdir = tmp_path_factory.mktemp("e2e-bedrock")
-    proxy = Mitmdump(
-        workdir,
-        rules_yaml(fake),
-        env={
-            "E2E_AWS_KEY_ID": KEY_ID,
-            "E2E_AWS_SECRET": SECRET,
-            # The standard chain, for the rule without keys: environment credentials with a session token.
-            "AWS_ACCESS_KEY_ID": CHAIN_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": CHAIN_SECRET,
-            "AWS_SESSION_TOKEN": SESSION_TOKEN,
-            "AWS_REGION": REGION,
-            **isolated_aws_env(workdir),  # never the machine's AWS set-up, never instance metadata
-        },
-        extra_args=["--set", "flow_detail=3"],  # headers and bodies in the log: the leak test reads it
-    )
-    for var in FOREIGN_AWS_VARS:
-        proxy.env.pop(var, None)
-    proxy.start()
-    try:
-        yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
+    env = {
+        "E2E_AWS_KEY_ID": KEY_ID,
+        "E2E_AWS_SECRET": SECRET,
+        # The standard chain, for the rule without keys: environment credentials with a session token.
+        "AWS_ACCESS_KEY_ID": CHAIN_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": CHAIN_SECRET,
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,
+        "AWS_REGION": REGION,
+    }
+    # flow_detail=3: headers and bodies in the log, which the leak test reads.
+    with proxy_for_bedrock(workdir, rules_yaml(fake), env, ["--set", "flow_detail=3"]) as proxy:
+        try:
+            yield Env(proxy, fake)
+        finally:
+            fake.close()
 
 
 @pytest.fixture
