@@ -27,6 +27,9 @@ class StreamResult:
     text: list[str] | None = None  # assembled content, only when payloads are recorded
     tool_calls: list[dict[str, Any]] | None = None
     reasoning: list[str] | None = None
+    # The stop sequence that ended the answer, where the provider says one did ("" when it does not say which): the
+    # standard extension of a stream, read by client formats that report it (set before `finish`).
+    stop_sequence: str | None = None
 
     # The bookkeeping every client format's writer does as it writes (the record's view of the stream).
     def note_text(self, text: str) -> None:

@@ -125,6 +125,20 @@ def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, w
     return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
 
 
+# A standard-response extension on a choice: the stop sequence that ended the answer, where the provider says a stop
+# sequence did (finish_reason is then "stop"). OpenAI's own format has no such field: OpenAI clients never see it.
+STOP_SEQUENCE = "stop_sequence"
+
+
+def matched_stop(body: dict[str, Any], named: Any) -> str:
+    """The stop sequence that ended an answer: the one the provider names, else the request's only one, else ""
+    (a stop sequence matched, the provider does not say which)."""
+    if isinstance(named, str):
+        return named
+    stops = stop_list(body) or []
+    return stops[0] if len(stops) == 1 and isinstance(stops[0], str) else ""
+
+
 def chat_response(
     *,
     id: str | None,
@@ -133,13 +147,17 @@ def chat_response(
     finish_reason: str | None,
     usage: dict[str, Any] | None,
     created: int | None = None,
+    stop_sequence: str | None = None,
 ) -> dict[str, Any]:
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    if stop_sequence is not None:
+        choice[STOP_SEQUENCE] = stop_sequence
     out: dict[str, Any] = {
         "id": id or new_id("chatcmpl"),
         "object": "chat.completion",
         "created": created or int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
     if usage is not None:
         out["usage"] = usage

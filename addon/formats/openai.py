@@ -17,6 +17,10 @@ class OpenAIFormat:
         return openai_format.validate(route_type, body)
 
     def encode(self, route_type: str, response: dict[str, Any]) -> dict[str, Any]:
+        """The standard response less the extensions OpenAI's format has no place for (changed in place)."""
+        for choice in response.get("choices") or ():
+            if isinstance(choice, dict):
+                choice.pop(openai_format.STOP_SEQUENCE, None)
         return response
 
     # The standard stream writer itself (not a wrapper): the stream bridge recognises it by identity and lets

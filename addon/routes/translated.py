@@ -128,7 +128,7 @@ class Translated(Route):
         ex.status, ex.client_response = status, data
         fmt = client_format(ex)
         if fmt is OPENAI:
-            content = jsonutil.dumps(data)
+            content = jsonutil.dumps(OPENAI.encode(ex.call.route_type, data) if status < 400 else data)
         elif status < 400:
             ex.client_answer = fmt.encode(ex.call.route_type, data)
             content = jsonutil.dumps(ex.client_answer)

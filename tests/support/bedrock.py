@@ -308,11 +308,12 @@ def proxy_for_bedrock(
 
 
 def converse_answer(
-    blocks: list[tuple[Any, ...]], stop: str = "end_turn", **usage: int
+    blocks: list[tuple[Any, ...]], stop: str = "end_turn", fields: dict[str, Any] | None = None, **usage: int
 ) -> tuple[dict[str, Any], list[bytes]]:
     """One answer both ways: the Converse JSON and the ConverseStream frames that say the same. `blocks`:
     ("text", text pieces...), ("reasoning", signature, text pieces...), ("tool", toolUseId, name, input pieces...).
-    `usage` adds to (or overrides) 25 input and 12 output tokens (e.g. cacheReadInputTokens=100)."""
+    `fields`: additionalModelResponseFields. `usage` adds to (or overrides) 25 input and 12 output tokens (e.g.
+    cacheReadInputTokens=100)."""
     counts = {"inputTokens": 25, "outputTokens": 12, **usage}
     counts["totalTokens"] = counts["inputTokens"] + counts["outputTokens"]
     content: list[dict[str, Any]] = []
@@ -338,10 +339,11 @@ def converse_answer(
                 for p in pieces
             ]
         frames.append(event("contentBlockStop", {"contentBlockIndex": index}))
-    frames += [event("messageStop", {"stopReason": stop}), event("metadata", {"usage": counts, "metrics": {}})]
+    stop_event: dict[str, Any] = {"stopReason": stop, **({"additionalModelResponseFields": fields} if fields else {})}
+    frames += [event("messageStop", stop_event), event("metadata", {"usage": counts, "metrics": {}})]
     answer = {
         "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": stop,
+        **stop_event,
         "usage": counts,
         "metrics": {"latencyMs": 120},
     }

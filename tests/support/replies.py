@@ -32,12 +32,12 @@ def gemini_reply(stream: bool, parts: list[dict[str, Any]] | None = None) -> Rep
 COHERE_USAGE = {"tokens": {"input_tokens": 25, "output_tokens": 12}, "billed_units": {"input_tokens": 25}}
 
 
-def cohere_reply(stream: bool) -> Reply:
+def cohere_reply(stream: bool, finish: str = "COMPLETE") -> Reply:
     if not stream:
         return Reply(
             json={
                 "id": "c14c80c3",
-                "finish_reason": "COMPLETE",
+                "finish_reason": finish,
                 "message": {"role": "assistant", "content": [{"type": "text", "text": ANSWER}]},
                 "usage": COHERE_USAGE,
             }
@@ -47,7 +47,7 @@ def cohere_reply(stream: bool) -> Reply:
         {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}},
         *({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": p}}}} for p in STREAM_PIECES),
         {"type": "content-end", "index": 0},
-        {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": COHERE_USAGE}},
+        {"type": "message-end", "delta": {"finish_reason": finish, "usage": COHERE_USAGE}},
     ]
     return Reply(chunks=[sse(e, e["type"]) for e in events])
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from ...openai_answer import count
+from ...openai_format import STOP_SEQUENCE
 from ..fields import arguments_object as tool_input
 
 STOP_REASONS = {
@@ -18,8 +19,16 @@ STOP_REASONS = {
 }
 
 
-def stop_reason(finish_reason: Any) -> str:
+def stop_reason(finish_reason: Any, stop_sequence: str | None = None) -> str:
+    """Anthropic's stop reason; `stop_sequence`: the standard extension saying a stop sequence ended the answer."""
+    if isinstance(stop_sequence, str) and finish_reason == "stop":
+        return "stop_sequence"
     return STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
+
+
+def matched_sequence(stop_sequence: str | None) -> str | None:
+    """The `stop_sequence` field: the matched sequence, null when none matched or the provider did not say which."""
+    return stop_sequence or None
 
 
 def usage(standard: Any) -> dict[str, Any]:
@@ -59,14 +68,16 @@ def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:
                 "input": tool_input(fn.get("arguments")),
             }
         )
+    sequence = choice.get(STOP_SEQUENCE)
+    sequence = sequence if isinstance(sequence, str) else None
     return {
         "id": message_id(response.get("id")),
         "type": "message",
         "role": "assistant",
         "model": response.get("model") or model or "",
         "content": content,
-        "stop_reason": stop_reason(choice.get("finish_reason")),
-        "stop_sequence": None,
+        "stop_reason": stop_reason(choice.get("finish_reason"), sequence),
+        "stop_sequence": matched_sequence(sequence),
         "usage": usage(response.get("usage")),
     }
 

@@ -13,7 +13,7 @@ from ... import jsonutil
 from ...chunks import StreamResult
 from ...errors import ProxyError
 from . import errors
-from .response import new_id, stop_reason, usage
+from .response import matched_sequence, new_id, stop_reason, usage
 
 _STOP_TEXT = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
 
@@ -134,7 +134,8 @@ class AnthropicWriter:
         self.note_usage(final_usage)
         result.completed = True
         out = self._start() + self._close()
-        delta = {"stop_reason": stop_reason(reason), "stop_sequence": None}
+        sequence = result.stop_sequence
+        delta = {"stop_reason": stop_reason(reason, sequence), "stop_sequence": matched_sequence(sequence)}
         out += _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage(result.usage)})
         return out + b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from ... import jsonutil
 from ...errors import ProxyError
-from ...openai_format import usage_with_cache
+from ...openai_format import matched_stop, usage_with_cache
 from ...spec import ModelOptions
 from ..base import client_status
 
@@ -92,6 +92,15 @@ def finish_reason(stop_reason: Any) -> str | None:
     if not stop_reason or not isinstance(stop_reason, str):
         return None
     return FINISH_REASONS.get(stop_reason, "stop")
+
+
+def stop_sequence_of(call: Any, data: dict[str, Any]) -> str | None:
+    """The stop sequence that ended a Converse answer (or a messageStop event) when its stopReason says one did:
+    Claude's own `stop_sequence` where additionalModelResponseFields has it, else the request's only one."""
+    if data.get("stopReason") != "stop_sequence":
+        return None
+    fields = data.get("additionalModelResponseFields")
+    return matched_stop(call.body, fields.get("stop_sequence") if isinstance(fields, dict) else None)
 
 
 def usage_of(raw: Any) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...openai_format import CHAT, EMBEDDINGS, chat_response, chat_to_completion
 from ..base import Call, UpstreamFormatError
-from .common import decode_tool_id, finish_reason, usage_of
+from .common import decode_tool_id, finish_reason, stop_sequence_of, usage_of
 from .embeddings import _embeddings_response
 
 
@@ -54,5 +54,6 @@ def parse_converse(call: Call, data: Any) -> dict[str, Any]:
         message=out_message,
         finish_reason=finish_reason(data.get("stopReason")) or "stop",
         usage=usage_of(data.get("usage")),
+        stop_sequence=stop_sequence_of(call, data),
     )
     return response if call.route_type == CHAT else chat_to_completion(response)

@@ -9,7 +9,15 @@ from ...errors import default_error_type
 from ...streaming import Decoder, FramedTranslator
 from ...streams import EventStreamDecoder, EventStreamMessage
 from ..base import Call, as_str
-from .common import _client_status, _exception_status, _json_object, decode_tool_id, finish_reason, usage_of
+from .common import (
+    _client_status,
+    _exception_status,
+    _json_object,
+    decode_tool_id,
+    finish_reason,
+    stop_sequence_of,
+    usage_of,
+)
 
 
 class BedrockStream(FramedTranslator):
@@ -22,12 +30,13 @@ class BedrockStream(FramedTranslator):
     ConverseStream sends no token count before `metadata`: a stream cut off before it is recorded without usage.
     """
 
-    __slots__ = ("_finish", "_metadata_seen", "_no_arguments", "_started", "_stopped", "_tool_index", "_usage")
+    __slots__ = ("_call", "_finish", "_metadata_seen", "_no_arguments", "_started", "_stopped", "_tool_index", "_usage")
     provider = "bedrock"
     incomplete = "ended before messageStop"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
         super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
+        self._call = call
         self._tool_index: dict[Any, int] = {}  # contentBlockIndex -> OpenAI tool-call index
         self._no_arguments: set[Any] = set()  # tool blocks that streamed no input fragment yet
         self._started = False
@@ -137,6 +146,7 @@ class BedrockStream(FramedTranslator):
         out = b"".join(self._block_stop({"contentBlockIndex": i}) for i in list(self._no_arguments))  # never stopped
         self._stopped = True
         self._finish = finish_reason(event.get("stopReason")) or "stop"
+        self.result.stop_sequence = stop_sequence_of(self._call, event)
         if self._metadata_seen:  # metadata came first (not what Bedrock does, but complete either way)
             self._done = True
             return out + self.out.finish(self._finish, self._usage)

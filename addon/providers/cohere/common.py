@@ -20,6 +20,7 @@ V1_GENERATE = "v1-generate"  # /v1/generate: prompt (completions only)
 PATHS = {V2: "/v2/chat", V1_CHAT: "/v1/chat", V1_GENERATE: "/v1/generate"}
 
 # Cohere finish reasons (v1 and v2) -> OpenAI. Unknown values become "stop" (providers.md: pass unknowns safely).
+STOP_SEQUENCE = "STOP_SEQUENCE"  # Cohere's finish reason when a stop sequence ended the answer (it does not say which)
 FINISH_REASONS = {
     "COMPLETE": "stop",
     "STOP_SEQUENCE": "stop",

@@ -7,9 +7,16 @@ import json
 import uuid
 from typing import Any
 
-from ...openai_format import CHAT, EMBEDDINGS, chat_response, chat_to_completion, completion_response
+from ...openai_format import (
+    CHAT,
+    EMBEDDINGS,
+    chat_response,
+    chat_to_completion,
+    completion_response,
+    matched_stop,
+)
 from ..base import Call, UpstreamFormatError, as_list
-from .common import _str_or_none, failure, finish_reason, usage_of, v1_tool_calls, v1_usage
+from .common import STOP_SEQUENCE, _str_or_none, failure, finish_reason, usage_of, v1_tool_calls, v1_usage
 from .embeddings import _embeddings_response
 
 
@@ -62,6 +69,7 @@ def parse_v2(call: Call, data: dict[str, Any]) -> dict[str, Any]:
         message=message,
         finish_reason=finish_reason(reason),
         usage=usage_of(data.get("usage")),
+        stop_sequence=matched_stop(call.body, None) if reason == STOP_SEQUENCE else None,
     )
 
 
@@ -82,6 +90,7 @@ def parse_v1_chat(call: Call, data: dict[str, Any]) -> dict[str, Any]:
         # v1 says COMPLETE when it asks for tool calls: their presence is the finish reason (providers.md §11.2).
         finish_reason="tool_calls" if tool_calls and reason in (None, "COMPLETE") else finish_reason(reason),
         usage=v1_usage(data),
+        stop_sequence=matched_stop(call.body, None) if reason == STOP_SEQUENCE else None,
     )
 
 

@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 from ... import jsonutil
+from ...openai_format import matched_stop
 from ...streaming import ChunkWriter, guarded, stream_error
 from ...streams import FramingSniffer, NDJSONDecoder, SSEDecoder, StreamDecodeError
 from ..base import Call
-from .common import _dig, failure, finish_reason, usage_of, v1_tool_calls, v1_usage
+from .common import STOP_SEQUENCE, _dig, failure, finish_reason, usage_of, v1_tool_calls, v1_usage
 
 
 class CohereStream:
@@ -23,6 +24,7 @@ class CohereStream:
     """
 
     __slots__ = (
+        "_body",
         "_decoder",
         "_done",
         "_plan_streamed",
@@ -37,6 +39,7 @@ class CohereStream:
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
         self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
         self.result = self.out.result
+        self._body = call.body
         self._decoder: NDJSONDecoder | SSEDecoder | None = None
         self._sse = False
         self._sniffer = FramingSniffer()
@@ -189,6 +192,8 @@ class CohereStream:
         if err:
             return self._fail(err.message, status=err.status, code="generation_failed")
         self._done = True
+        if reason == STOP_SEQUENCE:  # Cohere does not say which: the request's only one, if it had one
+            self.result.stop_sequence = matched_stop(self._body, None)
         return self._role() + self.out.finish(finish_reason(reason), found_usage)
 
     # ---- v1 ------------------------------------------------------------------------------------------------

@@ -134,6 +134,19 @@ def test_streamed_equals_not_streamed(env: Env, provider: str) -> None:
     assert env.seen(provider).json.get("stream", True) is not False
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_matched_stop_sequence_from_cohere(env: Env, stream: bool) -> None:
+    env.fakes["cohere"].queue(replies.cohere_reply(stream, finish="STOP_SEQUENCE"))
+    client, ask = env.client("cohere"), {"model": "m", "max_tokens": 9, "messages": MESSAGES, "stop_sequences": ["Z"]}
+    if stream:
+        with client.messages.stream(**ask) as s:  # type: ignore[arg-type]
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**ask)  # type: ignore[arg-type]
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "Z")
+    assert env.seen("cohere").json["stop_sequences"] == ["Z"]
+
+
 def test_the_provider_request_is_exactly_the_translation(env: Env) -> None:
     env.client("openai").messages.create(
         model="claude-sonnet-4-5",

@@ -97,8 +97,15 @@ def env(env_module: Env) -> Env:
     return env_module
 
 
-def queue(env: Env, blocks: list[tuple[Any, ...]], stream: bool, stop: str = "end_turn", **usage: int) -> None:
-    answer, frames = converse_answer(blocks, stop, **usage)
+def queue(
+    env: Env,
+    blocks: list[tuple[Any, ...]],
+    stream: bool,
+    stop: str = "end_turn",
+    fields: dict[str, Any] | None = None,
+    **usage: int,
+) -> None:
+    answer, frames = converse_answer(blocks, stop, fields, **usage)
     env.fake.queue(BedrockReply(frames=frames) if stream else BedrockReply(json=answer))
 
 
@@ -238,6 +245,24 @@ def test_stop_reasons(env: Env, stream: bool, bedrock: str, anthropic_reason: st
     queue(env, [("text", *PIECES)], stream, stop=bedrock)
     message, _ = ask(env, stream)
     assert message.stop_reason == anthropic_reason and message.stop_sequence is None
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize(
+    ("stops", "fields", "matched"),
+    [
+        (["END"], None, "END"),  # Bedrock says a stop sequence matched: the request had only one
+        (["END", "STOP"], {"stop_sequence": "STOP"}, "STOP"),  # Claude's own field names it
+        (["END", "STOP"], None, None),  # one of several, unnamed: stop_sequence stays null
+    ],
+)
+def test_a_matched_stop_sequence(
+    env: Env, stream: bool, stops: list[str], fields: dict[str, Any] | None, matched: str | None
+) -> None:
+    queue(env, [("text", *PIECES)], stream, stop="stop_sequence", fields=fields)
+    message, _ = ask(env, stream, stop_sequences=stops)
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == matched
+    assert env.seen().json["inferenceConfig"]["stopSequences"] == stops
 
 
 @pytest.mark.parametrize(

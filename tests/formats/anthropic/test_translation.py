@@ -19,6 +19,7 @@ from addon.spec import ModelOptions
 from addon.stream_bridge import client_translator
 from addon.streams import SSEDecoder
 from tests.support import replies
+from tests.support.bedrock import converse_answer
 from tests.support.fakes import STREAM_PIECES, anthropic_stream, openai_stream
 
 CHAT = "llm/v1/chat"
@@ -180,6 +181,7 @@ STREAMS: dict[str, tuple[ModelOptions, bytes]] = {
     "cohere": (ModelOptions(), chunks_of(replies.cohere_reply(True))),
     "mistral": (ModelOptions(), chunks_of(replies.mistral_reply(True))),
     "llama2": (ModelOptions(llama2_format="ollama"), chunks_of(replies.ollama_reply(True))),
+    "bedrock": (ModelOptions(), b"".join(converse_answer([("text", *STREAM_PIECES)])[1])),
 }
 
 
