@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from . import jsonutil
 from .errors import ProxyError
-from .openai_format import CHAT, new_id
+from .openai_format import CHAT, new_id, prompt_details
 
 DONE = b"data: [DONE]\n\n"
 
@@ -247,7 +247,9 @@ def stream_error_event(result: StreamResult, err: ProxyError) -> bytes:
     return b"data: " + jsonutil.dumps(err.envelope()) + b"\n\n"
 
 
-def usage_so_far(prompt_tokens: int, completion_tokens: int | None, cached_tokens: int | None = None) -> dict[str, Any]:
+def usage_so_far(
+    prompt_tokens: int, completion_tokens: int | None, cached_tokens: int | None = None, cache_write: int | None = None
+) -> dict[str, Any]:
     """OpenAI usage of a stream that has not ended: the prompt count has arrived, the completion count may not
     have (null then, never a guess); total_tokens is the sum of the counts known, so it stays consistent."""
     out: dict[str, Any] = {
@@ -255,8 +257,9 @@ def usage_so_far(prompt_tokens: int, completion_tokens: int | None, cached_token
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + (completion_tokens or 0),
     }
-    if cached_tokens:
-        out["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    details = prompt_details(cached_tokens, cache_write)
+    if details:
+        out["prompt_tokens_details"] = details
     return out
 
 

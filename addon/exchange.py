@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jsonutil, openai_format
+from .cache_control import CACHE_CONTROL, without_cache_control
 from .errors import ProxyError, bad_request
 from .formats import OPENAI, ClientFormat, standard_route_type
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
@@ -119,7 +120,14 @@ HINT_FIELDS = {
 def _without_unmapped_hints(
     body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The body without the hints the provider has no control for; `names`: each hint in the client's terms."""
+    """The body without the hints and extensions the provider has no control for; `names`: each hint in the
+    client's terms."""
+    if CACHE_CONTROL not in provider.optional_fields:
+        uncached = without_cache_control(body)
+        if uncached is not None:
+            body = uncached
+            if CACHE_CONTROL not in dropped:
+                dropped.append(CACHE_CONTROL)
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body

@@ -101,20 +101,37 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
-def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict[str, Any]:
+# A standard-usage extension (LiteLLM's name): the prompt tokens written to the provider's cache, in
+# prompt_tokens_details next to OpenAI's cached_tokens (the tokens read from it); both are part of prompt_tokens.
+CACHE_CREATION_TOKENS = "cache_creation_tokens"
+
+
+def usage(
+    prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None, cache_write: int | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
-    if cached_tokens:
-        out["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    details = prompt_details(cached_tokens, cache_write)
+    if details:
+        out["prompt_tokens_details"] = details
     return out
+
+
+def prompt_details(cached_tokens: int | None, cache_write: int | None) -> dict[str, int] | None:
+    """prompt_tokens_details for counts of tokens read from and written to a cache (None when both are 0)."""
+    details = {"cached_tokens": cached_tokens} if cached_tokens else {}
+    if cache_write:
+        details[CACHE_CREATION_TOKENS] = cache_write
+    return details or None
 
 
 def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, write_key: str) -> dict[str, Any] | None:
     """OpenAI usage from a provider that counts cache reads and writes apart from its input tokens (Anthropic,
-    Bedrock): all of them are prompt tokens, and cache reads are OpenAI's cached tokens. None if malformed."""
+    Bedrock): all of them are prompt tokens, cache reads are OpenAI's cached tokens and cache writes the extension
+    cache_creation_tokens. None if malformed."""
     if not isinstance(raw, dict):
         return None
     input_tokens, output_tokens = count(raw.get(input_key)), count(raw.get(output_key))
@@ -122,7 +139,7 @@ def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, w
         return None
     cache_read = count(raw.get(read_key)) or 0
     cache_write = count(raw.get(write_key)) or 0
-    return usage(input_tokens + cache_read + cache_write, output_tokens, cached_tokens=cache_read)
+    return usage(input_tokens + cache_read + cache_write, output_tokens, cache_read, cache_write)
 
 
 # A standard-response extension on a choice: the stop sequence that ended the answer, where the provider says a stop

@@ -60,14 +60,16 @@ def no_usage_chunk(out: bytes) -> None:
     assert all(json.loads(d).get("usage") is None for d in datas if d != "[DONE]"), out
 
 
-def usage(prompt: int, completion: int | None, cached: int | None = None) -> dict[str, Any]:
+def usage(prompt: int, completion: int | None, cached: int | None = None, written: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + (completion or 0),
     }
-    if cached:
-        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    if cached or written:
+        out["prompt_tokens_details"] = {"cached_tokens": cached} if cached else {}
+        if written:
+            out["prompt_tokens_details"]["cache_creation_tokens"] = written
     return out
 
 
@@ -86,7 +88,7 @@ def test_anthropic_output_tokens_so_far_from_message_delta_and_cache_counts() ->
     start = {"input_tokens": 10, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 3, "output_tokens": 2}
     delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}
     out = cut(t, sse({"type": "message_start", "message": {"model": "c", "usage": start}}), sse(delta))
-    assert t.result.usage == usage(18, 7, cached=5)
+    assert t.result.usage == usage(18, 7, cached=5, written=3)
     no_usage_chunk(out)
 
 

@@ -60,3 +60,78 @@ def test_a_thinking_budget_goes_where_the_provider_takes_it() -> None:
     llama = call_for("bedrock", ask, model="meta.llama3-x")
     assert "additionalModelRequestFields" not in REGISTRY["bedrock"].build_request(llama).body  # type: ignore[operator]
     assert llama.dropped == ["thinking"]
+
+
+EPHEMERAL = {"type": "ephemeral"}
+CACHED_ASK = {
+    **ANTHROPIC_ASK,
+    "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B", "cache_control": EPHEMERAL}],
+    "tools": [
+        {"name": "f", "input_schema": {"type": "object"}},
+        {"name": "g", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL},
+    ],
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "ok", "cache_control": EPHEMERAL},
+                {"type": "text", "text": "go on"},
+            ],
+        },
+    ],
+}
+POINT = {"cachePoint": {"type": "default"}}
+
+
+def test_cache_breakpoints_are_bedrock_cache_points() -> None:
+    call = call_for("bedrock", CACHED_ASK)
+    body = REGISTRY["bedrock"].build_request(call).body
+    assert call.dropped == [] and body is not None
+    assert body["system"] == [{"text": "A"}, {"text": "\n\nB"}, POINT]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"text": "hi"}, POINT]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}}]},
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "ok"}]}}, POINT, {"text": "go on"}],
+        },
+    ]
+    assert [next(iter(t)) for t in body["toolConfig"]["tools"]] == ["toolSpec", "toolSpec", "cachePoint"]
+
+
+def test_cache_breakpoints_are_dropped_and_reported_where_the_provider_does_not_cache_explicitly() -> None:
+    call = call_for("openai", CACHED_ASK, model="gpt-x")
+    assert call.dropped == ["cache_control"]
+    assert "cache_control" not in json.dumps(call.body)
+    assert call.body["messages"][0] == {"role": "system", "content": "A\n\nB"}  # as without breakpoints
+    assert call.body["messages"][1] == {"role": "user", "content": "hi"}
+    assert call.body["messages"][3] == {"role": "tool", "tool_call_id": "t1", "content": "ok"}
+    assert call_for("openai", ANTHROPIC_ASK, model="gpt-x").dropped == []
+
+
+def test_cache_reads_and_writes_reach_anthropic_usage() -> None:
+    answer, _ = converse_answer([("text", "x")], cacheReadInputTokens=100, cacheWriteInputTokens=50)
+    call = call_for("bedrock", ANTHROPIC_ASK)
+    _, standard = translate_response(REGISTRY["bedrock"], call, 200, json.dumps(answer).encode(), "")
+    assert standard["usage"]["prompt_tokens"] == 175
+    assert ANTHROPIC.encode(CHAT, standard)["usage"] == {
+        "input_tokens": 25,
+        "output_tokens": 12,
+        "cache_creation_input_tokens": 50,
+        "cache_read_input_tokens": 100,
+    }
+
+
+def test_openai_clients_place_cache_breakpoints_on_bedrock_too() -> None:
+    """The extension as LiteLLM's and Kong's OpenAI clients send it: content-part and tool cache_control."""
+    body = {
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "S", "cache_control": EPHEMERAL}]},
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]},
+        ]
+    }
+    up = REGISTRY["bedrock"].build_request(call_for("bedrock", body, fmt=OPENAI)).body
+    assert up is not None and up["system"] == [{"text": "S"}, POINT]
+    assert up["messages"] == [{"role": "user", "content": [{"text": "hi"}, POINT]}]

@@ -10,6 +10,9 @@ translations of the same fields:
   assistant turn that called), the rest of that user turn -> a user message after them;
 - assistant `text` -> content, `tool_use` -> tool_calls (input serialised once), `thinking`/`redacted_thinking`
   of earlier turns -> dropped (no standard place yet, reported);
+- `cache_control` on system, user, tool-result blocks and tools -> the standard extension `cache_control` on that
+  content part (or tool), as LiteLLM and Kong take it (system blocks then stay parts, joined text unchanged);
+  on assistant blocks -> dropped and reported;
 - `tools` -> function tools (`input_schema` -> parameters); server tools (a `type` such as `web_search_20250305`)
   -> 400, no provider here runs Anthropic's server tools;
 - `tool_choice` auto/any/tool/none -> auto/required/{function}/none; `disable_parallel_tool_use` ->
@@ -104,15 +107,28 @@ class _Decoder:
     def system(self, system: Any) -> list[dict[str, Any]]:
         if system is None:
             return []
-        texts = []
+        parts: list[dict[str, Any]] = []
         for i, block in enumerate(_blocks(system, "system")):
             if block["type"] != "text":
                 _fail(f"system[{i}].type", "must be 'text'")
-            texts.append(_str(block.get("text"), f"system[{i}].text"))
-            self.cache_control(block)
-        return [{"role": "system", "content": "\n\n".join(texts)}] if texts else []
+            text = _str(block.get("text"), f"system[{i}].text")
+            parts.append(self.cached({"type": "text", "text": "\n\n" + text if parts else text}, block, f"system[{i}]"))
+        if not parts:
+            return []
+        if any("cache_control" in p for p in parts):  # the breakpoints need the blocks; joined, they say the same
+            return [{"role": "system", "content": parts}]
+        return [{"role": "system", "content": "".join(p["text"] for p in parts)}]
+
+    def cached(self, part: dict[str, Any], block: dict[str, Any], param: str) -> dict[str, Any]:
+        """`part` with the block's cache breakpoint, as the standard extension (content-part `cache_control`, as
+        LiteLLM and Kong take it): providers that cache explicitly place it, the others drop and report it."""
+        control = block.get("cache_control")
+        if control is not None:
+            part["cache_control"] = _dict(control, f"{param}.cache_control")
+        return part
 
     def cache_control(self, block: dict[str, Any]) -> None:
+        """A breakpoint on a block the standard request has no part for (assistant turns): dropped and reported."""
         if block.get("cache_control") is not None:
             self.drop("cache_control")
 
@@ -130,14 +146,15 @@ class _Decoder:
         parts: list[dict[str, Any]] = []
         for i, block in enumerate(blocks):
             where = f"{param}[{i}]"
-            self.cache_control(block)
             kind = block["type"]
             if kind == "tool_result":
                 tool_messages.append(self.tool_result(block, where))
             elif kind == "text":
-                parts.append({"type": "text", "text": _str(block.get("text"), f"{where}.text")})
+                parts.append(
+                    self.cached({"type": "text", "text": _str(block.get("text"), f"{where}.text")}, block, where)
+                )
             elif kind == "image":
-                parts.append(self.image(block, where))
+                parts.append(self.cached(self.image(block, where), block, where))
             elif kind == "document":
                 raise bad_request(
                     f"{where}: document blocks (PDF) cannot be translated to this provider; send the text instead",
@@ -147,8 +164,8 @@ class _Decoder:
                 _fail(f"{where}.type", f"'{kind}' is not a user content block this proxy can translate")
         out = tool_messages
         if parts:
-            only_text = all(p["type"] == "text" for p in parts)
-            content: Any = "".join(p["text"] for p in parts) if only_text and len(parts) == 1 else parts
+            plain = len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]
+            content: Any = parts[0]["text"] if plain else parts
             out.append({"role": "user", "content": content})
         return out
 
@@ -177,7 +194,14 @@ class _Decoder:
                     self.drop("tool_result.content." + inner["type"])  # OpenAI tool messages carry text only
         if block.get("is_error") is True:
             self.drop("tool_result.is_error")
-        return {"role": "tool", "tool_call_id": call_id, "content": "\n".join(texts)}
+        text = "\n".join(texts)
+        if block.get("cache_control") is None:
+            return {"role": "tool", "tool_call_id": call_id, "content": text}
+        return {
+            "role": "tool",
+            "tool_call_id": call_id,
+            "content": [self.cached({"type": "text", "text": text}, block, param)],
+        }
 
     def assistant(self, blocks: list[dict[str, Any]], param: str) -> dict[str, Any]:
         texts: list[str] = []
@@ -253,12 +277,11 @@ class _Decoder:
                 f"{param}: Anthropic server tool '{kind}' is not available through this proxy's provider",
                 param=f"{param}.type",
             )
-        self.cache_control(tool)
         function: dict[str, Any] = {"name": _str(tool.get("name"), f"{param}.name")}
         if tool.get("description") is not None:
             function["description"] = _str(tool["description"], f"{param}.description")
         function["parameters"] = _dict(tool.get("input_schema"), f"{param}.input_schema")
-        return {"type": "function", "function": function}
+        return self.cached({"type": "function", "function": function}, tool, param)
 
     def thinking(self, thinking: Any, out: dict[str, Any]) -> None:
         if thinking is None:

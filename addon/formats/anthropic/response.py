@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from ...openai_answer import count
-from ...openai_format import STOP_SEQUENCE
+from ...openai_format import CACHE_CREATION_TOKENS, STOP_SEQUENCE
 from ..fields import arguments_object as tool_input
 
 STOP_REASONS = {
@@ -32,19 +32,21 @@ def matched_sequence(stop_sequence: str | None) -> str | None:
 
 
 def usage(standard: Any) -> dict[str, Any]:
-    """OpenAI usage as Anthropic's: Anthropic's input_tokens leaves out the tokens read from the cache, which OpenAI
-    counts in prompt_tokens and again in prompt_tokens_details.cached_tokens."""
+    """OpenAI usage as Anthropic's: Anthropic's input_tokens leaves out the tokens read from the cache and written
+    to it, which the standard usage counts in prompt_tokens and again in prompt_tokens_details (OpenAI's
+    cached_tokens, the extension cache_creation_tokens)."""
     standard = standard if isinstance(standard, dict) else {}
     prompt = count(standard.get("prompt_tokens")) or 0
     details = standard.get("prompt_tokens_details")
-    cached = (count(details.get("cached_tokens")) if isinstance(details, dict) else None) or 0
-    out: dict[str, Any] = {
-        "input_tokens": max(prompt - cached, 0),
+    details = details if isinstance(details, dict) else {}
+    cached = count(details.get("cached_tokens")) or 0
+    written = count(details.get(CACHE_CREATION_TOKENS)) or 0
+    return {
+        "input_tokens": max(prompt - cached - written, 0),
         "output_tokens": count(standard.get("completion_tokens")) or 0,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
-    return out
 
 
 def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:

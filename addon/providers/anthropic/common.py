@@ -47,7 +47,7 @@ def usage_so_far_of(raw: dict[str, Any]) -> dict[str, Any] | None:
         return found
     cache_read = raw.get("cache_read_input_tokens") or 0
     cache_write = raw.get("cache_creation_input_tokens") or 0
-    return usage_so_far(input_tokens + cache_read + cache_write, None, cached_tokens=cache_read)
+    return usage_so_far(input_tokens + cache_read + cache_write, None, cache_read, cache_write)
 
 
 def uses_functions(call: Call) -> bool:

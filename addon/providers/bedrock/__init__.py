@@ -97,7 +97,7 @@ def _uses_bearer(auth: AuthSpec | None) -> bool:
 
 class Bedrock(Provider):
     name = "bedrock"
-    optional_fields = frozenset({"top_k", "thinking"})
+    optional_fields = frozenset({"top_k", "thinking", "cache_control"})
     price_id = "aws"
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})

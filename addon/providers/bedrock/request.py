@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from ... import jsonutil
+from ...cache_control import CACHE_CONTROL
 from ...errors import bad_request
 from ...openai_format import (
     CHAT,
@@ -48,6 +49,8 @@ _IMAGE_FORMATS = {
     "image/webp": "webp",
 }
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# Converse's cache breakpoint (system, messages and tools): the standard extension `cache_control` placed.
+CACHE_POINT: dict[str, Any] = {"cachePoint": {"type": "default"}}
 
 
 def converse_body(call: Call) -> dict[str, Any]:
@@ -141,6 +144,9 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
         if role in ("system", "developer"):
             if isinstance(content, list) and any(p.get("type") != "text" for p in content):
                 raise bad_request(f"messages[{i}]: a {role} message may hold only text", param=f"messages[{i}]")
+            if isinstance(content, list) and any(CACHE_CONTROL in p for p in content):
+                system += _cached_blocks(content, lambda _, part: {"text": part["text"]} if part.get("text") else None)
+                continue
             text = text_of(content)
             if text:
                 system.append({"text": text})
@@ -151,6 +157,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             blocks, turn = _assistant_blocks(m, i), "assistant"
         elif role == "tool":
             blocks, turn = [_tool_result(m, i)], "user"
+            if isinstance(content, list) and any(CACHE_CONTROL in p for p in content):
+                blocks.append(CACHE_POINT)
         else:
             raise bad_request(
                 f"messages[{i}]: role '{role}' is not supported by provider bedrock; use tools",
@@ -173,25 +181,48 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             if not blocks:
                 out.pop()
     for m in out:
-        m["content"].sort(key=lambda b: "toolResult" not in b)  # tool results lead their user turn
+        m["content"] = _tool_results_first(m["content"])
     return system, out, has_tool_blocks
+
+
+def _tool_results_first(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool results lead their user turn, each with the cache point that follows it (the order is otherwise kept)."""
+    units: list[list[dict[str, Any]]] = []
+    for block in blocks:
+        if block is CACHE_POINT and units:
+            units[-1].append(block)
+        else:
+            units.append([block])
+    units.sort(key=lambda unit: "toolResult" not in unit[0])
+    return [block for unit in units for block in unit]
+
+
+def _cached_blocks(parts: list[dict[str, Any]], block_of: Any) -> list[dict[str, Any]]:
+    """Content parts as Converse blocks, a cachePoint after each part that carries the standard extension
+    `cache_control` (a cache breakpoint: the prefix up to there is cached), where a block precedes it."""
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(parts):
+        block = block_of(j, part)
+        if block is not None:
+            blocks.append(block)
+        if CACHE_CONTROL in part and blocks and blocks[-1] is not CACHE_POINT:
+            blocks.append(CACHE_POINT)
+    return blocks
 
 
 def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content or []):
-        kind = part["type"]
-        where = f"messages[{i}].content[{j}]"
-        if kind == "text":
-            if part.get("text"):
-                blocks.append({"text": part["text"]})
-        elif kind == "image_url":
-            blocks.append(_image_block(part, where))
-        else:
-            raise bad_request(f"{where}: '{kind}' parts are not supported by provider bedrock", param=where)
-    return blocks
+    return _cached_blocks(content or [], lambda j, part: _user_block(part, f"messages[{i}].content[{j}]"))
+
+
+def _user_block(part: dict[str, Any], where: str) -> dict[str, Any] | None:
+    kind = part["type"]
+    if kind == "text":
+        return {"text": part["text"]} if part.get("text") else None
+    if kind == "image_url":
+        return _image_block(part, where)
+    raise bad_request(f"{where}: '{kind}' parts are not supported by provider bedrock", param=where)
 
 
 def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
@@ -301,6 +332,8 @@ def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] 
         if isinstance(fn.get("strict"), bool):
             spec["strict"] = fn["strict"]
         specs.append({"toolSpec": spec})
+        if CACHE_CONTROL in tool:
+            specs.append(CACHE_POINT)
     config: dict[str, Any] = {"tools": specs}
     if choice == "auto":
         config["toolChoice"] = {"auto": {}}

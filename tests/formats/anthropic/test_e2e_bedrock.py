@@ -265,6 +265,29 @@ def test_a_matched_stop_sequence(
     assert env.seen().json["inferenceConfig"]["stopSequences"] == stops
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_cache_breakpoints_are_cache_points_and_cache_counts_come_back(env: Env, stream: bool) -> None:
+    """What Claude Code sends: breakpoints on the system prompt, the tools and the last user block."""
+    queue(env, [("text", *PIECES)], stream, cacheReadInputTokens=3000, cacheWriteInputTokens=200)
+    ephemeral = {"type": "ephemeral"}
+    message, headers = ask(
+        env,
+        stream,
+        system=[{"type": "text", "text": "You are Claude Code.", "cache_control": ephemeral}],
+        tools=[{**TOOLS[0], "cache_control": ephemeral}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": ephemeral}]}],
+    )
+    usage = message.usage
+    assert (usage.input_tokens, usage.output_tokens) == (25, 12)
+    assert (usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (3000, 200)
+    assert "x-ai-proxy-dropped" not in headers
+    point = {"cachePoint": {"type": "default"}}
+    body = env.seen().json
+    assert body["system"] == [{"text": "You are Claude Code."}, point]
+    assert body["messages"] == [{"role": "user", "content": [{"text": "hi"}, point]}]
+    assert body["toolConfig"]["tools"][1:] == [point]
+
+
 @pytest.mark.parametrize(
     ("status", "name", "exc", "client_status"),
     [
