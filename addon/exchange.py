@@ -59,7 +59,19 @@ def prepare_call(
     dropped: list[str] = []
     # The standard request, whatever the client spoke.
     body = client_format.decode(spec.route_type, req.path, body, dropped)
+    return call_for(rule, captures, req, body, dropped, client_format)
 
+
+def call_for(
+    rule: Rule,
+    captures: Mapping[str, str],
+    req: ClientRequest,
+    body: dict[str, Any],
+    dropped: list[str],
+    client_format: ClientFormat = OPENAI,
+) -> Call:
+    """The Call of a standard request decoded from the client's (`dropped`: what its decoding already lost)."""
+    spec = rule.spec
     ctx = TemplateContext(req.headers, captures, req.query)
     options = rule.resolve_options(ctx)
     client_model = body.get("model") if isinstance(body.get("model"), str) else None
@@ -192,7 +204,16 @@ def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:
 
 
 def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
-    up = provider_for(rule).build_request(call)
+    return _with_defaults(provider_for(rule).build_request(call), call)
+
+
+def count_upstream(rule: Rule, call: Call) -> UpstreamRequest | None:
+    """The request to the provider's token counter for the input of `call`, or None when it has none."""
+    up = provider_for(rule).count_tokens_request(call)
+    return None if up is None else _with_defaults(up, call)
+
+
+def _with_defaults(up: UpstreamRequest, call: Call) -> UpstreamRequest:
     up.headers.setdefault("content-type", "application/json")
     up.headers.setdefault("accept", "text/event-stream" if call.stream else "application/json")
     return up

@@ -54,6 +54,7 @@ class Exchange:
     client_stream: bool = False  # the client has received response headers of a stream
     in_flight_at_shutdown: bool = False  # the proxy began to stop before this exchange ended
     route_state: Any = None  # what a route keeps between its hooks (the Responses route: what to store)
+    token_count: Any = None  # a client's token-count request (formats.TokenCount), sent to the provider's counter
 
     def response_object(self) -> dict[str, Any]:
         return self.client_response if isinstance(self.client_response, dict) else {}

@@ -4,7 +4,7 @@ standard response into the client's own, and for the stream writer and the error
 Providers never know which client format the client spoke."""
 
 from .anthropic import ANTHROPIC
-from .base import ClientFormat
+from .base import ClientFormat, TokenCount
 from .gemini import GEMINI
 from .openai import OPENAI
 from .responses import RESPONSES
@@ -33,6 +33,6 @@ def standard_route_type(route_type: str) -> str:
 
 
 __all__ = [
-    "ANTHROPIC", "FORMATS", "GEMINI", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "format_for",
-    "format_label", "standard_route_type",
+    "ANTHROPIC", "FORMATS", "GEMINI", "OPENAI", "RESPONSES", "ROUTE_FORMATS", "ClientFormat", "TokenCount",
+    "format_for", "format_label", "standard_route_type",
 ]  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ProxyError
@@ -47,7 +49,19 @@ class ClientFormat(Protocol):
         """The event that ends a stream of this format with an error; the result keeps the error for the record."""
         ...
 
-    def local_answer(self, method: str, path: str, body: bytes, models: list[str]) -> dict[str, Any] | None:
-        """The answer to an endpoint of this format that the proxy serves itself (token counts, model lists), or
-        None for a request that goes to the provider. `models`: the models the rule serves."""
+    def local_answer(
+        self, method: str, path: str, body: bytes, models: list[str]
+    ) -> dict[str, Any] | TokenCount | None:
+        """The answer to an endpoint of this format that the proxy serves itself (model lists), a TokenCount for a
+        token-count request (the route asks the provider's counter where it has one), or None for a request that
+        goes to the provider. `models`: the models the rule serves."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    """A client's request to count the input tokens of a request of its format."""
+
+    standard: dict[str, Any]  # the standard request whose input is counted
+    estimate: int  # the format's local estimate: the answer when the provider has no counter or its counter fails
+    answer: Callable[[int], dict[str, Any]]  # a count as the format's answer

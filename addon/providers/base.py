@@ -114,6 +114,18 @@ class Provider:
         """The translator of a 2xx stream; `include_usage`: the client asked for the usage chunk."""
         raise NotImplementedError
 
+    # ---- the provider's own token counter, where it has one (optional) ----
+
+    def count_tokens_request(self, call: Call) -> UpstreamRequest | None:
+        """The request to the provider's token counter for the input of `call` (a chat request, not streamed):
+        what the client's format asks for when it wants a token count. None: the provider has no counter (or
+        none for this set-up), and the client format answers its local estimate."""
+        return None
+
+    def parse_token_count(self, data: Any) -> int | None:
+        """The input-token count in the counter's 2xx JSON answer; None when it holds none."""
+        return None
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading upstream JSON of any shape: a field of the wrong type reads as absent

@@ -14,11 +14,13 @@ from .. import encodings, flows, jsonutil
 from ..auth import apply_auth
 from ..errors import ProxyError
 from ..exchange import ClientRequest, build_upstream, prepare_call, translate_response
-from ..formats import OPENAI, ClientFormat, format_for
+from ..formats import OPENAI, ClientFormat, TokenCount, format_for
+from ..providers import Call, Provider, UpstreamRequest
 from ..record import Exchange
 from ..rules import Rule
 from ..stream_bridge import client_translator
 from ..streaming import StreamTranslator, stream_error
+from . import token_count
 from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
 
 log = logging.getLogger("ai_proxy")
@@ -34,22 +36,30 @@ class Translated(Route):
         headers = ex.client_headers = flows.decode_headers(request)
         fmt = client_format(ex)
         local = None if fmt is OPENAI else fmt.local_answer(request.method, request.path, body, served_models(ex.rule))
-        if local is not None:  # an endpoint of the client's format the proxy serves itself (token counts, models)
+        client = ClientRequest(headers, query, headers.get("content-type", ""), body, request.path)
+        if isinstance(local, TokenCount):  # through the provider's token counter where it has one
+            count_call = token_count.counter_call(ex, fmt, local, captures, client)
+            if count_call is not None:
+                await _credentials(services, ex.provider, count_call)
+            up = None if count_call is None else token_count.counter_request(ex, count_call)
+            if count_call is None or up is None:
+                token_count.answer(flow, ex, None)
+            else:
+                self._send(flow, ex, count_call, up, headers)
+            return
+        if local is not None:  # an endpoint of the client's format the proxy serves itself (model lists)
             ex.status = 200
             ex.client_answer = local
             flow.response = http.Response.make(200, jsonutil.dumps(local), {"content-type": "application/json"})
             return
-        client = ClientRequest(headers, query, headers.get("content-type", ""), body, request.path)
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         ex.client_json = True  # prepare_call parsed the body
-        setup = ex.provider.blocking_setup(call)
-        if setup is not None:
-            await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
-        if call.auth is not None and call.auth.gcp_use_service_account:
-            # Fetched off the event loop, cached and refreshed before expiry by the token source.
-            call.access_token = await services.gcp_tokens().token(call.auth)
+        await _credentials(services, ex.provider, call)
+        self._send(flow, ex, call, build_upstream(ex.rule, call), headers)
 
-        up = build_upstream(ex.rule, call)
+    def _send(self, flow: http.HTTPFlow, ex: Exchange, call: Call, up: UpstreamRequest, headers: Any) -> None:
+        """Credentials, signature, and the flow pointed at the upstream."""
+        request = flow.request
         auth = ex.rule.spec.auth
         body_auth = auth is not None and auth.param_location == "body" and up.body is not None
         # The record keeps the upstream body as it was before credentials were added to it.
@@ -67,6 +77,11 @@ class Translated(Route):
         out["accept-encoding"] = "identity" if call.stream else "gzip, deflate"  # stream chunks arrive undecoded
         flows.send_to(request, up.method, up.url, out, payload)
         annotate(flow, ex, call.model)
+
+    def error_answer(self, ex: Exchange, err: ProxyError, http1: bool = False) -> http.Response:
+        if ex.token_count is not None and ex.call is not None:  # the counter failed: the estimate, never an error
+            return token_count.estimate_response(ex)
+        return super().error_answer(ex, err, http1)
 
     def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
@@ -115,6 +130,9 @@ class Translated(Route):
             return  # answered by the proxy itself in `forward`
         ex.upstream_status = response.status_code
         latency(flow, ex)
+        if ex.token_count is not None:
+            token_count.from_counter(flow, ex)
+            return
         if ex.translator is not None:
             finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
             return
@@ -157,6 +175,16 @@ class Translated(Route):
         assert ex.translator is not None
         result = ex.translator.result
         return b"" if result.error is not None else client_format(ex).stream_error(result, err)
+
+
+async def _credentials(services: Services, provider: Provider, call: Call) -> None:
+    """What a request needs before it is built: blocking credential look-ups off the event loop, OAuth tokens."""
+    setup = provider.blocking_setup(call)
+    if setup is not None:
+        await asyncio.to_thread(setup)  # e.g. the first look-up of the AWS credential chain
+    if call.auth is not None and call.auth.gcp_use_service_account:
+        # Fetched off the event loop, cached and refreshed before expiry by the token source.
+        call.access_token = await services.gcp_tokens().token(call.auth)
 
 
 def client_format(ex: Exchange) -> ClientFormat:

@@ -34,6 +34,7 @@ from tests.support.fakes import ANSWER, STREAM_PIECES
 from tests.support.mitmdump import Mitmdump
 
 PIECES = STREAM_PIECES
+COUNTED_TOKENS = 4321  # what the fake's CountTokens answers
 
 # ==============================================================================================================
 # SigV4 as the server checks it
@@ -211,9 +212,11 @@ class FakeBedrock:
 
     @staticmethod
     def default_reply(path: str) -> BedrockReply:
-        match = re.fullmatch(r"/model/[^/?]+/(converse|converse-stream)", path)
+        match = re.fullmatch(r"/model/[^/?]+/(converse|converse-stream|count-tokens)", path)
         if match is None:
             return BedrockReply(404, {"message": f"no route {path}"}, {"x-amzn-ErrorType": "UnknownOperationException"})
+        if match[1] == "count-tokens":
+            return BedrockReply(json={"inputTokens": COUNTED_TOKENS})
         return (
             BedrockReply(frames=converse_frames())
             if match[1] == "converse-stream"

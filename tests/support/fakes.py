@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 ANSWER = "The sum of 1 + 1 is 2."
+GEMINI_COUNTED_TOKENS = 1234  # what a fake's Gemini countTokens answers
 
 
 @dataclass
@@ -183,6 +184,8 @@ def default_reply(req: Recorded) -> Reply:
         return Reply(
             chunks=openai_stream(include_usage=include_usage, completions=not path.endswith("/chat/completions"))
         )
+    if path.endswith(":countTokens"):  # Gemini's token counter
+        return Reply(json={"totalTokens": GEMINI_COUNTED_TOKENS})
     if path.endswith("/v1/messages"):
         return Reply(json=anthropic_message())
     if path.endswith("/v1/complete"):

@@ -1,7 +1,7 @@
 """The Anthropic Messages client format (Claude Code, the anthropic SDKs) to any provider: requests decoded into the
 standard request (request.py), answers encoded as Anthropic messages (response.py), streams written as Anthropic
-events (stream.py), errors in Anthropic's envelope (errors.py). `POST …/messages/count_tokens` and `GET …/models`
-are answered by the proxy itself (see `local_answer`)."""
+events (stream.py), errors in Anthropic's envelope (errors.py). `GET …/models` is answered by the proxy itself, and
+`POST …/messages/count_tokens` through the provider's token counter where it has one (see `local_answer`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from ... import jsonutil
 from ...errors import ProxyError, bad_request
 from ...streaming import StreamResult, StreamWriter
+from ..base import TokenCount
 from ..fields import estimate_tokens
 from . import errors, request, response
 from .stream import AnthropicWriter
@@ -43,20 +44,23 @@ class AnthropicFormat:
         result.error = err
         return errors.event(err)
 
-    def local_answer(self, method: str, path: str, body: bytes, models: list[str]) -> dict[str, Any] | None:
-        """The answer to an endpoint the proxy serves itself, or None for a Messages request."""
+    def local_answer(
+        self, method: str, path: str, body: bytes, models: list[str]
+    ) -> dict[str, Any] | TokenCount | None:
+        """The answer to an endpoint the proxy serves itself, a TokenCount for count_tokens, or None for a Messages
+        request."""
         path = path.split("?", 1)[0].rstrip("/")
         if path.endswith("/messages/count_tokens"):
-            return count_tokens(body)
+            return count_request(body)
         found = _MODELS_PATH.search(path) if method == "GET" else None
         if found is not None:
             return model_list(models, found.group(1))
         return None
 
 
-def count_tokens(body: bytes) -> dict[str, Any]:
-    """`{"input_tokens": n}` for a count_tokens body, estimated locally from the translated request (documented in
-    the README); the body is validated as a Messages request would be."""
+def count_request(body: bytes) -> TokenCount:
+    """A count_tokens body (validated as a Messages request would be) as the standard request to count, with the
+    local estimate from the translated request (documented in the README) and the answer `{"input_tokens": n}`."""
     try:
         data = jsonutil.loads(body)
     except ValueError as e:
@@ -64,7 +68,17 @@ def count_tokens(body: bytes) -> dict[str, Any]:
     if isinstance(data, dict) and data.get("max_tokens") is None:
         data = {**data, "max_tokens": 1}  # count_tokens takes no max_tokens
     standard = request.decode(data, [])
-    return {"input_tokens": estimate_tokens(standard)}
+    return TokenCount(standard, estimate_tokens(standard), count_answer)
+
+
+def count_answer(tokens: int) -> dict[str, Any]:
+    return {"input_tokens": tokens}
+
+
+def count_tokens(body: bytes) -> dict[str, Any]:
+    """The local estimate's answer for a count_tokens body."""
+    count = count_request(body)
+    return count.answer(count.estimate)
 
 
 def model_list(models: list[str], wanted: str | None) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...credentials.aws import CREDENTIALS, CredentialSource, sign_sigv4, signed_host
 from ...errors import ProxyError, bad_request, default_error_type
-from ...openai_format import EMBEDDINGS
+from ...openai_answer import count
+from ...openai_format import CHAT, EMBEDDINGS
 from ...spec import AuthSpec, ModelOptions, RuleSpec, encode_url_value
 from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path
 from .common import (
@@ -32,6 +33,7 @@ from .common import (
     _OPERATIONS,
     CONVERSE,
     CONVERSE_STREAM,
+    COUNT_TOKENS,
     _client_status,
     _header,
     _json_object,
@@ -184,6 +186,25 @@ class Bedrock(Provider):
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
         return parse_converse(call, data)
+
+    def count_tokens_request(self, call: Call) -> UpstreamRequest | None:
+        """CountTokens (`/model/{modelId}/count-tokens`) with the Converse request's input; a custom path that is
+        not a Converse operation: no counter. Bedrock counts for the models it lists for CountTokens; others
+        answer an error, and the client format answers its estimate."""
+        if call.route_type != CHAT:
+            return None
+        up = self.build_request(call)
+        parts = urlsplit(up.url)
+        head, _, last = parts.path.rstrip("/").rpartition("/")
+        if last != CONVERSE or up.body is None:
+            return None
+        fields = ("messages", "system", "toolConfig", "additionalModelRequestFields")
+        counted = {"input": {"converse": {k: up.body[k] for k in fields if k in up.body}}}
+        url = urlunsplit(parts._replace(path=f"{head}/{COUNT_TOKENS}"))
+        return UpstreamRequest(url=url, body=counted, headers={"accept": "application/json"})
+
+    def parse_token_count(self, data: Any) -> int | None:
+        return count(data.get("inputTokens")) if isinstance(data, dict) else None
 
     def parse_error(
         self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None

@@ -18,6 +18,7 @@ from ...spec import ModelOptions
 from ..base import client_status
 
 CONVERSE, CONVERSE_STREAM = "converse", "converse-stream"
+COUNT_TOKENS = "count-tokens"
 _OPERATIONS = (CONVERSE, CONVERSE_STREAM)
 _INVOKE_OPERATIONS = ("invoke", "invoke-with-response-stream")
 

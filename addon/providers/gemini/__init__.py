@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import ProxyError
-from ...openai_format import EMBEDDINGS
+from ...openai_answer import count
+from ...openai_format import CHAT, EMBEDDINGS
 from ...spec import ModelOptions
 from ..base import Call, Provider, UpstreamRequest, register
 from . import request, response, urls
-from .common import GEMINI_API, _vertex, finish_reason, usage_of, uses_functions
+from .common import GEMINI_API, GENERATE, _model_segment, _vertex, finish_reason, usage_of, uses_functions
 from .embeddings import _embeddings_body, _embeddings_url
 from .errors import gemini_error
 from .ids import parse_tool_call_id, tool_call_id
@@ -86,6 +88,27 @@ class Gemini(Provider):
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
         return response.parse_response(call, data)
+
+    def count_tokens_request(self, call: Call) -> UpstreamRequest | None:
+        """`models/{model}:countTokens` next to generateContent. The Gemini API counts a whole generateContentRequest
+        (system instruction and tools included); Vertex AI takes contents, systemInstruction and tools at the top.
+        Tuned endpoints (Vertex endpoint_id) and custom paths: no counter."""
+        if call.route_type != CHAT:
+            return None
+        up = self.build_request(call)
+        parts = urlsplit(up.url)
+        if not parts.path.endswith(":" + GENERATE) or "/endpoints/" in parts.path or up.body is None:
+            return None
+        counted = {k: up.body[k] for k in ("contents", "systemInstruction", "tools", "toolConfig") if k in up.body}
+        if _vertex(call.options):
+            counted.pop("toolConfig", None)
+        else:
+            counted = {"generateContentRequest": {"model": f"models/{_model_segment(call.model)}", **counted}}
+        path = parts.path[: -len(GENERATE)] + "countTokens"
+        return UpstreamRequest(url=urlunsplit(parts._replace(path=path)), body=counted, headers=up.headers)
+
+    def parse_token_count(self, data: Any) -> int | None:
+        return count(data.get("totalTokens")) if isinstance(data, dict) else None
 
     def parse_error(
         self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import replies
 from tests.support.anthropic_sdk import CLIENT_KEY, anthropic_client
-from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Recorded, Reply
+from tests.support.fakes import ANSWER, GEMINI_COUNTED_TOKENS, STREAM_PIECES, FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
@@ -302,10 +302,38 @@ def test_mid_stream_error_is_an_error_event(env: Env) -> None:
         s.get_final_message()
 
 
-def test_count_tokens_and_models_are_answered_by_the_proxy(env: Env) -> None:
+def test_count_tokens_through_geminis_counter(env: Env) -> None:
     client = env.client("gemini")
+    raw = client.messages.with_raw_response.count_tokens(
+        model="claude-sonnet-4-5",
+        system="Be brief.",
+        messages=MESSAGES,
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    assert raw.parse().input_tokens == GEMINI_COUNTED_TOKENS and raw.headers["x-ai-proxy-token-count"] == "provider"
+    seen = env.seen("gemini")
+    assert seen.path == "/v1beta/models/gemini-fake-1:countTokens"
+    assert seen.headers["x-goog-api-key"] == PROVIDER_KEY
+    counted = seen.json["generateContentRequest"]  # the Gemini API counts system instruction and tools this way
+    assert counted["model"] == "models/gemini-fake-1"
+    assert counted["contents"] == [{"role": "user", "parts": [{"text": "What is 1 + 1?"}]}]
+    assert counted["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert counted["tools"][0]["functionDeclarations"][0]["name"] == "add"
+
+
+@pytest.mark.parametrize("failure", [Reply(status=500, json={"error": {"message": "no"}}), Reply(json={"x": 1})])
+def test_count_tokens_is_the_estimate_when_the_counter_fails(env: Env, failure: Reply) -> None:
+    env.fakes["gemini"].queue(failure)
+    raw = env.client("gemini").messages.with_raw_response.count_tokens(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+    assert raw.headers["x-ai-proxy-token-count"] == "estimate" and 1 <= raw.parse().input_tokens < 20
+
+
+def test_count_tokens_and_models_are_answered_by_the_proxy(env: Env) -> None:
+    client = env.client("openai")  # OpenAI has no token counter: a local estimate
     counted = client.messages.count_tokens(model="claude-sonnet-4-5", messages=MESSAGES, tools=TOOLS)  # type: ignore[arg-type]
     assert counted.input_tokens > 10
+    assert env.fakes["openai"].requests == []
+    client = env.client("gemini")
     models = client.models.list()
     assert [m.id for m in models.data] == ["gemini-fake-1"]
     assert client.models.retrieve("gemini-fake-1").id == "gemini-fake-1"

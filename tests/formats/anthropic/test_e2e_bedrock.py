@@ -2,7 +2,7 @@
 (Converse / ConverseStream in AWS eventstream frames, every request's SigV4 signature checked as AWS checks it):
 text, streams equal to the plain answer, a two-parallel-tool-call round trip, images, thinking, stop reasons, usage
 with cache counts, cache breakpoints as cachePoint blocks, errors as the SDK's own exceptions, and count_tokens
-through Bedrock's CountTokens."""
+through Bedrock's CountTokens (the local estimate when it cannot count)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from tests.support.anthropic_sdk import CLIENT_KEY, anthropic_client
 from tests.support.bedrock import (
     ANSWER,
+    COUNTED_TOKENS,
     PIECES,
     BedrockReply,
     FakeBedrock,
@@ -26,7 +27,7 @@ from tests.support.bedrock import (
     exception,
     proxy_for_bedrock,
 )
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -59,6 +60,14 @@ rules:
       options: {{upstream_url: "{fake.url}", bedrock: {{aws_region: {REGION}}}}}
     auth: {{aws_access_key_id: "${{E2E_AWS_KEY_ID}}", aws_secret_access_key: "${{E2E_AWS_SECRET}}"}}
     logging: {{log_payloads: true}}
+  - name: claude-code-on-bedrock-unreachable
+    match: {{host: bedrock-down.claude.internal, path: "/v1/*"}}
+    llm_format: anthropic
+    model:
+      provider: bedrock
+      name: "{MODEL}"
+      options: {{upstream_url: "http://127.0.0.1:{free_ports(1)[0]}", bedrock: {{aws_region: {REGION}}}}}
+    auth: {{aws_access_key_id: "${{E2E_AWS_KEY_ID}}", aws_secret_access_key: "${{E2E_AWS_SECRET}}"}}
 """
 
 
@@ -321,3 +330,44 @@ def test_an_exception_frame_mid_stream_is_an_error_event(env: Env) -> None:
     ):
         received.extend(s.text_stream)
     assert received == PIECES[:1]  # what arrived before the failure was delivered
+
+
+def test_count_tokens_through_bedrocks_counter(env: Env) -> None:
+    raw = env.client().messages.with_raw_response.count_tokens(
+        model="claude-sonnet-4-5",
+        system="Be brief.",
+        messages=MESSAGES,
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    assert raw.parse().input_tokens == COUNTED_TOKENS and raw.headers["x-ai-proxy-token-count"] == "provider"
+    seen = env.seen()  # signed like any Bedrock request
+    assert seen.path == f"{PATH}/count-tokens"
+    converse = seen.json["input"]["converse"]
+    assert converse["messages"] == [{"role": "user", "content": [{"text": "What is 1 + 1?"}]}]
+    assert converse["system"] == [{"text": "Be brief."}]
+    assert converse["toolConfig"]["tools"][0]["toolSpec"]["name"] == "add"
+    assert set(converse) == {"messages", "system", "toolConfig"}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        BedrockReply(400, {"message": "The provided model doesn't support counting tokens."}),
+        BedrockReply(429, {"message": "Too many requests"}, {"x-amzn-ErrorType": "ThrottlingException"}),
+        BedrockReply(json={"unexpected": True}),
+    ],
+)
+def test_count_tokens_is_the_estimate_when_bedrock_cannot_count(env: Env, failure: BedrockReply) -> None:
+    env.fake.queue(failure)
+    raw = env.client().messages.with_raw_response.count_tokens(model="m", messages=MESSAGES)  # type: ignore[arg-type]
+    assert raw.headers["x-ai-proxy-token-count"] == "estimate" and 1 <= raw.parse().input_tokens < 20
+    assert env.seen().path.endswith("/count-tokens")
+
+
+def test_count_tokens_is_the_estimate_when_bedrock_cannot_be_reached(env: Env) -> None:
+    client = anthropic_client(env.proxy, "bedrock-down.claude.internal")
+    raw = client.messages.with_raw_response.count_tokens(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    assert raw.headers["x-ai-proxy-token-count"] == "estimate" and 1 <= raw.parse().input_tokens < 20
+    with pytest.raises(anthropic.APIStatusError) as info:  # a message to the same place is an error, as it must be
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert info.value.status_code == 502
