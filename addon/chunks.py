@@ -95,6 +95,11 @@ class StreamWriter(Protocol):
 
     def reasoning(self, text: str) -> bytes: ...
 
+    def reasoning_signature(self, signature: str) -> bytes:
+        """The provider's signature of the reasoning just streamed (Bedrock Claude's reasoningContent.signature),
+        which a client must send back with it; formats without a place for it say nothing."""
+        ...
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes: ...
 
     def tool_call_arguments(self, index: int, fragment: str) -> bytes: ...
@@ -179,6 +184,9 @@ class ChunkWriter:
         if self.result.reasoning is not None:
             self.result.reasoning.append(text)
         return self._chunk({"index": 0, "delta": {"reasoning_content": text}, "logprobs": None, "finish_reason": None})
+
+    def reasoning_signature(self, signature: str) -> bytes:
+        return b""  # OpenAI's format has no place for it
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         if self.result.first_token_at is None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jsonutil, openai_format
-from .cache_control import CACHE_CONTROL, without_cache_control
 from .errors import ProxyError, bad_request
+from .extensions import CACHE_CONTROL, without_cache_control, without_thinking_blocks
 from .formats import OPENAI, ClientFormat, standard_route_type
+from .openai_format import THINKING_BLOCKS
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
 from .rules import Rule
 from .templating import TemplateContext
@@ -140,6 +141,8 @@ def _without_unmapped_hints(
             body = uncached
             if CACHE_CONTROL not in dropped:
                 dropped.append(CACHE_CONTROL)
+    if THINKING_BLOCKS not in provider.optional_fields:
+        body = without_thinking_blocks(body, dropped)
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body

@@ -142,6 +142,11 @@ def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, w
     return usage(input_tokens + cache_read + cache_write, output_tokens, cache_read, cache_write)
 
 
+# A standard extension on assistant messages (LiteLLM's name and shape), in answers and in requests: the reasoning
+# blocks as the provider signed them, `{"type": "thinking", "thinking", "signature"}` and
+# `{"type": "redacted_thinking", "data"}`, which a client must send back unchanged (reasoning_content keeps the text).
+THINKING_BLOCKS = "thinking_blocks"
+
 # A standard-response extension on a choice: the stop sequence that ended the answer, where the provider says a stop
 # sequence did (finish_reason is then "stop"). OpenAI's own format has no such field: OpenAI clients never see it.
 STOP_SEQUENCE = "stop_sequence"

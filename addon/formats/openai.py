@@ -21,6 +21,8 @@ class OpenAIFormat:
         for choice in response.get("choices") or ():
             if isinstance(choice, dict):
                 choice.pop(openai_format.STOP_SEQUENCE, None)
+                if isinstance(choice.get("message"), dict):
+                    choice["message"].pop(openai_format.THINKING_BLOCKS, None)
         return response
 
     # The standard stream writer itself (not a wrapper): the stream bridge recognises it by identity and lets

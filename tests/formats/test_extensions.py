@@ -135,3 +135,48 @@ def test_openai_clients_place_cache_breakpoints_on_bedrock_too() -> None:
     up = REGISTRY["bedrock"].build_request(call_for("bedrock", body, fmt=OPENAI)).body
     assert up is not None and up["system"] == [{"text": "S"}, POINT]
     assert up["messages"] == [{"role": "user", "content": [{"text": "hi"}, POINT]}]
+
+
+SIGNED_HISTORY = [
+    {"role": "user", "content": "hi"},
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+            {"type": "redacted_thinking", "data": "b64"},
+            {"type": "text", "text": "hello"},
+        ],
+    },
+    {"role": "user", "content": "more"},
+]
+
+
+def test_signed_reasoning_goes_back_to_claude_on_bedrock_and_is_reported_elsewhere() -> None:
+    call = call_for("bedrock", {**ANTHROPIC_ASK, "messages": SIGNED_HISTORY})
+    body = REGISTRY["bedrock"].build_request(call).body
+    assert body is not None and call.dropped == []
+    assert body["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig"}}},
+        {"reasoningContent": {"redactedContent": "b64"}},
+        {"text": "hello"},
+    ]
+    llama = call_for("bedrock", {**ANTHROPIC_ASK, "messages": SIGNED_HISTORY}, model="meta.llama3-x")
+    assert "reasoningContent" not in json.dumps(REGISTRY["bedrock"].build_request(llama).body)
+    assert llama.dropped == ["thinking"]
+    openai = call_for("openai", {**ANTHROPIC_ASK, "messages": SIGNED_HISTORY}, model="gpt-x")
+    assert "thinking_blocks" not in json.dumps(openai.body)
+    assert openai.dropped == ["thinking", "redacted_thinking"]
+
+
+def test_signed_reasoning_in_answers_reaches_anthropic_clients_only() -> None:
+    answer, _ = converse_answer([("reasoning", "sig", "hmm"), ("text", "x")])
+    answer["output"]["message"]["content"].append({"reasoningContent": {"redactedContent": "b64"}})
+    call = call_for("bedrock", ANTHROPIC_ASK)
+    _, standard = translate_response(REGISTRY["bedrock"], call, 200, json.dumps(answer).encode(), "")
+    assert ANTHROPIC.encode(CHAT, standard)["content"] == [
+        {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+        {"type": "redacted_thinking", "data": "b64"},
+        {"type": "text", "text": "x"},
+    ]
+    message = OPENAI.encode(CHAT, standard)["choices"][0]["message"]
+    assert message["reasoning_content"] == "hmm" and "thinking_blocks" not in message

@@ -9,7 +9,8 @@ translations of the same fields:
 - user `tool_result` blocks -> `tool` messages (first, in their order, as OpenAI wants them straight after the
   assistant turn that called), the rest of that user turn -> a user message after them;
 - assistant `text` -> content, `tool_use` -> tool_calls (input serialised once), `thinking`/`redacted_thinking`
-  of earlier turns -> dropped (no standard place yet, reported);
+  of earlier turns -> the extension `thinking_blocks` (LiteLLM's shape; the core drops and reports them for
+  providers that cannot take signed reasoning back);
 - `cache_control` on system, user, tool-result blocks and tools -> the standard extension `cache_control` on that
   content part (or tool), as LiteLLM and Kong take it (system blocks then stay parts, joined text unchanged);
   on assistant blocks -> dropped and reported;
@@ -29,6 +30,7 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import bad_request
+from ...openai_format import THINKING_BLOCKS
 from ...openai_validate import checked_model
 from ..fields import array as _list
 from ..fields import effort_for_budget
@@ -39,7 +41,6 @@ from ..fields import obj as _dict
 from ..fields import string as _str
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-SKIPPED_ASSISTANT_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 _KNOWN = frozenset(
     {
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences", "temperature",
@@ -206,6 +207,7 @@ class _Decoder:
     def assistant(self, blocks: list[dict[str, Any]], param: str) -> dict[str, Any]:
         texts: list[str] = []
         calls: list[dict[str, Any]] = []
+        reasoning: list[dict[str, Any]] = []
         for i, block in enumerate(blocks):
             where = f"{param}[{i}]"
             self.cache_control(block)
@@ -217,13 +219,19 @@ class _Decoder:
                 arguments = jsonutil.dumps_str(_dict(block.get("input", {}), f"{where}.input"))
                 call_id = _str(block.get("id"), f"{where}.id")
                 calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}})
-            elif kind in SKIPPED_ASSISTANT_BLOCKS:
-                self.drop(kind)
+            elif kind == "thinking":
+                thinking = _str(block.get("thinking"), f"{where}.thinking")
+                signature = _str(block.get("signature", ""), f"{where}.signature")
+                reasoning.append({"type": "thinking", "thinking": thinking, "signature": signature})
+            elif kind == "redacted_thinking":
+                reasoning.append({"type": "redacted_thinking", "data": _str(block.get("data"), f"{where}.data")})
             else:
                 _fail(f"{where}.type", f"'{kind}' is not an assistant content block this proxy can translate")
         message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
         if calls:
             message["tool_calls"] = calls
+        if reasoning:
+            message[THINKING_BLOCKS] = reasoning  # the core keeps them for providers that take them back
         return message
 
     def sampling(self, body: dict[str, Any], out: dict[str, Any]) -> None:

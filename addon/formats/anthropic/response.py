@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from ...openai_answer import count
-from ...openai_format import CACHE_CREATION_TOKENS, STOP_SEQUENCE
+from ...openai_format import CACHE_CREATION_TOKENS, STOP_SEQUENCE, THINKING_BLOCKS
 from ..fields import arguments_object as tool_input
 
 STOP_REASONS = {
@@ -53,10 +53,7 @@ def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:
     """The Anthropic message for a checked standard chat.completion."""
     choice = response["choices"][0]
     msg = choice.get("message") or {}
-    content: list[dict[str, Any]] = []
-    reasoning = msg.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    content: list[dict[str, Any]] = thinking_blocks(msg)
     text = msg.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
@@ -82,6 +79,29 @@ def message(response: dict[str, Any], model: str | None) -> dict[str, Any]:
         "stop_sequence": matched_sequence(sequence),
         "usage": usage(response.get("usage")),
     }
+
+
+def thinking_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer's thinking blocks: as the provider signed them (the extension thinking_blocks), else its
+    reasoning text as one unsigned block."""
+    blocks = msg.get(THINKING_BLOCKS)
+    if isinstance(blocks, list):
+        out = []
+        for block in blocks:
+            if isinstance(block, dict) and block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
+                signature = block.get("signature") if isinstance(block.get("signature"), str) else ""
+                out.append({"type": "thinking", "thinking": block["thinking"], "signature": signature})
+            elif (
+                isinstance(block, dict)
+                and block.get("type") == "redacted_thinking"
+                and isinstance(block.get("data"), str)
+            ):
+                out.append({"type": "redacted_thinking", "data": block["data"]})
+        return out
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        return [{"type": "thinking", "thinking": reasoning, "signature": ""}]
+    return []
 
 
 def message_id(upstream_id: Any) -> str:

@@ -104,6 +104,20 @@ class AnthropicWriter:
         assert self._block is not None
         return out + self._delta(self._block, {"type": "thinking_delta", "thinking": text})
 
+    def reasoning_signature(self, signature: str) -> bytes:
+        """A signature_delta on the thinking block it signs (opened empty if the provider sent no text first)."""
+        if not signature:
+            return b""
+        out = (
+            b""
+            if self._kind == "thinking"
+            else self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+        )
+        assert self._block is not None
+        out += self._delta(self._block, {"type": "signature_delta", "signature": signature})
+        self._kind = None  # the signature ends its thinking block: reasoning after it opens a new one
+        return out
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         result = self.result
         if result.first_token_at is None:

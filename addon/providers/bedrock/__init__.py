@@ -99,7 +99,7 @@ def _uses_bearer(auth: AuthSpec | None) -> bool:
 
 class Bedrock(Provider):
     name = "bedrock"
-    optional_fields = frozenset({"top_k", "thinking", "cache_control"})
+    optional_fields = frozenset({"top_k", "thinking", "cache_control", "thinking_blocks"})
     price_id = "aws"
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})

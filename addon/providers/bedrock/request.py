@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 from ... import jsonutil
-from ...cache_control import CACHE_CONTROL
 from ...errors import bad_request
+from ...extensions import CACHE_CONTROL
 from ...openai_format import (
     CHAT,
+    THINKING_BLOCKS,
     max_tokens_of,
     refuse_unsupported,
     single_prompt,
@@ -19,6 +20,7 @@ from ...openai_format import (
 )
 from ..base import Call
 from .common import encode_tool_id
+from .reasoning import drop, reasoning_blocks, reasons, thinking
 
 MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are clamped
 
@@ -57,7 +59,10 @@ def converse_body(call: Call) -> dict[str, Any]:
     body = call.body
     refuse_unsupported(body, "bedrock", _UNSUPPORTED)
     if call.route_type == CHAT:
-        system, messages, has_tool_blocks = _messages(body["messages"])
+        reasoning = reasons(call.model)
+        system, messages, has_tool_blocks = _messages(body["messages"], reasoning)
+        if not reasoning and any(isinstance(m, dict) and m.get(THINKING_BLOCKS) for m in body["messages"]):
+            drop(call, "thinking")  # earlier turns' signed reasoning: only Claude takes it back
     else:
         refuse_unsupported(body, "bedrock", _UNSUPPORTED_COMPLETIONS)
         prompt = single_prompt(body)
@@ -93,7 +98,7 @@ def converse_body(call: Call) -> dict[str, Any]:
         else:
             out["additionalModelRequestFields"] = {"top_k": body["top_k"]}
 
-    _thinking(call, out)
+    thinking(call, out)
 
     tool_config = _tool_config(body, has_tool_blocks)
     if tool_config:
@@ -116,25 +121,14 @@ def converse_body(call: Call) -> dict[str, Any]:
     return out
 
 
-def _thinking(call: Call, out: dict[str, Any]) -> None:
-    """The standard extension `thinking` (`{"type": "enabled", "budget_tokens": n}`) as Claude's own request field,
-    which Converse passes to the model in additionalModelRequestFields; other models have no thinking budget there:
-    dropped and reported."""
-    thinking = call.body.get("thinking")
-    if not isinstance(thinking, dict):
-        return
-    model = call.model or ""
-    if "anthropic." in model or "claude" in model:
-        out.setdefault("additionalModelRequestFields", {})["thinking"] = thinking
-    elif "thinking" not in call.dropped:
-        call.dropped.append("thinking")
-
-
 # ---- from Bedrock --------------------------------------------------------------------------------------
 
 
-def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
-    """OpenAI messages -> (system blocks, Converse messages with strictly alternating roles, has tool blocks)."""
+def _messages(
+    messages: list[dict[str, Any]], reasoning: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """OpenAI messages -> (system blocks, Converse messages with strictly alternating roles, has tool blocks).
+    `reasoning`: assistant turns keep their signed reasoning (the extension thinking_blocks)."""
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     has_tool_blocks = False
@@ -154,7 +148,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
         if role == "user":
             blocks, turn = _user_blocks(content, i), "user"
         elif role == "assistant":
-            blocks, turn = _assistant_blocks(m, i), "assistant"
+            blocks, turn = reasoning_blocks(m) if reasoning else [], "assistant"
+            blocks += _assistant_blocks(m, i)
         elif role == "tool":
             blocks, turn = [_tool_result(m, i)], "user"
             if isinstance(content, list) and any(CACHE_CONTROL in p for p in content):

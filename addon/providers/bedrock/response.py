@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...openai_format import CHAT, EMBEDDINGS, chat_response, chat_to_completion
+from ...openai_format import CHAT, EMBEDDINGS, THINKING_BLOCKS, chat_response, chat_to_completion
 from ..base import Call, UpstreamFormatError
 from .common import decode_tool_id, finish_reason, stop_sequence_of, usage_of
 from .embeddings import _embeddings_response
@@ -21,6 +21,7 @@ def parse_converse(call: Call, data: Any) -> dict[str, Any]:
         raise UpstreamFormatError("expected a Converse response with output.message.content")
     texts: list[str] = []
     reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     for block in content:
         if not isinstance(block, dict):
@@ -38,8 +39,13 @@ def parse_converse(call: Call, data: Any) -> dict[str, Any]:
             )
         elif isinstance(block.get("reasoningContent"), dict):
             text = block["reasoningContent"].get("reasoningText")
+            redacted = block["reasoningContent"].get("redactedContent")
             if isinstance(text, dict) and isinstance(text.get("text"), str):
                 reasoning.append(text["text"])
+                signature = text.get("signature") if isinstance(text.get("signature"), str) else ""
+                thinking_blocks.append({"type": "thinking", "thinking": text["text"], "signature": signature})
+            elif isinstance(redacted, str):
+                thinking_blocks.append({"type": "redacted_thinking", "data": redacted})
     out_message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts or not tool_calls else None,
@@ -48,6 +54,8 @@ def parse_converse(call: Call, data: Any) -> dict[str, Any]:
         out_message["tool_calls"] = tool_calls
     if reasoning:
         out_message["reasoning_content"] = "".join(reasoning)
+    if thinking_blocks:
+        out_message[THINKING_BLOCKS] = thinking_blocks
     response = chat_response(
         id=None,
         model=call.model or "",

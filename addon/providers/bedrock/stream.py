@@ -131,7 +131,9 @@ class BedrockStream(FramedTranslator):
         reasoning = delta.get("reasoningContent")
         if isinstance(reasoning, dict) and isinstance(reasoning.get("text"), str):
             return self._role() + self.out.reasoning(reasoning["text"])
-        return b""  # signatures, redacted reasoning, citations: nothing OpenAI shows
+        if isinstance(reasoning, dict) and isinstance(reasoning.get("signature"), str):
+            return self._role() + self.out.reasoning_signature(reasoning["signature"])
+        return b""  # redacted reasoning, citations: nothing the writers show
 
     def _block_stop(self, event: dict[str, Any]) -> bytes:
         """A tool call whose input streamed no fragment (a function without parameters) gets "{}", as the

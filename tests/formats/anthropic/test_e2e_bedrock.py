@@ -238,11 +238,37 @@ def test_thinking_is_claudes_own_budget_and_comes_back_as_a_thinking_block(env: 
     message, headers = ask(env, stream, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048})
     assert [b.type for b in message.content] == ["thinking", "text"]
     assert message.content[0].thinking == "Two ones make two."  # type: ignore[union-attr]
+    assert message.content[0].signature == "c2lnbmF0dXJl"  # type: ignore[union-attr]  # signature_delta streamed
     assert message.content[1].text == ANSWER  # type: ignore[union-attr]
     assert "thinking" not in headers.get("x-ai-proxy-dropped", "").split(",")
     body = env.seen().json
     assert body["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2048}}
     assert "reasoning_effort" not in json.dumps(body)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_thinking_with_tools_sends_the_signed_thinking_back(env: Env, stream: bool) -> None:
+    """Claude with thinking in a tool loop needs its signed thinking back before its tool calls."""
+    blocks = [("reasoning", "sig-1", "I should add."), ("tool", "tooluse_A", "add", '{"a": 1, "b": 1}')]
+    queue(env, blocks, stream, stop="tool_use")
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    first, _ = ask(env, stream, max_tokens=4096, thinking=thinking, tools=TOOLS)
+    assert [(b.type, getattr(b, "signature", None)) for b in first.content] == [
+        ("thinking", "sig-1"),
+        ("tool_use", None),
+    ]
+    env.fake.reset()
+    history = [
+        *MESSAGES,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tooluse_A", "content": "2"}]},
+    ]
+    _, headers = ask(env, stream, max_tokens=4096, thinking=thinking, tools=TOOLS, messages=history)
+    assert env.seen().json["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "I should add.", "signature": "sig-1"}}},
+        {"toolUse": {"toolUseId": "tooluse_A", "name": "add", "input": {"a": 1, "b": 1}}},
+    ]
+    assert "x-ai-proxy-dropped" not in headers
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])

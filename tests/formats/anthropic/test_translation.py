@@ -74,6 +74,7 @@ def test_a_conversation_with_tools_maps_turn_by_turn() -> None:
             "role": "assistant",
             "content": "calling",
             "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}],
+            "thinking_blocks": [{"type": "thinking", "thinking": "hmm", "signature": "sig"}],  # the extension
         },
         {"role": "tool", "tool_call_id": "toolu_1", "content": "ok"},  # tool results first, as OpenAI wants
         {"role": "user", "content": "and then"},
@@ -81,7 +82,7 @@ def test_a_conversation_with_tools_maps_turn_by_turn() -> None:
     assert std["tool_choice"] == {"type": "function", "function": {"name": "f"}}
     assert std["tools"] == [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     assert (std["stop"], std["top_k"], std["reasoning_effort"]) == (["Z"], 5, "high")
-    assert dropped == ["thinking", "tool_result.is_error", "unknown_field"]
+    assert dropped == ["tool_result.is_error", "unknown_field"]
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,16 @@
-"""The standard request's cache breakpoints: `cache_control` on a content part or a tool (the OpenAI-format
-extension LiteLLM and Kong take, which the Anthropic client format writes from its own blocks). Providers that
-cache explicitly (Bedrock's cachePoint) list "cache_control" among their optional fields and place them; for the
-others the core removes them here, and the loss report names them. Pure code."""
+"""The standard request's extensions that not every provider takes, removed here for those that do not list them
+among their optional fields (the loss report names them). Pure code.
+
+- cache breakpoints: `cache_control` on a content part or a tool (the OpenAI-format extension LiteLLM and Kong
+  take, which the Anthropic client format writes from its own blocks); Bedrock places them as cachePoint blocks;
+- earlier turns' signed reasoning: `thinking_blocks` on assistant messages (LiteLLM's name and shape, see
+  openai_format.THINKING_BLOCKS); Bedrock Claude takes them back as reasoningContent blocks."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from .openai_format import THINKING_BLOCKS
 
 CACHE_CONTROL = "cache_control"
 
@@ -45,3 +50,19 @@ def _plain(role: Any, parts: list[Any]) -> Any:
     if role in ("system", "developer", "tool") or len(parts) == 1:
         return "".join(p.get("text", "") for p in parts)
     return parts
+
+
+def without_thinking_blocks(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
+    """The body without assistant turns' signed reasoning; the kinds of blocks removed go to `dropped`."""
+    if not any(isinstance(m, dict) and THINKING_BLOCKS in m for m in body.get("messages") or ()):
+        return body
+    messages = []
+    for message in body["messages"]:
+        if isinstance(message, dict) and THINKING_BLOCKS in message:
+            for block in message[THINKING_BLOCKS] or ():
+                kind = block.get("type") if isinstance(block, dict) else None
+                if isinstance(kind, str) and kind not in dropped:
+                    dropped.append(kind)
+            message = {k: v for k, v in message.items() if k != THINKING_BLOCKS}
+        messages.append(message)
+    return {**body, "messages": messages}
