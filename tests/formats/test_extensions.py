@@ -56,7 +56,12 @@ def test_a_thinking_budget_goes_where_the_provider_takes_it() -> None:
     openai = call_for("openai", ask, model="gpt-x")
     assert openai.body["reasoning_effort"] == "low" and "thinking" not in openai.body and openai.dropped == []
     gemini = call_for("gemini", ask, model="gemini-x")
-    assert "thinking" not in gemini.body and "reasoning_effort" not in gemini.body and gemini.dropped == ["thinking"]
+    assert "reasoning_effort" not in gemini.body and gemini.dropped == []
+    config = REGISTRY["gemini"].build_request(gemini).body["generationConfig"]  # type: ignore[index]
+    assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 3000}
+    mistral = call_for("mistral", ask, model="mistral-x")
+    assert "thinking" not in mistral.body and "reasoning_effort" not in mistral.body
+    assert mistral.dropped == ["thinking"]
     llama = call_for("bedrock", ask, model="meta.llama3-x")
     assert "additionalModelRequestFields" not in REGISTRY["bedrock"].build_request(llama).body  # type: ignore[operator]
     assert llama.dropped == ["thinking"]

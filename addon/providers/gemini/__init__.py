@@ -51,7 +51,7 @@ __all__ = [
 
 class Gemini(Provider):
     name = "gemini"
-    optional_fields = frozenset({"top_k"})
+    optional_fields = frozenset({"top_k", "thinking"})
     api_base = "https://generativelanguage.googleapis.com"
     price_id = "google"
     native_format = "gemini"

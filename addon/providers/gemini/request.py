@@ -94,6 +94,12 @@ def _generation_config(call: Call) -> dict[str, Any]:
     n = body.get("n")
     if n is not None and n > 1:
         config["candidateCount"] = n
+    thinking = body.get("thinking")  # the standard extension (a client's thinking budget): thinkingConfig
+    if isinstance(thinking, dict):
+        budget = thinking.get("budget_tokens")
+        # -1: Gemini's dynamic thinking, for a request without a budget (Anthropic's adaptive thinking).
+        budget = budget if isinstance(budget, int) and not isinstance(budget, bool) else -1
+        config["thinkingConfig"] = {"includeThoughts": True, "thinkingBudget": budget}
     response_format = body.get("response_format")
     if response_format is not None:
         kind = response_format.get("type") if isinstance(response_format, dict) else None

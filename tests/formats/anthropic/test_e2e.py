@@ -7,97 +7,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import pytest
 
 from tests.support import replies
-from tests.support.anthropic_sdk import CLIENT_KEY, anthropic_client
-from tests.support.fakes import ANSWER, GEMINI_COUNTED_TOKENS, STREAM_PIECES, FakeUpstream, Recorded, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.anthropic_sdk import MESSAGES, PROVIDER_KEY, PROVIDERS, Env, queue_answer
+from tests.support.fakes import ANSWER, GEMINI_COUNTED_TOKENS, STREAM_PIECES, Recorded, Reply
 
 pytestmark = pytest.mark.e2e
-
-PROVIDER_KEY = "provider-e2e-fake-key-0011"
-# provider -> (model, extra options, fake reply builder or None for the fake's OpenAI-format defaults)
-PROVIDERS: dict[str, tuple[str, str, Any]] = {
-    "openai": ("gpt-fake-1", "", None),
-    "azure": ("gpt-fake-1", "azure_instance: fake, azure_deployment_id: dep-1, ", None),
-    "gemini": ("gemini-fake-1", "", replies.gemini_reply),
-    "cohere": ("command-fake", "", replies.cohere_reply),
-    "mistral": ("mistral-fake", "", replies.mistral_reply),
-    "llama2": ("llama3.2", "llama2_format: ollama, ", replies.ollama_reply),
-    "huggingface": ("tgi", "", None),
-}
-AUTH = {
-    "openai": f"{{header_name: Authorization, header_value: 'Bearer {PROVIDER_KEY}'}}",
-    "azure": f"{{header_name: api-key, header_value: {PROVIDER_KEY}}}",
-    "gemini": f"{{header_name: x-goog-api-key, header_value: {PROVIDER_KEY}}}",
-}
-DEFAULT_AUTH = f"{{header_name: Authorization, header_value: 'Bearer {PROVIDER_KEY}'}}"
-
-
-def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
-    out = "rules:\n"
-    for provider, (model, extra, _) in PROVIDERS.items():
-        out += f"""
-  - name: claude-to-{provider}
-    match: {{host: {provider}.claude.internal, path: "/v1/*"}}
-    llm_format: anthropic
-    model:
-      provider: {provider}
-      name: {model}
-      aliases: {{"claude-*haiku*": {model}-small, "*": {model}}}
-      options: {{{extra}upstream_url: "{fakes[provider].url}"}}
-    auth: {AUTH.get(provider, DEFAULT_AUTH)}
-    logging: {{log_payloads: true}}
-"""
-    return out
-
-
-@dataclass
-class Env:
-    proxy: Mitmdump
-    fakes: dict[str, FakeUpstream]
-
-    def client(self, provider: str) -> anthropic.Anthropic:
-        return anthropic_client(self.proxy, f"{provider}.claude.internal")
-
-    def seen(self, provider: str) -> Recorded:
-        (req,) = self.fakes[provider].requests
-        assert CLIENT_KEY not in json.dumps(req.headers) and CLIENT_KEY not in req.body.decode()
-        return req
-
-
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    fakes = {name: FakeUpstream(name) for name in PROVIDERS}
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-anthropic-client"), rules_yaml(fakes)).start()
-    try:
-        yield Env(proxy, fakes)
-    finally:
-        proxy.stop()
-        for fake in fakes.values():
-            fake.close()
-
-
-@pytest.fixture
-def env(env_module: Env) -> Env:
-    for fake in env_module.fakes.values():
-        fake.reset()
-    return env_module
-
-
-def queue_answer(env: Env, provider: str, stream: bool) -> None:
-    builder = PROVIDERS[provider][2]
-    if builder is not None:
-        env.fakes[provider].queue(builder(stream))
-
-
-MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
 
 
 def provider_messages(provider: str, req: Recorded) -> Any:
@@ -145,6 +64,26 @@ def test_a_matched_stop_sequence_from_cohere(env: Env, stream: bool) -> None:
         message = client.messages.create(**ask)  # type: ignore[arg-type]
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "Z")
     assert env.seen("cohere").json["stop_sequences"] == ["Z"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_thinking_on_gemini(env: Env, stream: bool) -> None:
+    parts = [{"text": "Two ones.", "thought": True}, {"text": ANSWER}]
+    env.fakes["gemini"].queue(replies.gemini_reply(stream, parts))
+    client = env.client("gemini")
+    ask: dict[str, Any] = {"model": "m", "max_tokens": 4096, "messages": MESSAGES}
+    ask["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    if stream:
+        with client.messages.stream(**ask) as s:
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**ask)
+    assert [(b.type, getattr(b, "thinking", None) or getattr(b, "text", None)) for b in message.content] == [
+        ("thinking", "Two ones."),
+        ("text", ANSWER),
+    ]
+    config = env.seen("gemini").json["generationConfig"]
+    assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 1024}
 
 
 def test_the_provider_request_is_exactly_the_translation(env: Env) -> None:
@@ -407,4 +346,5 @@ def test_a_claude_code_request_streams(env: Env, provider: str) -> None:
     if provider == "openai":
         assert req.json["reasoning_effort"] == "medium"
     else:
-        assert "thinking" in dropped.split(",")
+        assert req.json["generationConfig"]["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 8000}
+    assert "thinking" not in dropped.split(",")
