@@ -1,5 +1,6 @@
 """The Anthropic-client e2e environment (tests/support/anthropic_sdk.py): one mitmdump per test module with a rule
-per provider and its fake, the fakes reset before each test."""
+per provider and its fake (`env`), or the Bedrock rule and the fake Bedrock (`bedrock_env`); fakes reset before each
+test."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.anthropic_bedrock import KEY_ID, REGION, SECRET
+from tests.support.anthropic_bedrock import Env as BedrockEnv
+from tests.support.anthropic_bedrock import rules_yaml as bedrock_rules
 from tests.support.anthropic_sdk import PROVIDERS, Env, rules_yaml
+from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
 from tests.support.fakes import FakeUpstream
 from tests.support.mitmdump import Mitmdump
 
@@ -29,3 +34,20 @@ def env(env_module: Env) -> Env:
     for fake in env_module.fakes.values():
         fake.reset()
     return env_module
+
+
+@pytest.fixture(scope="module")
+def bedrock_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedrockEnv]:
+    fake = FakeBedrock({KEY_ID: SECRET}, REGION)
+    workdir = tmp_path_factory.mktemp("e2e-anthropic-bedrock")
+    with proxy_for_bedrock(workdir, bedrock_rules(fake), {"E2E_AWS_KEY_ID": KEY_ID, "E2E_AWS_SECRET": SECRET}) as proxy:
+        try:
+            yield BedrockEnv(proxy, fake)
+        finally:
+            fake.close()
+
+
+@pytest.fixture
+def bedrock_env(bedrock_module: BedrockEnv) -> BedrockEnv:
+    bedrock_module.fake.reset()
+    return bedrock_module
