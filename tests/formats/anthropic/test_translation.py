@@ -252,3 +252,19 @@ def test_error_event_bytes() -> None:
     assert errors.event(ProxyError(429, "slow down")) == (
         b'event: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}\n\n'
     )
+
+
+def test_bedrock_signed_thinking_and_tools_at_every_split_offset() -> None:
+    blocks = [("reasoning", "sig-1", "Let me ", "add."), ("text", "Adding."), ("tool", "tu_1", "add", '{"a":', "1}")]
+    raw = b"".join(converse_answer(blocks, stop="tool_use")[1])
+    whole = accumulate(translate("bedrock", [raw]))
+    assert [(b.type, getattr(b, "signature", None)) for b in whole.content] == [
+        ("thinking", "sig-1"),
+        ("text", None),
+        ("tool_use", None),
+    ]
+    assert whole.content[0].thinking == "Let me add." and whole.content[2].input == {"a": 1}
+    assert whole.stop_reason == "tool_use"
+    for cut in range(1, len(raw)):
+        split = accumulate(translate("bedrock", [raw[:cut], raw[cut:]]))
+        assert split.content == whole.content and split.usage == whole.usage, cut
