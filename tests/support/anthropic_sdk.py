@@ -81,3 +81,11 @@ def queue_answer(env: Env, provider: str, stream: bool) -> None:
 
 
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
+
+
+def first_tool_fragment(stream: Any) -> str:
+    """Read a messages.stream() up to its first input_json_delta (the first piece of a tool call's arguments)."""
+    for event in stream:
+        if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+            return event.delta.partial_json
+    raise AssertionError("the stream held no input_json_delta")

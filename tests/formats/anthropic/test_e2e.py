@@ -13,7 +13,7 @@ import anthropic
 import pytest
 
 from tests.support import replies
-from tests.support.anthropic_sdk import MESSAGES, PROVIDER_KEY, PROVIDERS, Env, queue_answer
+from tests.support.anthropic_sdk import MESSAGES, PROVIDER_KEY, PROVIDERS, Env, first_tool_fragment, queue_answer
 from tests.support.fakes import ANSWER, GEMINI_COUNTED_TOKENS, STREAM_PIECES, Recorded, Reply
 
 pytestmark = pytest.mark.e2e
@@ -165,11 +165,8 @@ def test_streamed_tool_arguments_reach_the_client_before_the_stream_ends(env: En
     fake.queue(Reply(chunks=replies.openai_tool_calls_stream(calls, hold=lambda: seen_first_piece.wait(10))))
     client = env.client("openai")
     with client.messages.stream(model="claude-sonnet-4-5", max_tokens=256, tools=TOOLS, messages=MESSAGES) as s:
-        for event in s:
-            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                assert event.delta.partial_json == '{"a":'
-                seen_first_piece.set()  # the fake holds the rest of its stream until now
-                break
+        assert first_tool_fragment(s) == '{"a":'
+        seen_first_piece.set()  # the fake holds the rest of its stream until now
         final = s.get_final_message()
     assert seen_first_piece.is_set()
     assert [(b.id, b.input) for b in final.content] == [("call_1", {"a": 1, "b": 1}), ("call_2", {"a": 2, "b": 2})]

@@ -12,7 +12,7 @@ import anthropic
 import pytest
 
 from tests.support.anthropic_bedrock import MESSAGES, MODEL, PATH, TOOLS, Env, ask, queue
-from tests.support.anthropic_sdk import anthropic_client
+from tests.support.anthropic_sdk import anthropic_client, first_tool_fragment
 from tests.support.bedrock import (
     COUNTED_TOKENS,
     PIECES,
@@ -141,11 +141,8 @@ def test_streamed_tool_arguments_reach_the_client_before_bedrocks_stream_ends(en
     held = [*frames[:3], lambda: seen_first_piece.wait(10), *frames[3:]]  # start, tool start, first piece | rest
     env.fake.queue(BedrockReply(frames=held))
     with env.client().messages.stream(model=MODEL, max_tokens=256, tools=TOOLS, messages=MESSAGES) as s:  # type: ignore[arg-type]
-        for event in s:
-            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                assert event.delta.partial_json == '{"a": 1,'
-                seen_first_piece.set()  # the fake holds the rest of its stream until now
-                break
+        assert first_tool_fragment(s) == '{"a": 1,'
+        seen_first_piece.set()  # the fake holds the rest of its stream until now
         final = s.get_final_message()
     assert seen_first_piece.is_set()
     assert [(b.id, b.input) for b in final.content] == [("tooluse_A", {"a": 1, "b": 1})]  # type: ignore[union-attr]
