@@ -11,7 +11,7 @@ import yaml
 
 from addon.exchange import ClientRequest, prepare_call, translate_response
 from addon.formats import ANTHROPIC, OPENAI
-from addon.providers import REGISTRY
+from addon.providers import REGISTRY, Call
 from addon.rules import load_rules_text
 from tests.support.bedrock import converse_answer
 
@@ -185,3 +185,18 @@ def test_signed_reasoning_in_answers_reaches_anthropic_clients_only() -> None:
     ]
     message = OPENAI.encode(CHAT, standard)["choices"][0]["message"]
     assert message["reasoning_content"] == "hmm" and "thinking_blocks" not in message
+
+
+def test_every_client_formats_writer_takes_a_reasoning_signature() -> None:
+    """A Bedrock stream with signed reasoning, written for each client format's stream writer: never an error."""
+    from addon.formats import FORMATS, ROUTE_FORMATS
+    from addon.spec import ModelOptions
+    from addon.stream_bridge import client_translator
+
+    _, frames = converse_answer([("reasoning", "sig", "hmm"), ("text", "x")])
+    for fmt in [*FORMATS.values(), *ROUTE_FORMATS.values()]:
+        call = Call(CHAT, {"messages": [], "stream": True}, "m", ModelOptions(), stream=True, writer=fmt.writer)
+        translator = client_translator(REGISTRY["bedrock"], call, True, True)
+        out = b"".join(translator.feed(f) for f in frames) + translator.finish()
+        assert translator.result.error is None and translator.result.completed, fmt
+        assert b"hmm" in out

@@ -155,6 +155,9 @@ class ResponsesWriter:
         self.result.note_reasoning(text)
         return self._delta("reasoning", "response.reasoning_summary_text.delta", "summary_index", text)
 
+    def reasoning_signature(self, signature: str) -> bytes:
+        return b""  # a provider's reasoning signature has no place here (encrypted_content is OpenAI's own)
+
     def _delta(self, kind: str, name: str, part_key: str, text: str) -> bytes:
         """A text delta of the open item of `kind` (opened first if another kind, or none, is open)."""
         out = b"" if self._open is not None and self._open.kind == kind else self._open_item(kind)
