@@ -96,6 +96,9 @@ class GeminiWriter:
         self.result.note_reasoning(text)
         return self._flush_calls() + self._chunk([{"text": text, "thought": True}])
 
+    def reasoning_signature(self, signature: str) -> bytes:
+        return b""  # another provider's reasoning signature is no Gemini thoughtSignature: nothing to say
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         self.result.note_call(call_id, name)
         out = self._flush_calls()  # the calls before this one are complete

@@ -13,7 +13,8 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.providers.bedrock.test_e2e_bedrock import ANSWER, PIECES, BedrockReply, FakeBedrock, Seen
+from tests.providers.bedrock.test_e2e_bedrock import ANSWER, PIECES
+from tests.support.bedrock import BedrockReply, FakeBedrock, Seen
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,8 @@ import httpx
 import openai
 import pytest
 
-from tests.providers.bedrock.test_e2e_bedrock import ANSWER, KEY_ID, MODEL, REGION, SECRET, FakeBedrock, signed_ok
+from tests.providers.bedrock.test_e2e_bedrock import ANSWER, KEY_ID, MODEL, REGION, SECRET, signed_ok
+from tests.support.bedrock import FakeBedrock
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
