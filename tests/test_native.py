@@ -52,10 +52,11 @@ def test_rules_refuse_a_format_that_does_not_fit_the_provider() -> None:
 rules:
   - name: r
     match: {host: x.internal}
-    llm_format: gemini
+    llm_format: cohere
     model: {provider: anthropic}
 """
-    with pytest.raises(RulesError, match="llm_format 'gemini' does not fit provider 'anthropic'"):
+    # Cohere's format is no client format (only Cohere's own, passed through): it does not fit Anthropic.
+    with pytest.raises(RulesError, match="llm_format 'cohere' does not fit provider 'anthropic'"):
         load_rules_text(text, {})
 
 
