@@ -32,6 +32,31 @@ from .openai_validate import (  # noqa: F401 - validation lives there; these nam
 
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 
+# OpenAI chat fields that only OpenAI-compatible servers understand, with their neutral values: a provider with
+# no equivalent refuses them (refuse_unsupported) unless neutral.
+OPENAI_ONLY = {
+    "n": 1,
+    "seed": None,
+    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
+    "logprobs": False,
+    "top_logprobs": None,
+    "logit_bias": None,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "audio": None,
+    "prediction": None,
+}
+
+# The image media types the vision providers take, by the labels clients use for them (`image/jpg` is common:
+# browsers, pasteboards) -> the registered type.
+IMAGE_MEDIA_TYPES = {
+    "image/jpeg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "image/png": "image/png",
+    "image/gif": "image/gif",
+    "image/webp": "image/webp",
+}
+
 
 def refuse_unsupported(body: dict[str, Any], provider: str, table: Mapping[str, Any]) -> None:
     """Refuse (400) the OpenAI fields a provider has no equivalent for, unless they hold their neutral value

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .. import jsonutil
 from ..errors import ProxyError
+from ..openai_validate import CHAT
 from ..spec import AuthSpec, ModelOptions, RuleSpec
 from ..streaming import ChunkWriter, StreamTranslator, StreamWriter
 
@@ -130,6 +131,36 @@ def as_list(value: Any) -> list[Any]:
 
 def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def uses_functions(call: Call) -> bool:
+    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
+    return call.route_type == CHAT and (
+        call.body.get("functions") is not None or call.body.get("function_call") is not None
+    )
+
+
+def assistant_message(
+    texts: list[str],
+    reasoning: list[str],
+    tool_calls: list[dict[str, Any]],
+    reason: str,
+    functions: bool,
+    several: str,
+) -> tuple[dict[str, Any], str]:
+    """The OpenAI assistant message of a translated answer, and its finish reason. A client of the deprecated
+    `functions` API (`functions`) gets the deprecated answer: one function_call (several: a 502 saying `several`)."""
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+    if tool_calls and functions:
+        if len(tool_calls) > 1:
+            raise UpstreamFormatError(several)
+        message["function_call"] = tool_calls[0]["function"]
+        reason = "function_call" if reason == "tool_calls" else reason
+    elif tool_calls:
+        message["tool_calls"] = tool_calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    return message, reason
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...spec import ModelOptions
-from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path
+from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path, uses_functions
 from .common import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_VERSION,
@@ -21,7 +21,6 @@ from .common import (
     finish_reason,
     usage_of,
     usage_so_far_of,
-    uses_functions,
 )
 from .request import JSON_OBJECT_INSTRUCTION, legacy_body, messages_body
 from .response import parse_message

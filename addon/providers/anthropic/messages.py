@@ -8,20 +8,14 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import bad_request
-from ...openai_format import text_of
+from ...openai_format import IMAGE_MEDIA_TYPES, text_of
 
 # Anthropic tool_use ids must match ^[a-zA-Z0-9_-]+$; ids minted elsewhere are mapped the same way in the
 # assistant tool_use and in the tool_result that answers it, so they keep matching.
 _TOOL_ID_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
-# The only image media types Anthropic accepts (image_block_param.py), by the labels clients use for them:
-# `image/jpg` is common (browsers, pasteboards) and Anthropic refuses it with a 400.
-_MEDIA_TYPES = {
-    "image/jpeg": "image/jpeg",
-    "image/jpg": "image/jpeg",
-    "image/png": "image/png",
-    "image/gif": "image/gif",
-    "image/webp": "image/webp",
-}
+# The only image media types Anthropic accepts (image_block_param.py) are the registered ones: it refuses the common
+# `image/jpg` label with a 400.
+_MEDIA_TYPES = IMAGE_MEDIA_TYPES
 
 
 def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:

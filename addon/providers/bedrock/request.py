@@ -10,6 +10,8 @@ from ... import jsonutil
 from ...errors import bad_request
 from ...openai_format import (
     CHAT,
+    IMAGE_MEDIA_TYPES,
+    OPENAI_ONLY,
     max_tokens_of,
     refuse_unsupported,
     single_prompt,
@@ -23,30 +25,11 @@ MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are cla
 
 # OpenAI fields Converse has no equivalent for: refused unless neutral, so a client never silently gets
 # different behaviour than it asked for.
-_UNSUPPORTED = {
-    "n": 1,
-    "seed": None,
-    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
-    "logprobs": False,
-    "top_logprobs": None,
-    "logit_bias": None,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "audio": None,
-    "prediction": None,
-    "functions": None,
-    "function_call": None,
-}
+_UNSUPPORTED = {**OPENAI_ONLY, "functions": None, "function_call": None}
 _UNSUPPORTED_COMPLETIONS = {"echo": False, "best_of": 1, "suffix": None}
 
 _METADATA_VALUE = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}$")
-_IMAGE_FORMATS = {
-    "image/png": "png",
-    "image/jpeg": "jpeg",
-    "image/jpg": "jpeg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-}
+_IMAGE_FORMATS = {label: media_type.removeprefix("image/") for label, media_type in IMAGE_MEDIA_TYPES.items()}
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from ...errors import ProxyError
 from ...openai_format import EMBEDDINGS
 from ...spec import ModelOptions
-from ..base import Call, Provider, UpstreamRequest, register
+from ..base import Call, Provider, UpstreamRequest, register, uses_functions
 from . import request, response, urls
-from .common import GEMINI_API, _vertex, finish_reason, usage_of, uses_functions
+from .common import GEMINI_API, _vertex, finish_reason, usage_of
 from .embeddings import _embeddings_body, _embeddings_url
 from .errors import gemini_error
 from .ids import parse_tool_call_id, tool_call_id

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from ...openai_format import CHAT, usage
+from ...openai_format import usage
 from ...spec import ModelOptions
-from ..base import Call
 
 GEMINI_API = "https://generativelanguage.googleapis.com"
 GENERATE = "generateContent"
@@ -66,10 +65,3 @@ def _model_segment(model: str | None) -> str:
     if model.startswith("models/"):  # the Gemini SDKs' resource-name spelling of a model id
         model = model[len("models/") :]
     return quote(model, safe="")
-
-
-def uses_functions(call: Call) -> bool:
-    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
-    return call.route_type == CHAT and (
-        call.body.get("functions") is not None or call.body.get("function_call") is not None
-    )
