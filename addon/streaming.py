@@ -192,20 +192,32 @@ class OpenAIPassthrough:
             self._done = True
             self.result.completed = True
             return DONE
-        try:
-            obj = jsonutil.loads(data)
-        except ValueError:
-            return self._fail("upstream sent an event that is not JSON")
-        if not isinstance(obj, dict):
+        obj = read_chunk(data, self.source, self._is_error)
+        if isinstance(obj, str):
+            return self._fail(obj)
+        if obj is None:
             return b""
-        if obj.get("error"):  # as the OpenAI SDK: an `"error": null` field is no error
-            err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
-            self.result.error = ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
+        if self._is_error(obj):
+            self.result.error = self._stream_error(obj)
             self._done = True
-            return f"data: {data}\n\n".encode()
-        problem = chunk_problem(obj)
-        if problem:
-            return self._fail(f"upstream sent a malformed chunk: {problem}")
+            if self.error_passthrough:
+                return f"data: {data}\n\n".encode()
+            return b"data: " + self.result.error.body() + b"\n\n"
+        return self._chunk(obj, data)
+
+    # ---- what a subclass (a provider whose stream is OpenAI's but for a few fixes) overrides ----
+    source: ClassVar[str] = "upstream"  # who sent the stream, in error messages
+    error_passthrough: ClassVar[bool] = True  # an upstream error event reaches the client as sent (else re-encoded)
+
+    def _is_error(self, obj: dict[str, Any]) -> bool:
+        return bool(obj.get("error"))  # as the OpenAI SDK: an `"error": null` field is no error
+
+    def _stream_error(self, obj: dict[str, Any]) -> ProxyError:
+        err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+        return ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
+
+    def _chunk(self, obj: dict[str, Any], data: str) -> bytes:
+        """A well-formed chunk (`obj`, parsed from `data`): captured for the record and passed through."""
         self._capture(obj)
         if self.hide_usage_chunk and not obj.get("choices") and obj.get("usage"):
             return b""
@@ -264,6 +276,22 @@ MAX_INDEX = 1024  # choices and tool calls of one answer: an index beyond this i
 
 def _is_index(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_INDEX
+
+
+def read_chunk(data: str, source: str, is_error: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | str | None:
+    """An OpenAI-format stream event's JSON object (error events included: `is_error` tells them); a string: why the
+    event is malformed, for the stream's error event; None: an event that is no object, skipped."""
+    try:
+        obj = jsonutil.loads(data)
+    except ValueError:
+        return f"{source} sent an event that is not JSON"
+    if not isinstance(obj, dict):
+        return None
+    if not is_error(obj):
+        problem = chunk_problem(obj)
+        if problem:
+            return f"{source} sent a malformed chunk: {problem}"
+    return obj
 
 
 def chunk_problem(obj: dict[str, Any]) -> str | None:
