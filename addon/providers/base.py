@@ -163,6 +163,28 @@ def assistant_message(
     return message, reason
 
 
+def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    """A turn of content blocks for a provider that demands alternating roles: consecutive turns of one role
+    become one."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": blocks})
+
+
+def trim_prefill(turns: list[dict[str, Any]], is_text: Callable[[dict[str, Any]], bool]) -> None:
+    """A final assistant turn is a prefill, which Claude refuses when it ends in whitespace ("final assistant
+    content cannot end with trailing whitespace"): trimmed; a prefill of only whitespace is no prefill."""
+    if not (turns and turns[-1]["role"] == "assistant" and is_text(turns[-1]["content"][-1])):
+        return
+    blocks = turns[-1]["content"]
+    blocks[-1]["text"] = blocks[-1]["text"].rstrip()
+    if not blocks[-1]["text"]:
+        blocks.pop()
+        if not blocks:
+            turns.pop()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # URLs
 # --------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ...openai_format import (
     stop_list,
     text_of,
 )
-from ..base import Call
+from ..base import Call, add_turn, trim_prefill
 from .common import encode_tool_id
 
 MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are clamped
@@ -126,19 +126,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
         if not blocks:
             continue
         has_tool_blocks = has_tool_blocks or any("toolUse" in b or "toolResult" in b for b in blocks)
-        if out and out[-1]["role"] == turn:
-            out[-1]["content"].extend(blocks)  # Converse demands alternation: consecutive turns are merged
-        else:
-            out.append({"role": turn, "content": blocks})
-    if out and out[-1]["role"] == "assistant" and "text" in out[-1]["content"][-1]:
-        # A final assistant turn is a prefill; Claude on Converse refuses one ending in whitespace ("final assistant
-        # content cannot end with trailing whitespace"); a prefill of only whitespace is no prefill.
-        blocks = out[-1]["content"]
-        blocks[-1]["text"] = blocks[-1]["text"].rstrip()
-        if not blocks[-1]["text"]:
-            blocks.pop()
-            if not blocks:
-                out.pop()
+        add_turn(out, turn, blocks)
+    trim_prefill(out, lambda block: "text" in block)
     for m in out:
         m["content"].sort(key=lambda b: "toolResult" not in b)  # tool results lead their user turn
     return system, out, has_tool_blocks
