@@ -80,8 +80,8 @@ class FramedTranslator:
     provider's own, or an OpenAI error event if the upstream broke off or sent something malformed.
 
     Subclasses set `provider` and `incomplete`, implement `_event` (emitting through `self.out`), and override
-    `_decoder_for` (framing other than SSE, or sniffed) and `_body_ended` (where the end of the body is the end
-    of the answer)."""
+    `_decoder_for` (framing other than SSE, or sniffed), `_decode` (where a chunk is decoded in parts) and
+    `_body_ended` (where the end of the body is the end of the answer, or says more)."""
 
     __slots__ = ("_decoder", "_done", "out", "result")
     provider: ClassVar[str] = "upstream"
@@ -107,6 +107,11 @@ class FramedTranslator:
             if chosen is None:
                 return b""
             self._decoder, chunk = chosen
+        return self._decode(chunk)
+
+    def _decode(self, chunk: bytes) -> bytes:
+        """The events of a chunk, translated; a malformed chunk ends the stream."""
+        assert self._decoder is not None
         try:
             events = self._decoder.feed(chunk)
         except StreamDecodeError as e:
