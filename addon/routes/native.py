@@ -14,7 +14,7 @@ from .. import flows, native
 from ..errors import ProxyError
 from ..record import Exchange
 from ..templating import TemplateContext
-from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
+from .base import Route, Services, annotate, keep_secrets, upstream_body
 
 log = logging.getLogger("ai_proxy")
 
@@ -84,13 +84,9 @@ class Native(Route):
     def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         assert response is not None and ex.native is not None
-        ex.upstream_status = response.status_code
-        latency(flow, ex)
-        if ex.translator is not None:
-            finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
+        raw = upstream_body(flow, ex)
+        if raw is None:
             return
-        raw = response.get_content(strict=False) or b""
-        ex.upstream_response = raw
         ex.status = response.status_code
         fmt = native.adapter(ex.provider)
         ex.client_response, _ = native.response_record(fmt, response.status_code, raw, response.headers)

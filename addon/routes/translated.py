@@ -19,7 +19,7 @@ from ..record import Exchange
 from ..rules import Rule
 from ..stream_bridge import client_translator
 from ..streaming import StreamTranslator, stream_error
-from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
+from .base import Route, Services, annotate, keep_secrets, upstream_body
 
 log = logging.getLogger("ai_proxy")
 
@@ -108,13 +108,9 @@ class Translated(Route):
         assert response is not None
         if ex.call is None:
             return  # answered by the proxy itself in `forward`
-        ex.upstream_status = response.status_code
-        latency(flow, ex)
-        if ex.translator is not None:
-            finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
+        raw = upstream_body(flow, ex)
+        if raw is None:
             return
-        raw = response.get_content(strict=False) or b""
-        ex.upstream_response = raw
         ex.call.response_headers = response.headers  # some providers report usage in headers
         error_headers: dict[str, str] = {}
         status, data = translate_response(
