@@ -21,6 +21,7 @@ from . import jsonutil
 from .auth import CREDENTIAL_PARAMS, apply_auth
 from .errors import ProxyError, bad_request
 from .openai_format import checked_model
+from .preserve import PreservedRequest
 from .providers import REGISTRY, Call, UpstreamRequest
 from .providers.base import url_path
 from .spec import AuthSpec, ModelOptions
@@ -63,15 +64,11 @@ class NativeRequest:
 
 
 @dataclass(slots=True)
-class NativeUpstream:
-    """The request to send, and what the record needs about it."""
+class NativeUpstream(PreservedRequest):
+    """The request to send (its model: the one the request names, body or path, else the rule's), and what the
+    record needs about it."""
 
-    url: str
-    method: str
-    headers: dict[str, str]
-    body: bytes
     stream: bool  # the client asked for a streamed answer
-    model: str | None  # the model the request names (body or path), else the rule's
     call: Call  # for the glue's shared code paths (record fields, Bedrock signing)
     secrets: list[str] = field(default_factory=list)
     request_json: Any = None  # the client body parsed, for the record

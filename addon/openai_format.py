@@ -159,16 +159,8 @@ def chat_response(
     usage: dict[str, Any] | None,
     created: int | None = None,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": id or new_id("chatcmpl"),
-        "object": "chat.completion",
-        "created": created or int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-    }
-    if usage is not None:
-        out["usage"] = usage
-    return out
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+    return _answer("chat.completion", id or new_id("chatcmpl"), model, choice, usage, created)
 
 
 def completion_response(
@@ -180,12 +172,19 @@ def completion_response(
     usage: dict[str, Any] | None,
     created: int | None = None,
 ) -> dict[str, Any]:
+    choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+    return _answer("text_completion", id or new_id("cmpl"), model, choice, usage, created)
+
+
+def _answer(
+    kind: str, id: str, model: str, choice: dict[str, Any], usage: dict[str, Any] | None, created: int | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": id or new_id("cmpl"),
-        "object": "text_completion",
+        "id": id,
+        "object": kind,
         "created": created or int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
     if usage is not None:
         out["usage"] = usage
