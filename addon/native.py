@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import jsonutil
@@ -24,9 +24,12 @@ from .openai_format import checked_model
 from .preserve import PreservedRequest
 from .providers import REGISTRY, Call, UpstreamRequest
 from .providers.base import url_path
-from .spec import AuthSpec, ModelOptions
+from .spec import AuthSpec
 from .streaming import StreamResult, stream_error
 from .streams import FramingSniffer, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
+
+if TYPE_CHECKING:
+    from .spec import ModelOptions
 
 # Client headers never forwarded: hop-by-hop, recomputed, or carrying the client's credentials and signatures.
 _DROPPED_HEADERS = frozenset(

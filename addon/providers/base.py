@@ -8,14 +8,17 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .. import jsonutil
 from ..errors import ProxyError
 from ..openai_validate import CHAT
-from ..spec import AuthSpec, ModelOptions, RuleSpec
+from ..spec import AuthSpec, RuleSpec
 from ..streaming import ChunkWriter, StreamTranslator, StreamWriter
+
+if TYPE_CHECKING:
+    from ..spec import ModelOptions
 
 
 class UpstreamFormatError(ValueError):
@@ -69,6 +72,11 @@ class Provider:
     # hints (a thinking budget as reasoning_effort, top_k): where the provider has no such control they are dropped
     # and reported instead of refused, the client having asked in its own terms.
     optional_fields: ClassVar[frozenset[str]] = frozenset()
+    # Its own keys in a rule's model.options, as pydantic takes them: key -> (type, default). The providers package
+    # assembles spec.ModelOptions from the common options and these, once every provider has registered.
+    option_fields: ClassVar[Mapping[str, tuple[Any, Any]]] = {}
+    # auth.<key> that Kong's schema has for this provider and the proxy does not implement -> the refusal message.
+    refused_auth_keys: ClassVar[Mapping[str, str]] = {}
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         """What is wrong with a rule for this provider, checked at load (None when nothing). `unset`: option

@@ -4,13 +4,15 @@ named, images as raw base64, the fields Ollama has no equivalent for refused."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import jsonutil, openai_format
 from ...errors import ProxyError, bad_request
 from ...openai_format import CHAT, embedding_texts, max_tokens_of, single_prompt, stop_list, text_of
-from ...spec import ModelOptions
 from ..base import Call, UpstreamRequest, build_url, url_path
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 CHAT_PATH = "/api/chat"
 GENERATE_PATH = "/api/generate"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...spec import ModelOptions
 from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path, uses_functions
 from .common import (
     DEFAULT_MAX_TOKENS,
@@ -27,6 +26,7 @@ from .response import parse_message
 from .stream import AnthropicStream
 
 if TYPE_CHECKING:
+    from ...spec import ModelOptions
     from .native import AnthropicFormat
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
 
 class Anthropic(Provider):
     name = "anthropic"
+    option_fields = {"anthropic_version": (str | None, None)}
     optional_fields = frozenset({"top_k", "parallel_tool_calls"})
     supports_streaming = True
     api_base = "https://api.anthropic.com"

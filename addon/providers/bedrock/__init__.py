@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ...credentials.aws import CREDENTIALS, CredentialSource, sign_sigv4, signed_host
 from ...errors import ProxyError, bad_request, default_error_type
 from ...openai_format import EMBEDDINGS
-from ...spec import AuthSpec, ModelOptions, RuleSpec, encode_url_value
+from ...spec import AuthSpec, OptionsModel, RuleSpec, encode_url_value
 from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path
 from .common import (
     _INVOKE_OPERATIONS,
@@ -49,6 +49,7 @@ from .stream import BedrockStream
 
 if TYPE_CHECKING:
     from ...native import NativeFormat
+    from ...spec import ModelOptions
 
 __all__ = [
     "BEDROCK",
@@ -95,7 +96,17 @@ def _uses_bearer(auth: AuthSpec | None) -> bool:
 # --------------------------------------------------------------------------------------------------------------
 
 
+class BedrockOptions(OptionsModel):
+    aws_region: str | None = None
+    aws_assume_role_arn: str | None = None
+    aws_role_session_name: str | None = None
+    aws_sts_endpoint_url: str | None = None
+    embeddings_normalize: bool | None = None
+    performance_config_latency: str | None = None
+
+
 class Bedrock(Provider):
+    option_fields = {"bedrock": (BedrockOptions | None, None)}
     name = "bedrock"
     optional_fields = frozenset({"top_k"})
     price_id = "aws"

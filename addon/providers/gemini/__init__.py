@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ProxyError
 from ...openai_format import EMBEDDINGS
-from ...spec import ModelOptions
+from ...spec import OptionsModel
 from ..base import Call, Provider, UpstreamRequest, register, uses_functions
 from . import request, response, urls
 from .common import GEMINI_API, _vertex, finish_reason, usage_of
@@ -31,6 +31,7 @@ from .ids import parse_tool_call_id, tool_call_id
 from .stream import GeminiStream
 
 if TYPE_CHECKING:
+    from ...spec import ModelOptions
     from .native import GeminiFormat
 
 __all__ = [
@@ -47,7 +48,15 @@ __all__ = [
 ]
 
 
+class GeminiOptions(OptionsModel):
+    api_endpoint: str | None = None
+    project_id: str | None = None
+    location_id: str | None = None
+    endpoint_id: str | None = None
+
+
 class Gemini(Provider):
+    option_fields = {"gemini": (GeminiOptions | None, None)}
     name = "gemini"
     optional_fields = frozenset({"top_k"})
     api_base = "https://generativelanguage.googleapis.com"

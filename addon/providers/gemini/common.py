@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ...openai_format import usage
-from ...spec import ModelOptions
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 GEMINI_API = "https://generativelanguage.googleapis.com"
 GENERATE = "generateContent"
