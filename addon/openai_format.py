@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from . import jsonutil
 from .errors import bad_request
 from .openai_answer import check_answer, count
 from .openai_validate import (  # noqa: F401 - validation lives there; these names are the format's API
@@ -71,6 +72,28 @@ def refuse_unsupported(body: dict[str, Any], provider: str, table: Mapping[str, 
         raise bad_request(
             f"'modalities' other than ['text'] are not supported by provider {provider}", param="modalities"
         )
+
+
+def response_format_type(response_format: Any) -> str | None:
+    """The type of a request's response_format: "text" when there is none (OpenAI's default), None when malformed."""
+    if response_format is None:
+        return "text"
+    return response_format.get("type") if isinstance(response_format, dict) else None
+
+
+def arguments_object(arguments: Any, where: str, param: str, suffix: str = "") -> dict[str, Any]:
+    """A tool call's `arguments` (`where`) as the object providers take: a JSON string as OpenAI sends it (empty or
+    absent: {}), or an object as some clients send it. Anything else is a 400 naming `param` (`suffix` says more)."""
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return {}
+    if isinstance(arguments, str):
+        try:
+            arguments = jsonutil.loads(arguments)
+        except ValueError:
+            raise bad_request(f"{where} is not valid JSON", param=param) from None
+    if not isinstance(arguments, dict):
+        raise bad_request(f"{where} must be a JSON object{suffix}", param=param)
+    return arguments
 
 
 def text_of(content: Any) -> str:

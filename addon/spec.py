@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from . import watchdog
 from .errors import bad_request
@@ -34,18 +34,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _absolute(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError("must start with '/'")
+    return path
+
+
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+
+
 class MatchSpec(_Strict):
     host: Annotated[str, Field(min_length=1)]
-    path: str | None = None
+    path: AbsolutePath | None = None
     methods: list[str] | None = None
     filter: str | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _path_absolute(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("must start with '/'")
-        return v
 
     @field_validator("methods")
     @classmethod
@@ -67,7 +69,7 @@ class CommonOptions(_Strict):
     input_cost: Annotated[float, Field(ge=0)] | None = None
     output_cost: Annotated[float, Field(ge=0)] | None = None
     upstream_url: str | None = None
-    upstream_path: str | None = None
+    upstream_path: AbsolutePath | None = None
     embeddings_dimensions: Annotated[int, Field(gt=0)] | None = None
 
     @field_validator("upstream_url")
@@ -78,13 +80,6 @@ class CommonOptions(_Strict):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL such as http://127.0.0.1:9000/v1/messages")
-        return v
-
-    @field_validator("upstream_path")
-    @classmethod
-    def _path_shape(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("must start with '/'")
         return v
 
 

@@ -14,6 +14,7 @@ from ...openai_format import (
     OPENAI_ONLY,
     max_tokens_of,
     refuse_unsupported,
+    response_format_type,
     single_prompt,
     stop_list,
     text_of,
@@ -276,9 +277,7 @@ def _output_config(response_format: Any) -> dict[str, Any] | None:
     string>, "name", "description"}}}`; models without structured output answer Bedrock's own 400, which reaches
     the client. json_object has no native equivalent (Converse takes only a schema) and is refused: a prompt
     instruction would not guarantee JSON, and an any-object schema is not accepted by every model."""
-    if response_format is None:
-        return None
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    kind = response_format_type(response_format)
     if kind == "text":
         return None
     if kind == "json_object":
