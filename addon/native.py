@@ -2,10 +2,10 @@
 
 The request body and the response (streams included) are the client's and the provider's own bytes; the proxy
 only rewrites the URL (path and query kept from the client: it already speaks the native API), removes the
-client's credentials, injects the rule's (re-signing SigV4 for Bedrock over the exact bytes), and decodes the
-native format on the side to record usage, cost and model.
+client's credentials, injects the rule's (re-signed over the exact bytes where the provider signs requests), and
+decodes the native format on the side to record usage, cost and model.
 
-Pure code: no mitmproxy, no I/O (Bedrock's credential chain is resolved beforehand by the glue, through
+Pure code: no mitmproxy, no I/O (a provider's credential chain is resolved beforehand by the glue, through
 `blocking_setup`, as for the translated path).
 """
 
@@ -72,7 +72,7 @@ class NativeUpstream(PreservedRequest):
     record needs about it."""
 
     stream: bool  # the client asked for a streamed answer
-    call: Call  # for the glue's shared code paths (record fields, Bedrock signing)
+    call: Call  # for the glue's shared code paths (record fields, request signing)
     secrets: list[str] = field(default_factory=list)
     request_json: Any = None  # the client body parsed, for the record
 

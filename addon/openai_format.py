@@ -161,8 +161,8 @@ def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None 
 
 
 def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, write_key: str) -> dict[str, Any] | None:
-    """OpenAI usage from a provider that counts cache reads and writes apart from its input tokens (Anthropic,
-    Bedrock): all of them are prompt tokens, and cache reads are OpenAI's cached tokens. None if malformed."""
+    """OpenAI usage from a provider that counts cache reads and writes apart from its input tokens: all of them
+    are prompt tokens, and cache reads are OpenAI's cached tokens. None if malformed."""
     if not isinstance(raw, dict):
         return None
     input_tokens, output_tokens = count(raw.get(input_key)), count(raw.get(output_key))

@@ -90,7 +90,7 @@ def _validate_common(body: dict[str, Any]) -> None:
         if body.get(key) is not None:
             _check_int(body[key], key)
     for key, least in (("max_tokens", 0), ("max_completion_tokens", 0), ("n", 1)):
-        # OpenAI refuses these; a negative limit would reach Ollama as num_predict -1: no limit at all.
+        # OpenAI refuses these; a negative limit could reach a provider as "no limit at all" (num_predict -1).
         if body.get(key) is not None and body[key] < least:
             raise bad_request(f"'{key}' must be at least {least}", param=key)
     stop = body.get("stop")

@@ -1,8 +1,8 @@
 """Streams for clients that do not speak OpenAI: every provider translator emits through the client format's writer.
 
 Provider translators built on the shared skeleton (streaming.FramedTranslator) emit through `self.out`: the client
-format's writer takes that place. Providers whose stream is already OpenAI's (OpenAI, Azure, Mistral, OpenAI-style
-Llama and Hugging Face servers) pass chunks through (streaming.OpenAIPassthrough, with their own fixes); for another
+format's writer takes that place. Providers whose stream is already OpenAI's (OpenAI itself and the OpenAI-compatible
+servers) pass chunks through (streaming.OpenAIPassthrough, with their own fixes); for another
 client format those chunks are read once more, event by event, into the writer (OpenAIChunkReader). Providers never
 learn which format the client spoke. Pure code."""
 

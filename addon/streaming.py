@@ -154,7 +154,7 @@ class OpenAIPassthrough:
 
     When the proxy asked upstream for `stream_options.include_usage` on the client's behalf, the usage-only
     chunk is captured and not shown to the client, which did not ask for it. Usage is recorded from whichever
-    chunk carries it, as it arrives (OpenAI and Azure send it only in the last chunk before [DONE]; servers that
+    chunk carries it, as it arrives (OpenAI sends it only in the last chunk before [DONE]; servers that
     count on every chunk update it each time), so a stream cut off after it keeps it.
     """
 

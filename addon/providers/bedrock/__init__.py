@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ...credentials.aws import CREDENTIALS, CredentialSource, sign_sigv4, signed_host
+from ...credentials.aws import CredentialSource, sign_sigv4, signed_host
 from ...errors import ProxyError, bad_request, default_error_type
 from ...openai_format import EMBEDDINGS
 from ...spec import AuthSpec, OptionsModel, RuleSpec, encode_url_value
@@ -65,6 +65,7 @@ __all__ = [
     "usage_of",
 ]
 
+CREDENTIALS = CredentialSource("provider bedrock")
 SIGNING_NAME = "bedrock"  # the SigV4 service name (not "bedrock-runtime", which is only the host prefix)
 
 
