@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.openai_format import encode_embedding, validate
 from addon.providers import Call, UpstreamRequest
-from addon.rules import Rule, RulesError, load_rules_text
+from addon.rules import Rule, RulesError
+from tests.support.rules import one_rule
 
 EMB = "llm/v1/embeddings"
 VEC = [0.25, -0.5, 1.0]
@@ -24,16 +24,7 @@ VEC2 = [0.125, 0.75, -1.5]
 
 
 def make_rule(provider: str, name: str | None = "embed-model", **extra: Any) -> Rule:
-    options = extra.pop("options", {})
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": EMB,
-        "model": {"provider": provider, "name": name, "options": options},
-        **extra,
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, EMB, extra.pop("options", {}), **extra)
 
 
 def call(rule: Rule, body: Any) -> Call:

@@ -8,26 +8,15 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call
 from addon.openai_format import validate_chat
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
 from addon.streaming import OpenAIPassthrough
+from tests.support.selfhosted import make_rule
 
 CHAT = "llm/v1/chat"
-
-
-def make_rule(provider: str, name: str | None = None, route: str = CHAT, **options: Any) -> Rule:
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": provider, "name": name, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
 
 
 def up_body(rule: Rule, body: Any) -> dict[str, Any]:

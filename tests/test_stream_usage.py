@@ -14,15 +14,14 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 
 from addon import native
 from addon.exchange import ClientRequest, prepare_call, provider_for
 from addon.providers import REGISTRY
-from addon.rules import load_rules_text
 from addon.streaming import StreamTranslator
 from tests.providers.bedrock.test_provider_bedrock import event, frame
 from tests.support.fakes import anthropic_stream, openai_stream, sse
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -32,16 +31,10 @@ FAKE_AWS = {"aws_access_key_id": "AKIDSTREAMUSAGEFAKE1", "aws_secret_access_key"
 
 
 def translator(provider: str, route: str = CHAT, **options: Any) -> StreamTranslator:
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": provider, "name": "m-1", "options": {"upstream_url": UP, **options}},
-    }
     if provider == "bedrock":
-        spec["model"]["options"] = {"bedrock": {"aws_region": "us-east-1"}, **options}
-        spec["auth"] = FAKE_AWS
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
+        rule = one_rule(provider, "m-1", route, {"bedrock": {"aws_region": "us-east-1"}, **options}, auth=FAKE_AWS)
+    else:
+        rule = one_rule(provider, "m-1", route, {"upstream_url": UP, **options})
     body = {"messages": USER} if route == CHAT else {"prompt": "Hi"}
     raw = json.dumps({**body, "stream": True}).encode()
     call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", raw))

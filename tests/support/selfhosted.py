@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.openai_format import FINISH_REASONS
 from addon.providers import Call, UpstreamRequest
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -46,14 +46,7 @@ LLAMA3_DIALOG = (
 
 
 def make_rule(provider: str, name: str | None = None, route: str = CHAT, **options: Any) -> Rule:
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": provider, "name": name, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, route, options)
 
 
 def raw_rule(route: str = CHAT, **options: Any) -> Rule:

@@ -25,14 +25,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
 from tests.support.fakes import FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 OLLAMA = "http://127.0.0.1:11434"
@@ -79,14 +79,7 @@ def history(ids: list[str], args: list[str] | None = None) -> list[dict[str, Any
 
 
 def make_rule(provider: str, name: str | None, **options: Any) -> Rule:
-    spec = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": CHAT,
-        "model": {"provider": provider, "name": name, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, CHAT, options)
 
 
 def mistral_rule() -> Rule:

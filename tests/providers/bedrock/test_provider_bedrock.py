@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import botocore.auth
 import botocore.session
 import pytest
-import yaml
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
@@ -31,7 +30,8 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
 from addon.providers.bedrock import BEDROCK, CREDENTIALS, BedrockStream, CredentialSource, signed_host
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -81,15 +81,7 @@ def make_rule(
     auth: dict[str, Any] | None = None,
 ) -> Rule:
     opts = {"bedrock": {"aws_region": "us-east-1"}} if options is None else options
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "bedrock.internal"},
-        "route_type": route,
-        "model": {"provider": "bedrock", "name": name, "options": opts},
-        "auth": KEYS if auth is None else auth,
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule("bedrock", name, route, opts, host="bedrock.internal", auth=KEYS if auth is None else auth)
 
 
 def make_call(rule: Rule, body: Any, headers: dict[str, str] | None = None) -> Call:

@@ -18,13 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
 from addon.providers.cohere import COHERE, GenerationFailed
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -34,15 +34,8 @@ needs_kong = pytest.mark.skipif(not (KONG / "ai-proxy").is_dir(), reason=f"Kong 
 
 
 def make_rule(route: str = CHAT, name: str | None = "command-r", **options: Any) -> Rule:
-    spec = {
-        "name": "cohere-test",
-        "match": {"host": "cohere.internal"},
-        "route_type": route,
-        "model": {"provider": "cohere", "name": name, "options": options},
-        "auth": {"header_name": "Authorization", "header_value": "Bearer co-fake-key"},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    auth = {"header_name": "Authorization", "header_value": "Bearer co-fake-key"}
+    return one_rule("cohere", name, route, options, rule_name="cohere-test", host="cohere.internal", auth=auth)
 
 
 def request(body: Any) -> ClientRequest:

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt as google_jwt
@@ -27,8 +26,9 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, translate_response
 from addon.providers.base import Call
 from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
 from addon.spec import AuthSpec
+from tests.support.rules import one_rule
 
 ROOT = Path(__file__).resolve().parents[3]
 KONG = ROOT.parent / "shared" / "conformance" / "kong"
@@ -48,16 +48,9 @@ def make_rule(
     route: str = "chat",
     auth: dict[str, Any] | None = None,
 ) -> Rule:
-    spec: dict[str, Any] = {
-        "name": "gemini-test",
-        "match": {"host": "gemini.internal"},
-        "route_type": f"llm/v1/{route}",
-        "model": {"provider": "gemini", "name": model, "options": options or {}},
-    }
-    if auth is not None:
-        spec["auth"] = auth
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    extra = {} if auth is None else {"auth": auth}
+    route = f"llm/v1/{route}"
+    return one_rule("gemini", model, route, options or {}, rule_name="gemini-test", host="gemini.internal", **extra)
 
 
 def prepare(rule: Rule, body: dict[str, Any]) -> Call:
