@@ -8,19 +8,39 @@ from collections.abc import Callable
 from typing import Any
 
 
-def _events(out: bytes) -> list[Any]:
+def sse_events(
+    out: bytes,
+    *,
+    keep_ids: bool = False,
+    allow_empty: bool = False,
+    synthesised: Callable[[str], Any] | None = None,
+    synth_as: str = "",
+) -> list[Any]:
+    """The client's view of a translated stream: every event `data: <json>` or `data: [DONE]`, the output ending
+    with a blank line (or empty, with allow_empty). What differs from response to response is left out: the id
+    and creation time (unless keep_ids), and tool-call ids the proxy made up (`synthesised`), shown as `synth_as`."""
+    assert out.endswith(b"\n\n") or (allow_empty and not out), out[-200:]
     events: list[Any] = []
     for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: ")
+        assert block.startswith("data: "), block
         data = block[len("data: ") :]
         if data == "[DONE]":
             events.append(data)
             continue
         obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
+        if not keep_ids:
+            obj.pop("id", None)
+            obj.pop("created", None)
+        for choice in obj.get("choices") or () if synthesised else ():
+            for call in (choice.get("delta") or {}).get("tool_calls") or ():
+                if isinstance(call.get("id"), str) and synthesised(call["id"]):
+                    call["id"] = synth_as
         events.append(obj)
     return events
+
+
+def _events(out: bytes) -> list[Any]:
+    return sse_events(out, allow_empty=True)
 
 
 def translate(make: Callable[[], Any], raw: bytes) -> list[Any]:

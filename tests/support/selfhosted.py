@@ -17,6 +17,7 @@ from addon.exchange import ClientRequest, build_upstream, prepare_call, provider
 from addon.openai_format import FINISH_REASONS
 from addon.providers import Call, UpstreamRequest
 from addon.rules import Rule
+from tests.support.chunks import sse_events
 from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
@@ -125,19 +126,7 @@ def splits(raw: bytes) -> Iterator[list[bytes]]:
 
 def events(out: bytes) -> list[Any]:
     """The client-side SSE events, ids and timestamps (generated per stream) left out."""
-    assert out.endswith(b"\n\n"), out[-200:]
-    parsed = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            parsed.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        parsed.append(obj)
-    return parsed
+    return sse_events(out)
 
 
 def translate_stream(rule: Rule, raw: bytes, *, include_usage: bool = False, body: Any = None) -> tuple[list, Any]:

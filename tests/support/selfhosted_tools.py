@@ -30,6 +30,7 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
 from addon.rules import Rule
+from tests.support.chunks import sse_events
 from tests.support.fakes import FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump
 from tests.support.rules import one_rule
@@ -137,23 +138,7 @@ def splits(raw: bytes) -> Iterator[list[bytes]]:
 
 def events(out: bytes) -> list[Any]:
     """The client-side SSE events; ids, timestamps and synthesised tool-call ids (random per stream) normalised."""
-    assert out.endswith(b"\n\n"), out[-200:]
-    parsed: list[Any] = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            parsed.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        for choice in obj.get("choices") or ():
-            for tc in (choice.get("delta") or {}).get("tool_calls") or ():
-                if isinstance(tc.get("id"), str) and re.fullmatch(r"call_[0-9a-f]{24}", tc["id"]):
-                    tc["id"] = "call_SYNTH"
-        parsed.append(obj)
-    return parsed
+    return sse_events(out, synthesised=re.compile(r"call_[0-9a-f]{24}").fullmatch, synth_as="call_SYNTH")
 
 
 def translate_stream(rule: Rule, raw: bytes, include_usage: bool = False) -> list[Any]:

@@ -31,6 +31,7 @@ from addon.exchange import ClientRequest, build_upstream, prepare_call, provider
 from addon.providers import Call, UpstreamRequest
 from addon.providers.bedrock import BEDROCK, CREDENTIALS, BedrockStream, CredentialSource, signed_host
 from addon.rules import Rule
+from tests.support.chunks import sse_events
 from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
@@ -954,19 +955,7 @@ def run(pieces: list[bytes], **kw: Any) -> tuple[list[Any], BedrockStream]:
 
 def events_of(out: bytes) -> list[Any]:
     """The SSE events, parsed, without the per-response id and timestamp."""
-    assert out.endswith(b"\n\n") or not out
-    events = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: ")
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            events.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        events.append(obj)
-    return events
+    return sse_events(out, allow_empty=True)
 
 
 def splits(data: bytes) -> list[list[bytes]]:

@@ -24,6 +24,7 @@ from addon.exchange import ClientRequest, build_upstream, prepare_call, provider
 from addon.providers import Call, UpstreamRequest
 from addon.providers.cohere import COHERE, GenerationFailed
 from addon.rules import Rule
+from tests.support.chunks import sse_events
 from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
@@ -861,19 +862,7 @@ def translate(rule: Rule, pieces: list[bytes], include_usage: bool = False, body
 
 
 def parse_sse(out: bytes) -> list[Any]:
-    assert out.endswith(b"\n\n")
-    events: list[Any] = []
-    for block in out[:-2].split(b"\n\n"):
-        assert block.startswith(b"data: "), block
-        data = block[len(b"data: ") :]
-        if data == b"[DONE]":
-            events.append("[DONE]")
-            continue
-        event = json.loads(data)
-        event.pop("id", None)
-        event.pop("created", None)
-        events.append(event)
-    return events
+    return sse_events(out)
 
 
 def assert_split_invariant(rule: Rule, data: bytes, include_usage: bool = False) -> list[Any]:

@@ -28,6 +28,7 @@ from addon.providers.base import Call
 from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
 from addon.rules import Rule
 from addon.spec import AuthSpec
+from tests.support.chunks import sse_events
 from tests.support.rules import one_rule
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -706,23 +707,7 @@ def run_stream(pieces: list[bytes], call: Call = STREAM_CALL, include_usage: boo
 def events(raw: bytes) -> list[Any]:
     """The client-visible events, with what differs from response to response (the id, the creation time and
     the ids synthesised for tool calls) taken out."""
-    assert raw.endswith(b"\n\n")
-    out = []
-    for block in raw.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            out.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        for choice in obj.get("choices") or ():
-            for call in (choice.get("delta") or {}).get("tool_calls") or ():
-                if call.get("id", "").startswith("call_"):
-                    call["id"] = "call_*"
-        out.append(obj)
-    return out
+    return sse_events(raw, synthesised=lambda call_id: call_id.startswith("call_"), synth_as="call_*")
 
 
 def splits(data: bytes) -> Iterator[list[bytes]]:

@@ -21,6 +21,7 @@ from addon.exchange import ClientRequest, build_upstream, prepare_call, provider
 from addon.providers import Call, UpstreamRequest
 from addon.providers.huggingface import HUGGINGFACE
 from addon.rules import Rule
+from tests.support.chunks import sse_events as chunk_events
 from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
@@ -655,13 +656,7 @@ def run(make: Callable[[], Any], pieces: list[bytes]) -> tuple[Any, bytes]:
 
 def sse_events(out: bytes) -> list[Any]:
     """The client's view: every event must be `data: <json>` or `data: [DONE]`."""
-    assert out.endswith(b"\n\n"), out[-200:]
-    events = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        payload = block[len("data: ") :]
-        events.append(payload if payload == "[DONE]" else json.loads(payload))
-    return events
+    return chunk_events(out, keep_ids=True)
 
 
 def normalised(events: list[Any]) -> list[Any]:
