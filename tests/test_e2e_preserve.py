@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.support.fakes import ANSWER, FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -85,13 +85,8 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fakes = FakeUpstream("openai"), FakeUpstream("azure"), FakeUpstream("anthropic")
-    proxy = Mitmdump(tmp_path_factory.mktemp("preserve"), rules(*fakes)).start()
-    try:
+    with running(Mitmdump(tmp_path_factory.mktemp("preserve"), rules(*fakes)), *fakes) as proxy:
         yield Env(proxy, *fakes)
-    finally:
-        proxy.stop()
-        for fake in fakes:
-            fake.close()
 
 
 @pytest.fixture

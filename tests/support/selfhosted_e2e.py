@@ -5,7 +5,6 @@ per format, the openai SDK as the client; and the fake upstreams' bodies."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import openai
 import pytest
 
 from tests.support.fakes import FakeUpstream
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 MISTRAL_KEY = "e2e-mistral-secret-0004"
 CLIENT_KEY = "sk-client-key-must-not-travel"
@@ -83,27 +82,19 @@ class Env:
             fake.reset()
 
     def record_with(self, marker: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for record in self.proxy.records():
-                if marker in json.dumps(record.get("payload", {})):
-                    return record
-            time.sleep(0.02)
-        raise AssertionError(f"no audit record holds {marker!r}")
+        return self.proxy.record_with(marker)
 
 
 def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """The body of a module-scoped `env` fixture: the fakes and the proxy, stopped after the module."""
     fakes = FakeUpstream("mistral"), FakeUpstream("ollama"), FakeUpstream("tgi")
-    proxy = Mitmdump(
-        Path(tmp_path_factory.mktemp("e2e-mistral-llama")), rules(*fakes), env={"E2E_MISTRAL_KEY": MISTRAL_KEY}
-    ).start()
-    try:
+    with running(
+        Mitmdump(
+            Path(tmp_path_factory.mktemp("e2e-mistral-llama")), rules(*fakes), env={"E2E_MISTRAL_KEY": MISTRAL_KEY}
+        ),
+        *fakes,
+    ) as proxy:
         yield Env(proxy, *fakes)
-    finally:
-        proxy.stop()
-        for fake in fakes:
-            fake.close()
 
 
 def collect(stream: Any) -> tuple[str, list[str], list[Any]]:

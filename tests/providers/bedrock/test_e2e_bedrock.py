@@ -13,7 +13,6 @@ import datetime
 import json
 import re
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ import openai
 import pytest
 
 from tests.providers.bedrock.test_provider_bedrock import event, exception, verify_sigv4
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 
 pytestmark = pytest.mark.e2e
 
@@ -270,20 +269,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             "AWS_SESSION_TOKEN": SESSION_TOKEN,
             "AWS_REGION": REGION,
             # Never the machine's AWS set-up, never instance metadata.
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+            **no_machine_aws(workdir),
         },
         extra_args=["--set", "flow_detail=3"],  # headers and bodies in the log: the leak test reads it
     )
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_BEARER_TOKEN_BEDROCK"):
         proxy.env.pop(var, None)
-    proxy.start()
-    try:
+    with running(proxy, fake):
         yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
 
 
 @pytest.fixture
@@ -449,16 +442,6 @@ def test_stream_is_not_buffered(e: Env) -> None:
     assert text == ANSWER
 
 
-def _record_with(e: Env, marker: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for record in e.proxy.records():
-            if marker in json.dumps(record.get("payload", {})):
-                return record
-        time.sleep(0.02)
-    raise AssertionError(f"no audit record holds {marker!r}")
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_audit_record_and_no_secret_anywhere(e: Env, stream: bool) -> None:
     marker = f"bedrock-{uuid.uuid4().hex}"
@@ -467,7 +450,7 @@ def test_audit_record_and_no_secret_anywhere(e: Env, stream: bool) -> None:
         created = e.client(host).chat.completions.create(model=model, messages=messages, stream=stream)
         if stream:
             collect(created)
-    record = _record_with(e, marker)
+    record = e.proxy.record_with(marker)
     assert record["meta"]["provider_name"] == "bedrock" and record["meta"]["status"] == 200
     assert (record["usage"]["prompt_tokens"], record["usage"]["completion_tokens"]) == (25, 12)
     assert record["payload"]["upstream_request"]["messages"] == [{"role": "user", "content": [{"text": marker}]}]

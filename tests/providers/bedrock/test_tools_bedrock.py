@@ -35,7 +35,7 @@ from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock
 from tests.providers.bedrock.test_provider_bedrock import event
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 from tests.support.tools import (
     CALLS,
     FINAL,
@@ -382,9 +382,7 @@ def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         env={
             "E2E_AWS_KEY_ID": KEY_ID,
             "E2E_AWS_SECRET": SECRET,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+            **no_machine_aws(workdir),
         },
     )
     for var in (
@@ -395,12 +393,8 @@ def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "AWS_SESSION_TOKEN",
     ):
         proxy.env.pop(var, None)
-    proxy.start()
-    try:
+    with running(proxy, bedrock):
         yield Env(proxy, bedrock)
-    finally:
-        proxy.stop()
-        bedrock.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.support.fakes import FakeUpstream, Recorded, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -92,12 +92,10 @@ class Env:
 @pytest.fixture(scope="module")
 def cohere_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fake = FakeUpstream("cohere")
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-cohere"), rules(fake), env={"E2E_COHERE_KEY": COHERE_KEY}).start()
-    try:
+    with running(
+        Mitmdump(tmp_path_factory.mktemp("e2e-cohere"), rules(fake), env={"E2E_COHERE_KEY": COHERE_KEY}), fake
+    ) as proxy:
         yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ API key in a header or the query) and to Vertex AI with service-account tokens f
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ import pytest
 
 from tests.providers.gemini.test_provider_gemini import FakeTokenServer
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -133,15 +132,14 @@ def genv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeminiEnv]:
     env = {"E2E_GEMINI_KEY": GEMINI_KEY}
     for i, (email, lifetime) in enumerate(ACCOUNTS.values()):
         env[f"E2E_GCP_SA_{i}"] = oauth.add(email, lifetime)
-    proxy = Mitmdump(
-        tmp_path_factory.mktemp("e2e-gemini"), rules_yaml(fake), env=env, extra_args=["--set", "flow_detail=3"]
-    ).start()
-    try:
+    with running(
+        Mitmdump(
+            tmp_path_factory.mktemp("e2e-gemini"), rules_yaml(fake), env=env, extra_args=["--set", "flow_detail=3"]
+        ),
+        fake,
+        oauth,
+    ) as proxy:
         yield GeminiEnv(proxy, fake, oauth)
-    finally:
-        proxy.stop()
-        fake.close()
-        oauth.close()
 
 
 @pytest.fixture
@@ -306,7 +304,7 @@ def test_audit_record(g: GeminiEnv) -> None:
             model=MODEL, messages=[{"role": "user", "content": marker}], stream=True
         )
     )
-    record = wait_record(g, marker)
+    record = g.proxy.record_with(marker)
     meta = record["meta"]
     assert meta["provider_name"] == "gemini" and meta["status"] == 200 and meta["stream"] is True
     assert meta["response_model"] == "gemini-fake-1-001" and meta["error"] is None
@@ -317,16 +315,6 @@ def test_audit_record(g: GeminiEnv) -> None:
 
 def ask(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
-
-
-def wait_record(g: GeminiEnv, marker: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for record in g.proxy.records():
-            if marker in json.dumps(record.get("payload", {})):
-                return record
-        time.sleep(0.02)
-    raise AssertionError(f"no audit record holds {marker!r}")
 
 
 # ---- Vertex AI -----------------------------------------------------------------------------------------------
@@ -389,7 +377,7 @@ def test_no_secret_in_logs_or_records(g: GeminiEnv) -> None:
     assert g.fake.requests[1].headers["authorization"].startswith("Bearer ya29.fake-vertex-")
     assert g.fake.requests[2].query["key"] == GEMINI_KEY
     for marker in markers:
-        wait_record(g, marker)
+        g.proxy.record_with(marker)
     log = g.proxy.log()
     assert markers[1] in log and "authorization" in log.lower()  # the dump is really there (flow_detail=3)
     recordings = "".join(p.read_text() for p in Path(g.proxy.recordings).glob("*.jsonl"))
