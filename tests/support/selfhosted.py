@@ -272,3 +272,24 @@ def check_kong_unit_response(rule: Rule, provider: str, fmt: str, route: str) ->
         assert ours["usage"] == expected["usage"] == raw["usage"]
     else:
         assert "usage" not in ours
+
+
+def kong_unit_tests(rules: KongRules) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The tests of Kong's unit fixtures for these rules, requests and responses, for a test module to hold:
+    `test_kong_unit_requests, test_kong_unit_responses = kong_unit_tests(KONG_RULES)`."""
+    cases = [pytest.param(*key, id="-".join(key)) for key in rules]
+
+    def rule(provider: str, fmt: str, route: str) -> Rule:
+        return rules[provider, fmt, route](f"llm/v1/{route}")
+
+    @needs_kong
+    @pytest.mark.parametrize(("provider", "fmt", "route"), cases)
+    def test_kong_unit_requests(provider: str, fmt: str, route: str) -> None:
+        check_kong_unit_request(rule(provider, fmt, route), provider, fmt, route)
+
+    @needs_kong
+    @pytest.mark.parametrize(("provider", "fmt", "route"), cases)
+    def test_kong_unit_responses(provider: str, fmt: str, route: str) -> None:
+        check_kong_unit_response(rule(provider, fmt, route), provider, fmt, route)
+
+    return test_kong_unit_requests, test_kong_unit_responses

@@ -85,8 +85,9 @@ class Env:
         return self.proxy.record_with(marker)
 
 
-def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    """The body of a module-scoped `env` fixture: the fakes and the proxy, stopped after the module."""
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """The fakes and the proxy, stopped after the module: a test module imports this fixture and `e`."""
     fakes = FakeUpstream("mistral"), FakeUpstream("ollama"), FakeUpstream("tgi")
     with running(
         Mitmdump(
@@ -95,6 +96,22 @@ def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         *fakes,
     ) as proxy:
         yield Env(proxy, *fakes)
+
+
+@pytest.fixture
+def e(env: Env) -> Env:
+    env.reset()
+    return env
+
+
+def assert_refused_without_upstream_url(provider: str, options: dict[str, Any]) -> None:
+    """A self-hosted rule with no upstream_url cannot load: there is no public server to default to."""
+    from addon.rules import RulesError, load_rules_text
+
+    spec = {"name": "no-url", "match": {"host": "x.internal"}, "model": {"provider": provider, "options": options}}
+    text = json.dumps({"rules": [spec]})
+    with pytest.raises(RulesError, match=r"rule 'no-url': model\.options\.upstream_url is required"):
+        load_rules_text(text, environ={})
 
 
 def collect(stream: Any) -> tuple[str, list[str], list[Any]]:

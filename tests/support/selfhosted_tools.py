@@ -32,7 +32,7 @@ from addon.providers import Call, UpstreamRequest
 from addon.rules import Rule
 from tests.support.chunks import sse_events
 from tests.support.fakes import FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
@@ -365,8 +365,9 @@ MISTRAL_KEY = "e2e-mistral-tools-secret-0005"
 CLIENT_KEY = "sk-client-key-must-not-travel"
 
 
-def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The body of a module-scoped `env` fixture: the fakes and the proxy, stopped after the module."""
+@pytest.fixture(scope="module")
+def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The fakes and the proxy, stopped after the module (a provider folder's conftest imports the fixtures)."""
     fakes = {"mistral": FakeUpstream("mistral"), "ollama": FakeUpstream("ollama"), "tgi": FakeUpstream("tgi")}
 
     def rule(name: str, host: str, provider: str, model: str | None, options: dict[str, Any], **extra: Any) -> dict:
@@ -395,19 +396,17 @@ def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         Path(tmp_path_factory.mktemp("e2e-tools-selfhosted")),
         json.dumps({"rules": spec}),
         env={"E2E_MISTRAL_KEY": MISTRAL_KEY},
-    ).start()
-    try:
+    )
+    with running(proxy, *fakes.values()):
         yield {"proxy": proxy, **fakes}
-    finally:
-        proxy.stop()
-        for fake in fakes.values():
-            fake.close()
 
 
-def reset(env: dict[str, Any]) -> dict[str, Any]:
+@pytest.fixture
+def tools(tools_env: dict[str, Any]) -> dict[str, Any]:
+    """The shared environment, its fakes reset: the fakes and the proxy by name."""
     for name in ("mistral", "ollama", "tgi"):
-        env[name].reset()
-    return env
+        tools_env[name].reset()
+    return tools_env
 
 
 def sdk(env: dict[str, Any], host: str) -> openai.OpenAI:
