@@ -66,6 +66,11 @@ def refused(fn, *args: Any, status: int = 400, **kw: Any) -> ProxyError:
     return e.value
 
 
+def refused_request(rule: Rule, body: Any, status: int = 400) -> ProxyError:
+    """The error that building the upstream request for `body` raises (a 400 unless `status`), enveloped."""
+    return refused(upstream, rule, body, status=status)
+
+
 def respond(rule: Rule, data: Any, *, body: Any = None, status: int = 200) -> tuple[int, dict[str, Any]]:
     request = body if body is not None else ({"messages": USER} if rule.spec.route_type == CHAT else {"prompt": "Hi"})
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()

@@ -12,13 +12,18 @@ from typing import Any
 
 import pytest
 
-from addon.errors import ProxyError
-from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
+from addon.exchange import build_upstream, provider_for, translate_response
 from addon.openai_format import FINISH_REASONS
-from addon.providers import Call, UpstreamRequest
 from addon.rules import Rule
 from tests.support.chunks import sse_events
+from tests.support.pipeline import call as call
+from tests.support.pipeline import client as client
+from tests.support.pipeline import refused_request as refused_request
+from tests.support.pipeline import up_body as up_body
+from tests.support.pipeline import upstream as upstream
 from tests.support.rules import one_rule
+
+refused = refused_request  # the builder tests name it so
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -63,34 +68,8 @@ def mistral_rule(route: str = CHAT, **options: Any) -> Rule:
     return make_rule("mistral", "mistral-small-latest", route, **options)
 
 
-def client(body: Any) -> ClientRequest:
-    return ClientRequest({}, {}, "application/json", json.dumps(body).encode())
-
-
-def call(rule: Rule, body: Any) -> Call:
-    return prepare_call(rule, {}, client(body))
-
-
-def upstream(rule: Rule, body: Any) -> UpstreamRequest:
-    return build_upstream(rule, call(rule, body))
-
-
-def up_body(rule: Rule, body: Any) -> dict[str, Any]:
-    up = upstream(rule, body)
-    assert up.body is not None
-    return up.body
-
-
 def default_body(rule: Rule) -> dict[str, Any]:
     return {"messages": USER} if rule.spec.route_type == CHAT else {"prompt": "Hi"}
-
-
-def refused(rule: Rule, body: Any, status: int = 400) -> ProxyError:
-    with pytest.raises(ProxyError) as e:
-        upstream(rule, body)
-    assert e.value.status == status, e.value.message
-    assert set(e.value.envelope()["error"]) == {"message", "type", "param", "code"}
-    return e.value
 
 
 def respond(rule: Rule, data: Any, *, body: Any = None, status: int = 200) -> tuple[int, dict[str, Any]]:

@@ -26,14 +26,18 @@ import httpx
 import openai
 import pytest
 
-from addon.errors import ProxyError
-from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from addon.providers import Call, UpstreamRequest
+from addon.exchange import build_upstream, provider_for, translate_response
 from addon.rules import Rule
 from tests.support.chunks import sse_events
 from tests.support.fakes import FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.pipeline import call as call
+from tests.support.pipeline import refused_request as refused_request
+from tests.support.pipeline import up_body as up_body
+from tests.support.pipeline import upstream as upstream
 from tests.support.rules import one_rule
+
+refused = refused_request  # the builder tests name it so
 
 CHAT = "llm/v1/chat"
 OLLAMA = "http://127.0.0.1:11434"
@@ -98,27 +102,6 @@ def hf_rule() -> Rule:
 
 def raw_rule() -> Rule:
     return make_rule("llama2", None, llama2_format="raw", upstream_url=f"{TGI}/generate")
-
-
-def call(rule: Rule, body: Any) -> Call:
-    return prepare_call(rule, {}, ClientRequest({}, {}, "application/json", json.dumps(body).encode()))
-
-
-def upstream(rule: Rule, body: Any) -> UpstreamRequest:
-    return build_upstream(rule, call(rule, body))
-
-
-def up_body(rule: Rule, body: Any) -> dict[str, Any]:
-    up = upstream(rule, body)
-    assert up.body is not None
-    return up.body
-
-
-def refused(rule: Rule, body: Any) -> ProxyError:
-    with pytest.raises(ProxyError) as e:
-        upstream(rule, body)
-    assert e.value.status == 400, e.value.message
-    return e.value
 
 
 def ok(rule: Rule, data: Any, body: Any = None) -> dict[str, Any]:

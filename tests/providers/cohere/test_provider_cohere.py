@@ -21,10 +21,11 @@ import pytest
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from addon.providers import Call, UpstreamRequest
 from addon.providers.cohere import COHERE, GenerationFailed
 from addon.rules import Rule
 from tests.support.chunks import sse_events
+from tests.support.pipeline import call, up_body, upstream
+from tests.support.pipeline import refused_request as refused
 from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
@@ -41,28 +42,6 @@ def make_rule(route: str = CHAT, name: str | None = "command-r", **options: Any)
 
 def request(body: Any) -> ClientRequest:
     return ClientRequest({}, {}, "application/json", json.dumps(body).encode())
-
-
-def call(rule: Rule, body: Any) -> Call:
-    return prepare_call(rule, {}, request(body))
-
-
-def upstream(rule: Rule, body: Any) -> UpstreamRequest:
-    return build_upstream(rule, call(rule, body))
-
-
-def up_body(rule: Rule, body: Any) -> dict[str, Any]:
-    up = upstream(rule, body)
-    assert up.body is not None
-    return up.body
-
-
-def refused(rule: Rule, body: Any) -> ProxyError:
-    with pytest.raises(ProxyError) as e:
-        upstream(rule, body)
-    assert e.value.status == 400, e.value.message
-    assert set(e.value.envelope()["error"]) == {"message", "type", "param", "code"}
-    return e.value
 
 
 def respond(rule: Rule, data: Any, status: int = 200, ctype: str = "application/json") -> tuple[int, dict[str, Any]]:
