@@ -74,3 +74,35 @@ def accumulate(events: list[Any]) -> dict[str, Any]:
                 slot["arguments"] += (tc.get("function") or {}).get("arguments") or ""
             finish = choice.get("finish_reason") or finish
     return {"content": content, "tool_calls": [calls[i] for i in sorted(calls)], "finish": finish, "usage": found_usage}
+
+
+def every_split(translator_factory: Callable[[], Any], raw: bytes) -> list[bytes]:
+    """The output for the stream fed whole, in 1-byte pieces and split at every offset: all must agree."""
+    outs = []
+    t = translator_factory()
+    outs.append(t.feed(raw) + t.finish())
+    t = translator_factory()
+    outs.append(b"".join(t.feed(raw[i : i + 1]) for i in range(len(raw))) + t.finish())
+    for cut in range(1, len(raw)):
+        t = translator_factory()
+        outs.append(t.feed(raw[:cut]) + t.feed(raw[cut:]) + t.finish())
+    return outs
+
+
+def assert_error_null_is_no_error(translator_factory: Callable[[], Any]) -> None:
+    """`"error": null` in an OpenAI-format chunk is no error (the OpenAI SDK raises only on a truthy one)."""
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}],
+        "error": None,
+    }
+    raw = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+    for out in every_split(translator_factory, raw):
+        assert b'"Hi"' in out and out.endswith(b"data: [DONE]\n\n")
+    t = translator_factory()
+    t.feed(raw)
+    t.finish()
+    assert t.result.error is None and t.result.completed and t.result.text == ["Hi"]
