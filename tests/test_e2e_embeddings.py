@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from addon.openai_format import encode_embedding
-from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock
+from tests.support.bedrock import BedrockReply, FakeBedrock
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 

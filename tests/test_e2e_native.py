@@ -17,10 +17,11 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from tests.providers.bedrock.test_e2e_bedrock import MODEL as BEDROCK_MODEL
-from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock, converse_frames, converse_json
+from tests.support.bedrock import BedrockReply, FakeBedrock, converse_frames, converse_json
 from tests.support.fakes import ANSWER, FakeUpstream, Reply, anthropic_message, anthropic_stream, sse
 from tests.support.mitmdump import Mitmdump, running
+
+BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 pytestmark = pytest.mark.e2e
 

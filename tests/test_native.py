@@ -20,7 +20,7 @@ from addon.errors import ProxyError
 from addon.providers import REGISTRY
 from addon.rules import RulesError, load_rules_text
 from addon.spec import AuthSpec, ModelOptions
-from tests.providers.bedrock.test_provider_bedrock import event, exception, frame, verify_sigv4
+from tests.support.bedrock import event, exception, frame, verify_sigv4
 from tests.support.fakes import sse
 from tests.support.native import assert_recorded, build, kong, record, req, run
 

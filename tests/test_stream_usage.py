@@ -19,7 +19,7 @@ from addon import native
 from addon.exchange import ClientRequest, prepare_call, provider_for
 from addon.providers import REGISTRY
 from addon.streaming import StreamTranslator
-from tests.providers.bedrock.test_provider_bedrock import event, frame
+from tests.support.bedrock import event, frame
 from tests.support.fakes import anthropic_stream, openai_stream, sse
 from tests.support.rules import one_rule
 

@@ -8,13 +8,9 @@ the end-to-end fake Bedrock uses it too.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime
-import hashlib
-import hmac
 import json
 import re
-import struct
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +27,7 @@ from addon.exchange import ClientRequest, build_upstream, prepare_call, provider
 from addon.providers import Call, UpstreamRequest
 from addon.providers.bedrock import BEDROCK, CREDENTIALS, BedrockStream, CredentialSource, signed_host
 from addon.rules import Rule
+from tests.support.bedrock import event, exception, frame, verify_sigv4
 from tests.support.chunks import sse_events
 from tests.support.rules import one_rule
 
@@ -119,58 +116,6 @@ def signed(rule: Rule, body: Any, headers: dict[str, str] | None = None) -> tupl
 # ==============================================================================================================
 # SigV4 as the server checks it
 # ==============================================================================================================
-
-_AUTH = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
-    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
-)
-
-
-def verify_sigv4(
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: bytes,
-    keys: dict[str, str],
-    region: str,
-    now: datetime.datetime | None = None,
-) -> str | None:
-    """None if the request carries a valid SigV4 signature for service `bedrock`, else why not.
-
-    `path` is the raw request target as received (percent-encoding intact, query included), `headers` lower-cased.
-    The canonical request is rebuilt by botocore from what arrived, as AWS does: the proxy's own signing code
-    plays no part, and a body or path that differs from what was signed fails.
-    """
-    match = _AUTH.match(headers.get("authorization", ""))
-    if match is None:
-        return "no SigV4 Authorization header"
-    secret = keys.get(match["key"])
-    if secret is None:
-        return f"unknown access key {match['key']}"
-    if (match["region"], match["service"]) != (region, "bedrock"):
-        return f"credential scope {match['region']}/{match['service']}, expected {region}/bedrock"
-    amz_date = headers.get("x-amz-date", "")
-    if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date) or amz_date[:8] != match["date"]:
-        return "x-amz-date missing or not the credential date"
-    if now is not None:
-        stamp = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
-        if abs((now - stamp).total_seconds()) > 15 * 60:
-            return "request time too skewed"
-    signed_names = match["signed"].split(";")
-    required = {"host", "x-amz-date"} | ({"x-amz-security-token"} if "x-amz-security-token" in headers else set())
-    if not required <= set(signed_names) or any(n not in headers for n in signed_names):
-        return f"signed headers {signed_names} do not cover {sorted(required)} or name absent headers"
-    if "x-amz-content-sha256" in headers and headers["x-amz-content-sha256"] != hashlib.sha256(body).hexdigest():
-        return "x-amz-content-sha256 does not match the body"
-    request = AWSRequest(
-        method=method, url=f"https://{headers['host']}{path}", data=body, headers={n: headers[n] for n in signed_names}
-    )
-    request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(match["key"], secret), "bedrock", region)
-    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-    if not hmac.compare_digest(expected, match["signature"]):
-        return "The request signature we calculated does not match the signature you provided."
-    return None
 
 
 def verify(
@@ -873,27 +818,6 @@ def test_errors_through_the_pipeline() -> None:
 # ==============================================================================================================
 # Streams
 # ==============================================================================================================
-
-
-def frame(headers: dict[str, str], payload: bytes) -> bytes:
-    """One AWS eventstream message (string headers), with valid prelude and message CRCs."""
-    raw = b"".join(
-        bytes([len(k.encode())]) + k.encode() + b"\x07" + struct.pack(">H", len(v.encode())) + v.encode()
-        for k, v in headers.items()
-    )
-    prelude = struct.pack(">II", 16 + len(raw) + len(payload), len(raw))
-    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + raw + payload
-    return message + struct.pack(">I", binascii.crc32(message))
-
-
-def event(kind: str, body: dict[str, Any], pad: str = "abcdefgh") -> bytes:
-    headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
-    return frame(headers, json.dumps({**body, "p": pad}, ensure_ascii=False).encode())
-
-
-def exception(kind: str, message: str) -> bytes:
-    headers = {":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"}
-    return frame(headers, json.dumps({"message": message}).encode())
 
 
 PIECES = ["Héllo ", "wörld 👋🏽", "!"]

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from addon.providers.bedrock import BEDROCK
-from tests.providers.bedrock.test_provider_bedrock import event as bedrock_event
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
+from tests.support.bedrock import event as bedrock_event
 from tests.support.chunks import accumulate, translate
 from tests.support.pipeline import PREFILL
 

@@ -31,10 +31,9 @@ from openai.types.chat import ChatCompletion
 from addon.errors import ProxyError
 from addon.exchange import build_upstream
 from addon.providers.bedrock import BEDROCK, decode_tool_id, encode_tool_id
-from tests.providers.bedrock.test_e2e_bedrock import BedrockReply, FakeBedrock
-from tests.providers.bedrock.test_provider_bedrock import event
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
+from tests.support.bedrock import BedrockReply, FakeBedrock, event
 from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 from tests.support.tools import (
     CALLS,
