@@ -22,6 +22,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.support.fakes import ANSWER, JsonBody
+from tests.support.fakes import STREAM_PIECES as PIECES
+
 _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
@@ -96,22 +99,12 @@ def exception(kind: str, message: str) -> bytes:
     return frame(headers, json.dumps({"message": message}).encode())
 
 
-ANSWER = "The sum of 1 + 1 is 2."
-
-
-PIECES = ["The sum ", "of 1 + 1 ", "is 2."]
-
-
 @dataclass
-class Seen:
+class Seen(JsonBody):
     path: str  # the raw request target, percent-encoding intact
     headers: dict[str, str]
     body: bytes
     rejected: str | None  # why the signature was refused, if it was
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass

@@ -21,17 +21,23 @@ from urllib.parse import parse_qsl, urlsplit
 ANSWER = "The sum of 1 + 1 is 2."
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str  # without query
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
+class JsonBody:
+    """A received request's body, parsed."""
+
     body: bytes
 
     @property
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+@dataclass
+class Recorded(JsonBody):
+    method: str
+    path: str  # without query
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
 
 
 @dataclass
