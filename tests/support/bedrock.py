@@ -22,7 +22,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.support.fakes import ANSWER, JsonBody
+from tests.support.fakes import ANSWER, JsonBody, ReplyQueue
 from tests.support.fakes import STREAM_PIECES as PIECES
 
 _AUTH = re.compile(
@@ -136,7 +136,7 @@ def converse_frames(pieces: list[str] = PIECES, complete: bool = True) -> list[b
     return frames
 
 
-class FakeBedrock:
+class FakeBedrock(ReplyQueue):
     def __init__(self, keys: dict[str, str], region: str) -> None:
         self.keys = keys
         self.region = region
@@ -218,15 +218,6 @@ class FakeBedrock:
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
-
-    def queue(self, *replies: BedrockReply) -> None:
-        with self._lock:
-            self._queue.extend(replies)
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-            self._queue.clear()
 
     def last(self) -> Seen:
         assert self.requests, "the fake Bedrock received no request"

@@ -4,7 +4,7 @@ same), then accumulated as a client would (content, tool calls, finish reason, u
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -37,6 +37,14 @@ def sse_events(
                     call["id"] = synth_as
         events.append(obj)
     return events
+
+
+def splits(raw: bytes) -> Iterator[list[bytes]]:
+    """The whole body, 1-byte pieces, and two pieces split at every offset."""
+    yield [raw]
+    yield [raw[i : i + 1] for i in range(len(raw))]
+    for i in range(1, len(raw)):
+        yield [raw[:i], raw[i:]]
 
 
 def _events(out: bytes) -> list[Any]:

@@ -31,6 +31,23 @@ class JsonBody:
         return json.loads(self.body)
 
 
+class ReplyQueue:
+    """A fake server's replies to come (`queue`) and the requests it received; `reset` forgets both."""
+
+    requests: list[Any]
+    _queue: Any  # a deque of replies
+    _lock: Any
+
+    def queue(self, *replies: Any) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._queue.clear()
+
+
 @dataclass
 class Recorded(JsonBody):
     method: str
@@ -215,7 +232,7 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FakeUpstream:
+class FakeUpstream(ReplyQueue):
     def __init__(self, name: str) -> None:
         self.name = name
         self.requests: list[Recorded] = []
@@ -299,15 +316,9 @@ class FakeUpstream:
         handler.end_headers()
         handler.wfile.write(body)
 
-    def queue(self, *replies: Reply) -> None:
-        with self._lock:
-            self._queue.extend(replies)
-
     def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-            self._queue.clear()
-            self.responder = None
+        super().reset()
+        self.responder = None
 
     def last(self) -> Recorded:
         assert self.requests, f"fake {self.name} received no request"

@@ -6,7 +6,7 @@ mistral/llama2 unit fixtures, compared on meaning."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from addon.exchange import build_upstream, provider_for, translate_response
 from addon.openai_format import FINISH_REASONS
 from addon.rules import Rule
+from tests.support.chunks import splits as splits
 from tests.support.chunks import sse_events
 from tests.support.pipeline import call as call
 from tests.support.pipeline import client as client
@@ -93,14 +94,6 @@ def envelope(rule: Rule, data: Any, status: int, expected_status: int | None = N
 
 
 # ---- streams --------------------------------------------------------------------------------------------------
-
-
-def splits(raw: bytes) -> Iterator[list[bytes]]:
-    """The whole body, 1-byte pieces, and two pieces split at every offset."""
-    yield [raw]
-    yield [raw[i : i + 1] for i in range(len(raw))]
-    for i in range(1, len(raw)):
-        yield [raw[:i], raw[i:]]
 
 
 def events(out: bytes) -> list[Any]:

@@ -28,6 +28,7 @@ import pytest
 
 from addon.exchange import build_upstream, provider_for, translate_response
 from addon.rules import Rule
+from tests.support.chunks import splits as splits
 from tests.support.chunks import sse_events
 from tests.support.fakes import FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump, running
@@ -109,14 +110,6 @@ def ok(rule: Rule, data: Any, body: Any = None) -> dict[str, Any]:
     status, out = translate_response(provider_for(rule), c, 200, json.dumps(data).encode(), "application/json")
     assert status == 200, out
     return out
-
-
-def splits(raw: bytes) -> Iterator[list[bytes]]:
-    """The whole body, 1-byte pieces, and two pieces split at every offset."""
-    yield [raw]
-    yield [raw[i : i + 1] for i in range(len(raw))]
-    for i in range(1, len(raw)):
-        yield [raw[:i], raw[i:]]
 
 
 def events(out: bytes) -> list[Any]:
