@@ -527,3 +527,12 @@ def check_round_trip(e: dict[str, Any], case: str) -> None:
     helper_calls = [c.model_dump() for c in done.choices[0].message.tool_calls or []]
     assert done.choices[0].finish_reason == "tool_calls"
     assert same_calls(helper_calls, non_streamed)
+
+
+def assert_refused_before_sending(tools: dict[str, Any], host: str, fields: dict[str, Any], param: str) -> None:
+    """The SDK's request through the proxy is a clear 400 naming `param`, and no fake upstream saw anything."""
+    with pytest.raises(openai.BadRequestError) as err:
+        sdk(tools, host).chat.completions.create(model=MODELS[host], **fields)
+    assert err.value.status_code == 400
+    assert err.value.body["param"] == param  # type: ignore[index]
+    assert not tools["mistral"].requests and not tools["ollama"].requests and not tools["tgi"].requests
