@@ -29,18 +29,11 @@ from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
 from addon.rules import Rule
 from addon.spec import AuthSpec
 from tests.support.chunks import sse_events
+from tests.support.native import kong
 from tests.support.rules import one_rule
 
 ROOT = Path(__file__).resolve().parents[3]
-KONG = ROOT.parent / "shared" / "conformance" / "kong"
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
-
-
-def kong(rel: str) -> Path:
-    path = KONG / rel
-    if not path.exists():
-        pytest.skip(f"Kong conformance data not present at {path}")
-    return path
 
 
 def make_rule(
