@@ -13,18 +13,12 @@ import httpx
 import openai
 import pytest
 
+from tests.support.chunks import collect
 from tests.support.e2e_env import MESSAGES, MODELS, Env
 from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, anthropic_stream, openai_stream, sse
 
 pytestmark = pytest.mark.e2e
 PROVIDERS = ["openai", "azure", "anthropic"]
-
-
-def collect(stream) -> tuple[str, list[str], list]:
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 @pytest.mark.parametrize("via", ["proxy", "reverse"])

@@ -114,3 +114,15 @@ def assert_error_null_is_no_error(translator_factory: Callable[[], Any]) -> None
     t.feed(raw)
     t.finish()
     assert t.result.error is None and t.result.completed and t.result.text == ["Hi"]
+
+
+def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
+    """An openai SDK stream read to its end: the text (chat or completions), the finish reasons, the chunks."""
+    chunks = list(stream)
+    text = "".join(
+        (c.choices[0].delta.content if hasattr(c.choices[0], "delta") else c.choices[0].text) or ""
+        for c in chunks
+        if c.choices
+    )
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    return text, finish, chunks

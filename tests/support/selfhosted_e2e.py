@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support.chunks import collect as collect
 from tests.support.fakes import FakeUpstream
 from tests.support.mitmdump import Mitmdump, running
 
@@ -112,17 +113,6 @@ def assert_refused_without_upstream_url(provider: str, options: dict[str, Any]) 
     text = json.dumps({"rules": [spec]})
     with pytest.raises(RulesError, match=r"rule 'no-url': model\.options\.upstream_url is required"):
         load_rules_text(text, environ={})
-
-
-def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join(
-        (c.choices[0].delta.content if hasattr(c.choices[0], "delta") else c.choices[0].text) or ""
-        for c in chunks
-        if c.choices
-    )
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 def usage_of(chunks: list[Any]) -> list[tuple[int, int, int]]:

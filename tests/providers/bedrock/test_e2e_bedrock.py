@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
@@ -31,6 +30,7 @@ from tests.support.bedrock import (
     converse_frames,
     exception,
 )
+from tests.support.chunks import collect
 from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 
 pytestmark = pytest.mark.e2e
@@ -144,13 +144,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 def e(env: Env) -> Env:
     env.fake.reset()
     return env
-
-
-def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 def signed_ok(seen: Seen, key_id: str = KEY_ID) -> None:

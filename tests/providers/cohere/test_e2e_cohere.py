@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support.chunks import collect as read_stream
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, running
 
@@ -174,9 +175,7 @@ NDJSON = {"content-type": "application/stream+json"}
 
 
 def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join((c.choices[0].delta.content or "") for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    text, finish, chunks = read_stream(stream)
     return text, finish, [c.usage for c in chunks if c.usage is not None]
 
 

@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from tests.providers.gemini.test_provider_gemini import FakeTokenServer
+from tests.support.chunks import collect
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump, running
 
@@ -146,13 +147,6 @@ def genv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeminiEnv]:
 def g(genv: GeminiEnv) -> GeminiEnv:
     genv.fake.reset()
     return genv
-
-
-def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 # ---- Gemini API ----------------------------------------------------------------------------------------------
