@@ -81,22 +81,45 @@ def anthropic_message(text: str = ANSWER, stop_reason: str = "end_turn", **usage
     }
 
 
-def openai_chat(text: str = ANSWER, model: str = "gpt-fake-1", finish_reason: str = "stop") -> dict[str, Any]:
+def chat_completion(
+    message: dict[str, Any],
+    finish: str,
+    *,
+    id: str,
+    created: int,
+    model: str,
+    usage: dict[str, Any],
+    with_logprobs: bool = False,
+    **top: Any,
+) -> dict[str, Any]:
+    """An OpenAI-format chat.completion with one choice, as OpenAI-compatible servers answer (`top`: more
+    top-level fields, before the choices; with_logprobs: the choice's `"logprobs": null`)."""
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", **message}}
+    if with_logprobs:
+        choice["logprobs"] = None
+    choice["finish_reason"] = finish
     return {
-        "id": "chatcmpl-fake01",
+        "id": id,
         "object": "chat.completion",
-        "created": 1700000000,
+        "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37},
+        **top,
+        "choices": [choice],
+        "usage": usage,
     }
+
+
+def openai_chat(text: str = ANSWER, model: str = "gpt-fake-1", finish_reason: str = "stop") -> dict[str, Any]:
+    usage = {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}
+    return chat_completion(
+        {"content": text},
+        finish_reason,
+        id="chatcmpl-fake01",
+        created=1700000000,
+        model=model,
+        usage=usage,
+        with_logprobs=True,
+    )
 
 
 def openai_completion(text: str = ANSWER, model: str = "gpt-fake-instruct") -> dict[str, Any]:

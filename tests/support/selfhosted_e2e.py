@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from tests.support.chunks import collect as collect
-from tests.support.fakes import FakeUpstream
+from tests.support.fakes import FakeUpstream, chat_completion
 from tests.support.mitmdump import Mitmdump, running
 
 MISTRAL_KEY = "e2e-mistral-secret-0004"
@@ -128,14 +128,9 @@ def sse(obj: Any, space: bool = True) -> bytes:
 
 
 def mistral_reply(text: str = ANSWER, finish: str = "stop") -> dict[str, Any]:
-    return {
-        "id": "a1b2c3d4e5f6",
-        "object": "chat.completion",
-        "created": 1732548656,
-        "model": "mistral-small-2409",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-        "usage": USAGE,
-    }
+    return chat_completion(
+        {"content": text}, finish, id="a1b2c3d4e5f6", created=1732548656, model="mistral-small-2409", usage=USAGE
+    )
 
 
 def mistral_stream(finish: str = "stop") -> list[bytes]:

@@ -30,7 +30,7 @@ from addon.exchange import build_upstream, provider_for, translate_response
 from addon.rules import Rule
 from tests.support.chunks import splits as splits
 from tests.support.chunks import sse_events
-from tests.support.fakes import FakeUpstream, Reply
+from tests.support.fakes import FakeUpstream, Reply, chat_completion
 from tests.support.mitmdump import Mitmdump, running
 from tests.support.pipeline import call as call
 from tests.support.pipeline import refused_request as refused_request
@@ -189,14 +189,9 @@ def mistral_calls() -> list[dict[str, Any]]:
 
 
 def mistral_reply(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "cmpl-e58cc69e",
-        "object": "chat.completion",
-        "created": 1732548656,
-        "model": "mistral-small-latest",
-        "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 80, "completion_tokens": 30, "total_tokens": 110},
-    }
+    return chat_completion(
+        message, finish, id="cmpl-e58cc69e", created=1732548656, model="mistral-small-latest", usage=_TOOL_USAGE
+    )
 
 
 def mistral_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -273,17 +268,19 @@ def ollama_text_stream(text: str) -> bytes:
 
 
 def tgi_reply(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "",
-        "object": "chat.completion",
-        "created": 1732548656,
-        "model": "tgi",
-        "system_fingerprint": "3.0.1-native",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", **message}, "logprobs": None, "finish_reason": finish}
-        ],
-        "usage": {"prompt_tokens": 80, "completion_tokens": 30, "total_tokens": 110},
-    }
+    return chat_completion(
+        message,
+        finish,
+        id="",
+        created=1732548656,
+        model="tgi",
+        usage=_TOOL_USAGE,
+        with_logprobs=True,
+        system_fingerprint="3.0.1-native",
+    )
+
+
+_TOOL_USAGE = {"prompt_tokens": 80, "completion_tokens": 30, "total_tokens": 110}
 
 
 def tgi_calls() -> list[dict[str, Any]]:

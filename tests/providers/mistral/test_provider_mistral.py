@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from addon.exchange import provider_for
+from tests.support.fakes import chat_completion
 from tests.support.selfhosted import (
     COMPLETIONS,
     KONG,
@@ -153,14 +154,15 @@ def test_mistral_fim_completions_when_the_path_names_it():
 
 
 def mistral_reply(content: Any = "Rome.", finish: str = "stop") -> dict[str, Any]:
-    return {
-        "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
-        "object": "chat.completion",
-        "created": 1702256327,
-        "model": "mistral-small-latest",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 16, "completion_tokens": 34, "total_tokens": 50},
-    }
+    usage = {"prompt_tokens": 16, "completion_tokens": 34, "total_tokens": 50}
+    return chat_completion(
+        {"content": content},
+        finish,
+        id="cmpl-e5cc70bb28c444948073e77776eb30ef",
+        created=1702256327,
+        model="mistral-small-latest",
+        usage=usage,
+    )
 
 
 @pytest.mark.parametrize(
