@@ -88,7 +88,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    """The fakes and the proxy, stopped after the module: a test module imports this fixture and `e`."""
+    """The fakes and the proxy, stopped after the module. A provider folder's conftest takes it in, and the
+    `e` fixture of tests/conftest.py then resets this environment for each test."""
     fakes = FakeUpstream("mistral"), FakeUpstream("ollama"), FakeUpstream("tgi")
     with running(
         Mitmdump(
@@ -97,12 +98,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         *fakes,
     ) as proxy:
         yield Env(proxy, *fakes)
-
-
-@pytest.fixture
-def e(env: Env) -> Env:
-    env.reset()
-    return env
 
 
 def assert_refused_without_upstream_url(provider: str, options: dict[str, Any]) -> None:
