@@ -81,14 +81,12 @@ class MistralChatStream(OpenAIPassthrough):
 
     source = "mistral"
     error_passthrough = False
+    object_errors = True
 
     def _event(self, data: str) -> bytes:
         if data == "[DONE]" and not self._done:
             return self._usage_chunk + super()._event(data)
         return super()._event(data)
-
-    def _is_error(self, obj: dict[str, Any]) -> bool:
-        return bool(obj.get("error")) or obj.get("object") == "error"
 
     def _stream_error(self, obj: dict[str, Any]) -> ProxyError:
         return _stream_error(obj)  # in OpenAI's envelope, whatever the upstream's shape
