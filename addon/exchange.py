@@ -245,7 +245,7 @@ def translate_response(
         data = jsonutil.loads(body)
         # The translation, checked where clients and the record read it, whatever the provider sent.
         return 200, openai_format.check_answer(call.route_type, provider.parse_response(call, data))
-    except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. Cohere finish_reason ERROR/TIMEOUT)
+    except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. a finish reason saying it failed)
         return e.status, e.envelope()
     except (ValueError, UpstreamFormatError) as e:
         # ValueError covers JSON decoding and check_answer; UpstreamFormatError is a body of the wrong shape.

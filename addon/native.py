@@ -2,10 +2,10 @@
 
 The request body and the response (streams included) are the client's and the provider's own bytes; the proxy
 only rewrites the URL (path and query kept from the client: it already speaks the native API), removes the
-client's credentials, injects the rule's (re-signing SigV4 for Bedrock over the exact bytes), and decodes the
-native format on the side to record usage, cost and model.
+client's credentials, injects the rule's (re-signed over the exact bytes where the provider signs requests), and
+decodes the native format on the side to record usage, cost and model.
 
-Pure code: no mitmproxy, no I/O (Bedrock's credential chain is resolved beforehand by the glue, through
+Pure code: no mitmproxy, no I/O (a provider's credential chain is resolved beforehand by the glue, through
 `blocking_setup`, as for the translated path).
 """
 
@@ -14,18 +14,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import jsonutil
 from .auth import CREDENTIAL_PARAMS, apply_auth
 from .errors import ProxyError, bad_request
 from .openai_format import checked_model
+from .preserve import PreservedRequest
 from .providers import REGISTRY, Call, UpstreamRequest
 from .providers.base import url_path
-from .spec import AuthSpec, ModelOptions
+from .spec import AuthSpec
 from .streaming import StreamResult, stream_error
 from .streams import FramingSniffer, JSONArrayDecoder, NDJSONDecoder, SSEDecoder
+
+if TYPE_CHECKING:
+    from .spec import ModelOptions
 
 # Client headers never forwarded: hop-by-hop, recomputed, or carrying the client's credentials and signatures.
 _DROPPED_HEADERS = frozenset(
@@ -63,16 +67,12 @@ class NativeRequest:
 
 
 @dataclass(slots=True)
-class NativeUpstream:
-    """The request to send, and what the record needs about it."""
+class NativeUpstream(PreservedRequest):
+    """The request to send (its model: the one the request names, body or path, else the rule's), and what the
+    record needs about it."""
 
-    url: str
-    method: str
-    headers: dict[str, str]
-    body: bytes
     stream: bool  # the client asked for a streamed answer
-    model: str | None  # the model the request names (body or path), else the rule's
-    call: Call  # for the glue's shared code paths (record fields, Bedrock signing)
+    call: Call  # for the glue's shared code paths (record fields, request signing)
     secrets: list[str] = field(default_factory=list)
     request_json: Any = None  # the client body parsed, for the record
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from . import jsonutil
 from .errors import bad_request
 from .openai_answer import check_answer, count
 from .openai_validate import (  # noqa: F401 - validation lives there; these names are the format's API
@@ -32,6 +33,31 @@ from .openai_validate import (  # noqa: F401 - validation lives there; these nam
 
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 
+# OpenAI chat fields that only OpenAI-compatible servers understand, with their neutral values: a provider with
+# no equivalent refuses them (refuse_unsupported) unless neutral.
+OPENAI_ONLY = {
+    "n": 1,
+    "seed": None,
+    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
+    "logprobs": False,
+    "top_logprobs": None,
+    "logit_bias": None,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "audio": None,
+    "prediction": None,
+}
+
+# The image media types the vision providers take, by the labels clients use for them (`image/jpg` is common:
+# browsers, pasteboards) -> the registered type.
+IMAGE_MEDIA_TYPES = {
+    "image/jpeg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "image/png": "image/png",
+    "image/gif": "image/gif",
+    "image/webp": "image/webp",
+}
+
 
 def refuse_unsupported(body: dict[str, Any], provider: str, table: Mapping[str, Any]) -> None:
     """Refuse (400) the OpenAI fields a provider has no equivalent for, unless they hold their neutral value
@@ -46,6 +72,28 @@ def refuse_unsupported(body: dict[str, Any], provider: str, table: Mapping[str, 
         raise bad_request(
             f"'modalities' other than ['text'] are not supported by provider {provider}", param="modalities"
         )
+
+
+def response_format_type(response_format: Any) -> str | None:
+    """The type of a request's response_format: "text" when there is none (OpenAI's default), None when malformed."""
+    if response_format is None:
+        return "text"
+    return response_format.get("type") if isinstance(response_format, dict) else None
+
+
+def arguments_object(arguments: Any, where: str, param: str, suffix: str = "") -> dict[str, Any]:
+    """A tool call's `arguments` (`where`) as the object providers take: a JSON string as OpenAI sends it (empty or
+    absent: {}), or an object as some clients send it. Anything else is a 400 naming `param` (`suffix` says more)."""
+    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+        return {}
+    if isinstance(arguments, str):
+        try:
+            arguments = jsonutil.loads(arguments)
+        except ValueError:
+            raise bad_request(f"{where} is not valid JSON", param=param) from None
+    if not isinstance(arguments, dict):
+        raise bad_request(f"{where} must be a JSON object{suffix}", param=param)
+    return arguments
 
 
 def text_of(content: Any) -> str:
@@ -129,9 +177,9 @@ def prompt_details(cached_tokens: int | None, cache_write: int | None) -> dict[s
 
 
 def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, write_key: str) -> dict[str, Any] | None:
-    """OpenAI usage from a provider that counts cache reads and writes apart from its input tokens (Anthropic,
-    Bedrock): all of them are prompt tokens, cache reads are OpenAI's cached tokens and cache writes the extension
-    cache_creation_tokens. None if malformed."""
+    """OpenAI usage from a provider that counts cache reads and writes apart from its input tokens: all of them
+    are prompt tokens, cache reads are OpenAI's cached tokens and cache writes the extension cache_creation_tokens.
+    None if malformed."""
     if not isinstance(raw, dict):
         return None
     input_tokens, output_tokens = count(raw.get(input_key)), count(raw.get(output_key))
@@ -174,16 +222,7 @@ def chat_response(
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
     if stop_sequence is not None:
         choice[STOP_SEQUENCE] = stop_sequence
-    out: dict[str, Any] = {
-        "id": id or new_id("chatcmpl"),
-        "object": "chat.completion",
-        "created": created or int(time.time()),
-        "model": model,
-        "choices": [choice],
-    }
-    if usage is not None:
-        out["usage"] = usage
-    return out
+    return _answer("chat.completion", id or new_id("chatcmpl"), model, choice, usage, created)
 
 
 def completion_response(
@@ -195,12 +234,19 @@ def completion_response(
     usage: dict[str, Any] | None,
     created: int | None = None,
 ) -> dict[str, Any]:
+    choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+    return _answer("text_completion", id or new_id("cmpl"), model, choice, usage, created)
+
+
+def _answer(
+    kind: str, id: str, model: str, choice: dict[str, Any], usage: dict[str, Any] | None, created: int | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": id or new_id("cmpl"),
-        "object": "text_completion",
+        "id": id,
+        "object": kind,
         "created": created or int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [choice],
     }
     if usage is not None:
         out["usage"] = usage

@@ -90,7 +90,7 @@ def _validate_common(body: dict[str, Any]) -> None:
         if body.get(key) is not None:
             _check_int(body[key], key)
     for key, least in (("max_tokens", 0), ("max_completion_tokens", 0), ("n", 1)):
-        # OpenAI refuses these; a negative limit would reach Ollama as num_predict -1: no limit at all.
+        # OpenAI refuses these; a negative limit could reach a provider as "no limit at all" (num_predict -1).
         if body.get(key) is not None and body[key] < least:
             raise bad_request(f"'{key}' must be at least {least}", param=key)
     stop = body.get("stop")
@@ -116,11 +116,7 @@ def _validate_common(body: dict[str, Any]) -> None:
 
 def validate_chat(body: Any) -> dict[str, Any]:
     """Check a Chat Completions body; returns it unchanged or raises a 400 ProxyError."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    messages = body.get("messages")
-    if messages is None:
-        raise bad_request("'messages' is a required property", param="messages")
+    messages = _required(body, "messages", "'messages' is a required property")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty array", param="messages")
     for i, message in enumerate(messages):
@@ -323,11 +319,7 @@ def _check_logprobs(body: dict[str, Any], chat: bool) -> None:
 
 def validate_completions(body: Any) -> dict[str, Any]:
     """Check a legacy Completions body; returns it unchanged or raises a 400 ProxyError."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    prompt = body.get("prompt")
-    if prompt is None:
-        raise bad_request("you must provide a 'prompt' parameter", param="prompt")
+    prompt = _required(body, "prompt", "you must provide a 'prompt' parameter")
     if not (isinstance(prompt, str) or (isinstance(prompt, list) and prompt)):
         raise bad_request("'prompt' must be a string or a non-empty array", param="prompt")
     if isinstance(prompt, list) and not (is_list_of(prompt, str) or is_tokens(prompt) or is_list_of(prompt, is_tokens)):
@@ -342,11 +334,7 @@ def validate_completions(body: Any) -> dict[str, Any]:
 
 def validate_embeddings(body: Any) -> dict[str, Any]:
     """Check an Embeddings body (`input`, `model`, `dimensions`, `encoding_format`, `user`); no streaming exists."""
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    value = body.get("input")
-    if value is None:
-        raise bad_request("'input' is a required property", param="input")
+    value = _required(body, "input", "'input' is a required property")
     if not (isinstance(value, str) or is_tokens(value) or is_list_of(value, str) or is_list_of(value, is_tokens)):
         raise bad_request(
             "'input' must be a string, an array of strings, an array of token ids or an array of such arrays",
@@ -363,6 +351,16 @@ def validate_embeddings(body: Any) -> dict[str, Any]:
         if body.get(key) not in (None, False):
             raise bad_request(f"embeddings are not streamed: remove '{key}'", param=key, code="streaming_unsupported")
     return body
+
+
+def _required(body: Any, key: str, missing: str) -> Any:
+    """The value of a required field of a body that must be a JSON object (400 `missing` when absent)."""
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    value = body.get(key)
+    if value is None:
+        raise bad_request(missing, param=key)
+    return value
 
 
 def is_tokens(value: Any) -> bool:

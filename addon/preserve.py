@@ -29,6 +29,8 @@ _DROPPED_HEADERS = frozenset(
 
 @dataclass(slots=True)
 class PreservedRequest:
+    """A request passed through with its URL and credentials rewritten."""
+
     url: str
     method: str
     headers: dict[str, str]

@@ -332,17 +332,15 @@ class AIProxy:
         if response.stream is True:  # passed through as it arrives: still watched for silence
             response.stream = flows.passthrough_stream(watchdog.activity if watchdog is not None else None)
         ex.client_stream = bool(response.stream)
-        if ex.client_stream and ex.client_close and not (flow.request.is_http2 or flow.request.is_http3):
-            response.headers["connection"] = "close"
+        if ex.client_stream:
+            _pass_close(flow, ex, response)
         if watchdog is not None:
             watchdog.response_started(streamed=ex.client_stream)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        ex = self._exchanges.pop(flow.id, None)
+        ex = self._take(flow)
         if ex is None:
             return
-        if ex.watchdog is not None:
-            ex.watchdog.stop()
         try:
             if ex.local_error is None:
                 flows.scrub_request(flow, ex)
@@ -355,16 +353,14 @@ class AIProxy:
             err = ProxyError(502, "AI proxy failed to translate the upstream response", code="proxy_error")
             flow.response = error_response(err)
             ex.status, ex.client_response = 502, err.envelope()
-        if ex.client_close and flow.response is not None and not (flow.request.is_http2 or flow.request.is_http3):
-            flow.response.headers["connection"] = "close"
+        if flow.response is not None:
+            _pass_close(flow, ex, flow.response)
         self._finish(flow, ex)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        ex = self._exchanges.pop(flow.id, None)
+        ex = self._take(flow)
         if ex is None:
             return
-        if ex.watchdog is not None:
-            ex.watchdog.stop()
         try:
             flows.scrub_request(flow, ex)
             interrupted(flow, ex, route_for(ex.rule))
@@ -373,6 +369,13 @@ class AIProxy:
             ex.error = ex.error or (flow.error.msg if flow.error else "unknown error")
             ex.status = ex.status or 502
         self._finish(flow, ex)
+
+    def _take(self, flow: http.HTTPFlow) -> Exchange | None:
+        """The flow's exchange, which ends here (its timeouts stopped); None if it is not ours or already ended."""
+        ex = self._exchanges.pop(flow.id, None)
+        if ex is not None and ex.watchdog is not None:
+            ex.watchdog.stop()
+        return ex
 
     def _finish(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         try:
@@ -386,6 +389,12 @@ class AIProxy:
             self.telemetry.observe(webview.finish(flow, ex, usage))  # neither raises
         except Exception:
             log.exception("AI proxy: could not build the audit record")
+
+
+def _pass_close(flow: http.HTTPFlow, ex: Exchange, response: http.Response) -> None:
+    """The client's `Connection: close` holds for our answer too (HTTP/1 only)."""
+    if ex.client_close and not (flow.request.is_http2 or flow.request.is_http3):
+        response.headers["connection"] = "close"
 
 
 def _finish_at_exit(proxy_ref: weakref.ref[AIProxy]) -> None:

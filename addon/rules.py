@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -22,8 +22,11 @@ from . import watchdog
 from .errors import ProxyError
 from .formats import FORMATS
 from .providers import REGISTRY, Provider
-from .spec import ModelOptions, RulesError, RulesFile, RuleSpec
+from .spec import RulesError, RulesFile, RuleSpec
 from .templating import Template, TemplateContext, has_template
+
+if TYPE_CHECKING:
+    from .spec import ModelOptions
 
 # --------------------------------------------------------------------------------------------------------------
 # Environment expansion: ${NAME} and Kong's {vault://env/name}
@@ -159,7 +162,7 @@ class Rule:
             for p in parents:
                 target = target[p]
             target[leaf] = template.render(ctx)
-        return ModelOptions.model_validate(data)
+        return type(options).model_validate(data)
 
 
 # Option fields that are themselves URLs or URL paths: substitutions are percent-encoded there.
@@ -187,6 +190,11 @@ def _check_provider(spec: RuleSpec, missing_env: list[tuple[str, str]]) -> Provi
         )
     if spec.route_type in ("llm/v1/embeddings", "llm/v1/responses") and spec.llm_format != "openai":
         raise RulesError(f"{where}: route_type {spec.route_type} takes the OpenAI format (llm_format: openai)")
+    known = {"openai", *FORMATS, *(p.native_format for p in REGISTRY.values() if p.native_format)}
+    if spec.llm_format not in known:
+        raise RulesError(
+            f"{where}: llm_format '{spec.llm_format}' is unknown (available: {', '.join(map(repr, sorted(known)))})"
+        )
     if spec.llm_format not in ("openai", provider.native_format):  # another client format, translated
         if spec.llm_format not in FORMATS:
             raise RulesError(f"{where}: llm_format '{spec.llm_format}' does not fit provider '{spec.model.provider}'")

@@ -1,15 +1,18 @@
 """The rules.yaml schema (Kong's ai-proxy keys) as pydantic models, and the one URL helper providers share.
 
 Pure code with no knowledge of how rules are loaded or matched (rules.py) and no import of the providers, which
-import this module for the types of their options.
+import this module for the types of their options. Each provider declares its own model.options keys
+(Provider.option_fields); the providers package hands them to assemble_options once all have registered.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from . import watchdog
 from .errors import bad_request
@@ -31,18 +34,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _absolute(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError("must start with '/'")
+    return path
+
+
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+
+
 class MatchSpec(_Strict):
     host: Annotated[str, Field(min_length=1)]
-    path: str | None = None
+    path: AbsolutePath | None = None
     methods: list[str] | None = None
     filter: str | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _path_absolute(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("must start with '/'")
-        return v
 
     @field_validator("methods")
     @classmethod
@@ -50,57 +55,25 @@ class MatchSpec(_Strict):
         return [m.upper() for m in v] if v else None
 
 
-class GeminiOptions(_Strict):
-    api_endpoint: str | None = None
-    project_id: str | None = None
-    location_id: str | None = None
-    endpoint_id: str | None = None
+class OptionsModel(_Strict):
+    """Base of a provider's own group of options (model.options.<provider>: {...})."""
 
 
-class BedrockOptions(_Strict):
-    aws_region: str | None = None
-    aws_assume_role_arn: str | None = None
-    aws_role_session_name: str | None = None
-    aws_sts_endpoint_url: str | None = None
-    embeddings_normalize: bool | None = None
-    performance_config_latency: str | None = None
+class CommonOptions(_Strict):
+    """The model.options every provider reads; ModelOptions adds the keys the providers declare as their own."""
 
-
-class HuggingFaceOptions(_Strict):
-    use_cache: bool | None = None
-    wait_for_model: bool | None = None
-
-
-class CohereOptions(_Strict):
-    embedding_input_type: str | None = None
-    wait_for_model: bool | None = None
-
-
-class ModelOptions(_Strict):
     max_tokens: Annotated[int, Field(gt=0)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=0)] | None = None
-    anthropic_version: str | None = None
     input_cost: Annotated[float, Field(ge=0)] | None = None
     output_cost: Annotated[float, Field(ge=0)] | None = None
     upstream_url: str | None = None
-    upstream_path: str | None = None
-    azure_instance: str | None = None
-    azure_deployment_id: str | None = None
-    azure_api_version: str | None = None
-    llama2_format: Literal["raw", "ollama", "openai"] | None = None
-    llama_template: Literal["llama2", "llama3"] | None = None
-    mistral_format: Literal["openai", "ollama"] | None = None
-    cohere_api: Literal["v1", "v2"] | None = None
+    upstream_path: AbsolutePath | None = None
     embeddings_dimensions: Annotated[int, Field(gt=0)] | None = None
     # route_type llm/v1/responses translated: OpenAI's hosted tools (web_search...) refused with a 400 (the default)
     # or dropped from the request and reported.
     hosted_tools: Literal["refuse", "drop"] | None = None
-    gemini: GeminiOptions | None = None
-    bedrock: BedrockOptions | None = None
-    huggingface: HuggingFaceOptions | None = None
-    cohere: CohereOptions | None = None
 
     @field_validator("upstream_url")
     @classmethod
@@ -112,13 +85,6 @@ class ModelOptions(_Strict):
             raise ValueError("must be an absolute http(s) URL such as http://127.0.0.1:9000/v1/messages")
         return v
 
-    @field_validator("upstream_path")
-    @classmethod
-    def _path_shape(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("/"):
-            raise ValueError("must start with '/'")
-        return v
-
 
 ModelName = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]  # it may reach a header
 
@@ -128,7 +94,7 @@ class ModelSpec(_Strict):
     name: str | None = None
     # Client model name (exact or glob) -> provider model, first match wins: `claude-*haiku*: gpt-4o-mini`.
     aliases: dict[Annotated[str, Field(min_length=1)], ModelName] = {}
-    options: ModelOptions = ModelOptions()
+    options: ModelOptions = Field(default_factory=lambda: ModelOptions())
 
 
 class AuthSpec(_Strict):
@@ -138,23 +104,25 @@ class AuthSpec(_Strict):
     param_value: str | None = None
     param_location: Literal["query", "body"] | None = None
     allow_override: bool = False
-    azure_use_managed_identity: bool = False
-    azure_client_id: str | None = None
-    azure_client_secret: str | None = None
-    azure_tenant_id: str | None = None
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     gcp_use_service_account: bool = False
     gcp_service_account_json: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refused(cls, data: Any) -> Any:
+        """Keys Kong's schema accepts that no provider implements yet: refused with the provider's own message
+        (REFUSED_AUTH_KEYS) rather than silently sending no credentials at all."""
+        if isinstance(data, dict):
+            for key, message in REFUSED_AUTH_KEYS.items():
+                if data.get(key) not in (None, False):
+                    raise ValueError(message)
+            data = {k: v for k, v in data.items() if k not in REFUSED_AUTH_KEYS}
+        return data
+
     @model_validator(mode="after")
     def _pairs(self) -> AuthSpec:
-        if self.azure_use_managed_identity or self.azure_client_id or self.azure_client_secret or self.azure_tenant_id:
-            # Accepted by Kong's schema; refused here rather than silently sending no credentials at all.
-            raise ValueError(
-                "Azure Entra ID (azure_use_managed_identity, azure_client_id/secret, azure_tenant_id) is not "
-                "supported yet: use header_name: api-key with the resource's key"
-            )
         if (self.header_name is None) != (self.header_value is None):
             raise ValueError("header_name and header_value go together")
         if (self.param_name is None) != (self.param_value is None):
@@ -173,7 +141,9 @@ class RuleSpec(_Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
     match: MatchSpec
     route_type: Literal[ROUTE_TYPES] = "llm/v1/chat"  # type: ignore[valid-type]
-    llm_format: Literal["openai", "anthropic", "gemini", "bedrock", "cohere", "huggingface"] = "openai"
+    # The client's format: openai, another client format (addon/formats) or a provider's native format, which
+    # the rule's provider must fit (checked when the rule compiles, against both registries).
+    llm_format: Annotated[str, Field(min_length=1)] = "openai"
     response_streaming: Literal["allow", "deny", "always"] = "allow"
     max_request_body_size: Annotated[int, Field(gt=0)] = 8 * 1024 * 1024
     model_name_header: bool = True
@@ -189,6 +159,39 @@ class RuleSpec(_Strict):
 
 class RulesFile(_Strict):
     rules: list[RuleSpec]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What the providers declare (their own keys), assembled once they have registered
+# --------------------------------------------------------------------------------------------------------------
+
+# auth.<key> -> the message refusing it: keys a provider names but does not implement (filled as providers register).
+REFUSED_AUTH_KEYS: dict[str, str] = {}
+
+if TYPE_CHECKING:
+    ModelOptions = CommonOptions  # with the providers' keys: assemble_options
+
+
+def assemble_options(fields: Mapping[str, tuple[Any, Any]]) -> None:
+    """Build ModelOptions from the common options and the providers' own keys (model.options.<key>: (type,
+    default)), and complete the models that hold it. The providers package calls this once every provider has
+    registered: this module imports no provider."""
+    overlap = set(fields) & set(CommonOptions.model_fields)
+    if overlap:
+        raise TypeError(f"provider options {sorted(overlap)} shadow common options")
+    model = create_model("ModelOptions", __base__=CommonOptions, __module__=__name__, **fields)  # type: ignore[call-overload]
+    model.__doc__ = "model.options: the common options and each provider's own keys."
+    globals()["ModelOptions"] = model
+    for dependent in (ModelSpec, RuleSpec, RulesFile):
+        dependent.model_rebuild(force=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ModelOptions":  # asked for before the providers registered: they assemble it as they load
+        importlib.import_module(f"{__package__}.providers")
+        if "ModelOptions" in globals():
+            return globals()["ModelOptions"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def encode_url_value(value: str) -> str:

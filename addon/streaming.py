@@ -80,8 +80,8 @@ class FramedTranslator:
     provider's own, or an OpenAI error event if the upstream broke off or sent something malformed.
 
     Subclasses set `provider` and `incomplete`, implement `_event` (emitting through `self.out`), and override
-    `_decoder_for` (framing other than SSE, or sniffed) and `_body_ended` (where the end of the body is the end
-    of the answer)."""
+    `_decoder_for` (framing other than SSE, or sniffed), `_decode` (where a chunk is decoded in parts) and
+    `_body_ended` (where the end of the body is the end of the answer, or says more)."""
 
     __slots__ = ("_decoder", "_done", "out", "result")
     provider: ClassVar[str] = "upstream"
@@ -107,6 +107,11 @@ class FramedTranslator:
             if chosen is None:
                 return b""
             self._decoder, chunk = chosen
+        return self._decode(chunk)
+
+    def _decode(self, chunk: bytes) -> bytes:
+        """The events of a chunk, translated; a malformed chunk ends the stream."""
+        assert self._decoder is not None
         try:
             events = self._decoder.feed(chunk)
         except StreamDecodeError as e:
@@ -149,7 +154,7 @@ class OpenAIPassthrough:
 
     When the proxy asked upstream for `stream_options.include_usage` on the client's behalf, the usage-only
     chunk is captured and not shown to the client, which did not ask for it. Usage is recorded from whichever
-    chunk carries it, as it arrives (OpenAI and Azure send it only in the last chunk before [DONE]; servers that
+    chunk carries it, as it arrives (OpenAI sends it only in the last chunk before [DONE]; servers that
     count on every chunk update it each time), so a stream cut off after it keeps it.
     """
 
@@ -192,20 +197,36 @@ class OpenAIPassthrough:
             self._done = True
             self.result.completed = True
             return DONE
+        # The hot path of every OpenAI-format stream: read_chunk's steps, inlined (a call per event costs).
         try:
             obj = jsonutil.loads(data)
         except ValueError:
-            return self._fail("upstream sent an event that is not JSON")
+            return self._fail(f"{self.source} sent an event that is not JSON")
         if not isinstance(obj, dict):
             return b""
-        if obj.get("error"):  # as the OpenAI SDK: an `"error": null` field is no error
-            err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
-            self.result.error = ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
+        if obj.get("error") or (self.object_errors and obj.get("object") == "error"):
+            self.result.error = self._stream_error(obj)
             self._done = True
-            return f"data: {data}\n\n".encode()
+            if self.error_passthrough:
+                return f"data: {data}\n\n".encode()
+            return b"data: " + self.result.error.body() + b"\n\n"
         problem = chunk_problem(obj)
         if problem:
-            return self._fail(f"upstream sent a malformed chunk: {problem}")
+            return self._fail(f"{self.source} sent a malformed chunk: {problem}")
+        return self._chunk(obj, data)
+
+    # ---- what a subclass (a provider whose stream is OpenAI's but for a few fixes) overrides ----
+    source: ClassVar[str] = "upstream"  # who sent the stream, in error messages
+    error_passthrough: ClassVar[bool] = True  # an upstream error event reaches the client as sent (else re-encoded)
+    # An error event: a truthy `error` (as the OpenAI SDK: `"error": null` is no error), or also `object: error`.
+    object_errors: ClassVar[bool] = False
+
+    def _stream_error(self, obj: dict[str, Any]) -> ProxyError:
+        err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+        return ProxyError(502, str(err.get("message")), type=err.get("type"), code=err.get("code"))
+
+    def _chunk(self, obj: dict[str, Any], data: str) -> bytes:
+        """A well-formed chunk (`obj`, parsed from `data`): captured for the record and passed through."""
         self._capture(obj)
         if self.hide_usage_chunk and not obj.get("choices") and obj.get("usage"):
             return b""
@@ -264,6 +285,22 @@ MAX_INDEX = 1024  # choices and tool calls of one answer: an index beyond this i
 
 def _is_index(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_INDEX
+
+
+def read_chunk(data: str, source: str, is_error: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | str | None:
+    """An OpenAI-format stream event's JSON object (error events included: `is_error` tells them); a string: why the
+    event is malformed, for the stream's error event; None: an event that is no object, skipped."""
+    try:
+        obj = jsonutil.loads(data)
+    except ValueError:
+        return f"{source} sent an event that is not JSON"
+    if not isinstance(obj, dict):
+        return None
+    if not is_error(obj):
+        problem = chunk_problem(obj)
+        if problem:
+            return f"{source} sent a malformed chunk: {problem}"
+    return obj
 
 
 def chunk_problem(obj: dict[str, Any]) -> str | None:

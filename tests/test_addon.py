@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from addon.providers import anthropic as anthropic_module
 from addon.proxy import AIProxy
+from tests.support.hooks import configured, records, run_request
 
 RULES = """
 rules:
@@ -50,27 +49,8 @@ def chat_flow(
 @pytest.fixture
 def addon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AIProxy, taddons.context, Path]]:
     monkeypatch.setenv("ADDON_TEST_KEY", "addon-test-secret")
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    proxy = AIProxy()
-    with taddons.context(proxy) as tctx:
-        tctx.configure(proxy, ai_rules=str(rules), ai_recordings=str(tmp_path / "rec"))
-        yield proxy, tctx, rules
-        proxy.done()
-
-
-def run_request(proxy: AIProxy, f: http.HTTPFlow) -> None:
-    asyncio.run(proxy.request(f))  # the hook is async: it may await an OAuth token
-
-
-def records(folder: Path, count: int = 1) -> list[dict]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = [json.loads(line) for p in folder.glob("*.jsonl") for line in p.read_text().splitlines()]
-        if len(lines) >= count:
-            return lines
-        time.sleep(0.01)
-    raise AssertionError("audit records not written")
+    with configured(tmp_path, RULES) as running:
+        yield running
 
 
 def test_translates_and_rewrites_request(addon) -> None:

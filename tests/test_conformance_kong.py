@@ -21,12 +21,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.openai_format import FINISH_REASONS
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.rules import one_rule
 
 KONG = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "kong"
 FIXTURES = KONG / "ai-proxy"
@@ -41,14 +41,9 @@ KONG_FINISH_REASONS = {"stop_sequence": "stop", "end_turn": "stop", "max_tokens"
 
 
 def rule_for(provider: str, route: str, model: str | None, options: dict[str, Any]) -> Rule:
-    spec = {
-        "name": f"kong-{provider}-{route}",
-        "match": {"host": "kong.internal"},
-        "route_type": f"llm/v1/{route}",
-        "model": {"provider": provider, "name": model, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(
+        provider, model, f"llm/v1/{route}", options, rule_name=f"kong-{provider}-{route}", host="kong.internal"
+    )
 
 
 def client(body: bytes, query: dict[str, str] | None = None) -> ClientRequest:

@@ -17,7 +17,7 @@ import pytest
 from addon.openai_format import encode_embedding
 from tests.support.bedrock import BedrockReply, FakeBedrock
 from tests.support.fakes import FakeUpstream, Recorded, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 
 pytestmark = pytest.mark.e2e
 
@@ -111,17 +111,10 @@ def embed_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     bedrock = FakeBedrock({AWS_KEY_ID: AWS_SECRET}, REGION)
     workdir = tmp_path_factory.mktemp("e2e-embeddings")
     env = {
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+        **no_machine_aws(workdir),
     }
-    proxy = Mitmdump(workdir, rules(fake, bedrock), env=env).start()
-    try:
+    with running(Mitmdump(workdir, rules(fake, bedrock), env=env), fake, bedrock) as proxy:
         yield Env(proxy, fake, bedrock)
-    finally:
-        proxy.stop()
-        fake.close()
-        bedrock.close()
 
 
 @pytest.fixture

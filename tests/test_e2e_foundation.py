@@ -188,23 +188,11 @@ def test_plain_http_virtual_host(e: Env) -> None:
 # ---- audit ----------------------------------------------------------------------------------------------------
 
 
-def _record_with(e: Env, marker: str, timeout: float = 10.0) -> dict:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for record in e.proxy.records():
-            if marker in json.dumps(record.get("payload", {})):
-                return record
-        time.sleep(0.02)
-    raise AssertionError(f"no audit record holds {marker!r}")
-
-
 def test_audit_record(e: Env) -> None:
     marker = f"audit-{uuid.uuid4().hex}"
     client = e.via_proxy("anthropic.internal")
     client.chat.completions.create(model="claude-fake-1", messages=[{"role": "user", "content": marker}])
-    record = _record_with(e, marker)
+    record = e.proxy.record_with(marker)
     meta, usage, payload = record["meta"], record["usage"], record["payload"]
     assert meta["rule"] == "anthropic-chat"
     assert meta["provider_name"] == "anthropic"

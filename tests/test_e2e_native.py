@@ -17,10 +17,11 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from tests.providers.bedrock.test_e2e_bedrock import MODEL as BEDROCK_MODEL
 from tests.support.bedrock import BedrockReply, FakeBedrock, converse_frames, converse_json
 from tests.support.fakes import ANSWER, FakeUpstream, Reply, anthropic_message, anthropic_stream, sse
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
+
+BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 pytestmark = pytest.mark.e2e
 
@@ -143,13 +144,10 @@ def native_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "E2E_HF_KEY": HF_KEY,
         "E2E_AWS_SECRET": AWS_SECRET,
     }
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-native"), rules(fake, bedrock), env=env).start()
-    try:
+    with running(
+        Mitmdump(tmp_path_factory.mktemp("e2e-native"), rules(fake, bedrock), env=env), fake, bedrock
+    ) as proxy:
         yield Env(proxy, fake, bedrock)
-    finally:
-        proxy.stop()
-        fake.close()
-        bedrock.close()
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import httpx
 import openai
 import pytest
 
+from tests.support.e2e_env import Env as SharedEnv
 from tests.support.fakes import ANSWER, FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -69,13 +70,10 @@ rules:
 
 
 @dataclass
-class Env:
-    proxy: Mitmdump
-    openai: FakeUpstream
-    azure: FakeUpstream
-    anthropic: FakeUpstream
+class Env(SharedEnv):
+    """The shared environment's fakes, with a client for any base URL (the preserved paths are the client's)."""
 
-    def client(self, base_url: str, **headers: str) -> openai.OpenAI:
+    def client(self, base_url: str, **headers: str) -> openai.OpenAI:  # type: ignore[override]
         http_client = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
         return openai.OpenAI(
             base_url=base_url, api_key=CLIENT_KEY, http_client=http_client, max_retries=0, default_headers=headers
@@ -85,19 +83,13 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fakes = FakeUpstream("openai"), FakeUpstream("azure"), FakeUpstream("anthropic")
-    proxy = Mitmdump(tmp_path_factory.mktemp("preserve"), rules(*fakes)).start()
-    try:
+    with running(Mitmdump(tmp_path_factory.mktemp("preserve"), rules(*fakes)), *fakes) as proxy:
         yield Env(proxy, *fakes)
-    finally:
-        proxy.stop()
-        for fake in fakes:
-            fake.close()
 
 
 @pytest.fixture
 def e(env: Env) -> Env:
-    for fake in (env.openai, env.azure, env.anthropic):
-        fake.reset()
+    env.reset()
     return env
 
 

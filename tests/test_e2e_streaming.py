@@ -7,25 +7,18 @@ import shutil
 import ssl
 import subprocess
 import threading
-import time
 import uuid
 
 import httpx
 import openai
 import pytest
 
+from tests.support.chunks import collect
 from tests.support.e2e_env import MESSAGES, MODELS, Env
 from tests.support.fakes import ANSWER, STREAM_PIECES, Reply, anthropic_stream, openai_stream, sse
 
 pytestmark = pytest.mark.e2e
 PROVIDERS = ["openai", "azure", "anthropic"]
-
-
-def collect(stream) -> tuple[str, list[str], list]:
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 @pytest.mark.parametrize("via", ["proxy", "reverse"])
@@ -138,22 +131,12 @@ def test_stream_tool_calls_renumbered(e: Env) -> None:
     assert json.loads(calls[0]["arguments"]) == {"a": 1, "b": 2} and json.loads(calls[1]["arguments"]) == {"a": 3}
 
 
-def _record_with(e: Env, marker: str) -> dict:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for record in e.proxy.records():
-            if marker in json.dumps(record.get("payload", {})):
-                return record
-        time.sleep(0.02)
-    raise AssertionError(f"no audit record holds {marker!r}")
-
-
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_stream_audit_record(e: Env, provider: str) -> None:
     marker = f"stream-{uuid.uuid4().hex}"
     messages = [{"role": "user", "content": marker}]
     collect(e.client(provider).chat.completions.create(model=MODELS[provider], messages=messages, stream=True))
-    record = _record_with(e, marker)
+    record = e.proxy.record_with(marker)
     meta, usage = record["meta"], record["usage"]
     assert meta["stream"] is True and meta["status"] == 200 and meta["error"] is None
     assert meta["time_to_first_token"] is not None and meta["llm_latency"] >= meta["time_to_first_token"] >= 0
@@ -174,7 +157,7 @@ def test_upstream_dies_mid_stream(e: Env) -> None:
         for chunk in stream:
             received += (chunk.choices[0].delta.content or "") if chunk.choices else ""
     assert received == ANSWER  # what arrived before the failure was delivered
-    record = _record_with(e, marker)
+    record = e.proxy.record_with(marker)
     assert "ended before message_stop" in record["meta"]["error"]
 
 
@@ -269,7 +252,7 @@ def test_upstream_connection_lost_mid_stream(e: Env) -> None:
     )
     with pytest.raises((openai.APIError, httpx.HTTPError)):
         list(stream)
-    record = _record_with(e, marker)
+    record = e.proxy.record_with(marker)
     assert record["meta"]["error"]
     assert record["payload"]["client_response"]["choices"][0]["message"]["content"] == ANSWER
 
@@ -292,7 +275,7 @@ def test_client_hangs_up_mid_stream_record_has_the_input_tokens(e: Env) -> None:
                 received += line
                 if STREAM_PIECES[0] in received:
                     break  # the first delta is here: hang up with the rest still held upstream
-        record = _record_with(e, marker)
+        record = e.proxy.record_with(marker)
     finally:
         gate.set()
     # who hung up, and mitmproxy's word for it

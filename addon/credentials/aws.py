@@ -1,5 +1,5 @@
 """AWS: the credentials that sign a request (a rule's keys, or the botocore chain resolved once and cached) and
-SigV4 over the exact bytes sent, as botocore's own clients sign (Bedrock's Converse and InvokeModel).
+SigV4 over the exact bytes sent, as botocore's own clients sign.
 
 Pure, except for the chain: it does file and network I/O on its first use, which the glue runs off the event loop.
 """
@@ -31,7 +31,8 @@ class CredentialSource:
     SSO) are renewed by botocore itself shortly before they expire.
     """
 
-    def __init__(self, retry_after: float = 30.0) -> None:
+    def __init__(self, user: str = "the rule's provider", retry_after: float = 30.0) -> None:
+        self.user = user  # what the credentials are for, in error messages ("provider x")
         self.retry_after = retry_after
         self.clear()
 
@@ -77,7 +78,7 @@ class CredentialSource:
                 error = f"{type(e).__name__}: {e}"
             if error is not None:
                 self._chain_error = (
-                    f"no AWS credentials for provider bedrock ({error}): set auth.aws_access_key_id and "
+                    f"no AWS credentials for {self.user} ({error}): set auth.aws_access_key_id and "
                     "auth.aws_secret_access_key, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role "
                     "where the proxy runs"
                 )
@@ -87,9 +88,6 @@ class CredentialSource:
             return self._chain.get_frozen_credentials()
         except Exception as e:
             raise misconfigured(f"AWS credentials could not be refreshed: {type(e).__name__}: {e}") from None
-
-
-CREDENTIALS = CredentialSource()
 
 
 _SIGNATURE_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})

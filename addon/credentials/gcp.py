@@ -1,4 +1,4 @@
-"""OAuth access tokens for Google Cloud (Vertex AI) from a service account or Application Default Credentials.
+"""OAuth access tokens for Google Cloud from a service account or Application Default Credentials.
 
 Not part of the pure core: this module does network I/O (the token endpoint), always in a worker thread so the
 event loop never blocks. It imports no mitmproxy. One GcpTokenSource serves the whole addon: tokens are cached

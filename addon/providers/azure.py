@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import bad_request
 from ..openai_format import CHAT, EMBEDDINGS
-from ..spec import ModelOptions, RuleSpec, encode_url_value
+from ..spec import RuleSpec, encode_url_value
 from .base import Call, UpstreamRequest, build_url, register
 from .openai import OpenAI
+
+if TYPE_CHECKING:
+    from ..spec import ModelOptions
 
 DEFAULT_API_VERSION = "2024-10-21"
 # api-versions of the v1 surface (/openai/v1/...), which has no deployment in its paths (openai-python lib/azure.py).
@@ -22,6 +26,17 @@ class Azure(OpenAI):
     api_base = None
     price_id = "azure"
     host_option_fields = frozenset({"azure_instance"})
+    option_fields = {
+        "azure_instance": (str | None, None),
+        "azure_deployment_id": (str | None, None),
+        "azure_api_version": (str | None, None),
+    }
+    # Entra ID (Kong's azure_* auth keys): refused rather than silently sending no credentials at all.
+    refused_auth_keys = dict.fromkeys(
+        ("azure_use_managed_identity", "azure_client_id", "azure_client_secret", "azure_tenant_id"),
+        "Azure Entra ID (azure_use_managed_identity, azure_client_id/secret, azure_tenant_id) is not "
+        "supported yet: use header_name: api-key with the resource's key",
+    )
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         options = spec.model.options

@@ -8,13 +8,17 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .. import jsonutil
 from ..errors import ProxyError
-from ..spec import AuthSpec, ModelOptions, RuleSpec
+from ..openai_validate import CHAT
+from ..spec import AuthSpec, RuleSpec
 from ..streaming import ChunkWriter, StreamTranslator, StreamWriter
+
+if TYPE_CHECKING:
+    from ..spec import ModelOptions
 
 
 class UpstreamFormatError(ValueError):
@@ -68,6 +72,11 @@ class Provider:
     # hints (a thinking budget as reasoning_effort, top_k): where the provider has no such control they are dropped
     # and reported instead of refused, the client having asked in its own terms.
     optional_fields: ClassVar[frozenset[str]] = frozenset()
+    # Its own keys in a rule's model.options, as pydantic takes them: key -> (type, default). The providers package
+    # assembles spec.ModelOptions from the common options and these, once every provider has registered.
+    option_fields: ClassVar[Mapping[str, tuple[Any, Any]]] = {}
+    # auth.<key> that Kong's schema has for this provider and the proxy does not implement -> the refusal message.
+    refused_auth_keys: ClassVar[Mapping[str, str]] = {}
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         """What is wrong with a rule for this provider, checked at load (None when nothing). `unset`: option
@@ -142,6 +151,58 @@ def as_list(value: Any) -> list[Any]:
 
 def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def uses_functions(call: Call) -> bool:
+    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
+    return call.route_type == CHAT and (
+        call.body.get("functions") is not None or call.body.get("function_call") is not None
+    )
+
+
+def assistant_message(
+    texts: list[str],
+    reasoning: list[str],
+    tool_calls: list[dict[str, Any]],
+    reason: str,
+    functions: bool,
+    several: str,
+) -> tuple[dict[str, Any], str]:
+    """The OpenAI assistant message of a translated answer, and its finish reason. A client of the deprecated
+    `functions` API (`functions`) gets the deprecated answer: one function_call (several: a 502 saying `several`)."""
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+    if tool_calls and functions:
+        if len(tool_calls) > 1:
+            raise UpstreamFormatError(several)
+        message["function_call"] = tool_calls[0]["function"]
+        reason = "function_call" if reason == "tool_calls" else reason
+    elif tool_calls:
+        message["tool_calls"] = tool_calls
+    if reasoning:
+        message["reasoning_content"] = "".join(reasoning)
+    return message, reason
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    """A turn of content blocks for a provider that demands alternating roles: consecutive turns of one role
+    become one."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": blocks})
+
+
+def trim_prefill(turns: list[dict[str, Any]], is_text: Callable[[dict[str, Any]], bool]) -> None:
+    """A final assistant turn is a prefill, which Claude refuses when it ends in whitespace ("final assistant
+    content cannot end with trailing whitespace"): trimmed; a prefill of only whitespace is no prefill."""
+    if not (turns and turns[-1]["role"] == "assistant" and is_text(turns[-1]["content"][-1])):
+        return
+    blocks = turns[-1]["content"]
+    blocks[-1]["text"] = blocks[-1]["text"].rstrip()
+    if not blocks[-1]["text"]:
+        blocks.pop()
+        if not blocks:
+            turns.pop()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -98,6 +98,21 @@ def finish_stream(ex: Exchange, request_end: float | None, end: float | None) ->
     ex.client_response = response if response is not None else {"model": result.model, "usage": result.usage}
 
 
+def upstream_body(flow: http.HTTPFlow, ex: Exchange) -> bytes | None:
+    """The upstream's answer has ended: its status and latency recorded, and its body (kept for the record), or
+    None for a translated or recorded stream, whose record is finished here."""
+    response = flow.response
+    assert response is not None
+    ex.upstream_status = response.status_code
+    latency(flow, ex)
+    if ex.translator is not None:
+        finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
+        return None
+    raw = response.get_content(strict=False) or b""
+    ex.upstream_response = raw
+    return raw
+
+
 def latency(flow: http.HTTPFlow, ex: Exchange) -> None:
     response = flow.response
     if response is not None and response.timestamp_end and flow.request.timestamp_end:

@@ -15,7 +15,7 @@ from ..errors import ProxyError
 from ..record import Exchange
 from ..spec import ModelOptions
 from ..templating import TemplateContext
-from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
+from .base import Route, Services, annotate, keep_secrets, upstream_body
 
 log = logging.getLogger("ai_proxy")
 
@@ -97,13 +97,9 @@ class Native(Route):
     def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         assert response is not None and ex.native is not None
-        ex.upstream_status = response.status_code
-        latency(flow, ex)
-        if ex.translator is not None:
-            finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
+        raw = upstream_body(flow, ex)
+        if raw is None:
             return
-        raw = response.get_content(strict=False) or b""
-        ex.upstream_response = raw
         ex.status = response.status_code
         fmt = self.adapter(ex)
         ex.client_response, _ = native.response_record(fmt, response.status_code, raw, response.headers)

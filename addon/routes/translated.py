@@ -21,7 +21,7 @@ from ..rules import Rule
 from ..stream_bridge import client_translator
 from ..streaming import StreamTranslator, stream_error
 from . import token_count
-from .base import Route, Services, annotate, finish_stream, keep_secrets, latency
+from .base import Route, Services, annotate, keep_secrets, upstream_body
 
 log = logging.getLogger("ai_proxy")
 
@@ -128,16 +128,12 @@ class Translated(Route):
         assert response is not None
         if ex.call is None:
             return  # answered by the proxy itself in `forward`
-        ex.upstream_status = response.status_code
-        latency(flow, ex)
+        raw = upstream_body(flow, ex)
+        if raw is None:
+            return
         if ex.token_count is not None:
             token_count.from_counter(flow, ex)
             return
-        if ex.translator is not None:
-            finish_stream(ex, flow.request.timestamp_end, response.timestamp_end)
-            return
-        raw = response.get_content(strict=False) or b""
-        ex.upstream_response = raw
         ex.call.response_headers = response.headers  # some providers report usage in headers
         error_headers: dict[str, str] = {}
         status, data = translate_response(

@@ -23,7 +23,7 @@ _MIN_FRAME = 16  # prelude + message CRC
 
 
 class EventStreamDecoder:
-    """application/vnd.amazon.eventstream (Bedrock ConverseStream); CRCs are checked by botocore."""
+    """application/vnd.amazon.eventstream (AWS streaming APIs); CRCs are checked by botocore."""
 
     __slots__ = ("_buf", "_need", "_parser")
 

@@ -22,7 +22,7 @@ _QUOTE = 0x22
 
 
 class JSONArrayDecoder:
-    """A JSON array streamed element by element (Gemini streamGenerateContent without alt=sse)."""
+    """A JSON array streamed element by element (a streaming API answered without SSE framing)."""
 
     __slots__ = ("_depth", "_esc", "_in_elem", "_in_str", "_parts", "_pos", "_scalar", "_state")
 

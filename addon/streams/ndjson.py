@@ -8,7 +8,7 @@ from .common import _loads
 
 
 class NDJSONDecoder:
-    """One JSON value per line (Ollama native, Cohere v1)."""
+    """One JSON value per line (NDJSON)."""
 
     __slots__ = ("_tail",)
 

@@ -22,17 +22,40 @@ ANSWER = "The sum of 1 + 1 is 2."
 GEMINI_COUNTED_TOKENS = 1234  # what a fake's Gemini countTokens answers
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str  # without query
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
+class JsonBody:
+    """A received request's body, parsed."""
+
     body: bytes
 
     @property
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+class ReplyQueue:
+    """A fake server's replies to come (`queue`) and the requests it received; `reset` forgets both."""
+
+    requests: list[Any]
+    _queue: Any  # a deque of replies
+    _lock: Any
+
+    def queue(self, *replies: Any) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._queue.clear()
+
+
+@dataclass
+class Recorded(JsonBody):
+    method: str
+    path: str  # without query
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
 
 
 @dataclass
@@ -59,22 +82,45 @@ def anthropic_message(text: str = ANSWER, stop_reason: str = "end_turn", **usage
     }
 
 
-def openai_chat(text: str = ANSWER, model: str = "gpt-fake-1", finish_reason: str = "stop") -> dict[str, Any]:
+def chat_completion(
+    message: dict[str, Any],
+    finish: str,
+    *,
+    id: str,
+    created: int,
+    model: str,
+    usage: dict[str, Any],
+    with_logprobs: bool = False,
+    **top: Any,
+) -> dict[str, Any]:
+    """An OpenAI-format chat.completion with one choice, as OpenAI-compatible servers answer (`top`: more
+    top-level fields, before the choices; with_logprobs: the choice's `"logprobs": null`)."""
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", **message}}
+    if with_logprobs:
+        choice["logprobs"] = None
+    choice["finish_reason"] = finish
     return {
-        "id": "chatcmpl-fake01",
+        "id": id,
         "object": "chat.completion",
-        "created": 1700000000,
+        "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37},
+        **top,
+        "choices": [choice],
+        "usage": usage,
     }
+
+
+def openai_chat(text: str = ANSWER, model: str = "gpt-fake-1", finish_reason: str = "stop") -> dict[str, Any]:
+    usage = {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}
+    return chat_completion(
+        {"content": text},
+        finish_reason,
+        id="chatcmpl-fake01",
+        created=1700000000,
+        model=model,
+        usage=usage,
+        with_logprobs=True,
+    )
 
 
 def openai_completion(text: str = ANSWER, model: str = "gpt-fake-instruct") -> dict[str, Any]:
@@ -212,7 +258,7 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FakeUpstream:
+class FakeUpstream(ReplyQueue):
     def __init__(self, name: str) -> None:
         self.name = name
         self.requests: list[Recorded] = []
@@ -296,15 +342,9 @@ class FakeUpstream:
         handler.end_headers()
         handler.wfile.write(body)
 
-    def queue(self, *replies: Reply) -> None:
-        with self._lock:
-            self._queue.extend(replies)
-
     def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-            self._queue.clear()
-            self.responder = None
+        super().reset()
+        self.responder = None
 
     def last(self) -> Recorded:
         assert self.requests, f"fake {self.name} received no request"

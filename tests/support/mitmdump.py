@@ -8,7 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = ROOT / "addon" / "ai_proxy.py"
@@ -118,6 +121,18 @@ class Mitmdump:
                 return records
             time.sleep(0.02)
 
+    def record_with(self, marker: str, timeout: float = 10.0) -> dict:
+        """The audit record whose payload holds `marker` (records are written by a background thread)."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in self.records():
+                if marker in json.dumps(record.get("payload", {})):
+                    return record
+            time.sleep(0.02)
+        raise AssertionError(f"no audit record holds {marker!r}")
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -127,3 +142,24 @@ class Mitmdump:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+
+
+@contextmanager
+def running(proxy: Mitmdump, *upstreams: Any) -> Iterator[Mitmdump]:
+    """`proxy` started; on exit it is stopped and the fake upstreams it talks to are closed."""
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+        for upstream in upstreams:
+            upstream.close()
+
+
+def no_machine_aws(workdir: Path) -> dict[str, str]:
+    """Environment that keeps the proxy's AWS credential chain off this machine's set-up and instance metadata."""
+    return {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+    }

@@ -10,12 +10,12 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -26,15 +26,7 @@ def make_rule(provider: str = "anthropic", name: str | None = "claude-test", rou
     options = extra.pop("options", {})
     if provider == "azure" and "azure_instance" not in options and "upstream_url" not in options:
         options = {"azure_instance": "my-resource", **options}
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": provider, "name": name, "options": options},
-        **extra,
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, route, options, **extra)
 
 
 def client(
@@ -72,6 +64,11 @@ def refused(fn, *args: Any, status: int = 400, **kw: Any) -> ProxyError:
     assert set(envelope["error"]) == {"message", "type", "param", "code"}
     assert isinstance(envelope["error"]["message"], str) and envelope["error"]["message"]
     return e.value
+
+
+def refused_request(rule: Rule, body: Any, status: int = 400) -> ProxyError:
+    """The error that building the upstream request for `body` raises (a 400 unless `status`), enveloped."""
+    return refused(upstream, rule, body, status=status)
 
 
 def respond(rule: Rule, data: Any, *, body: Any = None, status: int = 200) -> tuple[int, dict[str, Any]]:

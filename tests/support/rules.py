@@ -21,6 +21,29 @@ FAKE_AWS = {"aws_access_key_id": "AKIDFAKEFUZZ00000001", "aws_secret_access_key"
 SELF_HOSTED = "http://127.0.0.1:9"
 
 
+def one_rule(
+    provider: str,
+    name: str | None = None,
+    route: str = CHAT,
+    options: dict[str, Any] | None = None,
+    *,
+    rule_name: str = "r",
+    host: str = "llm.internal",
+    **spec_extra: Any,
+) -> Rule:
+    """A one-rule file (rule `rule_name` for `host`), loaded as a user's rules.yaml would be: the one builder
+    behind every test's own rule helper. `spec_extra`: other rule keys (auth, llm_format, ...)."""
+    spec: dict[str, Any] = {
+        "name": rule_name,
+        "match": {"host": host},
+        "route_type": route,
+        "model": {"provider": provider, "name": name, "options": {} if options is None else options},
+        **spec_extra,
+    }
+    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
+    return rule
+
+
 def make_rule(
     provider: str,
     name: str | None = None,
@@ -36,15 +59,7 @@ def make_rule(
     if provider == "bedrock":
         options.setdefault("bedrock", {"aws_region": "us-east-1"})
         spec_extra.setdefault("auth", FAKE_AWS)
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": provider, "name": name, "options": options},
-        **spec_extra,
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, route, options, **spec_extra)
 
 
 @dataclass(frozen=True)

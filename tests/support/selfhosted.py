@@ -6,18 +6,25 @@ mistral/llama2 unit fixtures, compared on meaning."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from addon.errors import ProxyError
-from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
+from addon.exchange import build_upstream, provider_for, translate_response
 from addon.openai_format import FINISH_REASONS
-from addon.providers import Call, UpstreamRequest
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.chunks import splits as splits
+from tests.support.chunks import sse_events
+from tests.support.pipeline import call as call
+from tests.support.pipeline import client as client
+from tests.support.pipeline import refused_request as refused_request
+from tests.support.pipeline import up_body as up_body
+from tests.support.pipeline import upstream as upstream
+from tests.support.rules import one_rule
+
+refused = refused_request  # the builder tests name it so
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -46,14 +53,7 @@ LLAMA3_DIALOG = (
 
 
 def make_rule(provider: str, name: str | None = None, route: str = CHAT, **options: Any) -> Rule:
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": provider, "name": name, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, route, options)
 
 
 def raw_rule(route: str = CHAT, **options: Any) -> Rule:
@@ -69,34 +69,8 @@ def mistral_rule(route: str = CHAT, **options: Any) -> Rule:
     return make_rule("mistral", "mistral-small-latest", route, **options)
 
 
-def client(body: Any) -> ClientRequest:
-    return ClientRequest({}, {}, "application/json", json.dumps(body).encode())
-
-
-def call(rule: Rule, body: Any) -> Call:
-    return prepare_call(rule, {}, client(body))
-
-
-def upstream(rule: Rule, body: Any) -> UpstreamRequest:
-    return build_upstream(rule, call(rule, body))
-
-
-def up_body(rule: Rule, body: Any) -> dict[str, Any]:
-    up = upstream(rule, body)
-    assert up.body is not None
-    return up.body
-
-
 def default_body(rule: Rule) -> dict[str, Any]:
     return {"messages": USER} if rule.spec.route_type == CHAT else {"prompt": "Hi"}
-
-
-def refused(rule: Rule, body: Any, status: int = 400) -> ProxyError:
-    with pytest.raises(ProxyError) as e:
-        upstream(rule, body)
-    assert e.value.status == status, e.value.message
-    assert set(e.value.envelope()["error"]) == {"message", "type", "param", "code"}
-    return e.value
 
 
 def respond(rule: Rule, data: Any, *, body: Any = None, status: int = 200) -> tuple[int, dict[str, Any]]:
@@ -122,29 +96,9 @@ def envelope(rule: Rule, data: Any, status: int, expected_status: int | None = N
 # ---- streams --------------------------------------------------------------------------------------------------
 
 
-def splits(raw: bytes) -> Iterator[list[bytes]]:
-    """The whole body, 1-byte pieces, and two pieces split at every offset."""
-    yield [raw]
-    yield [raw[i : i + 1] for i in range(len(raw))]
-    for i in range(1, len(raw)):
-        yield [raw[:i], raw[i:]]
-
-
 def events(out: bytes) -> list[Any]:
     """The client-side SSE events, ids and timestamps (generated per stream) left out."""
-    assert out.endswith(b"\n\n"), out[-200:]
-    parsed = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            parsed.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        parsed.append(obj)
-    return parsed
+    return sse_events(out)
 
 
 def translate_stream(rule: Rule, raw: bytes, *, include_usage: bool = False, body: Any = None) -> tuple[list, Any]:
@@ -290,3 +244,24 @@ def check_kong_unit_response(rule: Rule, provider: str, fmt: str, route: str) ->
         assert ours["usage"] == expected["usage"] == raw["usage"]
     else:
         assert "usage" not in ours
+
+
+def kong_unit_tests(rules: KongRules) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The tests of Kong's unit fixtures for these rules, requests and responses, for a test module to hold:
+    `test_kong_unit_requests, test_kong_unit_responses = kong_unit_tests(KONG_RULES)`."""
+    cases = [pytest.param(*key, id="-".join(key)) for key in rules]
+
+    def rule(provider: str, fmt: str, route: str) -> Rule:
+        return rules[provider, fmt, route](f"llm/v1/{route}")
+
+    @needs_kong
+    @pytest.mark.parametrize(("provider", "fmt", "route"), cases)
+    def test_kong_unit_requests(provider: str, fmt: str, route: str) -> None:
+        check_kong_unit_request(rule(provider, fmt, route), provider, fmt, route)
+
+    @needs_kong
+    @pytest.mark.parametrize(("provider", "fmt", "route"), cases)
+    def test_kong_unit_responses(provider: str, fmt: str, route: str) -> None:
+        check_kong_unit_response(rule(provider, fmt, route), provider, fmt, route)
+
+    return test_kong_unit_requests, test_kong_unit_responses

@@ -5,7 +5,6 @@ per format, the openai SDK as the client; and the fake upstreams' bodies."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ import httpx
 import openai
 import pytest
 
-from tests.support.fakes import FakeUpstream
-from tests.support.mitmdump import Mitmdump
+from tests.support.chunks import collect as collect
+from tests.support.fakes import FakeUpstream, chat_completion
+from tests.support.mitmdump import Mitmdump, running
 
 MISTRAL_KEY = "e2e-mistral-secret-0004"
 CLIENT_KEY = "sk-client-key-must-not-travel"
@@ -83,38 +83,31 @@ class Env:
             fake.reset()
 
     def record_with(self, marker: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for record in self.proxy.records():
-                if marker in json.dumps(record.get("payload", {})):
-                    return record
-            time.sleep(0.02)
-        raise AssertionError(f"no audit record holds {marker!r}")
+        return self.proxy.record_with(marker)
 
 
-def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    """The body of a module-scoped `env` fixture: the fakes and the proxy, stopped after the module."""
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """The fakes and the proxy, stopped after the module. A provider folder's conftest takes it in, and the
+    `e` fixture of tests/conftest.py then resets this environment for each test."""
     fakes = FakeUpstream("mistral"), FakeUpstream("ollama"), FakeUpstream("tgi")
-    proxy = Mitmdump(
-        Path(tmp_path_factory.mktemp("e2e-mistral-llama")), rules(*fakes), env={"E2E_MISTRAL_KEY": MISTRAL_KEY}
-    ).start()
-    try:
+    with running(
+        Mitmdump(
+            Path(tmp_path_factory.mktemp("e2e-mistral-llama")), rules(*fakes), env={"E2E_MISTRAL_KEY": MISTRAL_KEY}
+        ),
+        *fakes,
+    ) as proxy:
         yield Env(proxy, *fakes)
-    finally:
-        proxy.stop()
-        for fake in fakes:
-            fake.close()
 
 
-def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join(
-        (c.choices[0].delta.content if hasattr(c.choices[0], "delta") else c.choices[0].text) or ""
-        for c in chunks
-        if c.choices
-    )
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
+def assert_refused_without_upstream_url(provider: str, options: dict[str, Any]) -> None:
+    """A self-hosted rule with no upstream_url cannot load: there is no public server to default to."""
+    from addon.rules import RulesError, load_rules_text
+
+    spec = {"name": "no-url", "match": {"host": "x.internal"}, "model": {"provider": provider, "options": options}}
+    text = json.dumps({"rules": [spec]})
+    with pytest.raises(RulesError, match=r"rule 'no-url': model\.options\.upstream_url is required"):
+        load_rules_text(text, environ={})
 
 
 def usage_of(chunks: list[Any]) -> list[tuple[int, int, int]]:
@@ -130,14 +123,9 @@ def sse(obj: Any, space: bool = True) -> bytes:
 
 
 def mistral_reply(text: str = ANSWER, finish: str = "stop") -> dict[str, Any]:
-    return {
-        "id": "a1b2c3d4e5f6",
-        "object": "chat.completion",
-        "created": 1732548656,
-        "model": "mistral-small-2409",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-        "usage": USAGE,
-    }
+    return chat_completion(
+        {"content": text}, finish, id="a1b2c3d4e5f6", created=1732548656, model="mistral-small-2409", usage=USAGE
+    )
 
 
 def mistral_stream(finish: str = "stop") -> list[bytes]:

@@ -25,14 +25,20 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import yaml
 
-from addon.errors import ProxyError
-from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from addon.providers import Call, UpstreamRequest
-from addon.rules import Rule, load_rules_text
-from tests.support.fakes import FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from addon.exchange import build_upstream, provider_for, translate_response
+from addon.rules import Rule
+from tests.support.chunks import splits as splits
+from tests.support.chunks import sse_events
+from tests.support.fakes import FakeUpstream, Reply, chat_completion
+from tests.support.mitmdump import Mitmdump, running
+from tests.support.pipeline import call as call
+from tests.support.pipeline import refused_request as refused_request
+from tests.support.pipeline import up_body as up_body
+from tests.support.pipeline import upstream as upstream
+from tests.support.rules import one_rule
+
+refused = refused_request  # the builder tests name it so
 
 CHAT = "llm/v1/chat"
 OLLAMA = "http://127.0.0.1:11434"
@@ -79,14 +85,7 @@ def history(ids: list[str], args: list[str] | None = None) -> list[dict[str, Any
 
 
 def make_rule(provider: str, name: str | None, **options: Any) -> Rule:
-    spec = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": CHAT,
-        "model": {"provider": provider, "name": name, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule(provider, name, CHAT, options)
 
 
 def mistral_rule() -> Rule:
@@ -106,27 +105,6 @@ def raw_rule() -> Rule:
     return make_rule("llama2", None, llama2_format="raw", upstream_url=f"{TGI}/generate")
 
 
-def call(rule: Rule, body: Any) -> Call:
-    return prepare_call(rule, {}, ClientRequest({}, {}, "application/json", json.dumps(body).encode()))
-
-
-def upstream(rule: Rule, body: Any) -> UpstreamRequest:
-    return build_upstream(rule, call(rule, body))
-
-
-def up_body(rule: Rule, body: Any) -> dict[str, Any]:
-    up = upstream(rule, body)
-    assert up.body is not None
-    return up.body
-
-
-def refused(rule: Rule, body: Any) -> ProxyError:
-    with pytest.raises(ProxyError) as e:
-        upstream(rule, body)
-    assert e.value.status == 400, e.value.message
-    return e.value
-
-
 def ok(rule: Rule, data: Any, body: Any = None) -> dict[str, Any]:
     c = call(rule, body or {"messages": [QUESTION], "tools": TOOLS})
     status, out = translate_response(provider_for(rule), c, 200, json.dumps(data).encode(), "application/json")
@@ -134,33 +112,9 @@ def ok(rule: Rule, data: Any, body: Any = None) -> dict[str, Any]:
     return out
 
 
-def splits(raw: bytes) -> Iterator[list[bytes]]:
-    """The whole body, 1-byte pieces, and two pieces split at every offset."""
-    yield [raw]
-    yield [raw[i : i + 1] for i in range(len(raw))]
-    for i in range(1, len(raw)):
-        yield [raw[:i], raw[i:]]
-
-
 def events(out: bytes) -> list[Any]:
     """The client-side SSE events; ids, timestamps and synthesised tool-call ids (random per stream) normalised."""
-    assert out.endswith(b"\n\n"), out[-200:]
-    parsed: list[Any] = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            parsed.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        for choice in obj.get("choices") or ():
-            for tc in (choice.get("delta") or {}).get("tool_calls") or ():
-                if isinstance(tc.get("id"), str) and re.fullmatch(r"call_[0-9a-f]{24}", tc["id"]):
-                    tc["id"] = "call_SYNTH"
-        parsed.append(obj)
-    return parsed
+    return sse_events(out, synthesised=re.compile(r"call_[0-9a-f]{24}").fullmatch, synth_as="call_SYNTH")
 
 
 def translate_stream(rule: Rule, raw: bytes, include_usage: bool = False) -> list[Any]:
@@ -235,14 +189,9 @@ def mistral_calls() -> list[dict[str, Any]]:
 
 
 def mistral_reply(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "cmpl-e58cc69e",
-        "object": "chat.completion",
-        "created": 1732548656,
-        "model": "mistral-small-latest",
-        "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 80, "completion_tokens": 30, "total_tokens": 110},
-    }
+    return chat_completion(
+        message, finish, id="cmpl-e58cc69e", created=1732548656, model="mistral-small-latest", usage=_TOOL_USAGE
+    )
 
 
 def mistral_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -319,17 +268,19 @@ def ollama_text_stream(text: str) -> bytes:
 
 
 def tgi_reply(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "",
-        "object": "chat.completion",
-        "created": 1732548656,
-        "model": "tgi",
-        "system_fingerprint": "3.0.1-native",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", **message}, "logprobs": None, "finish_reason": finish}
-        ],
-        "usage": {"prompt_tokens": 80, "completion_tokens": 30, "total_tokens": 110},
-    }
+    return chat_completion(
+        message,
+        finish,
+        id="",
+        created=1732548656,
+        model="tgi",
+        usage=_TOOL_USAGE,
+        with_logprobs=True,
+        system_fingerprint="3.0.1-native",
+    )
+
+
+_TOOL_USAGE = {"prompt_tokens": 80, "completion_tokens": 30, "total_tokens": 110}
 
 
 def tgi_calls() -> list[dict[str, Any]]:
@@ -387,8 +338,9 @@ MISTRAL_KEY = "e2e-mistral-tools-secret-0005"
 CLIENT_KEY = "sk-client-key-must-not-travel"
 
 
-def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The body of a module-scoped `env` fixture: the fakes and the proxy, stopped after the module."""
+@pytest.fixture(scope="module")
+def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The fakes and the proxy, stopped after the module (a provider folder's conftest imports the fixtures)."""
     fakes = {"mistral": FakeUpstream("mistral"), "ollama": FakeUpstream("ollama"), "tgi": FakeUpstream("tgi")}
 
     def rule(name: str, host: str, provider: str, model: str | None, options: dict[str, Any], **extra: Any) -> dict:
@@ -417,19 +369,17 @@ def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         Path(tmp_path_factory.mktemp("e2e-tools-selfhosted")),
         json.dumps({"rules": spec}),
         env={"E2E_MISTRAL_KEY": MISTRAL_KEY},
-    ).start()
-    try:
+    )
+    with running(proxy, *fakes.values()):
         yield {"proxy": proxy, **fakes}
-    finally:
-        proxy.stop()
-        for fake in fakes.values():
-            fake.close()
 
 
-def reset(env: dict[str, Any]) -> dict[str, Any]:
+@pytest.fixture
+def tools(tools_env: dict[str, Any]) -> dict[str, Any]:
+    """The shared environment, its fakes reset: the fakes and the proxy by name."""
     for name in ("mistral", "ollama", "tgi"):
-        env[name].reset()
-    return env
+        tools_env[name].reset()
+    return tools_env
 
 
 def sdk(env: dict[str, Any], host: str) -> openai.OpenAI:
@@ -574,3 +524,12 @@ def check_round_trip(e: dict[str, Any], case: str) -> None:
     helper_calls = [c.model_dump() for c in done.choices[0].message.tool_calls or []]
     assert done.choices[0].finish_reason == "tool_calls"
     assert same_calls(helper_calls, non_streamed)
+
+
+def assert_refused_before_sending(tools: dict[str, Any], host: str, fields: dict[str, Any], param: str) -> None:
+    """The SDK's request through the proxy is a clear 400 naming `param`, and no fake upstream saw anything."""
+    with pytest.raises(openai.BadRequestError) as err:
+        sdk(tools, host).chat.completions.create(model=MODELS[host], **fields)
+    assert err.value.status_code == 400
+    assert err.value.body["param"] == param  # type: ignore[index]
+    assert not tools["mistral"].requests and not tools["ollama"].requests and not tools["tgi"].requests

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,6 +19,8 @@ import openai
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from tests.support.chunks import splits as splits
+from tests.support.chunks import sse_events as chunk_events
 from tests.support.mitmdump import Mitmdump
 
 QUESTION = "What is the weather in Paris and in Oslo?"
@@ -77,23 +78,6 @@ def meaning(tool_calls: Any) -> list[tuple[str, Any]]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def splits(data: bytes) -> Iterator[list[bytes]]:
-    """The body whole, cut at every offset, and in 1-byte pieces."""
-    yield [data]
-    for i in range(1, len(data)):
-        yield [data[:i], data[i:]]
-    yield [data[i : i + 1] for i in range(len(data))]
-
-
-def sse_events(out: bytes) -> list[Any]:
-    events: list[Any] = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        events.append(data if data == "[DONE]" else json.loads(data))
-    return events
-
-
 RANDOM_CALL_ID = re.compile(r"call_[0-9a-f]{24}")
 
 
@@ -108,6 +92,10 @@ def normalised(events: list[Any]) -> list[Any]:
             e = json.loads(text)
         out.append(e)
     return out
+
+
+def sse_events(out: bytes) -> list[Any]:
+    return chunk_events(out, keep_ids=True)
 
 
 def translate(translator_of: Any, pieces: list[bytes]) -> list[Any]:

@@ -4,13 +4,24 @@ named, images as raw base64, the fields Ollama has no equivalent for refused."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ... import jsonutil, openai_format
+from ... import openai_format
 from ...errors import ProxyError, bad_request
-from ...openai_format import CHAT, embedding_texts, max_tokens_of, single_prompt, stop_list, text_of
-from ...spec import ModelOptions
+from ...openai_format import (
+    CHAT,
+    arguments_object,
+    embedding_texts,
+    max_tokens_of,
+    response_format_type,
+    single_prompt,
+    stop_list,
+    text_of,
+)
 from ..base import Call, UpstreamRequest, build_url, url_path
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 CHAT_PATH = "/api/chat"
 GENERATE_PATH = "/api/generate"
@@ -176,9 +187,7 @@ def options(body: dict[str, Any]) -> dict[str, Any]:
 
 def response_format(body: dict[str, Any], provider: str) -> Any:
     rf = body.get("response_format")
-    if rf is None:
-        return None
-    kind = rf.get("type") if isinstance(rf, dict) else None
+    kind = response_format_type(rf)
     if kind == "text":
         return None
     if kind == "json_object":
@@ -228,20 +237,8 @@ def _tool_calls(calls: Any, i: int, names: dict[str, str]) -> list[dict[str, Any
         fn = tc.get("function") if isinstance(tc, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise bad_request(f"{where}[{j}] must be a function call with a name", param=where)
-        arguments = fn.get("arguments")
-        if isinstance(arguments, str):
-            try:
-                arguments = jsonutil.loads(arguments) if arguments.strip() else {}
-            except ValueError:
-                raise bad_request(
-                    f"{where}[{j}].function.arguments is not valid JSON", param=f"{where}[{j}].function.arguments"
-                ) from None
-        elif arguments is None:
-            arguments = {}
-        if not isinstance(arguments, dict):
-            raise bad_request(
-                f"{where}[{j}].function.arguments must be a JSON object", param=f"{where}[{j}].function.arguments"
-            )
+        param = f"{where}[{j}].function.arguments"
+        arguments = arguments_object(fn.get("arguments"), param, param)
         call: dict[str, Any] = {"function": {"index": j, "name": fn["name"], "arguments": arguments}}
         if isinstance(tc.get("id"), str) and tc["id"]:
             call["id"] = tc["id"]

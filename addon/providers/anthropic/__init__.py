@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...spec import ModelOptions
-from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path
+from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path, uses_functions
 from .common import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_VERSION,
@@ -21,13 +20,13 @@ from .common import (
     finish_reason,
     usage_of,
     usage_so_far_of,
-    uses_functions,
 )
 from .request import JSON_OBJECT_INSTRUCTION, legacy_body, messages_body
 from .response import parse_message
 from .stream import AnthropicStream
 
 if TYPE_CHECKING:
+    from ...spec import ModelOptions
     from .native import AnthropicFormat
 
 __all__ = [
@@ -49,6 +48,7 @@ __all__ = [
 
 class Anthropic(Provider):
     name = "anthropic"
+    option_fields = {"anthropic_version": (str | None, None)}
     optional_fields = frozenset({"top_k", "parallel_tool_calls"})
     supports_streaming = True
     api_base = "https://api.anthropic.com"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...openai_format import CHAT, usage_with_cache
+from ...openai_format import usage_with_cache
 from ...streaming import usage_so_far
-from ..base import Call
 
 DEFAULT_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; 4096 is within every current Claude model's output limit.
@@ -48,10 +47,3 @@ def usage_so_far_of(raw: dict[str, Any]) -> dict[str, Any] | None:
     cache_read = raw.get("cache_read_input_tokens") or 0
     cache_write = raw.get("cache_creation_input_tokens") or 0
     return usage_so_far(input_tokens + cache_read + cache_write, None, cache_read, cache_write)
-
-
-def uses_functions(call: Call) -> bool:
-    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
-    return call.route_type == CHAT and (
-        call.body.get("functions") is not None or call.body.get("function_call") is not None
-    )

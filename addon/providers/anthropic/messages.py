@@ -8,20 +8,15 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import bad_request
-from ...openai_format import text_of
+from ...openai_format import IMAGE_MEDIA_TYPES, text_of
+from ..base import add_turn, trim_prefill
 
 # Anthropic tool_use ids must match ^[a-zA-Z0-9_-]+$; ids minted elsewhere are mapped the same way in the
 # assistant tool_use and in the tool_result that answers it, so they keep matching.
 _TOOL_ID_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
-# The only image media types Anthropic accepts (image_block_param.py), by the labels clients use for them:
-# `image/jpg` is common (browsers, pasteboards) and Anthropic refuses it with a 400.
-_MEDIA_TYPES = {
-    "image/jpeg": "image/jpeg",
-    "image/jpg": "image/jpeg",
-    "image/png": "image/png",
-    "image/gif": "image/gif",
-    "image/webp": "image/webp",
-}
+# The only image media types Anthropic accepts (image_block_param.py) are the registered ones: it refuses the common
+# `image/jpg` label with a 400.
+_MEDIA_TYPES = IMAGE_MEDIA_TYPES
 
 
 def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -73,20 +68,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             )
         if not blocks:
             continue
-        if out and out[-1]["role"] == turn:
-            # Anthropic demands alternation: consecutive turns of one role become one turn.
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": turn, "content": blocks})
-    if out and out[-1]["role"] == "assistant" and out[-1]["content"][-1]["type"] == "text":
-        # A final assistant turn is a prefill, which Anthropic refuses when it ends in whitespace ("final assistant
-        # content cannot end with trailing whitespace"); a prefill of only whitespace is no prefill.
-        blocks = out[-1]["content"]
-        blocks[-1]["text"] = blocks[-1]["text"].rstrip()
-        if not blocks[-1]["text"]:
-            blocks.pop()
-            if not blocks:
-                out.pop()
+        add_turn(out, turn, blocks)
+    trim_prefill(out, lambda block: block["type"] == "text")
     for m in out:
         if len(m["content"]) > 1:  # tool results must lead their user turn
             m["content"].sort(key=lambda b: b["type"] != "tool_result")

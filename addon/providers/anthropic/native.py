@@ -4,13 +4,15 @@ model and errors are read in Anthropic's own shapes (see addon/native.py for the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import jsonutil
 from ...errors import ProxyError
 from ...native import NativeFormat, NativeRecorder, _body_model, _SSERecorder
-from ...spec import ModelOptions
 from .common import finish_reason, usage_of, usage_so_far_of
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 
 class AnthropicFormat(NativeFormat):

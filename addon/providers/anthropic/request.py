@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import bad_request
-from ...openai_format import CHAT, max_tokens_of, refuse_unsupported, single_prompt, stop_list
+from ...openai_format import CHAT, OPENAI_ONLY, max_tokens_of, refuse_unsupported, single_prompt, stop_list
 from ..base import Call
 from .common import DEFAULT_MAX_TOKENS, MAX_TEMPERATURE
 from .messages import _messages
@@ -13,18 +13,7 @@ from .tools import _tool_choice, _tool_fields, _tools
 
 # OpenAI fields Anthropic has no equivalent for: refused when set to anything but their neutral value, so a
 # client never silently gets different behaviour than it asked for.
-_UNSUPPORTED = {
-    "n": 1,
-    "seed": None,
-    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
-    "logprobs": False,
-    "top_logprobs": None,
-    "logit_bias": None,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "audio": None,
-    "prediction": None,
-}
+_UNSUPPORTED = OPENAI_ONLY
 
 # response_format json_object has no native Anthropic equivalent (structured outputs need a schema, and an object
 # schema must close its properties). The fallback is this system instruction: it composes with tools, streams

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 from ...openai_format import CHAT, chat_response, chat_to_completion, completion_response, new_id
-from ..base import Call, UpstreamFormatError
-from .common import LEGACY_FINISH_REASONS, finish_reason, usage_of, uses_functions
+from ..base import Call, UpstreamFormatError, assistant_message, uses_functions
+from .common import LEGACY_FINISH_REASONS, finish_reason, usage_of
+
+_SEVERAL = "anthropic answered a functions request with several tool calls"
 
 
 def parse_message(call: Call, data: Any) -> dict[str, Any]:
@@ -39,21 +41,8 @@ def parse_message(call: Call, data: Any) -> dict[str, Any]:
             )
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             reasoning.append(block["thinking"])
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not tool_calls else None,
-    }
     reason = finish_reason(data.get("stop_reason")) or "stop"
-    if tool_calls and uses_functions(call):
-        # A client of the deprecated `functions` API gets the deprecated answer: one function_call.
-        if len(tool_calls) > 1:
-            raise UpstreamFormatError("anthropic answered a functions request with several tool calls")
-        message["function_call"] = tool_calls[0]["function"]
-        reason = "function_call" if reason == "tool_calls" else reason
-    elif tool_calls:
-        message["tool_calls"] = tool_calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
+    message, reason = assistant_message(texts, reasoning, tool_calls, reason, uses_functions(call), _SEVERAL)
     model = data.get("model") or call.model or ""
     response = chat_response(
         id=data.get("id"),

@@ -10,8 +10,8 @@ from ... import jsonutil
 from ...openai_format import new_id
 from ...streaming import SSETranslator
 from ...streams import SSEEvent
-from ..base import Call, as_dict, as_str
-from .common import LEGACY_FINISH_REASONS, finish_reason, usage_of, usage_so_far_of, uses_functions
+from ..base import Call, as_dict, as_str, uses_functions
+from .common import LEGACY_FINISH_REASONS, finish_reason, usage_of, usage_so_far_of
 
 
 class AnthropicStream(SSETranslator):

@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ...credentials.aws import CREDENTIALS, CredentialSource, sign_sigv4, signed_host
+from ...credentials.aws import CredentialSource, sign_sigv4, signed_host
 from ...errors import ProxyError, bad_request, default_error_type
 from ...openai_answer import count
 from ...openai_format import CHAT, EMBEDDINGS
-from ...spec import AuthSpec, ModelOptions, RuleSpec, encode_url_value
+from ...spec import AuthSpec, OptionsModel, RuleSpec, encode_url_value
 from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path
 from .common import (
     _INVOKE_OPERATIONS,
@@ -51,6 +51,7 @@ from .stream import BedrockStream
 
 if TYPE_CHECKING:
     from ...native import NativeFormat
+    from ...spec import ModelOptions
 
 __all__ = [
     "BEDROCK",
@@ -66,6 +67,7 @@ __all__ = [
     "usage_of",
 ]
 
+CREDENTIALS = CredentialSource("provider bedrock")
 SIGNING_NAME = "bedrock"  # the SigV4 service name (not "bedrock-runtime", which is only the host prefix)
 
 
@@ -97,7 +99,17 @@ def _uses_bearer(auth: AuthSpec | None) -> bool:
 # --------------------------------------------------------------------------------------------------------------
 
 
+class BedrockOptions(OptionsModel):
+    aws_region: str | None = None
+    aws_assume_role_arn: str | None = None
+    aws_role_session_name: str | None = None
+    aws_sts_endpoint_url: str | None = None
+    embeddings_normalize: bool | None = None
+    performance_config_latency: str | None = None
+
+
 class Bedrock(Provider):
+    option_fields = {"bedrock": (BedrockOptions | None, None)}
     name = "bedrock"
     optional_fields = frozenset({"top_k", "thinking", "cache_control", "thinking_blocks"})
     price_id = "aws"

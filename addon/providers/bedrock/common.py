@@ -8,14 +8,16 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ... import jsonutil
 from ...errors import ProxyError
 from ...openai_format import matched_stop, usage_with_cache
-from ...spec import ModelOptions
 from ..base import client_status
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 CONVERSE, CONVERSE_STREAM = "converse", "converse-stream"
 COUNT_TOKENS = "count-tokens"

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ... import jsonutil
 from ...errors import ProxyError
 from ...native import NativeFormat, NativeRecorder, _count, _header_usage, _pair_usage
-from ...spec import ModelOptions
 from ...streaming import usage_so_far
 from ...streams import EventStreamDecoder
 from .. import anthropic as _anthropic
 from .common import finish_reason, resolve_region, usage_of
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 _AWS_ERROR_TYPES = {
     400: "ValidationException",

@@ -11,14 +11,17 @@ from ...errors import bad_request
 from ...extensions import CACHE_CONTROL
 from ...openai_format import (
     CHAT,
+    IMAGE_MEDIA_TYPES,
+    OPENAI_ONLY,
     THINKING_BLOCKS,
     max_tokens_of,
     refuse_unsupported,
+    response_format_type,
     single_prompt,
     stop_list,
     text_of,
 )
-from ..base import Call
+from ..base import Call, add_turn, trim_prefill
 from .common import encode_tool_id
 from .reasoning import drop, reasoning_blocks, reasons, thinking
 
@@ -26,30 +29,11 @@ MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are cla
 
 # OpenAI fields Converse has no equivalent for: refused unless neutral, so a client never silently gets
 # different behaviour than it asked for.
-_UNSUPPORTED = {
-    "n": 1,
-    "seed": None,
-    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
-    "logprobs": False,
-    "top_logprobs": None,
-    "logit_bias": None,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "audio": None,
-    "prediction": None,
-    "functions": None,
-    "function_call": None,
-}
+_UNSUPPORTED = {**OPENAI_ONLY, "functions": None, "function_call": None}
 _UNSUPPORTED_COMPLETIONS = {"echo": False, "best_of": 1, "suffix": None}
 
 _METADATA_VALUE = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}$")
-_IMAGE_FORMATS = {
-    "image/png": "png",
-    "image/jpeg": "jpeg",
-    "image/jpg": "jpeg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-}
+_IMAGE_FORMATS = {label: media_type.removeprefix("image/") for label, media_type in IMAGE_MEDIA_TYPES.items()}
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # Converse's cache breakpoint (system, messages and tools): the standard extension `cache_control` placed.
 CACHE_POINT: dict[str, Any] = {"cachePoint": {"type": "default"}}
@@ -162,19 +146,8 @@ def _messages(
         if not blocks:
             continue
         has_tool_blocks = has_tool_blocks or any("toolUse" in b or "toolResult" in b for b in blocks)
-        if out and out[-1]["role"] == turn:
-            out[-1]["content"].extend(blocks)  # Converse demands alternation: consecutive turns are merged
-        else:
-            out.append({"role": turn, "content": blocks})
-    if out and out[-1]["role"] == "assistant" and "text" in out[-1]["content"][-1]:
-        # A final assistant turn is a prefill; Claude on Converse refuses one ending in whitespace ("final assistant
-        # content cannot end with trailing whitespace"); a prefill of only whitespace is no prefill.
-        blocks = out[-1]["content"]
-        blocks[-1]["text"] = blocks[-1]["text"].rstrip()
-        if not blocks[-1]["text"]:
-            blocks.pop()
-            if not blocks:
-                out.pop()
+        add_turn(out, turn, blocks)
+    trim_prefill(out, lambda block: "text" in block)
     for m in out:
         m["content"] = _tool_results_first(m["content"])
     return system, out, has_tool_blocks
@@ -348,9 +321,7 @@ def _output_config(response_format: Any) -> dict[str, Any] | None:
     string>, "name", "description"}}}`; models without structured output answer Bedrock's own 400, which reaches
     the client. json_object has no native equivalent (Converse takes only a schema) and is refused: a prompt
     instruction would not guarantee JSON, and an any-object schema is not accepted by every model."""
-    if response_format is None:
-        return None
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    kind = response_format_type(response_format)
     if kind == "text":
         return None
     if kind == "json_object":

@@ -19,10 +19,11 @@ stream.py the stream; native.py the `llm_format: cohere` passthrough adapter.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import ProxyError, bad_request
 from ...openai_format import CHAT, EMBEDDINGS
+from ...spec import OptionsModel
 from ..base import Call, Provider, UpstreamRequest, build_url, register, upstream_error
 from .common import (
     BASE_URL,
@@ -66,7 +67,16 @@ __all__ = [
 _ERROR_CODES = {401: "invalid_api_key", 498: "invalid_api_key", 499: "request_cancelled"}
 
 
+class CohereOptions(OptionsModel):
+    embedding_input_type: str | None = None
+    wait_for_model: bool | None = None
+
+
 class Cohere(Provider):
+    option_fields = {
+        "cohere_api": (Literal["v1", "v2"] | None, None),
+        "cohere": (CohereOptions | None, None),
+    }
     name = "cohere"
     optional_fields = frozenset({"top_k"})
     api_base = "https://api.cohere.com"

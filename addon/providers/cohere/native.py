@@ -4,14 +4,16 @@ read in Cohere's own shapes, v2 SSE or v1 NDJSON (see addon/native.py for the pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import jsonutil
 from ...errors import ProxyError
 from ...native import NativeFormat, NativeRecorder, _SniffingRecorder
-from ...spec import ModelOptions
 from ...streams import NDJSONDecoder, SSEDecoder
 from .common import BASE_URL, failure, finish_reason, usage_of, v1_usage
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 
 class CohereFormat(NativeFormat):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import bad_request
-from ...openai_format import max_tokens_of, refuse_unsupported, stop_list, text_of
+from ...openai_format import max_tokens_of, refuse_unsupported, response_format_type, stop_list, text_of
 from ..base import Call
 from .common import V1_GENERATE
 
@@ -93,9 +93,7 @@ def _response_format(body: dict[str, Any], schema_key: str, api: str) -> dict[st
     """OpenAI response_format -> Cohere's: json_object as is, json_schema as json_object with the schema under
     `json_schema` (v2) or `schema` (v1). /v1/generate has no JSON mode."""
     response_format = body.get("response_format")
-    if response_format is None:
-        return None
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    kind = response_format_type(response_format)
     if kind == "text":
         return None
     if kind not in ("json_object", "json_schema"):

@@ -7,7 +7,7 @@ from typing import Any
 
 from ... import jsonutil
 from ...errors import bad_request
-from ...openai_format import CHAT, single_prompt
+from ...openai_format import CHAT, arguments_object, single_prompt
 from ..base import Call
 from .common import V1_CHAT, V1_GENERATE
 from .request import _refuse_serial_tools, _refuse_tools, _response_format, _text_only
@@ -140,16 +140,7 @@ def _v1_call(tool_call: Any, where: str) -> tuple[str, dict[str, Any]]:
     call_id = tool_call.get("id") if isinstance(tool_call, dict) else None
     if not isinstance(fn, dict) or not fn.get("name") or not isinstance(call_id, str) or not call_id:
         raise bad_request(f"{where} needs an id and a function name", param=where)
-    arguments = fn.get("arguments")
-    if isinstance(arguments, str):
-        try:
-            arguments = jsonutil.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            raise bad_request(f"{where}.function.arguments is not valid JSON", param=where) from None
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        raise bad_request(f"{where}.function.arguments must be a JSON object", param=where)
+    arguments = arguments_object(fn.get("arguments"), f"{where}.function.arguments", where)
     return call_id, {"name": fn["name"], "parameters": arguments}
 
 

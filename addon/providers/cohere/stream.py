@@ -7,13 +7,13 @@ from typing import Any
 
 from ... import jsonutil
 from ...openai_format import matched_stop
-from ...streaming import ChunkWriter, guarded, stream_error
-from ...streams import FramingSniffer, NDJSONDecoder, SSEDecoder, StreamDecodeError
+from ...streaming import Decoder, FramedTranslator
+from ...streams import FramingSniffer, NDJSONDecoder, SSEDecoder
 from ..base import Call
 from .common import STOP_SEQUENCE, _dig, failure, finish_reason, usage_of, v1_tool_calls, v1_usage
 
 
-class CohereStream:
+class CohereStream(FramedTranslator):
     """Translates a Cohere stream into OpenAI chunks, event by event, in constant memory.
 
     The framing is chosen from the first byte that is not whitespace: `{` is v1 NDJSON (one JSON object per
@@ -23,44 +23,29 @@ class CohereStream:
     Cohere counts no token before that event: a stream cut off earlier is recorded without usage.
     """
 
-    __slots__ = (
-        "_body",
-        "_decoder",
-        "_done",
-        "_plan_streamed",
-        "_role_sent",
-        "_sniffer",
-        "_sse",
-        "_v1_tool_calls",
-        "out",
-        "result",
-    )
+    __slots__ = ("_body", "_plan_streamed", "_role_sent", "_sniffer", "_sse", "_v1_tool_calls")
+    provider = "cohere"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        self.out = ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload)
-        self.result = self.out.result
+        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
         self._body = call.body
-        self._decoder: NDJSONDecoder | SSEDecoder | None = None
         self._sse = False
         self._sniffer = FramingSniffer()
         self._role_sent = False
-        self._done = False
         self._v1_tool_calls = 0  # v1 tool calls sent so far
         self._plan_streamed = False  # v1: the text leading tool calls was streamed by tool-calls-chunk events
 
-    @guarded
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        if self._decoder is None:
-            found = self._sniffer.sniff(chunk)
-            if found is None:
-                return b""
-            first, chunk, _ = found
-            self._sse = first != b"{"
-            self._decoder = SSEDecoder() if self._sse else NDJSONDecoder()
+    def _decoder_for(self, chunk: bytes) -> tuple[Decoder, bytes] | None:
+        found = self._sniffer.sniff(chunk)
+        if found is None:
+            return None
+        first, chunk, _ = found
+        self._sse = first != b"{"
+        return (SSEDecoder() if self._sse else NDJSONDecoder()), chunk
+
+    def _decode(self, chunk: bytes) -> bytes:
         if self._sse:
-            return self._decode(chunk)
+            return super()._decode(chunk)
         # NDJSON is decoded a line at a time, so that the lines before a bad one are translated whatever the
         # chunking: the decoder raises for its whole input.
         out: list[bytes] = []
@@ -68,42 +53,21 @@ class CohereStream:
         while not self._done:
             end = chunk.find(b"\n", start) + 1
             if not end:
-                out.append(self._decode(chunk[start:] if start else chunk))
+                out.append(super()._decode(chunk[start:] if start else chunk))
                 break
-            out.append(self._decode(chunk[start:end]))
+            out.append(super()._decode(chunk[start:end]))
             start = end
         return b"".join(out)
 
-    def _decode(self, data: bytes) -> bytes:
-        assert self._decoder is not None
-        try:
-            events = self._decoder.feed(data)
-        except StreamDecodeError as e:
-            return self._fail(f"cohere stream is malformed: {e}")
-        return self._events(events)
+    def _body_ended(self) -> bytes:
+        last = "message-end" if self._sse else "stream-end"
+        what = f"before {last}" if self._decoder is not None else "without any event"
+        return self._fail(f"cohere stream ended {what}")
 
-    @guarded
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = b""
-        if self._decoder is not None:
-            try:
-                out = self._events(self._decoder.flush())
-            except StreamDecodeError as e:
-                return out + self._fail(f"cohere stream is malformed: {e}")
-        if not self._done:
-            last = "message-end" if self._sse else "stream-end"
-            what = f"before {last}" if self._decoder is not None else "without any event"
-            out += self._fail(f"cohere stream ended {what}")
-        return out
-
-    def _events(self, events: list[Any]) -> bytes:
-        if not events:
-            return b""
+    def _event(self, event: Any) -> bytes:
         if self._sse:
-            return b"".join(self._sse_event(e.event, e.data) for e in events)
-        return b"".join(self._event(e, "") for e in events)
+            return self._sse_event(event.event, event.data)
+        return self._dispatch(event, "")
 
     def _sse_event(self, name: str, data: str) -> bytes:
         if self._done or data == "[DONE]":  # some mocks append OpenAI's sentinel: tolerated
@@ -112,11 +76,7 @@ class CohereStream:
             event = jsonutil.loads(data)
         except ValueError:
             return self._fail("cohere sent an event that is not JSON")
-        return self._event(event, name)
-
-    def _fail(self, message: str, status: int = 502, code: str = "stream_error") -> bytes:
-        self._done = True
-        return self.out.error(stream_error(message, status=status, code=code))
+        return self._dispatch(event, name)
 
     def _role(self) -> bytes:
         if self._role_sent:
@@ -124,7 +84,7 @@ class CohereStream:
         self._role_sent = True
         return self.out.role()
 
-    def _event(self, event: Any, name: str) -> bytes:
+    def _dispatch(self, event: Any, name: str) -> bytes:
         if self._done:
             return b""
         if not isinstance(event, dict):

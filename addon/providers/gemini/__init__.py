@@ -23,16 +23,17 @@ from urllib.parse import urlsplit, urlunsplit
 from ...errors import ProxyError
 from ...openai_answer import count
 from ...openai_format import CHAT, EMBEDDINGS
-from ...spec import ModelOptions
-from ..base import Call, Provider, UpstreamRequest, register
+from ...spec import OptionsModel
+from ..base import Call, Provider, UpstreamRequest, register, uses_functions
 from . import request, response, urls
-from .common import GEMINI_API, GENERATE, _model_segment, _vertex, finish_reason, usage_of, uses_functions
+from .common import GEMINI_API, GENERATE, _model_segment, _vertex, finish_reason, usage_of
 from .embeddings import _embeddings_body, _embeddings_url
 from .errors import gemini_error
 from .ids import parse_tool_call_id, tool_call_id
 from .stream import GeminiStream
 
 if TYPE_CHECKING:
+    from ...spec import ModelOptions
     from .native import GeminiFormat
 
 __all__ = [
@@ -49,7 +50,15 @@ __all__ = [
 ]
 
 
+class GeminiOptions(OptionsModel):
+    api_endpoint: str | None = None
+    project_id: str | None = None
+    location_id: str | None = None
+    endpoint_id: str | None = None
+
+
 class Gemini(Provider):
+    option_fields = {"gemini": (GeminiOptions | None, None)}
     name = "gemini"
     optional_fields = frozenset({"top_k", "thinking"})
     api_base = "https://generativelanguage.googleapis.com"

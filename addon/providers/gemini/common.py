@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ...openai_format import CHAT, usage
-from ...spec import ModelOptions
-from ..base import Call
+from ...openai_format import usage
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 GEMINI_API = "https://generativelanguage.googleapis.com"
 GENERATE = "generateContent"
@@ -66,10 +67,3 @@ def _model_segment(model: str | None) -> str:
     if model.startswith("models/"):  # the Gemini SDKs' resource-name spelling of a model id
         model = model[len("models/") :]
     return quote(model, safe="")
-
-
-def uses_functions(call: Call) -> bool:
-    """The client uses the deprecated functions/function_call API (and expects function_call answers)."""
-    return call.route_type == CHAT and (
-        call.body.get("functions") is not None or call.body.get("function_call") is not None
-    )

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from ... import jsonutil
 from ...errors import bad_request
+from ...openai_format import arguments_object
 from .common import _NOT_YET
 from .ids import parse_tool_call_id
 
@@ -94,18 +95,7 @@ def _call_parts(m: dict[str, Any], where: str, calls: dict[str, tuple[str, str |
 def _call_part(fn: Any, native_id: str | None, signature: str | None, where: str) -> dict[str, Any]:
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
         raise bad_request(f"{where}.name is required", param=f"{where}.name")
-    arguments = fn.get("arguments")
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        args: Any = {}
-    elif isinstance(arguments, str):
-        try:
-            args = jsonutil.loads(arguments)
-        except ValueError:
-            raise bad_request(f"{where}.arguments is not valid JSON", param=f"{where}.arguments") from None
-    else:
-        args = arguments
-    if not isinstance(args, dict):
-        raise bad_request(f"{where}.arguments must be a JSON object for provider gemini", param=f"{where}.arguments")
+    args = arguments_object(fn.get("arguments"), f"{where}.arguments", f"{where}.arguments", " for provider gemini")
     call: dict[str, Any] = {"name": fn["name"], "args": args}
     if native_id:
         call["id"] = native_id

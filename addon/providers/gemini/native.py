@@ -4,15 +4,17 @@ answer's usage, model and errors, are read in Gemini's own shapes (see addon/nat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ... import jsonutil
 from ...errors import ProxyError
 from ...native import NativeFormat, NativeRecorder, _SniffingRecorder
-from ...spec import ModelOptions
 from ...streams import JSONArrayDecoder, SSEDecoder
 from .common import GEMINI_API, finish_reason, usage_of
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 _GEMINI_STATUS = {
     400: "INVALID_ARGUMENT",

@@ -6,10 +6,12 @@ from typing import Any
 
 from ... import jsonutil
 from ...openai_format import CHAT, EMBEDDINGS, chat_response, chat_to_completion
-from ..base import Call, UpstreamFormatError
-from .common import finish_reason, usage_of, uses_functions
+from ..base import Call, UpstreamFormatError, assistant_message, uses_functions
+from .common import finish_reason, usage_of
 from .embeddings import _embeddings_response
 from .ids import tool_call_id
+
+_SEVERAL = "gemini answered a functions request with several function calls"
 
 
 def parse_response(call: Call, data: Any) -> dict[str, Any]:
@@ -58,18 +60,8 @@ def _choice(candidate: dict[str, Any], position: int, functions: bool = False) -
             (reasoning if part.get("thought") else texts).append(part["text"])
         elif isinstance(part.get("functionCall"), dict):
             tool_calls.append(_tool_call(part))
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
     reason = finish_reason(candidate.get("finishReason"), bool(tool_calls)) or "stop"
-    if tool_calls and functions:
-        # A client of the deprecated `functions` API gets the deprecated answer: one function_call.
-        if len(tool_calls) > 1:
-            raise UpstreamFormatError("gemini answered a functions request with several function calls")
-        message["function_call"] = tool_calls[0]["function"]
-        reason = "function_call" if reason == "tool_calls" else reason
-    elif tool_calls:
-        message["tool_calls"] = tool_calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
+    message, reason = assistant_message(texts, reasoning, tool_calls, reason, functions, _SEVERAL)
     index = candidate.get("index")
     return {
         "index": index if isinstance(index, int) else position,

@@ -9,8 +9,8 @@ from ... import jsonutil
 from ...errors import default_error_type
 from ...streaming import Decoder, FramedTranslator
 from ...streams import FramingSniffer, JSONArrayDecoder, SSEDecoder
-from ..base import Call
-from .common import finish_reason, usage_of, uses_functions
+from ..base import Call, uses_functions
+from .common import finish_reason, usage_of
 from .errors import _stream_error_status
 from .response import _parts, _tool_call
 

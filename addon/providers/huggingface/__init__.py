@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ProxyError
 from ...openai_format import EMBEDDINGS
-from ...spec import ModelOptions
+from ...spec import OptionsModel
 from ..base import Call, Provider, UpstreamRequest, build_url, register
 from .common import CHAT_PATH, DEFAULT_MODEL, NATIVE, ROUTER_BASE, SERVERLESS_BASE, finish_reason
 from .embeddings import _embeddings_request, _embeddings_response
@@ -39,6 +39,7 @@ from .stream import HFOpenAIStream, TGIStream
 from .urls import _hf_headers, _mode, _native_url
 
 if TYPE_CHECKING:
+    from ...spec import ModelOptions
     from .native import HuggingFaceFormat
 
 __all__ = [
@@ -54,7 +55,13 @@ __all__ = [
 ]
 
 
+class HuggingFaceOptions(OptionsModel):
+    use_cache: bool | None = None
+    wait_for_model: bool | None = None
+
+
 class HuggingFace(Provider):
+    option_fields = {"huggingface": (HuggingFaceOptions | None, None)}
     name = "huggingface"
     api_base = "https://router.huggingface.co"
     native_format = "huggingface"

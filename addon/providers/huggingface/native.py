@@ -5,14 +5,16 @@ request's model and stream flag, and the answer's usage, model and errors, are r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ... import jsonutil
 from ...errors import ProxyError
 from ...native import NativeFormat, NativeRecorder, _body_model, _body_stream, _count, _pair_usage, _SSERecorder
-from ...spec import ModelOptions
 from .common import ROUTER_BASE
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 
 class HuggingFaceFormat(NativeFormat):

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from ... import jsonutil
+from ...errors import ProxyError
 from ...openai_format import CHAT, new_id, stop_list
-from ...streaming import OpenAIPassthrough, SSETranslator, chunk_problem
+from ...streaming import OpenAIPassthrough, SSETranslator
 from ...streams import SSEEvent
 from ..base import Call
 from .common import DEFAULT_MODEL, _held_back, _native_usage, _strip_stop, finish_reason, new_tool_call_id
@@ -26,6 +27,7 @@ class HFOpenAIStream(OpenAIPassthrough):
     otherwise concatenate ids), and `eos_token`/`stop` after tool calls is `tool_calls`."""
 
     __slots__ = ("_id", "_tool_ids")
+    error_passthrough = False
 
     def __init__(self, route_type: str, hide_usage_chunk: bool, keep_payload: bool) -> None:
         super().__init__(route_type, hide_usage_chunk, keep_payload)
@@ -56,24 +58,10 @@ class HFOpenAIStream(OpenAIPassthrough):
             out.append(d)
         return out
 
-    def _event(self, data: str) -> bytes:
-        if self._done:
-            return b""
-        if data == "[DONE]":
-            return super()._event(data)
-        try:
-            obj = jsonutil.loads(data)
-        except ValueError:
-            return self._fail("upstream sent an event that is not JSON")
-        if not isinstance(obj, dict):
-            return b""
-        if obj.get("error"):  # as the OpenAI SDK: an `"error": null` field is no error
-            self.result.error = _stream_error(obj)
-            self._done = True
-            return b"data: " + self.result.error.body() + b"\n\n"
-        problem = chunk_problem(obj)
-        if problem:
-            return self._fail(f"upstream sent a malformed chunk: {problem}")
+    def _stream_error(self, obj: dict[str, Any]) -> ProxyError:
+        return _stream_error(obj)  # in OpenAI's envelope, whatever the upstream's shape
+
+    def _chunk(self, obj: dict[str, Any], data: str) -> bytes:
         changed = False
         if not obj.get("id"):
             obj["id"] = self._id

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ...errors import bad_request
 from ...openai_format import CHAT
-from ...spec import ModelOptions
 from ..base import Call, build_url, url_path
 from .common import CHAT_PATH, GENERATE_PATH, MESSAGES, NATIVE, OPENAI_COMPLETIONS, SERVERLESS_BASE
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 
 def _mode(call: Call) -> str:

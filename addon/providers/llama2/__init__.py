@@ -13,17 +13,20 @@ providers/_ollama/.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import bad_request
 from ...openai_format import CHAT, EMBEDDINGS, embeddings_body, embeddings_passthrough, max_tokens_of
-from ...spec import ModelOptions, RuleSpec
+from ...spec import RuleSpec
 from ...streaming import OpenAIPassthrough
 from .. import _ollama
 from ..base import Call, Provider, UpstreamFormatError, UpstreamRequest, build_url, register
 from .raw import RAW_FINISH_REASONS, parse_raw, raw_parameters, raw_request, raw_stops, raw_usage
 from .stream import RawStream
 from .templates import raw_prompt, render, render_llama2, render_llama3, strip_echo, strip_stop, template_of
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 __all__ = [
     "LLAMA2",
@@ -58,6 +61,10 @@ def llama_format(options: ModelOptions) -> str:
 
 
 class Llama2(Provider):
+    option_fields = {
+        "llama2_format": (Literal["raw", "ollama", "openai"] | None, None),
+        "llama_template": (Literal["llama2", "llama3"] | None, None),
+    }
     name = "llama2"
     optional_fields = frozenset({"top_k"})
     supports_streaming = True

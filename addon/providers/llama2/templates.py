@@ -4,12 +4,14 @@ of the text those endpoints answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import bad_request
 from ...openai_format import CHAT, single_prompt, text_of
-from ...spec import ModelOptions
 from ..base import Call
+
+if TYPE_CHECKING:
+    from ...spec import ModelOptions
 
 # ---- Llama 2: meta-llama/llama llama/generation.py::chat_completion ----
 B_INST, E_INST = "[INST]", "[/INST]"

@@ -23,7 +23,7 @@ chat/FIM body; response.py answers and errors; stream.py the chat and completion
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ...errors import ProxyError
 from ...openai_format import CHAT, EMBEDDINGS, embeddings_body, embeddings_passthrough
@@ -53,6 +53,7 @@ __all__ = [
 
 
 class Mistral(Provider):
+    option_fields = {"mistral_format": (Literal["openai", "ollama"] | None, None)}
     name = "mistral"
     supports_streaming = True
     api_base = "https://api.mistral.ai"

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from ... import jsonutil
+from ...chunk_reader import OpenAIChunkReader
 from ...errors import ProxyError
 from ...openai_format import CHAT
 from ...openai_format import FINISH_REASONS as OPENAI_FINISH_REASONS
-from ...streaming import OpenAIPassthrough, SSETranslator, chunk_problem, stream_error
-from ...streams import SSEEvent
+from ...streaming import ChunkWriter, OpenAIPassthrough, stream_error
 from ..base import Call
 from .ids import new_tool_call_id
 from .response import finish_reason, flatten_content
@@ -79,24 +79,19 @@ class MistralChatStream(OpenAIPassthrough):
             out.append(entry)
         return out
 
+    source = "mistral"
+    error_passthrough = False
+    object_errors = True
+
     def _event(self, data: str) -> bytes:
-        if self._done:
-            return b""
-        if data == "[DONE]":
+        if data == "[DONE]" and not self._done:
             return self._usage_chunk + super()._event(data)
-        try:
-            obj = jsonutil.loads(data)
-        except ValueError:
-            return self._fail("mistral sent an event that is not JSON")
-        if not isinstance(obj, dict):
-            return b""
-        if obj.get("error") or obj.get("object") == "error":
-            self.result.error = _stream_error(obj)
-            self._done = True
-            return b"data: " + self.result.error.body() + b"\n\n"
-        problem = chunk_problem(obj)
-        if problem:
-            return self._fail(f"mistral sent a malformed chunk: {problem}")
+        return super()._event(data)
+
+    def _stream_error(self, obj: dict[str, Any]) -> ProxyError:
+        return _stream_error(obj)  # in OpenAI's envelope, whatever the upstream's shape
+
+    def _chunk(self, obj: dict[str, Any], data: str) -> bytes:
         changed = failed = False
         choices = obj.get("choices")
         for choice in choices if isinstance(choices, list) else ():
@@ -145,45 +140,26 @@ class MistralChatStream(OpenAIPassthrough):
         return out
 
 
-class MistralTextStream(SSETranslator):
-    """The completions route: Mistral's chat (or FIM) stream, reshaped as OpenAI text_completion chunks."""
+class MistralTextStream(OpenAIChunkReader):
+    """The completions route: Mistral's chat (or FIM) stream, reshaped as OpenAI text_completion chunks. Its usage
+    rides on the last content chunk, before [DONE]: into the record at once (also when that chunk fails)."""
 
-    __slots__ = ("_finish", "_started", "_usage")
+    __slots__ = ()
     provider = "mistral"
-    incomplete = "ended before [DONE]"
 
     def __init__(self, call: Call, include_usage: bool, keep_payload: bool) -> None:
-        super().__init__(call.route_type, call.model or "", include_usage, keep_payload)
-        self._finish: str | None = None
-        self._usage: dict[str, Any] | None = None
-        self._started = False
+        super().__init__(ChunkWriter(call.route_type, call.model or "", include_usage, keep_payload))
 
-    def _event(self, sse: SSEEvent) -> bytes:
-        data = sse.data
-        if self._done:
-            return b""
-        if data == "[DONE]":
-            self._done = True
-            return self.out.finish(self._finish or "stop", self._usage)
-        try:
-            obj = jsonutil.loads(data)
-        except ValueError:
-            return self._fail("mistral sent an event that is not JSON")
-        if not isinstance(obj, dict):
-            return b""
-        if obj.get("error") or obj.get("object") == "error":
-            self._done = True
-            return self.out.error(_stream_error(obj))
-        problem = chunk_problem(obj)
-        if problem:
-            return self._fail(f"mistral sent a malformed chunk: {problem}")
-        if not self._started:
-            self._started = True
-            self.out.set_model(obj.get("model"))
-        if isinstance(obj.get("usage"), dict):
-            # On the last content chunk, before [DONE]: into the record at once (also when that chunk fails).
-            self._usage = obj["usage"]
-            self.out.note_usage(self._usage)
+    def _is_error(self, obj: dict[str, Any]) -> bool:
+        return bool(obj.get("error")) or obj.get("object") == "error"
+
+    def _stream_error(self, obj: dict[str, Any]) -> ProxyError:
+        return _stream_error(obj)
+
+    def _first(self) -> bytes:
+        return b""
+
+    def _choices(self, obj: dict[str, Any]) -> bytes:
         out = b""
         for choice in obj.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:

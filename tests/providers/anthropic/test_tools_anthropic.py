@@ -26,15 +26,15 @@ from typing import Any
 
 import openai
 import pytest
-import yaml
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers.anthropic.request import JSON_OBJECT_INSTRUCTION
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
 from tests.support.e2e_env import Env
 from tests.support.fakes import Reply, sse
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -71,15 +71,7 @@ OPENAI_IDS = ["call_abc", "call_def"]
 
 
 def make_rule(route: str = CHAT, upstream_url: str | None = None) -> Rule:
-    options = {"upstream_url": upstream_url} if upstream_url else {}
-    spec = {
-        "name": "r",
-        "match": {"host": "llm.internal"},
-        "route_type": route,
-        "model": {"provider": "anthropic", "name": "claude-test", "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule("anthropic", "claude-test", route, {"upstream_url": upstream_url} if upstream_url else {})
 
 
 def _call(rule: Rule, body: dict[str, Any]):

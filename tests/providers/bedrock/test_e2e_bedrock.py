@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
 import pytest
 
 from tests.support.bedrock import (
+    ANSWER,
+    PIECES,
     BedrockReply,
     FakeBedrock,
     Seen,
@@ -31,6 +31,7 @@ from tests.support.bedrock import (
     exception,
     proxy_for_bedrock,
 )
+from tests.support.chunks import collect
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
@@ -43,8 +44,6 @@ CHAIN_KEY_ID = "FAKEE2EBEDROCKCHAIN1"
 CHAIN_SECRET = "e2e/bedrock+chain/secret000000000000002"
 SESSION_TOKEN = "e2e-session-token//FAKE+0003"
 REGION = "us-east-1"
-ANSWER = "The sum of 1 + 1 is 2."
-PIECES = ["The sum ", "of 1 + 1 ", "is 2."]
 MESSAGES = [
     {"role": "system", "content": "You are a mathematician."},
     {"role": "user", "content": "What is 1 + 1?"},
@@ -54,6 +53,9 @@ SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 
 # --------------------------------------------------------------------------------------------------------------
 # The fake Bedrock
+# --------------------------------------------------------------------------------------------------------------
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Proxy and clients
 # --------------------------------------------------------------------------------------------------------------
@@ -138,13 +140,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 def e(env: Env) -> Env:
     env.fake.reset()
     return env
-
-
-def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 def signed_ok(seen: Seen, key_id: str = KEY_ID) -> None:
@@ -297,16 +292,6 @@ def test_stream_is_not_buffered(e: Env) -> None:
     assert text == ANSWER
 
 
-def _record_with(e: Env, marker: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for record in e.proxy.records():
-            if marker in json.dumps(record.get("payload", {})):
-                return record
-        time.sleep(0.02)
-    raise AssertionError(f"no audit record holds {marker!r}")
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_audit_record_and_no_secret_anywhere(e: Env, stream: bool) -> None:
     marker = f"bedrock-{uuid.uuid4().hex}"
@@ -315,7 +300,7 @@ def test_audit_record_and_no_secret_anywhere(e: Env, stream: bool) -> None:
         created = e.client(host).chat.completions.create(model=model, messages=messages, stream=stream)
         if stream:
             collect(created)
-    record = _record_with(e, marker)
+    record = e.proxy.record_with(marker)
     assert record["meta"]["provider_name"] == "bedrock" and record["meta"]["status"] == 200
     assert (record["usage"]["prompt_tokens"], record["usage"]["completion_tokens"]) == (25, 12)
     assert record["payload"]["upstream_request"]["messages"] == [{"role": "user", "content": [{"text": marker}]}]

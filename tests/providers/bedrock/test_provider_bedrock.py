@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import botocore.auth
 import botocore.session
 import pytest
-import yaml
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
@@ -27,8 +26,10 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
 from addon.providers.bedrock import BEDROCK, CREDENTIALS, BedrockStream, CredentialSource, signed_host
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
 from tests.support.bedrock import event, exception, frame, verify_sigv4
+from tests.support.chunks import sse_events
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -78,15 +79,7 @@ def make_rule(
     auth: dict[str, Any] | None = None,
 ) -> Rule:
     opts = {"bedrock": {"aws_region": "us-east-1"}} if options is None else options
-    spec: dict[str, Any] = {
-        "name": "r",
-        "match": {"host": "bedrock.internal"},
-        "route_type": route,
-        "model": {"provider": "bedrock", "name": name, "options": opts},
-        "auth": KEYS if auth is None else auth,
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule("bedrock", name, route, opts, host="bedrock.internal", auth=KEYS if auth is None else auth)
 
 
 def make_call(rule: Rule, body: Any, headers: dict[str, str] | None = None) -> Call:
@@ -886,19 +879,7 @@ def run(pieces: list[bytes], **kw: Any) -> tuple[list[Any], BedrockStream]:
 
 def events_of(out: bytes) -> list[Any]:
     """The SSE events, parsed, without the per-response id and timestamp."""
-    assert out.endswith(b"\n\n") or not out
-    events = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: ")
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            events.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        events.append(obj)
-    return events
+    return sse_events(out, allow_empty=True)
 
 
 def splits(data: bytes) -> list[list[bytes]]:

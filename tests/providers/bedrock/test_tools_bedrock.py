@@ -34,7 +34,7 @@ from addon.providers.bedrock import BEDROCK, decode_tool_id, encode_tool_id
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
 from tests.support.bedrock import BedrockReply, FakeBedrock, event
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, no_machine_aws, running
 from tests.support.tools import (
     CALLS,
     FINAL,
@@ -381,9 +381,7 @@ def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         env={
             "E2E_AWS_KEY_ID": KEY_ID,
             "E2E_AWS_SECRET": SECRET,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+            **no_machine_aws(workdir),
         },
     )
     for var in (
@@ -394,12 +392,8 @@ def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "AWS_SESSION_TOKEN",
     ):
         proxy.env.pop(var, None)
-    proxy.start()
-    try:
+    with running(proxy, bedrock):
         yield Env(proxy, bedrock)
-    finally:
-        proxy.stop()
-        bedrock.close()
 
 
 @pytest.fixture

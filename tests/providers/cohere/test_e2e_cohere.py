@@ -14,8 +14,9 @@ import httpx
 import openai
 import pytest
 
+from tests.support.chunks import collect as read_stream
 from tests.support.fakes import FakeUpstream, Recorded, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -92,12 +93,10 @@ class Env:
 @pytest.fixture(scope="module")
 def cohere_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fake = FakeUpstream("cohere")
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-cohere"), rules(fake), env={"E2E_COHERE_KEY": COHERE_KEY}).start()
-    try:
+    with running(
+        Mitmdump(tmp_path_factory.mktemp("e2e-cohere"), rules(fake), env={"E2E_COHERE_KEY": COHERE_KEY}), fake
+    ) as proxy:
         yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
 
 
 @pytest.fixture
@@ -176,9 +175,7 @@ NDJSON = {"content-type": "application/stream+json"}
 
 
 def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join((c.choices[0].delta.content or "") for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    text, finish, chunks = read_stream(stream)
     return text, finish, [c.usage for c in chunks if c.usage is not None]
 
 

@@ -4,21 +4,8 @@ out unchanged and the record must be the same). The passthrough itself: tests/te
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from tests.support.fakes import sse
-from tests.support.native import assert_recorded, record, run
-
-KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
-
-
-def kong(rel: str) -> Path:
-    path = KONG / rel
-    if not path.exists():
-        pytest.skip(f"Kong fixtures not found at {path}")
-    return path
+from tests.support.native import assert_recorded, kong, record, run
 
 
 def test_cohere_v2_and_v1_usage() -> None:

@@ -18,13 +18,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
-from addon.providers import Call, UpstreamRequest
 from addon.providers.cohere import COHERE, GenerationFailed
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.chunks import sse_events
+from tests.support.pipeline import call, up_body, upstream
+from tests.support.pipeline import refused_request as refused
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -34,41 +36,12 @@ needs_kong = pytest.mark.skipif(not (KONG / "ai-proxy").is_dir(), reason=f"Kong 
 
 
 def make_rule(route: str = CHAT, name: str | None = "command-r", **options: Any) -> Rule:
-    spec = {
-        "name": "cohere-test",
-        "match": {"host": "cohere.internal"},
-        "route_type": route,
-        "model": {"provider": "cohere", "name": name, "options": options},
-        "auth": {"header_name": "Authorization", "header_value": "Bearer co-fake-key"},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    auth = {"header_name": "Authorization", "header_value": "Bearer co-fake-key"}
+    return one_rule("cohere", name, route, options, rule_name="cohere-test", host="cohere.internal", auth=auth)
 
 
 def request(body: Any) -> ClientRequest:
     return ClientRequest({}, {}, "application/json", json.dumps(body).encode())
-
-
-def call(rule: Rule, body: Any) -> Call:
-    return prepare_call(rule, {}, request(body))
-
-
-def upstream(rule: Rule, body: Any) -> UpstreamRequest:
-    return build_upstream(rule, call(rule, body))
-
-
-def up_body(rule: Rule, body: Any) -> dict[str, Any]:
-    up = upstream(rule, body)
-    assert up.body is not None
-    return up.body
-
-
-def refused(rule: Rule, body: Any) -> ProxyError:
-    with pytest.raises(ProxyError) as e:
-        upstream(rule, body)
-    assert e.value.status == 400, e.value.message
-    assert set(e.value.envelope()["error"]) == {"message", "type", "param", "code"}
-    return e.value
 
 
 def respond(rule: Rule, data: Any, status: int = 200, ctype: str = "application/json") -> tuple[int, dict[str, Any]]:
@@ -868,19 +841,7 @@ def translate(rule: Rule, pieces: list[bytes], include_usage: bool = False, body
 
 
 def parse_sse(out: bytes) -> list[Any]:
-    assert out.endswith(b"\n\n")
-    events: list[Any] = []
-    for block in out[:-2].split(b"\n\n"):
-        assert block.startswith(b"data: "), block
-        data = block[len(b"data: ") :]
-        if data == b"[DONE]":
-            events.append("[DONE]")
-            continue
-        event = json.loads(data)
-        event.pop("id", None)
-        event.pop("created", None)
-        events.append(event)
-    return events
+    return sse_events(out)
 
 
 def assert_split_invariant(rule: Rule, data: bytes, include_usage: bool = False) -> list[Any]:

@@ -29,7 +29,7 @@ from addon.providers.cohere import COHERE
 from tests.providers.cohere.test_provider_cohere import call as cohere_call
 from tests.providers.cohere.test_provider_cohere import make_rule as cohere_rule
 from tests.support.fakes import FakeUpstream, Recorded, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 from tests.support.tools import (
     CALLS,
     FINAL,
@@ -433,12 +433,8 @@ def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     cohere = FakeUpstream("cohere")
     workdir = tmp_path_factory.mktemp("e2e-tools-cohere")
     proxy = Mitmdump(workdir, rules_yaml(cohere.url), env={"E2E_COHERE_KEY": COHERE_KEY})
-    proxy.start()
-    try:
+    with running(proxy, cohere):
         yield Env(proxy, cohere)
-    finally:
-        proxy.stop()
-        cohere.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ API key in a header or the query) and to Vertex AI with service-account tokens f
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +16,9 @@ import openai
 import pytest
 
 from tests.providers.gemini.test_provider_gemini import FakeTokenServer
+from tests.support.chunks import collect
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -133,28 +133,20 @@ def genv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeminiEnv]:
     env = {"E2E_GEMINI_KEY": GEMINI_KEY}
     for i, (email, lifetime) in enumerate(ACCOUNTS.values()):
         env[f"E2E_GCP_SA_{i}"] = oauth.add(email, lifetime)
-    proxy = Mitmdump(
-        tmp_path_factory.mktemp("e2e-gemini"), rules_yaml(fake), env=env, extra_args=["--set", "flow_detail=3"]
-    ).start()
-    try:
+    with running(
+        Mitmdump(
+            tmp_path_factory.mktemp("e2e-gemini"), rules_yaml(fake), env=env, extra_args=["--set", "flow_detail=3"]
+        ),
+        fake,
+        oauth,
+    ) as proxy:
         yield GeminiEnv(proxy, fake, oauth)
-    finally:
-        proxy.stop()
-        fake.close()
-        oauth.close()
 
 
 @pytest.fixture
 def g(genv: GeminiEnv) -> GeminiEnv:
     genv.fake.reset()
     return genv
-
-
-def collect(stream: Any) -> tuple[str, list[str], list[Any]]:
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    return text, finish, chunks
 
 
 # ---- Gemini API ----------------------------------------------------------------------------------------------
@@ -306,7 +298,7 @@ def test_audit_record(g: GeminiEnv) -> None:
             model=MODEL, messages=[{"role": "user", "content": marker}], stream=True
         )
     )
-    record = wait_record(g, marker)
+    record = g.proxy.record_with(marker)
     meta = record["meta"]
     assert meta["provider_name"] == "gemini" and meta["status"] == 200 and meta["stream"] is True
     assert meta["response_model"] == "gemini-fake-1-001" and meta["error"] is None
@@ -317,16 +309,6 @@ def test_audit_record(g: GeminiEnv) -> None:
 
 def ask(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
-
-
-def wait_record(g: GeminiEnv, marker: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for record in g.proxy.records():
-            if marker in json.dumps(record.get("payload", {})):
-                return record
-        time.sleep(0.02)
-    raise AssertionError(f"no audit record holds {marker!r}")
 
 
 # ---- Vertex AI -----------------------------------------------------------------------------------------------
@@ -389,7 +371,7 @@ def test_no_secret_in_logs_or_records(g: GeminiEnv) -> None:
     assert g.fake.requests[1].headers["authorization"].startswith("Bearer ya29.fake-vertex-")
     assert g.fake.requests[2].query["key"] == GEMINI_KEY
     for marker in markers:
-        wait_record(g, marker)
+        g.proxy.record_with(marker)
     log = g.proxy.log()
     assert markers[1] in log and "authorization" in log.lower()  # the dump is really there (flow_detail=3)
     recordings = "".join(p.read_text() for p in Path(g.proxy.recordings).glob("*.jsonl"))

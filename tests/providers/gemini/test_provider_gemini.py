@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt as google_jwt
@@ -27,19 +26,14 @@ from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, translate_response
 from addon.providers.base import Call
 from addon.providers.gemini import GEMINI, GeminiStream, finish_reason
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
 from addon.spec import AuthSpec
+from tests.support.chunks import sse_events
+from tests.support.native import kong
+from tests.support.rules import one_rule
 
 ROOT = Path(__file__).resolve().parents[3]
-KONG = ROOT.parent / "shared" / "conformance" / "kong"
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
-
-
-def kong(rel: str) -> Path:
-    path = KONG / rel
-    if not path.exists():
-        pytest.skip(f"Kong conformance data not present at {path}")
-    return path
 
 
 def make_rule(
@@ -48,16 +42,9 @@ def make_rule(
     route: str = "chat",
     auth: dict[str, Any] | None = None,
 ) -> Rule:
-    spec: dict[str, Any] = {
-        "name": "gemini-test",
-        "match": {"host": "gemini.internal"},
-        "route_type": f"llm/v1/{route}",
-        "model": {"provider": "gemini", "name": model, "options": options or {}},
-    }
-    if auth is not None:
-        spec["auth"] = auth
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    extra = {} if auth is None else {"auth": auth}
+    route = f"llm/v1/{route}"
+    return one_rule("gemini", model, route, options or {}, rule_name="gemini-test", host="gemini.internal", **extra)
 
 
 def prepare(rule: Rule, body: dict[str, Any]) -> Call:
@@ -713,23 +700,7 @@ def run_stream(pieces: list[bytes], call: Call = STREAM_CALL, include_usage: boo
 def events(raw: bytes) -> list[Any]:
     """The client-visible events, with what differs from response to response (the id, the creation time and
     the ids synthesised for tool calls) taken out."""
-    assert raw.endswith(b"\n\n")
-    out = []
-    for block in raw.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        data = block[len("data: ") :]
-        if data == "[DONE]":
-            out.append(data)
-            continue
-        obj = json.loads(data)
-        obj.pop("id", None)
-        obj.pop("created", None)
-        for choice in obj.get("choices") or ():
-            for call in (choice.get("delta") or {}).get("tool_calls") or ():
-                if call.get("id", "").startswith("call_"):
-                    call["id"] = "call_*"
-        out.append(obj)
-    return out
+    return sse_events(raw, synthesised=lambda call_id: call_id.startswith("call_"), synth_as="call_*")
 
 
 def splits(data: bytes) -> Iterator[list[bytes]]:

@@ -29,7 +29,7 @@ from addon.providers.base import UpstreamFormatError
 from addon.providers.gemini import GEMINI, GeminiStream, parse_tool_call_id, tool_call_id
 from tests.providers.gemini.test_provider_gemini import chat_call, make_rule, prepare, upstream
 from tests.support.fakes import FakeUpstream, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 USER = {"role": "user", "content": "Weather and time in Paris?"}
@@ -743,12 +743,8 @@ rules:
     auth: {{header_name: x-goog-api-key, header_value: "${{E2E_GEMINI_TOOLS_KEY}}"}}
 """
     proxy = Mitmdump(tmp_path_factory.mktemp("e2e-gemini-tools"), rules, env={"E2E_GEMINI_TOOLS_KEY": API_KEY})
-    proxy.start()
-    try:
+    with running(proxy, fake):
         yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
 
 
 def check_turn_two(seen: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.support.fakes import FakeUpstream, Recorded, Reply
-from tests.support.mitmdump import Mitmdump
+from tests.support.mitmdump import Mitmdump, running
 
 pytestmark = pytest.mark.e2e
 
@@ -75,12 +75,10 @@ rules:
 @pytest.fixture(scope="module")
 def hf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mitmdump, FakeUpstream]]:
     fake = FakeUpstream("huggingface")
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-hf"), rules(fake), env={"E2E_HF_TOKEN": HF_TOKEN}).start()
-    try:
+    with running(
+        Mitmdump(tmp_path_factory.mktemp("e2e-hf"), rules(fake), env={"E2E_HF_TOKEN": HF_TOKEN}), fake
+    ) as proxy:
         yield proxy, fake
-    finally:
-        proxy.stop()
-        fake.close()
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from addon.errors import ProxyError
 from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for, translate_response
 from addon.providers import Call, UpstreamRequest
 from addon.providers.huggingface import HUGGINGFACE
-from addon.rules import Rule, load_rules_text
+from addon.rules import Rule
+from tests.support.chunks import sse_events as chunk_events
+from tests.support.rules import one_rule
 
 CHAT = "llm/v1/chat"
 COMPLETIONS = "llm/v1/completions"
@@ -35,14 +36,7 @@ needs_kong = pytest.mark.skipif(not KONG_HF.is_dir(), reason=f"Kong conformance 
 
 
 def make_rule(route: str = CHAT, name: str | None = MODEL, **options: Any) -> Rule:
-    spec = {
-        "name": "hf",
-        "match": {"host": "hf.internal"},
-        "route_type": route,
-        "model": {"provider": "huggingface", "name": name, "options": options},
-    }
-    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
-    return rule
+    return one_rule("huggingface", name, route, options, rule_name="hf", host="hf.internal")
 
 
 def default_body(route: str) -> dict[str, Any]:
@@ -662,13 +656,7 @@ def run(make: Callable[[], Any], pieces: list[bytes]) -> tuple[Any, bytes]:
 
 def sse_events(out: bytes) -> list[Any]:
     """The client's view: every event must be `data: <json>` or `data: [DONE]`."""
-    assert out.endswith(b"\n\n"), out[-200:]
-    events = []
-    for block in out.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: "), block
-        payload = block[len("data: ") :]
-        events.append(payload if payload == "[DONE]" else json.loads(payload))
-    return events
+    return chunk_events(out, keep_ids=True)
 
 
 def normalised(events: list[Any]) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from addon.errors import ProxyError
+from tests.support.chunks import assert_error_null_is_no_error
 from tests.support.pipeline import make_rule, up_body
 
 
@@ -27,3 +28,10 @@ def test_huggingface_native_completions_take_the_rules_top_k() -> None:
         options={"upstream_url": "http://127.0.0.1:8080/generate", "top_k": 40},
     )
     assert up_body(rule, {"prompt": "Hi"})["parameters"]["top_k"] == 40
+
+
+def test_huggingface_stream_error_null_is_not_an_error() -> None:
+    """A chunk's `"error": null` is no error (the OpenAI SDK raises only on a truthy error)."""
+    from addon.providers.huggingface import HFOpenAIStream
+
+    assert_error_null_is_no_error(lambda: HFOpenAIStream("llm/v1/chat", True, True))

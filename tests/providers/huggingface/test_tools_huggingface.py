@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,9 +24,7 @@ from tests.support.selfhosted_tools import (
     history,
     ok,
     refused,
-    reset,
     same_calls,
-    start,
     tgi_calls,
     tgi_reply,
     tgi_tool_stream,
@@ -91,20 +88,7 @@ def test_hf_stream_old_and_new_tgi_tool_deltas_litellm_id_bug():
 # ==============================================================================================================
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from start(tmp_path_factory)
-
-
-@pytest.fixture
-def e(env: dict[str, Any]) -> dict[str, Any]:
-    return reset(env)
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("case", ["hf"])
-def test_e2e_multi_turn_tool_round_trip_streamed_and_not(e: dict[str, Any], case: str) -> None:
-    """User; assistant with two parallel tool calls (Kong kept only the last one); two tool results matched by
-    id; final answer. Non-streamed, then streamed (accumulated as the SDK does: LiteLLM's index/id bugs), then
-    the SDK's own stream helper: the streamed calls equal the non-streamed ones."""
-    check_round_trip(e, case)
+def test_e2e_multi_turn_tool_round_trip_streamed_and_not(tools: dict[str, Any], case: str) -> None:
+    check_round_trip(tools, case)  # what it checks: its docstring

@@ -7,9 +7,7 @@ the client got and what the fake upstream received. The environment: tests/suppo
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -22,27 +20,16 @@ from tests.support.selfhosted_e2e import (
     NDJSON,
     PIECES,
     Env,
+    assert_refused_without_upstream_url,
     collect,
     ollama_reply,
     ollama_stream,
     sse,
-    start,
     tgi_stream,
     usage_of,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from start(tmp_path_factory)
-
-
-@pytest.fixture
-def e(env: Env) -> Env:
-    env.reset()
-    return env
 
 
 # ==============================================================================================================
@@ -132,12 +119,7 @@ def test_ollama_stream_audit_record(e: Env) -> None:
 
 @pytest.mark.parametrize(("provider", "options"), [("llama2", {"llama2_format": "ollama"})])
 def test_missing_upstream_url_is_refused_at_load(provider: str, options: dict) -> None:
-    from addon.rules import RulesError, load_rules_text
-
-    spec = {"name": "no-url", "match": {"host": "x.internal"}, "model": {"provider": provider, "options": options}}
-    text = json.dumps({"rules": [spec]})
-    with pytest.raises(RulesError, match=r"rule 'no-url': model\.options\.upstream_url is required"):
-        load_rules_text(text, environ={})
+    assert_refused_without_upstream_url(provider, options)
 
 
 # ==============================================================================================================

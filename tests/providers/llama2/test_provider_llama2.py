@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from addon.exchange import build_upstream
-from addon.rules import Rule, RulesError
+from addon.rules import RulesError
 from tests.support.selfhosted import (
     COMPLETIONS,
     DIALOG,
@@ -27,12 +27,11 @@ from tests.support.selfhosted import (
     KongRules,
     call,
     chat_text,
-    check_kong_unit_request,
-    check_kong_unit_response,
     completion_text,
     envelope,
     error_of,
     finishes,
+    kong_unit_tests,
     make_rule,
     ndjson,
     needs_kong,
@@ -738,23 +737,7 @@ KONG_RULES["llama2", "ollama", "completions"] = KONG_RULES["llama2", "ollama", "
 KONG_RULES["llama2", "raw", "completions"] = lambda route: make_rule(
     "llama2", None, route, llama2_format="raw", max_tokens=512, temperature=0.5, upstream_url=f"{TGI}/generate"
 )
-KONG_CASES = [pytest.param(*key, id="-".join(key)) for key in KONG_RULES]
-
-
-def kong_rule(provider: str, fmt: str, route: str) -> Rule:
-    return KONG_RULES[provider, fmt, route](f"llm/v1/{route}")
-
-
-@needs_kong
-@pytest.mark.parametrize(("provider", "fmt", "route"), KONG_CASES)
-def test_kong_unit_requests(provider, fmt, route):
-    check_kong_unit_request(kong_rule(provider, fmt, route), provider, fmt, route)
-
-
-@needs_kong
-@pytest.mark.parametrize(("provider", "fmt", "route"), KONG_CASES)
-def test_kong_unit_responses(provider, fmt, route):
-    check_kong_unit_response(kong_rule(provider, fmt, route), provider, fmt, route)
+test_kong_unit_requests, test_kong_unit_responses = kong_unit_tests(KONG_RULES)
 
 
 @needs_kong

@@ -7,9 +7,6 @@ the client got and what the fake upstream received. The environment: tests/suppo
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-
 import openai
 import pytest
 
@@ -20,27 +17,16 @@ from tests.support.selfhosted_e2e import (
     MISTRAL_KEY,
     NDJSON,
     Env,
+    assert_refused_without_upstream_url,
     collect,
     mistral_reply,
     mistral_stream,
     ollama_stream,
     sse,
-    start,
     usage_of,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from start(tmp_path_factory)
-
-
-@pytest.fixture
-def e(env: Env) -> Env:
-    env.reset()
-    return env
 
 
 # ==============================================================================================================
@@ -137,9 +123,4 @@ def test_mistral_via_ollama(e: Env) -> None:
 
 @pytest.mark.parametrize(("provider", "options"), [("mistral", {"mistral_format": "ollama"})])
 def test_missing_upstream_url_is_refused_at_load(provider: str, options: dict) -> None:
-    from addon.rules import RulesError, load_rules_text
-
-    spec = {"name": "no-url", "match": {"host": "x.internal"}, "model": {"provider": provider, "options": options}}
-    text = json.dumps({"rules": [spec]})
-    with pytest.raises(RulesError, match=r"rule 'no-url': model\.options\.upstream_url is required"):
-        load_rules_text(text, environ={})
+    assert_refused_without_upstream_url(provider, options)

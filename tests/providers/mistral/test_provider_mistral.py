@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from addon.exchange import provider_for
-from addon.rules import Rule
+from tests.support.fakes import chat_completion
 from tests.support.selfhosted import (
     COMPLETIONS,
     KONG,
@@ -23,12 +23,11 @@ from tests.support.selfhosted import (
     KongRules,
     call,
     chat_text,
-    check_kong_unit_request,
-    check_kong_unit_response,
     completion_text,
     envelope,
     error_of,
     finishes,
+    kong_unit_tests,
     make_rule,
     mistral_rule,
     needs_kong,
@@ -155,14 +154,15 @@ def test_mistral_fim_completions_when_the_path_names_it():
 
 
 def mistral_reply(content: Any = "Rome.", finish: str = "stop") -> dict[str, Any]:
-    return {
-        "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
-        "object": "chat.completion",
-        "created": 1702256327,
-        "model": "mistral-small-latest",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 16, "completion_tokens": 34, "total_tokens": 50},
-    }
+    usage = {"prompt_tokens": 16, "completion_tokens": 34, "total_tokens": 50}
+    return chat_completion(
+        {"content": content},
+        finish,
+        id="cmpl-e5cc70bb28c444948073e77776eb30ef",
+        created=1702256327,
+        model="mistral-small-latest",
+        usage=usage,
+    )
 
 
 @pytest.mark.parametrize(
@@ -321,23 +321,7 @@ KONG_RULES: KongRules = {
         "mistral", "mistral-tiny", route, mistral_format="ollama", max_tokens=512, temperature=0.5, upstream_url=OLLAMA
     ),
 }  # fmt: skip
-KONG_CASES = [pytest.param(*key, id="-".join(key)) for key in KONG_RULES]
-
-
-def kong_rule(provider: str, fmt: str, route: str) -> Rule:
-    return KONG_RULES[provider, fmt, route](f"llm/v1/{route}")
-
-
-@needs_kong
-@pytest.mark.parametrize(("provider", "fmt", "route"), KONG_CASES)
-def test_kong_unit_requests(provider, fmt, route):
-    check_kong_unit_request(kong_rule(provider, fmt, route), provider, fmt, route)
-
-
-@needs_kong
-@pytest.mark.parametrize(("provider", "fmt", "route"), KONG_CASES)
-def test_kong_unit_responses(provider, fmt, route):
-    check_kong_unit_response(kong_rule(provider, fmt, route), provider, fmt, route)
+test_kong_unit_requests, test_kong_unit_responses = kong_unit_tests(KONG_RULES)
 
 
 @needs_kong

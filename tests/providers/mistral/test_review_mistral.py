@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from addon.errors import ProxyError
+from tests.support.chunks import assert_error_null_is_no_error
 from tests.support.selfhosted import make_rule, up_body
 
 # ---- mistral: message fields Mistral forbids (422 extra_forbidden) --------------------------------------------------
@@ -98,3 +99,10 @@ def test_mistral_completions_drops_neutral_fields() -> None:
     rule = make_rule("mistral", "mistral-small-latest", route="llm/v1/completions")
     out = up_body(rule, {"prompt": "Hi", "echo": False, "best_of": 1, "logprobs": None})
     assert set(out) == {"model", "messages", "stream"}
+
+
+def test_mistral_stream_error_null_is_not_an_error() -> None:
+    """A chunk's `"error": null` is no error (the OpenAI SDK raises only on a truthy error)."""
+    from addon.providers.mistral import MistralChatStream
+
+    assert_error_null_is_no_error(lambda: MistralChatStream(False, True))

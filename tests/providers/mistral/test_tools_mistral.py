@@ -8,10 +8,8 @@ Peer bugs guarded against and the pitfalls: tests/support/selfhosted_tools.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
 
 from addon.providers.mistral import mistral_id
@@ -26,6 +24,7 @@ from tests.support.selfhosted_tools import (
     QUESTION,
     TOOLS,
     accumulate,
+    assert_refused_before_sending,
     check_round_trip,
     history,
     mistral_calls,
@@ -35,11 +34,9 @@ from tests.support.selfhosted_tools import (
     mistral_tool_stream,
     ok,
     refused,
-    reset,
     same_calls,
     sdk,
     sse,
-    start,
     translate_stream,
     up_body,
 )
@@ -171,36 +168,23 @@ def test_mistral_stream_arguments_in_fragments_and_missing_index():
 # ==============================================================================================================
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from start(tmp_path_factory)
-
-
-@pytest.fixture
-def e(env: dict[str, Any]) -> dict[str, Any]:
-    return reset(env)
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("case", ["mistral", "mistral-ollama"])
-def test_e2e_multi_turn_tool_round_trip_streamed_and_not(e: dict[str, Any], case: str) -> None:
-    """User; assistant with two parallel tool calls (Kong kept only the last one); two tool results matched by
-    id; final answer. Non-streamed, then streamed (accumulated as the SDK does: LiteLLM's index/id bugs), then
-    the SDK's own stream helper: the streamed calls equal the non-streamed ones."""
-    check_round_trip(e, case)
+def test_e2e_multi_turn_tool_round_trip_streamed_and_not(tools: dict[str, Any], case: str) -> None:
+    check_round_trip(tools, case)  # what it checks: its docstring
 
 
 @pytest.mark.e2e
-def test_e2e_mistral_foreign_ids_from_another_provider_are_mapped(e: dict[str, Any]) -> None:
+def test_e2e_mistral_foreign_ids_from_another_provider_are_mapped(tools: dict[str, Any]) -> None:
     """A history started elsewhere (OpenAI's call_... ids) still works on Mistral: ids hashed to 9 characters, the
     same in calls and results (else Mistral answers 400 'Tool call id was call_0fypS1hVX but must be ...')."""
-    e["mistral"].queue(Reply(json=mistral_reply({"content": FINAL}, "stop")))
+    tools["mistral"].queue(Reply(json=mistral_reply({"content": FINAL}, "stop")))
     ids = ["call_0fypS1hVXabcdef", "call_Zz9yY8xX7wW6vV5u"]
-    out = sdk(e, "mistral.internal").chat.completions.create(
+    out = sdk(tools, "mistral.internal").chat.completions.create(
         model=MODELS["mistral.internal"], messages=history(ids), tools=TOOLS
     )
     assert out.choices[0].message.content == FINAL
-    msgs = e["mistral"].requests[0].json["messages"]
+    msgs = tools["mistral"].requests[0].json["messages"]
     sent = [c["id"] for c in msgs[1]["tool_calls"]]
     assert all(MISTRAL_ID.fullmatch(i) for i in sent) and [m["tool_call_id"] for m in msgs[2:]] == sent
 
@@ -212,9 +196,5 @@ def test_e2e_mistral_foreign_ids_from_another_provider_are_mapped(e: dict[str, A
         ("mistral.internal", {"messages": [QUESTION, {"role": "assistant", "content": "x"}]}, "messages[1].role"),
     ],
 )
-def test_e2e_refusals_are_clear_400s_and_nothing_is_sent(e: dict[str, Any], host: str, fields: dict, param: str):
-    with pytest.raises(openai.BadRequestError) as err:
-        sdk(e, host).chat.completions.create(model=MODELS[host], **fields)
-    assert err.value.status_code == 400
-    assert err.value.body["param"] == param  # type: ignore[index]
-    assert not e["mistral"].requests and not e["ollama"].requests and not e["tgi"].requests
+def test_e2e_refusals_are_clear_400s_and_nothing_is_sent(tools: dict[str, Any], host: str, fields: dict, param: str):
+    assert_refused_before_sending(tools, host, fields, param)

@@ -1,12 +1,12 @@
-"""Review of the glue (addon/proxy.py, auth.py, audit.py, preserve.py): hook-level tests with taddons/tflow for
-the bugs found in an adversarial review."""
+"""The addon's hooks (proxy.py, with auth.py, audit.py, preserve.py) against what clients and upstreams really send:
+credentials in odd places, absurd or compressed bodies, answers nobody asked for, rules reloads. Hook-level tests
+with taddons/tflow, each pinning a bug found in review."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
 import json
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from mitmproxy import http
 from mitmproxy.net import encoding as encoding_module
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import tflow, tutils
 
 from addon import flows
 from addon.proxy import AIProxy
+from tests.support.hooks import configured, records, run_request
 
 RULE_KEY = "review-rule-secret-0001"
 CLIENT_KEY = "sk-review-client-0002"
@@ -106,27 +107,8 @@ def flow(
 
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[AIProxy]:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    addon = AIProxy()
-    with taddons.context(addon) as tctx:
-        tctx.configure(addon, ai_rules=str(rules), ai_recordings=str(tmp_path / "rec"))
+    with configured(tmp_path, RULES) as (addon, _, _):
         yield addon
-        addon.done()
-
-
-def run_request(proxy: AIProxy, f: http.HTTPFlow) -> None:
-    asyncio.run(proxy.request(f))
-
-
-def records(folder: Path, count: int = 1) -> list[dict]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        lines = [json.loads(line) for p in folder.glob("*.jsonl") for line in p.read_text().splitlines()]
-        if len(lines) >= count:
-            return lines
-        time.sleep(0.01)
-    raise AssertionError("audit records not written")
 
 
 def openai_reply() -> http.Response:

@@ -1,5 +1,4 @@
-"""Adversarial review of the Gemini and Bedrock translations: one regression test per bug found (Anthropic's and
-Cohere's are in tests/providers/<name>/).
+"""Adversarial review of the Bedrock translation: one regression test per bug found.
 
 Pure tests (no process, no network). Streams are fed at every split offset and byte by byte, and must give the
 same OpenAI output, and the same answer as the non-streamed response for the same content.
@@ -17,15 +16,10 @@ from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_c
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
 from tests.support.bedrock import event as bedrock_event
 from tests.support.chunks import accumulate, translate
-from tests.support.pipeline import PREFILL, image_messages, make_rule, up_body
+from tests.support.pipeline import PREFILL
 
 USER = [{"role": "user", "content": "Hi"}]
 NO_ARGS_TOOL = {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}
-
-
-# ==============================================================================================================
-# Bedrock
-# ==============================================================================================================
 
 
 def bedrock_stream(body: dict[str, Any]) -> Callable[[], Any]:
@@ -142,24 +136,6 @@ def test_bedrock_assistant_tool_call_arguments_as_an_object_are_taken():
 
     err = bedrock_refused({"messages": history, "tools": [NO_ARGS_TOOL]})
     assert err.param == "messages[1].tool_calls[0]"
-
-
-# ==============================================================================================================
-# Gemini
-# ==============================================================================================================
-
-
-def test_gemini_image_jpg_label_is_sent_as_jpeg():
-    """Gemini answers 400 "Unsupported MIME type: image/jpg" (INVALID_ARGUMENT) to the common `data:image/jpg`
-    label, which was forwarded verbatim into inlineData.mimeType."""
-    body = up_body(
-        make_rule("gemini", "gemini-2.5-flash"), {"messages": image_messages("data:image/jpg;base64,/9j/4AAQ")}
-    )
-    assert body["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQ"}}
-    body = up_body(
-        make_rule("gemini", "gemini-2.5-flash"), {"messages": image_messages("data:image/WEBP;base64,UklGR")}
-    )
-    assert body["contents"][0]["parts"][1]["inlineData"]["mimeType"] == "image/webp"
 
 
 # ---- a final assistant message (prefill) ending in whitespace --------------------------------------------------
