@@ -96,7 +96,7 @@ class StreamWriter(Protocol):
     def reasoning(self, text: str) -> bytes: ...
 
     def reasoning_signature(self, signature: str) -> bytes:
-        """The provider's signature of the reasoning just streamed (Bedrock Claude's reasoningContent.signature),
+        """The provider's signature of the reasoning just streamed (where the provider signs its reasoning),
         which a client must send back with it; formats without a place for it say nothing."""
         ...
 

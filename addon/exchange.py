@@ -112,7 +112,7 @@ def call_for(
         auth=spec.auth,
         client_model=client_model if client_model != model else None,
         dropped=dropped,
-        # A format whose stream form depends on the request (Gemini's alt=sse) picks its writer by the path.
+        # A format whose stream form depends on the request (e.g. alt=sse or not) picks its writer by the path.
         writer=client_format.writer_for(req.path) if hasattr(client_format, "writer_for") else client_format.writer,
     )
 

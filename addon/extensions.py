@@ -2,9 +2,10 @@
 among their optional fields (the loss report names them). Pure code.
 
 - cache breakpoints: `cache_control` on a content part or a tool (the OpenAI-format extension LiteLLM and Kong
-  take, which the Anthropic client format writes from its own blocks); Bedrock places them as cachePoint blocks;
+  take, which client formats with explicit caching write from their own blocks); a provider that caches explicitly
+  places them where its API does;
 - earlier turns' signed reasoning: `thinking_blocks` on assistant messages (LiteLLM's name and shape, see
-  openai_format.THINKING_BLOCKS); Bedrock Claude takes them back as reasoningContent blocks."""
+  openai_format.THINKING_BLOCKS); a provider whose reasoning is signed takes them back in its own blocks."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Google RPC status names and their HTTP statuses (google.rpc.Code, as googleapis map them): what the Gemini
-provider reads in Gemini's errors and what the Gemini client format writes in its own. Pure data."""
+"""Google RPC status names and their HTTP statuses (google.rpc.Code, as googleapis map them): what a provider on
+Google's APIs reads in its errors and what the client format of Google's API writes in its own. Pure data."""
 
 from __future__ import annotations
 

@@ -19,22 +19,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from mitmproxy import exceptions
+
+from .providers import REGISTRY
 
 log = logging.getLogger("ai_proxy")
 
 OPTION = "ai_metrics_listen"
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 SECONDS_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
-# The conventions' well-known gen_ai.provider.name values, where the rule's provider has one.
-PROVIDER_NAMES = {
-    "azure": "azure.ai.openai",
-    "bedrock": "aws.bedrock",
-    "mistral": "mistral_ai",
-    "gemini": "gcp.gemini",
-}
 OPERATION_NAMES = {"llm/v1/chat": "chat", "llm/v1/completions": "text_completion", "llm/v1/embeddings": "embeddings"}
 
 
@@ -54,9 +48,10 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def provider_name(provider: str, upstream_url: str | None) -> str:
-    if provider == "gemini" and upstream_url and "aiplatform.googleapis.com" in (urlsplit(upstream_url).hostname or ""):
-        return "gcp.vertex_ai"
-    return PROVIDER_NAMES.get(provider, provider)
+    """gen_ai.provider.name: the conventions' well-known value where the rule's provider has one (each provider
+    knows its own, Provider.telemetry_name)."""
+    known = REGISTRY.get(provider)
+    return known.telemetry_name(upstream_url) if known is not None else provider
 
 
 def operation_name(route_type: str) -> str:

@@ -1,11 +1,7 @@
-"""OpenAI's Responses API passed through to OpenAI and Azure OpenAI (route type `llm/v1/responses`, as Kong): the
-client's body goes upstream as it is (with the rule's model and credentials), the answer and its stream come back
-unchanged, and usage, model and errors are read on the side for the record (see addon/native.py).
-
-Azure names the path `/openai/v1/responses` (its v1 surface; api-version optional, `preview`/`latest` or
-none) or `/openai/responses?api-version=2025-03-01-preview` and later (the dated surface, what openai-python's
-AzureOpenAI calls with a dated api_version): a dated `azure_api_version` on the rule picks the second.
-Pure code."""
+"""OpenAI's Responses API passed through to the providers that serve it (Provider.serves_responses; route type
+`llm/v1/responses`, as Kong): the client's body goes upstream as it is (with the rule's model and credentials), the
+answer and its stream come back unchanged, and usage, model and errors are read on the side for the record (see
+addon/native.py). Where the request goes is the provider's (Provider.responses_base / responses_path). Pure code."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ from typing import Any
 
 from .native import NativeFormat, NativeRecorder, _body_model, _SSERecorder
 from .openai_answer import count
-from .providers.azure import V1_API_VERSIONS, azure_base
+from .providers import Provider
 from .spec import ModelOptions
 
 
@@ -42,26 +38,17 @@ def usage_of(raw: Any) -> dict[str, Any] | None:
 
 
 class ResponsesPassthrough(NativeFormat):
-    def __init__(self, provider: str) -> None:
-        self.name = provider  # the provider it passes through to (OpenAI or Azure): its errors, its signing
+    """The passthrough to one provider that serves the Responses API: where the request goes is the provider's."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.name = provider.name  # its errors, its signing
 
     def base_url(self, options: ModelOptions) -> str:
-        if self.name == "azure":
-            return azure_base(options.azure_instance or "")
-        return "https://api.openai.com"
+        return self.provider.responses_base(options)
 
     def upstream_path(self, path: str, query: list[tuple[str, str]], options: ModelOptions) -> str:
-        """The upstream path of the client's (/v1/responses[/...], /v1/models): Azure's own naming there (its v1
-        surface, or the dated one for a dated api-version), OpenAI's as it is."""
-        if self.name != "azure":
-            return path
-        rest = path[3:] if path.startswith("/v1/") else path
-        version = options.azure_api_version
-        if version and not any(k == "api-version" for k, _ in query):
-            query.append(("api-version", version))
-        if version and version.lower() not in V1_API_VERSIONS:
-            return "/openai" + rest
-        return "/openai/v1" + rest
+        return self.provider.responses_path(path, query, options)
 
     def response_usage(self, data: Any, headers: Mapping[str, str]) -> tuple[dict[str, Any] | None, str | None]:
         if not isinstance(data, dict):
@@ -104,6 +91,12 @@ class ResponsesRecorder(_SSERecorder):
             self._error(obj.get("message") or obj)
 
 
-OPENAI_RESPONSES = ResponsesPassthrough("openai")
-AZURE_RESPONSES = ResponsesPassthrough("azure")
-PASSTHROUGH = {"openai": OPENAI_RESPONSES, "azure": AZURE_RESPONSES}
+_PASSTHROUGHS: dict[str, ResponsesPassthrough] = {}
+
+
+def passthrough_for(provider: Provider) -> ResponsesPassthrough:
+    """The Responses passthrough of a provider that serves the Responses API (one per provider, kept)."""
+    found = _PASSTHROUGHS.get(provider.name)
+    if found is None:
+        found = _PASSTHROUGHS[provider.name] = ResponsesPassthrough(provider)
+    return found

@@ -11,7 +11,6 @@ import asyncio
 import atexit
 import logging
 import os
-import re
 import time
 import weakref
 from collections.abc import Coroutine
@@ -20,7 +19,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import audit, flows, record, response_store, upstream_faults, webview
+from . import audit, flows, record, recording_options, response_store, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
@@ -35,7 +34,6 @@ log = logging.getLogger("ai_proxy")
 RULES_POLL_SECONDS = 1.0
 # At shutdown, how long exchanges in flight may take to finish on their own (default of ai_shutdown_grace_ms).
 SHUTDOWN_GRACE_MS = 2000
-_RECORDINGS_TAG = re.compile(r"[A-Za-z0-9_-]{0,64}")
 SHUTDOWN_POLL_SECONDS = 0.05
 MODEL_HEADER = flows.MODEL_HEADER
 error_response = flows.error_response
@@ -61,13 +59,7 @@ class AIProxy:
     def load(self, loader: Any) -> None:
         response_store.add_options(loader)  # the Responses API's conversation store
         loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
-        loader.add_option("ai_recordings", str, "recordings", "Folder for the AI proxy's JSONL audit records.")
-        loader.add_option(
-            "ai_recordings_tag",
-            str,
-            "",
-            "A tag in the audit files' names (ai-proxy-DATE.TAG.jsonl): one per process when several share a folder.",
-        )
+        recording_options.add_options(loader)
         loader.add_option(
             "ai_shutdown_grace_ms",
             int,
@@ -89,18 +81,10 @@ class AIProxy:
                     log.error(f"AI proxy: cannot use {path}: {e}")
                     return
                 raise exceptions.OptionsError(f"ai_rules {path}: {e}") from None
-        if "ai_recordings" in updated or "ai_recordings_tag" in updated:
-            folder, tag = ctx.options.ai_recordings, ctx.options.ai_recordings_tag
-            if not folder:
-                raise exceptions.OptionsError("ai_recordings must name a folder")
-            if not _RECORDINGS_TAG.fullmatch(tag):
-                raise exceptions.OptionsError("ai_recordings_tag takes letters, digits, '_' and '-' (at most 64)")
+        if updated & recording_options.NAMES:
             if self.recorder is not None:
                 self.recorder.close()
-            try:
-                self.recorder = audit.Recorder(folder, tag=tag)
-            except OSError as e:
-                raise exceptions.OptionsError(f"ai_recordings {folder}: {e}") from None
+            self.recorder = recording_options.recorder(ctx.options)
             self._update_redactions()
         self.telemetry.configure(updated, ctx.options)  # a bad value raises an OptionsError
         if "ai_shutdown_grace_ms" in updated and ctx.options.ai_shutdown_grace_ms < 0:

@@ -59,6 +59,27 @@ class Azure(OpenAI):
         query.setdefault("api-version", options.azure_api_version or DEFAULT_API_VERSION)
         return options.upstream_url or azure_base(options.azure_instance or ""), path
 
+    def responses_base(self, options: ModelOptions) -> str:
+        return azure_base(options.azure_instance or "")
+
+    def responses_path(self, path: str, query: list[tuple[str, str]], options: ModelOptions) -> str:
+        """Azure names the Responses path /openai/v1/responses (its v1 surface: api-version optional, preview/latest
+        or none) or /openai/responses?api-version=2025-03-01-preview and later (the dated surface, what
+        openai-python's AzureOpenAI calls with a dated api_version): a dated azure_api_version picks the second."""
+        rest = path[3:] if path.startswith("/v1/") else path
+        version = options.azure_api_version
+        if version and not any(k == "api-version" for k, _ in query):
+            query.append(("api-version", version))
+        if version and version.lower() not in V1_API_VERSIONS:
+            return "/openai" + rest
+        return "/openai/v1" + rest
+
+    def responses_model(self, options: ModelOptions, model: str | None) -> str | None:
+        return options.azure_deployment_id or model  # a deployment is the model there
+
+    def telemetry_name(self, upstream_url: str | None) -> str:
+        return "azure.ai.openai"
+
     def requires_model(self, options: ModelOptions) -> bool:
         # The deployment in the URL selects the model; a body model is optional then.
         return not options.azure_deployment_id

@@ -77,6 +77,24 @@ class Provider:
     option_fields: ClassVar[Mapping[str, tuple[Any, Any]]] = {}
     # auth.<key> that Kong's schema has for this provider and the proxy does not implement -> the refusal message.
     refused_auth_keys: ClassVar[Mapping[str, str]] = {}
+    # OpenAI's Responses API (route type llm/v1/responses) is the provider's own: passed through, not translated.
+    serves_responses: ClassVar[bool] = False
+
+    def responses_base(self, options: ModelOptions) -> str:
+        """The scheme and host a passed-through Responses request goes to (when no upstream_url is set)."""
+        raise NotImplementedError
+
+    def responses_path(self, path: str, query: list[tuple[str, str]], options: ModelOptions) -> str:
+        """The upstream path for the client's (/v1/responses[/...], /v1/models); may add to the query."""
+        return path
+
+    def responses_model(self, options: ModelOptions, model: str | None) -> str | None:
+        """The model a passed-through Responses request names upstream (the rule's, aliases applied)."""
+        return model
+
+    def telemetry_name(self, upstream_url: str | None) -> str:
+        """Its gen_ai.provider.name in the OpenTelemetry GenAI conventions (their well-known value, else its name)."""
+        return self.name
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         """What is wrong with a rule for this provider, checked at load (None when nothing). `unset`: option

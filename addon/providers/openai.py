@@ -4,7 +4,7 @@ the rule's tuning applied. Also the base of Azure, which differs only in URL and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import jsonutil
 from ..errors import ProxyError, default_error_type
@@ -20,6 +20,9 @@ from .base import (
     upstream_error,
 )
 
+if TYPE_CHECKING:
+    from ..spec import ModelOptions
+
 _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions", EMBEDDINGS: "/v1/embeddings"}
 
 
@@ -29,6 +32,10 @@ class OpenAI(Provider):
     api_base = "https://api.openai.com"
     price_id = "openai"
     supports_streaming = True  # the stream is already in the client's format: passed through as it arrives
+    serves_responses = True
+
+    def responses_base(self, options: ModelOptions) -> str:
+        return "https://api.openai.com"
 
     def build_request(self, call: Call) -> UpstreamRequest:
         url = build_url(call.options, "https://api.openai.com", _PATHS[call.route_type])

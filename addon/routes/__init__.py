@@ -1,7 +1,6 @@
 """One route per mode of a rule: translated, native (llm_format) or preserve."""
 
 from ..formats.responses import ROUTE_TYPE as RESPONSES_ROUTE
-from ..native_responses import PASSTHROUGH
 from ..providers import REGISTRY
 from ..rules import Rule
 from .base import Route, Services, finish_stream
@@ -16,13 +15,13 @@ RESPONSES_PASSTHROUGH, RESPONSES_TRANSLATED = ResponsesPassthrough(), ResponsesT
 
 
 def route_for(rule: Rule) -> Route:
-    """Preserve; the Responses passthrough for OpenAI and Azure; native when the client speaks the provider's own
-    format; otherwise translated."""
+    """Preserve; the Responses passthrough where the provider serves that API; native when the client speaks the
+    provider's own format; otherwise translated."""
     spec = rule.spec
     if spec.route_type == "preserve":
         return PRESERVE
-    if spec.route_type == RESPONSES_ROUTE and spec.model.provider in PASSTHROUGH:
-        return RESPONSES_PASSTHROUGH  # OpenAI's own API on OpenAI and Azure
+    if spec.route_type == RESPONSES_ROUTE and REGISTRY[spec.model.provider].serves_responses:
+        return RESPONSES_PASSTHROUGH  # the provider's own API
     if spec.route_type == RESPONSES_ROUTE:
         return RESPONSES_TRANSLATED
     if spec.llm_format != "openai" and spec.llm_format == REGISTRY[spec.model.provider].native_format:

@@ -1,6 +1,6 @@
-"""The routes of route type `llm/v1/responses` (OpenAI's Responses API): passed through to OpenAI and Azure, whose
-own API it is (usage, model and errors read on the side, as for every native format), and translated to every other
-provider through the Responses client format (addon/formats/responses)."""
+"""The routes of route type `llm/v1/responses` (OpenAI's Responses API): passed through to the providers whose own
+API it is (Provider.serves_responses; usage, model and errors read on the side, as for every native format), and
+translated to every other provider through the Responses client format (addon/formats/responses)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..errors import ProxyError
 from ..exchange import resolve_model
 from ..formats.responses.request import without_hosted_tools
 from ..formats.responses.response import with_custom_calls
-from ..native_responses import PASSTHROUGH
+from ..native_responses import passthrough_for
 from ..record import Exchange
 from ..response_store import ResponseStore
 from ..spec import ModelOptions, RuleSpec
@@ -27,16 +27,16 @@ from .translated import Translated
 
 
 class ResponsesPassthrough(Native):
-    """The client's Responses request to OpenAI or Azure as it is, with the rule's model (aliases applied) and
-    credentials; the answer and its stream come back unchanged."""
+    """The client's Responses request to a provider that serves the Responses API, as it is, with the rule's model
+    (aliases applied) and credentials; the answer and its stream come back unchanged."""
 
     def adapter(self, ex: Exchange) -> native.NativeFormat:
-        return PASSTHROUGH[ex.provider.name]
+        return passthrough_for(ex.provider)
 
     def prepare(
         self, ex: Exchange, client: native.NativeRequest, tctx: TemplateContext, options: ModelOptions
     ) -> tuple[native.NativeRequest, str | None]:
-        fmt = PASSTHROUGH[ex.provider.name]
+        fmt = passthrough_for(ex.provider)
         query = list(client.query)
         path = fmt.upstream_path(client.path, query, options)
         body = client.body
@@ -47,8 +47,7 @@ class ResponsesPassthrough(Native):
         model = None
         if isinstance(data, dict):
             model = resolve_model(ex.rule, tctx, data)
-            target = options.azure_deployment_id if ex.provider.name == "azure" else None
-            target = target or model
+            target = ex.provider.responses_model(options, model)
             if target and data.get("model") != target:
                 data["model"] = target
                 body = jsonutil.dumps(data)

@@ -1,5 +1,5 @@
-"""Token counts a client format asks for (Anthropic's count_tokens): through the provider's own counter where it
-has one (Gemini countTokens, Bedrock CountTokens), else — and whenever that counter fails, is refused or cannot be
+"""Token counts a client format asks for (e.g. count_tokens): through the provider's own counter where it has
+one (Provider.count_tokens_request), else — and whenever that counter fails, is refused or cannot be
 reached — the client format's local estimate. Never an error for a valid request: a coding agent that counts
 before each turn must not stop because a counter did. The answer says which it is in `x-ai-proxy-token-count`."""
 

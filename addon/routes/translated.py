@@ -111,7 +111,7 @@ class Translated(Route):
         decode = encodings.stream_decoder(headers.get("content-encoding", ""))
         for name in ("content-length", "content-encoding", "transfer-encoding"):
             headers.pop(name, None)
-        # A format whose stream form depends on the request (Gemini's JSON array without alt=sse) names its type.
+        # A format whose stream form depends on the request (a JSON array, or SSE) names its type.
         media_type = getattr(client_format(ex), "stream_media_type", None)
         headers["content-type"] = media_type(flow.request.path) if media_type else "text/event-stream; charset=utf-8"
         headers["cache-control"] = "no-cache"

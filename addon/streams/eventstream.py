@@ -28,7 +28,7 @@ class EventStreamDecoder:
     __slots__ = ("_buf", "_need", "_parser")
 
     def __init__(self) -> None:
-        # botocore is imported with the first Bedrock stream, not when the proxy starts (it costs MiBs of memory).
+        # botocore is imported with the first eventstream, not when the proxy starts (it costs MiBs of memory).
         from botocore.eventstream import EventStreamBuffer
 
         self._parser = EventStreamBuffer()

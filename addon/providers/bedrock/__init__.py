@@ -116,6 +116,9 @@ class Bedrock(Provider):
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})
 
+    def telemetry_name(self, upstream_url: str | None) -> str:
+        return "aws.bedrock"
+
     @property
     def native_adapter(self) -> NativeFormat:  # type: ignore[override]
         """BedrockFormat (native.py), imported on first use: it subclasses addon.native's NativeFormat, and

@@ -67,6 +67,10 @@ class Gemini(Provider):
     host_option_fields = frozenset({"gemini.api_endpoint", "gemini.location_id"})
     supports_streaming = True
 
+    def telemetry_name(self, upstream_url: str | None) -> str:
+        vertex = upstream_url and "aiplatform.googleapis.com" in (urlsplit(upstream_url).hostname or "")
+        return "gcp.vertex_ai" if vertex else "gcp.gemini"
+
     @property
     def native_adapter(self) -> GeminiFormat:
         """The `llm_format: gemini` adapter. Imported on first use: its bases live in addon/native.py, which

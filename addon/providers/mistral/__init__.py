@@ -59,6 +59,9 @@ class Mistral(Provider):
     api_base = "https://api.mistral.ai"
     price_id = "mistral"
 
+    def telemetry_name(self, upstream_url: str | None) -> str:
+        return "mistral_ai"
+
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
         options = spec.model.options
         if (

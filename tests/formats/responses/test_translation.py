@@ -404,8 +404,10 @@ def test_rules_take_the_responses_route_type_with_the_openai_format_only() -> No
     ],
 )
 def test_azure_names_the_responses_path(version: str | None, path: str, query: list[Any]) -> None:
-    from addon.native_responses import AZURE_RESPONSES, OPENAI_RESPONSES
+    from addon.native_responses import passthrough_for
+    from addon.providers import REGISTRY
 
+    AZURE_RESPONSES, OPENAI_RESPONSES = passthrough_for(REGISTRY["azure"]), passthrough_for(REGISTRY["openai"])
     options = ModelOptions(azure_instance="res", azure_api_version=version)
     got: list[tuple[str, str]] = []
     assert AZURE_RESPONSES.upstream_path("/v1/responses/resp_1", got, options) == path and got == query
