@@ -1,0 +1,121 @@
+"""End to end, on every provider the Anthropic format reaches (the anthropic SDK through a real mitmdump to each fake
+in its own wire format): a two-parallel-tool-call round trip and the stop reasons, with the provider's native
+answers (Gemini functionCall parts, Cohere v2 tool_calls, Ollama's object arguments without ids, OpenAI-style
+tool_calls on Azure, Mistral and TGI)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.support import replies
+from tests.support.anthropic_sdk import MESSAGES, Env, queue_answer
+from tests.support.fakes import ANSWER, Reply
+
+pytestmark = pytest.mark.e2e
+
+TOOLS = [
+    {
+        "name": "add",
+        "description": "Add two integers.",
+        "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
+    }
+]
+CALLS = [("call_1", {"a": 1, "b": 1}), ("call_2", {"a": 2, "b": 2})]
+
+
+def two_tool_calls(provider: str) -> Reply:
+    """The provider's own answer calling `add` twice, in its wire format."""
+    if provider == "gemini":
+        parts = [{"functionCall": {"name": "add", "args": args}} for _, args in CALLS]
+        return replies.gemini_reply(False, parts=parts)
+    if provider == "cohere":
+        calls = [
+            {"id": i, "type": "function", "function": {"name": "add", "arguments": json.dumps(a)}} for i, a in CALLS
+        ]
+        message = {"role": "assistant", "tool_plan": "I will add.", "tool_calls": calls}
+        return Reply(json={"id": "c1", "finish_reason": "TOOL_CALL", "message": message, "usage": replies.COHERE_USAGE})
+    if provider == "llama2":  # Ollama: arguments as objects, no call ids
+        calls = [{"function": {"name": "add", "arguments": a}} for _, a in CALLS]
+        message = {"role": "assistant", "content": "", "tool_calls": calls}
+        line = {"model": "llama3.2", "created_at": "2024-08-04T08:52:19Z", "message": message, "done": True,
+                "done_reason": "stop", "prompt_eval_count": 25, "eval_count": 12}  # fmt: skip
+        return Reply(json=line, headers=replies.NDJSON)
+    return Reply(json=replies.openai_tool_calls([(i, "add", json.dumps(a)) for i, a in CALLS]))
+
+
+def length_stop(provider: str) -> Reply:
+    """The provider's own answer cut off by the token limit."""
+    if provider == "gemini":
+        return Reply(json=replies.gemini([{"text": ANSWER}], finish="MAX_TOKENS"))
+    if provider == "cohere":
+        return replies.cohere_reply(False, finish="MAX_TOKENS")
+    if provider == "llama2":
+        message = {"role": "assistant", "content": ANSWER}
+        line = {"model": "llama3.2", "created_at": "2024-08-04T08:52:19Z", "done": True, "done_reason": "length",
+                "message": message, "prompt_eval_count": 25, "eval_count": 12}  # fmt: skip
+        return Reply(json=line, headers=replies.NDJSON)
+    answer: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37},
+    }
+    return Reply(json=answer)
+
+
+def strings_in(value: Any) -> Any:
+    """Every string and number (as text) in a JSON value, keys excluded."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+PROVIDERS = ["azure", "gemini", "cohere", "mistral", "llama2", "huggingface"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_two_parallel_tool_calls_round_trip(env: Env, provider: str) -> None:
+    fake = env.fakes[provider]
+    fake.queue(two_tool_calls(provider))
+    client = env.client(provider)
+    first = client.messages.create(model="claude-sonnet-4-5", max_tokens=256, tools=TOOLS, messages=MESSAGES)
+    assert first.stop_reason == "tool_use"
+    uses = [b for b in first.content if b.type == "tool_use"]
+    assert [(u.name, u.input) for u in uses] == [("add", args) for _, args in CALLS]
+    assert len({u.id for u in uses}) == 2  # minted where the provider has none (Gemini, Ollama): still distinct
+    fake.reset()
+    queue_answer(env, provider, False)
+    results = [{"type": "tool_result", "tool_use_id": u.id, "content": str(sum(u.input.values()))} for u in uses]
+    history = [
+        *MESSAGES,
+        {"role": "assistant", "content": [u.model_dump(exclude_none=True) for u in uses]},
+        {"role": "user", "content": results},
+    ]
+    final = client.messages.create(model="claude-sonnet-4-5", max_tokens=256, tools=TOOLS, messages=history)
+    assert final.content[0].text == ANSWER and final.stop_reason == "end_turn"
+    # The provider got both calls and both results back, in its own format (each provider's tests check the shape):
+    # the tool's name in its declaration and in both calls, both results, and the ids where the format has ids.
+    strings = list(strings_in(env.seen(provider).json))
+    assert strings.count("add") >= 3 and {"2", "4"} <= set(strings), strings
+    # Gemini and Ollama match results to calls by name and order; Mistral takes 9-character ids (mapped both ways).
+    if provider not in ("gemini", "llama2", "mistral"):
+        assert {u.id for u in uses} <= set(strings)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_length_stop_is_max_tokens(env: Env, provider: str) -> None:
+    env.fakes[provider].queue(length_stop(provider))
+    message = env.client(provider).messages.create(model="claude-sonnet-4-5", max_tokens=12, messages=MESSAGES)
+    assert message.stop_reason == "max_tokens" and message.content[0].text == ANSWER
