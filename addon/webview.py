@@ -73,6 +73,7 @@ def summary(ex: Exchange, usage: dict[str, Any], sent_upstream: bool, method: st
         "started": ex.started,  # epoch seconds: the request hook
         "finished": ex.finished,
         "latency_ms": ex.latency_ms,
+        "client_url": ex.client_url,  # credentials in its query redacted (flows.client_url)
         "ttft_ms": ex.ttft_ms,
         "original_url": ex.client_url,
         "upstream_url": ex.upstream_url if sent_upstream else None,
