@@ -12,8 +12,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support import replies
 from tests.support.fakes import FakeUpstream, Recorded
 from tests.support.mitmdump import Mitmdump
+
+PROVIDER_KEY = "provider-e2e-fake-key-0011"  # the provider key of rules_yaml's default auth
+Setup = tuple[str, str, Any]
+# provider -> (model, extra options, fake reply builder or None for the fake's OpenAI-format defaults); each format's
+# tests pick the providers they reach with `setups`
+SETUPS: dict[str, Setup] = {
+    "openai": ("gpt-fake-1", "", None),
+    "azure": ("gpt-fake-1", "azure_instance: fake, azure_deployment_id: dep-1, ", None),
+    "anthropic": ("claude-fake-1", "", None),
+    "gemini": ("gemini-fake-1", "", replies.gemini_reply),
+    "cohere": ("command-fake", "", replies.cohere_reply),
+    "mistral": ("mistral-fake", "", replies.mistral_reply),
+    "llama2": ("llama3.2", "llama2_format: ollama, ", replies.ollama_reply),
+    "huggingface": ("tgi", "", None),
+}
+AUTH_HEADERS = {"azure": "api-key", "anthropic": "x-api-key", "gemini": "x-goog-api-key"}  # default: a bearer
+
+
+def setups(*providers: str) -> dict[str, Setup]:
+    return {name: SETUPS[name] for name in providers}
+
+
+def auth(provider: str, key: str = PROVIDER_KEY) -> str:
+    """The rule's auth for `provider`: its own key header, or Authorization: Bearer."""
+    header = AUTH_HEADERS.get(provider)
+    if header is None:
+        return f"{{header_name: Authorization, header_value: 'Bearer {key}'}}"
+    return f"{{header_name: {header}, header_value: {key}}}"
 
 
 @dataclass
@@ -71,29 +100,30 @@ def queue_answer(fake: FakeUpstream, builder: Any, stream: bool) -> None:
 def rules_yaml(
     llm_format: str,
     hosts: str,
-    providers: dict[str, tuple[str, str, Any]],
-    auth: dict[str, str],
+    providers: dict[str, Setup],
     fakes: dict[str, FakeUpstream],
     small: str,
     path: str = "",
+    select: str = "",
+    small_suffix: str = "-small",
+    key: str = PROVIDER_KEY,
 ) -> str:
-    """One rule per provider (`{provider}.{hosts}`) for clients of `llm_format`: the provider's model, with
-    `small` (a model-name pattern) aliased to `<model>-small` and every other name to the model. `providers`:
-    name -> (model, extra options, native answer builder); `auth`: name -> the rule's auth (default: a bearer)."""
+    """One rule per provider (`{provider}.{hosts}`) for clients of `llm_format` (`select`: the rule line that picks
+    the format, default `llm_format: <llm_format>`): the provider's model, with `small` (a model-name pattern)
+    aliased to `<model><small_suffix>` and every other name to the model, and `auth(provider, key)`."""
     out = "rules:\n"
     for provider, (model, extra, _) in providers.items():
-        bearer = "{header_name: Authorization, header_value: 'Bearer provider-e2e-fake-key-0011'}"
         where = f", path: {path!r}" if path else ""
         out += f"""
   - name: {llm_format}-to-{provider}
     match: {{host: {provider}.{hosts}{where}}}
-    llm_format: {llm_format}
+    {select or f"llm_format: {llm_format}"}
     model:
       provider: {provider}
       name: {model}
-      aliases: {{"{small}": {model}-small, "*": {model}}}
+      aliases: {{"{small}": {model}{small_suffix}, "*": {model}}}
       options: {{{extra}upstream_url: "{fakes[provider].url}"}}
-    auth: {auth.get(provider, bearer)}
+    auth: {auth(provider, key)}
     logging: {{log_payloads: true}}
 """
     return out

@@ -11,29 +11,20 @@ import pytest
 from tests.support.anthropic_bedrock import KEY_ID, REGION, SECRET
 from tests.support.anthropic_bedrock import Env as BedrockEnv
 from tests.support.anthropic_bedrock import rules_yaml as bedrock_rules
-from tests.support.anthropic_sdk import PROVIDERS, Env, rules_yaml
+from tests.support.anthropic_sdk import CLIENT_KEY, PROVIDERS, Env, rules_yaml
 from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
-from tests.support.fakes import FakeUpstream
-from tests.support.mitmdump import Mitmdump
+from tests.support.format_e2e import format_env
 
 
 @pytest.fixture(scope="module")
 def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    fakes = {name: FakeUpstream(name) for name in PROVIDERS}
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-anthropic-client"), rules_yaml(fakes)).start()
-    try:
-        yield Env(proxy, fakes)
-    finally:
-        proxy.stop()
-        for fake in fakes.values():
-            fake.close()
+    with format_env(tmp_path_factory.mktemp("e2e-anthropic-client"), PROVIDERS, rules_yaml, CLIENT_KEY) as shared:
+        yield Env(shared.proxy, shared.fakes, CLIENT_KEY)
 
 
 @pytest.fixture
 def env(env_module: Env) -> Env:
-    for fake in env_module.fakes.values():
-        fake.reset()
-    return env_module
+    return env_module.reset()
 
 
 @pytest.fixture(scope="module")

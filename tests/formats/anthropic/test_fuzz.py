@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from typing import Any
 
-import pytest
-
-from addon import exchange, jsonutil, streaming
 from addon.errors import ProxyError
-from addon.exchange import ClientRequest, build_upstream, prepare_call, provider_for
 from addon.formats import ANTHROPIC
-from addon.rules import Rule
-from tests.support.fuzzing import Mutator
-from tests.support.rules import CHAT, TARGETS, Target
+from tests.support import format_fuzz
+from tests.support.format_fuzz import no_last_resort  # noqa: F401 (an autouse fixture)
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261207"))
 CASES = 1200
@@ -58,46 +52,12 @@ BODIES: list[dict[str, Any]] = [
         "top_k": 4,
     },
 ]
-_RULES: dict[str, Rule] = {}
 
 
-@pytest.fixture(autouse=True)
-def no_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(message: str, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"last-resort guard reached: {message % args}")
-
-    for module in (exchange, streaming):
-        monkeypatch.setattr(module.log, "debug", refuse)
-
-
-def send(target: Target, data: bytes) -> None:
-    if target.label not in _RULES:
-        _RULES[target.label] = target.rule()
-    rule = _RULES[target.label]
-    call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", data), ANTHROPIC)
-    up = build_upstream(rule, call)
-    body = jsonutil.dumps(up.body) if up.body is not None else b""
-    provider_for(rule).sign(call, up, body)
-    if up.body is not None:
-        json.loads(body.decode("utf-8"))
+def check(e: ProxyError, body: bytes) -> None:
+    assert json.loads(body)["type"] == "error"
 
 
 def test_anthropic_bodies_never_crash() -> None:
-    targets = [t for t in TARGETS if t.route == CHAT]
-    rng = random.Random(SEED)
-    mutator = Mutator(rng)
-    accepted = 0
-    for case in range(CASES):
-        target = targets[case % len(targets)]
-        base = {**rng.choice(BODIES), "model": target.name or target.client_model}
-        data = mutator.body(base) if case % 10 else json.dumps(base).encode()
-        try:
-            send(target, data)
-            accepted += 1
-        except ProxyError as e:
-            assert e.status in (400, 413, 415), (SEED, case, target.label, e.status, e.message)
-            body, _ = ANTHROPIC.error_body(e)
-            assert json.loads(body)["type"] == "error"
-        except Exception as e:  # the bug this test exists to find
-            pytest.fail(f"seed {SEED} case {case} target {target.label}: {type(e).__name__}: {e} body {data[:300]!r}")
+    accepted = format_fuzz.run(ANTHROPIC, BODIES, SEED, CASES, "", check)
     assert accepted > CASES // 10  # the mutations start from bodies the providers take

@@ -18,31 +18,17 @@ from google.genai import errors, types
 
 from tests.support import format_e2e, replies
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Recorded, Reply, openai_stream
-from tests.support.format_e2e import FormatEnv, format_env
+from tests.support.format_e2e import PROVIDER_KEY, FormatEnv, format_env
 
 pytestmark = pytest.mark.e2e
 
-PROVIDER_KEY = "provider-e2e-fake-key-0011"  # the key of format_e2e.rules_yaml's default auth
 CLIENT_KEY = "AIza-client-key-must-not-travel"
 GEMINI_MODEL = "gemini-2.5-flash"
-# provider -> (model, extra options, fake reply builder or None for the fake's default answers)
-PROVIDERS: dict[str, tuple[str, str, Any]] = {
-    "openai": ("gpt-fake-1", "", None),
-    "azure": ("gpt-fake-1", "azure_instance: fake, azure_deployment_id: dep-1, ", None),
-    "anthropic": ("claude-fake-1", "", None),
-    "cohere": ("command-fake", "", replies.cohere_reply),
-    "mistral": ("mistral-fake", "", replies.mistral_reply),
-    "llama2": ("llama3.2", "llama2_format: ollama, ", replies.ollama_reply),
-    "huggingface": ("tgi", "", None),
-}
-AUTH = {
-    "azure": f"{{header_name: api-key, header_value: {PROVIDER_KEY}}}",
-    "anthropic": f"{{header_name: x-api-key, header_value: {PROVIDER_KEY}}}",
-}
+PROVIDERS = format_e2e.setups("openai", "azure", "anthropic", "cohere", "mistral", "llama2", "huggingface")
 
 
 def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
-    return format_e2e.rules_yaml("gemini", "gemini.internal", PROVIDERS, AUTH, fakes, "gemini-*-lite")
+    return format_e2e.rules_yaml("gemini", "gemini.internal", PROVIDERS, fakes, "gemini-*-lite")
 
 
 class Env(FormatEnv):

@@ -15,7 +15,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.support import replies
+from tests.support import format_e2e, replies
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply, anthropic_message_start, sse
 from tests.support.format_e2e import FormatEnv, format_env
 
@@ -23,40 +23,17 @@ pytestmark = pytest.mark.e2e
 
 PROVIDER_KEY = "provider-e2e-fake-key-0012"
 CLIENT_KEY = "sk-client-key-must-not-travel"
-# provider -> (model, extra options, fake reply builder or None for the fake's defaults)
-TRANSLATED: dict[str, tuple[str, str, Any]] = {
-    "anthropic": ("claude-fake-1", "", None),
-    "gemini": ("gemini-fake-1", "", replies.gemini_reply),
-    "cohere": ("command-fake", "", replies.cohere_reply),
-    "llama2": ("llama3.2", "llama2_format: ollama, ", replies.ollama_reply),
-}
-PASSED: dict[str, tuple[str, str, Any]] = {
-    "openai": ("gpt-fake-1", "", None),
+TRANSLATED = format_e2e.setups("anthropic", "gemini", "cohere", "llama2")
+PASSED: dict[str, format_e2e.Setup] = {  # Azure's Responses passthrough names no deployment
+    "openai": format_e2e.SETUPS["openai"],
     "azure": ("gpt-fake-1", "azure_instance: fake, ", None),
 }
-AUTH = {
-    "anthropic": f"{{header_name: x-api-key, header_value: {PROVIDER_KEY}}}",
-    "gemini": f"{{header_name: x-goog-api-key, header_value: {PROVIDER_KEY}}}",
-    "azure": f"{{header_name: api-key, header_value: {PROVIDER_KEY}}}",
-}
-DEFAULT_AUTH = f"{{header_name: Authorization, header_value: 'Bearer {PROVIDER_KEY}'}}"
 
 
 def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
-    out = "rules:\n"
-    for provider, (model, extra, _) in {**TRANSLATED, **PASSED}.items():
-        out += f"""
-  - name: responses-to-{provider}
-    match: {{host: {provider}.codex.internal, path: "/v1/*"}}
-    route_type: llm/v1/responses
-    model:
-      provider: {provider}
-      name: {model}
-      aliases: {{"gpt-5*": {model}, "*": {model}}}
-      options: {{{extra}upstream_url: "{fakes[provider].url}"}}
-    auth: {AUTH.get(provider, DEFAULT_AUTH)}
-    logging: {{log_payloads: true}}
-"""
+    select = "route_type: llm/v1/responses"
+    both = {**TRANSLATED, **PASSED}
+    out = format_e2e.rules_yaml("responses", "codex.internal", both, fakes, "gpt-5*", "/v1/*", select, "", PROVIDER_KEY)
     out += f"""
   - name: responses-lenient
     match: {{host: lenient.codex.internal, path: "/v1/*"}}
@@ -66,7 +43,7 @@ def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
       name: gemini-fake-1
       aliases: {{"*": gemini-fake-1}}
       options: {{hosted_tools: drop, upstream_url: "{fakes["gemini"].url}"}}
-    auth: {AUTH["gemini"]}
+    auth: {format_e2e.auth("gemini", PROVIDER_KEY)}
 """
     return out
 
@@ -93,9 +70,7 @@ def env(env_module: Env) -> Env:
 
 
 def queue_answer(env: Env, provider: str, stream: bool) -> None:
-    builder = TRANSLATED[provider][2]
-    if builder is not None:
-        env.fakes[provider].queue(builder(stream))
+    format_e2e.queue_answer(env.fakes[provider], TRANSLATED[provider][2], stream)
 
 
 @pytest.mark.parametrize("provider", list(TRANSLATED))
