@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support import replies
 from tests.support.fakes import FakeUpstream, Recorded
 from tests.support.mitmdump import Mitmdump
@@ -89,6 +91,42 @@ def format_env(
         proxy.stop()
         for fake in fakes.values():
             fake.close()
+
+
+def fixtures[E: FormatEnv](
+    env_type: type[E],
+    providers: Iterable[str],
+    rules: Callable[[dict[str, FakeUpstream]], str],
+    client_key: str,
+    name: str,
+) -> tuple[Any, Any]:
+    """A test module's two fixtures (`env_module, env = fixtures(...)`): `env_module`, one `format_env` of
+    `env_type` for the module, and `env`, that environment with its fakes reset before each test."""
+
+    @pytest.fixture(scope="module", name="env_module")
+    def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E]:
+        with format_env(tmp_path_factory.mktemp(name), providers, rules, client_key) as shared:
+            yield env_type(shared.proxy, shared.fakes, client_key)
+
+    @pytest.fixture(name="env")
+    def env(env_module: E) -> E:
+        return env_module.reset()
+
+    return env_module, env
+
+
+def assert_tool_results_sent(sent: list[dict[str, Any]], second_result: str) -> None:
+    """The OpenAI messages of the two-call round trip (call_1 add 1+1 answered "2", call_2 add 2+2): the second
+    call kept as the client sent it back and each tool result under its call's id."""
+    assert sent[1]["tool_calls"][1] == {
+        "id": "call_2",
+        "type": "function",
+        "function": {"name": "add", "arguments": '{"a":2,"b":2}'},
+    }
+    assert sent[2:] == [
+        {"role": "tool", "tool_call_id": "call_1", "content": "2"},
+        {"role": "tool", "tool_call_id": "call_2", "content": second_result},
+    ]
 
 
 def queue_answer(fake: FakeUpstream, builder: Any, stream: bool) -> None:

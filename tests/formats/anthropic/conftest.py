@@ -8,23 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import format_e2e
 from tests.support.anthropic_bedrock import KEY_ID, REGION, SECRET
 from tests.support.anthropic_bedrock import Env as BedrockEnv
 from tests.support.anthropic_bedrock import rules_yaml as bedrock_rules
 from tests.support.anthropic_sdk import CLIENT_KEY, PROVIDERS, Env, rules_yaml
 from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
-from tests.support.format_e2e import format_env
 
-
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with format_env(tmp_path_factory.mktemp("e2e-anthropic-client"), PROVIDERS, rules_yaml, CLIENT_KEY) as shared:
-        yield Env(shared.proxy, shared.fakes, CLIENT_KEY)
-
-
-@pytest.fixture
-def env(env_module: Env) -> Env:
-    return env_module.reset()
+env_module, env = format_e2e.fixtures(Env, PROVIDERS, rules_yaml, CLIENT_KEY, "e2e-anthropic-client")
 
 
 @pytest.fixture(scope="module")

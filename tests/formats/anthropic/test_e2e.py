@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.support import replies
+from tests.support import format_e2e, replies
 from tests.support.anthropic_sdk import MESSAGES, PROVIDER_KEY, PROVIDERS, Env, first_tool_fragment, queue_answer
 from tests.support.fakes import ANSWER, GEMINI_COUNTED_TOKENS, STREAM_PIECES, Recorded, Reply
 
@@ -145,16 +145,7 @@ def test_two_parallel_tool_calls_round_trip(env: Env) -> None:
     ]
     final = client.messages.create(model="claude-sonnet-4-5", max_tokens=256, tools=TOOLS, messages=history)
     assert final.content[0].text == ANSWER
-    sent = env.seen("openai").json["messages"]
-    assert sent[1]["tool_calls"][1] == {
-        "id": "call_2",
-        "type": "function",
-        "function": {"name": "add", "arguments": '{"a":2,"b":2}'},
-    }
-    assert sent[2:] == [
-        {"role": "tool", "tool_call_id": "call_1", "content": "2"},
-        {"role": "tool", "tool_call_id": "call_2", "content": "4"},
-    ]
+    format_e2e.assert_tool_results_sent(env.seen("openai").json["messages"], "4")
     assert env.seen("openai").json["tools"][0]["function"]["parameters"] == TOOLS[0]["input_schema"]
 
 

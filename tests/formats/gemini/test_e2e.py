@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,10 @@ from google.genai import errors, types
 
 from tests.support import format_e2e, replies
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Recorded, Reply, openai_stream
-from tests.support.format_e2e import PROVIDER_KEY, FormatEnv, format_env
+from tests.support.format_e2e import (
+    PROVIDER_KEY,
+    FormatEnv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -49,15 +51,7 @@ class Env(FormatEnv):
         return super().seen(provider)
 
 
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with format_env(tmp_path_factory.mktemp("e2e-gemini-client"), PROVIDERS, rules_yaml, CLIENT_KEY) as shared:
-        yield Env(shared.proxy, shared.fakes, CLIENT_KEY)
-
-
-@pytest.fixture
-def env(env_module: Env) -> Env:
-    return env_module.reset()
+env_module, env = format_e2e.fixtures(Env, PROVIDERS, rules_yaml, CLIENT_KEY, "e2e-gemini-client")
 
 
 def queue_answer(env: Env, provider: str, stream: bool) -> None:
@@ -170,16 +164,7 @@ def test_a_function_calling_round_trip(env: Env) -> None:
         model=GEMINI_MODEL, contents=[question, first.candidates[0].content, answers], config=TOOLS_CONFIG
     )
     assert final.text == ANSWER
-    sent = env.seen("openai").json["messages"]
-    assert sent[1]["tool_calls"][1] == {
-        "id": "call_2",
-        "type": "function",
-        "function": {"name": "add", "arguments": '{"a":2,"b":2}'},
-    }
-    assert sent[2:] == [
-        {"role": "tool", "tool_call_id": "call_1", "content": "2"},
-        {"role": "tool", "tool_call_id": "call_2", "content": '{"sum":4}'},
-    ]
+    format_e2e.assert_tool_results_sent(env.seen("openai").json["messages"], '{"sum":4}')
 
 
 def test_streamed_text_reaches_the_client_before_the_providers_stream_ends(env: Env) -> None:

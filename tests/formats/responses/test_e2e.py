@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +16,9 @@ from pydantic import BaseModel
 
 from tests.support import format_e2e, replies
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply, anthropic_message_start, sse
-from tests.support.format_e2e import FormatEnv, format_env
+from tests.support.format_e2e import (
+    FormatEnv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -56,17 +57,7 @@ class Env(FormatEnv):
         )
 
 
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    workdir = tmp_path_factory.mktemp("e2e-responses-client")
-    with format_env(workdir, {**TRANSLATED, **PASSED}, rules_yaml, CLIENT_KEY) as shared:
-        yield Env(shared.proxy, shared.fakes, CLIENT_KEY)
-
-
-@pytest.fixture
-def env(env_module: Env) -> Env:
-    env_module.reset()
-    return env_module
+env_module, env = format_e2e.fixtures(Env, {**TRANSLATED, **PASSED}, rules_yaml, CLIENT_KEY, "e2e-responses-client")
 
 
 def queue_answer(env: Env, provider: str, stream: bool) -> None:
