@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -18,6 +17,7 @@ from addon.openai_format import encode_embedding
 from tests.support.bedrock import BedrockReply, FakeBedrock
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, no_machine_aws, running
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +86,7 @@ class Env:
     mark: int = 0  # records written before the current test
 
     def client(self, host: str) -> openai.OpenAI:
-        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return openai.OpenAI(base_url=f"http://{host}.internal/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+        return client_through(self.proxy, f"{host}.internal", CLIENT_KEY)
 
     def seen(self) -> Recorded:
         (req,) = self.fake.requests

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.support.chunks import collect as collect
 from tests.support.fakes import FakeUpstream, chat_completion
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.tools import client_through
 
 MISTRAL_KEY = "e2e-mistral-secret-0004"
 CLIENT_KEY = "sk-client-key-must-not-travel"
@@ -75,8 +75,7 @@ class Env:
         self.proxy, self.mistral, self.ollama, self.tgi = proxy, mistral, ollama, tgi
 
     def client(self, host: str) -> openai.OpenAI:
-        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return openai.OpenAI(base_url=f"http://{host}/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+        return client_through(self.proxy, host, CLIENT_KEY)
 
     def reset(self) -> None:
         for fake in (self.mistral, self.ollama, self.tgi):

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -37,6 +36,7 @@ from tests.support.pipeline import refused_request as refused_request
 from tests.support.pipeline import up_body as up_body
 from tests.support.pipeline import upstream as upstream
 from tests.support.rules import one_rule
+from tests.support.tools import client_through
 
 refused = refused_request  # the builder tests name it so
 
@@ -383,8 +383,7 @@ def tools(tools_env: dict[str, Any]) -> dict[str, Any]:
 
 
 def sdk(env: dict[str, Any], host: str) -> openai.OpenAI:
-    http = httpx.Client(proxy=f"http://127.0.0.1:{env['proxy'].port('regular')}", trust_env=False)
-    return openai.OpenAI(base_url=f"http://{host}/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+    return client_through(env["proxy"], host, CLIENT_KEY)
 
 
 # Per provider: host, fake, (turn-1 reply, turn-1 stream, turn-2 reply, turn-2 stream) factories, and the check

@@ -143,10 +143,10 @@ def assert_tool_deltas_well_formed(events: list[Any], count: int) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def client_through(proxy: Mitmdump, host: str) -> openai.OpenAI:
-    """The openai SDK pointed at `host` through the proxy."""
+def client_through(proxy: Mitmdump, host: str, api_key: str = "sk-client") -> openai.OpenAI:
+    """The openai SDK pointed at `http://{host}/v1` through the proxy's regular mode, without retries."""
     http = httpx.Client(proxy=f"http://127.0.0.1:{proxy.port('regular')}", trust_env=False)
-    return openai.OpenAI(base_url=f"http://{host}/v1", api_key="sk-client", http_client=http, max_retries=0)
+    return openai.OpenAI(base_url=f"http://{host}/v1", api_key=api_key, http_client=http, max_retries=0)
 
 
 def as_history(message: Any) -> list[dict[str, Any]]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import openai
 import pytest
 
 from tests.providers.bedrock.test_e2e_bedrock import ANSWER, KEY_ID, MODEL, REGION, SECRET, signed_ok
 from tests.support.bedrock import FakeBedrock
 from tests.support.mitmdump import Mitmdump
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
@@ -46,8 +46,7 @@ rules:
 
 
 def client(proxy: Mitmdump) -> openai.OpenAI:
-    http = httpx.Client(proxy=f"http://127.0.0.1:{proxy.port('regular')}", trust_env=False)
-    return openai.OpenAI(base_url="http://bedrock.codex.internal/v1", api_key="sk-x", http_client=http, max_retries=0)
+    return client_through(proxy, "bedrock.codex.internal", "sk-x")
 
 
 def test_create_and_stream_give_the_same_answer(env: tuple[Mitmdump, FakeBedrock]) -> None:

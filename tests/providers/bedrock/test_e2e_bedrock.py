@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
@@ -32,7 +31,9 @@ from tests.support.bedrock import (
     proxy_for_bedrock,
 )
 from tests.support.chunks import collect
+from tests.support.e2e_env import MESSAGES
 from tests.support.mitmdump import Mitmdump
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
@@ -44,10 +45,6 @@ CHAIN_KEY_ID = "FAKEE2EBEDROCKCHAIN1"
 CHAIN_SECRET = "e2e/bedrock+chain/secret000000000000002"
 SESSION_TOKEN = "e2e-session-token//FAKE+0003"
 REGION = "us-east-1"
-MESSAGES = [
-    {"role": "system", "content": "You are a mathematician."},
-    {"role": "user", "content": "What is 1 + 1?"},
-]
 SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 
 
@@ -111,8 +108,7 @@ class Env:
     fake: FakeBedrock
 
     def client(self, host: str = "bedrock.internal") -> openai.OpenAI:
-        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return openai.OpenAI(base_url=f"http://{host}/v1", api_key="sk-client", http_client=http, max_retries=0)
+        return client_through(self.proxy, host)
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.support.chunks import collect as read_stream
+from tests.support.e2e_env import CLIENT_KEY, MESSAGES
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
 COHERE_KEY = "co-e2e-fake-key-0004"
-CLIENT_KEY = "sk-client-key-must-not-travel"
-MESSAGES = [
-    {"role": "system", "content": "You are a mathematician."},
-    {"role": "user", "content": "What is 1 + 1?"},
-]
 PIECES = ["The sum ", "of 1 + 1 ", "is 2 ✓."]
 ANSWER = "".join(PIECES)
 USAGE = {
@@ -82,8 +78,7 @@ class Env:
         self.fake = fake
 
     def client(self, host: str = "cohere.internal") -> openai.OpenAI:
-        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return openai.OpenAI(base_url=f"http://{host}/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+        return client_through(self.proxy, host, CLIENT_KEY)
 
     def seen(self) -> Recorded:
         (req,) = self.fake.requests

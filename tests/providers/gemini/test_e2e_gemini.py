@@ -11,24 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.providers.gemini.test_provider_gemini import FakeTokenServer
 from tests.support.chunks import collect
+from tests.support.e2e_env import CLIENT_KEY, MESSAGES
 from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
 GEMINI_KEY = "e2e-gemini-secret-0004"
-CLIENT_KEY = "sk-client-key-must-not-travel"
 MODEL = "gemini-fake-1"
-MESSAGES = [
-    {"role": "system", "content": "You are a mathematician."},
-    {"role": "user", "content": "What is 1 + 1?"},
-]
 VERTEX_PATH = f"/v1/projects/proj-e2e/locations/us-central1/publishers/google/models/{MODEL}"
 ACCOUNTS = {  # rule host -> (service account e-mail, token lifetime; None: the token endpoint refuses it)
     "vertex.internal": ("vertex@proj-e2e.iam.gserviceaccount.com", 3600),
@@ -122,8 +118,7 @@ class GeminiEnv:
     oauth: FakeTokenServer
 
     def client(self, host: str) -> openai.OpenAI:
-        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return openai.OpenAI(base_url=f"http://{host}/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+        return client_through(self.proxy, host, CLIENT_KEY)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -30,6 +29,7 @@ from addon.providers.gemini import GEMINI, GeminiStream, parse_tool_call_id, too
 from tests.providers.gemini.test_provider_gemini import chat_call, make_rule, prepare, upstream
 from tests.support.fakes import FakeUpstream, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.tools import client_through
 
 KONG = Path(__file__).resolve().parents[3].parent / "shared" / "conformance" / "kong"
 USER = {"role": "user", "content": "Weather and time in Paris?"}
@@ -723,10 +723,7 @@ class Env:
     fake: FakeUpstream
 
     def client(self) -> openai.OpenAI:
-        http = httpx.Client(proxy=f"http://127.0.0.1:{self.proxy.port('regular')}", trust_env=False)
-        return openai.OpenAI(
-            base_url="http://gemini-tools.internal/v1", api_key="sk-client", http_client=http, max_retries=0
-        )
+        return client_through(self.proxy, "gemini-tools.internal")
 
 
 @pytest.fixture(scope="module")

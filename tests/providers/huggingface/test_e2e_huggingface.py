@@ -12,22 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
+from tests.support.e2e_env import CLIENT_KEY, MESSAGES
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
 HF_TOKEN = "hf_fake_e2e_token_0009"
-CLIENT_KEY = "sk-client-key-must-not-travel"
 MODEL = "mistralai/Mistral-7B-Instruct-v0.2"
-MESSAGES = [
-    {"role": "system", "content": "You are a mathematician."},
-    {"role": "user", "content": "What is 1 + 1?"},
-]
 PIECES = ["The sum ", "of 1 + 1 ", "is 2."]
 ANSWER = "".join(PIECES)
 
@@ -93,8 +89,7 @@ def proxy(hf: tuple[Mitmdump, FakeUpstream]) -> Mitmdump:
 
 
 def client(proxy: Mitmdump, host: str = "hf.internal") -> openai.OpenAI:
-    http = httpx.Client(proxy=f"http://127.0.0.1:{proxy.port('regular')}", trust_env=False)
-    return openai.OpenAI(base_url=f"http://{host}/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0)
+    return client_through(proxy, host, CLIENT_KEY)
 
 
 def assert_credentials(seen: Recorded) -> None:
