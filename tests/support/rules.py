@@ -6,6 +6,7 @@ user could write. Keys, hosts and URLs are obviously fake.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,26 @@ EMBEDDINGS = "llm/v1/embeddings"
 
 FAKE_AWS = {"aws_access_key_id": "AKIDFAKEFUZZ00000001", "aws_secret_access_key": "fake/Fuzz+Secret0000000000000"}
 SELF_HOSTED = "http://127.0.0.1:9"
+
+
+def rule_spec(
+    name: str, host: str, provider: str, model: str | None, options: dict[str, Any], route: str = "chat", **extra: Any
+) -> dict[str, Any]:
+    """One rule of an e2e rules file: `name` for `host`'s OpenAI path of `route` ("chat" or "completions") to
+    `provider`'s `model`; `extra`: other rule keys (auth, logging, ...)."""
+    path = "/v1/chat/completions" if route == "chat" else "/v1/completions"
+    return {
+        "name": name,
+        "match": {"host": host, "path": path},
+        "route_type": f"llm/v1/{route}",
+        "model": {"provider": provider, "name": model, "options": options},
+        **extra,
+    }
+
+
+def rules_text(*specs: dict[str, Any]) -> str:
+    """The rules file of `specs` for a mitmdump under test (JSON is YAML)."""
+    return json.dumps({"rules": list(specs)})
 
 
 def one_rule(

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -33,6 +34,7 @@ from tests.support.bedrock import (
 from tests.support.chunks import collect
 from tests.support.e2e_env import MESSAGES
 from tests.support.mitmdump import Mitmdump
+from tests.support.rules import rule_spec, rules_text
 from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
@@ -59,47 +61,25 @@ SIGNATURE = re.compile(r"Signature=([0-9a-f]{64})")
 
 
 def rules_yaml(fake: FakeBedrock) -> str:
-    keys = 'auth: {aws_access_key_id: "${E2E_AWS_KEY_ID}", aws_secret_access_key: "${E2E_AWS_SECRET}"}'
-    return f"""
-rules:
-  - name: bedrock-chat
-    match: {{host: bedrock.internal, path: /v1/chat/completions}}
-    model:
-      provider: bedrock
-      name: "{MODEL}"
-      options: {{upstream_url: "{fake.url}", bedrock: {{aws_region: {REGION}}}, max_tokens: 256}}
-    {keys}
-    logging: {{log_payloads: true}}
-  - name: bedrock-completions
-    match: {{host: bedrock.internal, path: /v1/completions}}
-    route_type: llm/v1/completions
-    model:
-      provider: bedrock
-      name: "{MODEL}"
-      options: {{upstream_url: "{fake.url}", bedrock: {{aws_region: {REGION}}}}}
-    {keys}
-  - name: bedrock-chain
-    match: {{host: bedrock-chain.internal, path: /v1/chat/completions}}
-    model:
-      provider: bedrock
-      name: "{CHAIN_MODEL}"
-      options: {{upstream_url: "{fake.url}"}}
-    logging: {{log_payloads: true}}
-  - name: bedrock-wrong-secret
-    match: {{host: bedrock-wrong.internal, path: /v1/chat/completions}}
-    model:
-      provider: bedrock
-      name: "{MODEL}"
-      options: {{upstream_url: "{fake.url}", bedrock: {{aws_region: {REGION}}}}}
-    auth: {{aws_access_key_id: "${{E2E_AWS_KEY_ID}}", aws_secret_access_key: "not-the-secret"}}
-  - name: bedrock-pinned-url
-    match: {{host: bedrock-pinned.internal, path: /v1/chat/completions}}
-    model:
-      provider: bedrock
-      name: my-profile
-      options: {{upstream_url: "{fake.url}/model/my-profile/converse", bedrock: {{aws_region: {REGION}}}}}
-    {keys}
-"""
+    keys = {"aws_access_key_id": "${E2E_AWS_KEY_ID}", "aws_secret_access_key": "${E2E_AWS_SECRET}"}
+    region = {"bedrock": {"aws_region": REGION}}
+
+    def rule(name: str, host: str, model: str, route: str = "chat", **options: Any) -> dict[str, Any]:
+        return rule_spec(name, host, "bedrock", model, {"upstream_url": fake.url, **region, **options}, route)
+
+    logged = {"logging": {"log_payloads": True}}
+    chain = rule_spec("bedrock-chain", "bedrock-chain.internal", "bedrock", CHAIN_MODEL, {"upstream_url": fake.url})
+    pinned = f"{fake.url}/model/my-profile/converse"
+    return rules_text(
+        {**rule("bedrock-chat", "bedrock.internal", MODEL, max_tokens=256), "auth": keys, **logged},
+        {**rule("bedrock-completions", "bedrock.internal", MODEL, "completions"), "auth": keys},
+        {**chain, **logged},
+        {
+            **rule("bedrock-wrong-secret", "bedrock-wrong.internal", MODEL),
+            "auth": {**keys, "aws_secret_access_key": "not-the-secret"},
+        },
+        {**rule("bedrock-pinned-url", "bedrock-pinned.internal", "my-profile", upstream_url=pinned), "auth": keys},
+    )
 
 
 @dataclass

@@ -35,6 +35,7 @@ from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_c
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
 from tests.support.bedrock import BedrockReply, FakeBedrock, event
 from tests.support.mitmdump import Mitmdump, no_machine_aws, running
+from tests.support.rules import rule_spec, rules_text
 from tests.support.tools import (
     CALLS,
     FINAL,
@@ -350,16 +351,9 @@ def test_bedrock_streamed_tool_calls_equal_the_non_streamed_ones() -> None:
 
 
 def rules_yaml(bedrock_url: str) -> str:
-    return f"""
-rules:
-  - name: bedrock-tools
-    match: {{host: bedrock.internal, path: /v1/chat/completions}}
-    model:
-      provider: bedrock
-      name: "{BEDROCK_MODEL}"
-      options: {{upstream_url: "{bedrock_url}", bedrock: {{aws_region: {REGION}}}}}
-    auth: {{aws_access_key_id: "${{E2E_AWS_KEY_ID}}", aws_secret_access_key: "${{E2E_AWS_SECRET}}"}}
-"""
+    keys = {"aws_access_key_id": "${E2E_AWS_KEY_ID}", "aws_secret_access_key": "${E2E_AWS_SECRET}"}
+    options = {"upstream_url": bedrock_url, "bedrock": {"aws_region": REGION}}
+    return rules_text(rule_spec("bedrock-tools", "bedrock.internal", "bedrock", BEDROCK_MODEL, options, auth=keys))
 
 
 @dataclass

@@ -17,6 +17,7 @@ from tests.support.chunks import collect as read_stream
 from tests.support.e2e_env import CLIENT_KEY, MESSAGES
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.rules import rule_spec, rules_text
 from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
@@ -35,41 +36,20 @@ V1_USAGE = {
 
 
 def rules(fake: FakeUpstream) -> str:
-    auth = '{header_name: Authorization, header_value: "Bearer ${E2E_COHERE_KEY}"}'
-    return f"""
-rules:
-  - name: cohere-chat
-    match: {{host: cohere.internal, path: /v1/chat/completions}}
-    model:
-      provider: cohere
-      name: command-a-03-2025
-      options: {{upstream_url: "{fake.url}", input_cost: 2.5, output_cost: 10.0}}
-    auth: {auth}
-    logging: {{log_payloads: true}}
-  - name: cohere-completions
-    match: {{host: cohere.internal, path: /v1/completions}}
-    route_type: llm/v1/completions
-    model:
-      provider: cohere
-      name: command-a-03-2025
-      options: {{upstream_url: "{fake.url}"}}
-    auth: {auth}
-  - name: cohere-kong-v1-chat
-    match: {{host: cohere-v1.internal, path: /v1/chat/completions}}
-    model:
-      provider: cohere
-      name: command-r
-      options: {{upstream_url: "{fake.url}", upstream_path: /v1/chat, max_tokens: 256}}
-    auth: {auth}
-  - name: cohere-v1-generate
-    match: {{host: cohere-v1.internal, path: /v1/completions}}
-    route_type: llm/v1/completions
-    model:
-      provider: cohere
-      name: command
-      options: {{upstream_url: "{fake.url}/v1/generate"}}
-    auth: {auth}
-"""
+    auth = {"header_name": "Authorization", "header_value": "Bearer ${E2E_COHERE_KEY}"}
+
+    def rule(name: str, host: str, model: str, route: str = "chat", **options: Any) -> dict[str, Any]:
+        return rule_spec(name, host, "cohere", model, {"upstream_url": fake.url, **options}, route, auth=auth)
+
+    chat = rule("cohere-chat", "cohere.internal", "command-a-03-2025", input_cost=2.5, output_cost=10.0)
+    return rules_text(
+        {**chat, "logging": {"log_payloads": True}},
+        rule("cohere-completions", "cohere.internal", "command-a-03-2025", "completions"),
+        rule("cohere-kong-v1-chat", "cohere-v1.internal", "command-r", upstream_path="/v1/chat", max_tokens=256),
+        rule(
+            "cohere-v1-generate", "cohere-v1.internal", "command", "completions", upstream_url=f"{fake.url}/v1/generate"
+        ),
+    )
 
 
 class Env:

@@ -18,6 +18,7 @@ import pytest
 from tests.support.e2e_env import CLIENT_KEY, MESSAGES
 from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.rules import rule_spec, rules_text
 from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
@@ -29,43 +30,26 @@ ANSWER = "".join(PIECES)
 
 
 def rules(fake: FakeUpstream) -> str:
-    auth = '{header_name: Authorization, header_value: "Bearer ${E2E_HF_TOKEN}"}'
-    return f"""
-rules:
-  - name: hf-chat
-    match: {{host: hf.internal, path: /v1/chat/completions}}
-    model:
-      provider: huggingface
-      name: {MODEL}
-      options: {{upstream_url: "{fake.url}"}}
-    auth: {auth}
-    logging: {{log_payloads: true}}
-  - name: hf-tgi-completions
-    match: {{host: hf.internal, path: /v1/completions}}
-    route_type: llm/v1/completions
-    model:
-      provider: huggingface
-      options: {{upstream_url: "{fake.url}", max_tokens: 64}}
-    auth: {auth}
-    logging: {{log_payloads: true}}
-  - name: hf-tgi-whole-url
-    match: {{host: tgi-url.internal, path: /v1/completions}}
-    route_type: llm/v1/completions
-    model:
-      provider: huggingface
-      options: {{upstream_url: "{fake.url}/tgi/generate"}}
-    auth: {auth}
-  - name: hf-serverless
-    match: {{host: serverless.internal, path: /v1/completions}}
-    route_type: llm/v1/completions
-    model:
-      provider: huggingface
-      name: {MODEL}
-      options:
-        upstream_url: "{fake.url}/models/{MODEL}"
-        huggingface: {{wait_for_model: true, use_cache: false}}
-    auth: {auth}
-"""
+    auth = {"header_name": "Authorization", "header_value": "Bearer ${E2E_HF_TOKEN}"}
+    logged = {"log_payloads": True}
+
+    def rule(name: str, host: str, model: str | None, route: str, **options: Any) -> dict[str, Any]:
+        return rule_spec(name, host, "huggingface", model, {"upstream_url": fake.url, **options}, route, auth=auth)
+
+    cache = {"wait_for_model": True, "use_cache": False}
+    return rules_text(
+        {**rule("hf-chat", "hf.internal", MODEL, "chat"), "logging": logged},
+        {**rule("hf-tgi-completions", "hf.internal", None, "completions", max_tokens=64), "logging": logged},
+        rule("hf-tgi-whole-url", "tgi-url.internal", None, "completions", upstream_url=f"{fake.url}/tgi/generate"),
+        rule(
+            "hf-serverless",
+            "serverless.internal",
+            MODEL,
+            "completions",
+            upstream_url=f"{fake.url}/models/{MODEL}",
+            huggingface=cache,
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
