@@ -15,20 +15,14 @@ import pytest
 from tests.support.chunks import collect as collect
 from tests.support.fakes import FakeUpstream, chat_completion
 from tests.support.mitmdump import Mitmdump, running
+from tests.support.rules import rule_spec, rules_text
+from tests.support.selfhosted import DIALOG, LLAMA2_DIALOG
 from tests.support.tools import client_through
 
 MISTRAL_KEY = "e2e-mistral-secret-0004"
 CLIENT_KEY = "sk-client-key-must-not-travel"
-MESSAGES = [
-    {"role": "system", "content": "You are terse."},
-    {"role": "user", "content": "What is the capital of France?"},
-    {"role": "assistant", "content": "Paris."},
-    {"role": "user", "content": "And of Italy?"},
-]
-LLAMA2_PROMPT = (
-    "<s>[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nWhat is the capital of France? [/INST] Paris. </s>"
-    "<s>[INST] And of Italy? [/INST]"
-)
+MESSAGES = DIALOG
+LLAMA2_PROMPT = LLAMA2_DIALOG
 PIECES = ["Rome", " is the", " capital é."]
 ANSWER = "".join(PIECES)
 USAGE = {"prompt_tokens": 34, "completion_tokens": 12, "total_tokens": 46}
@@ -36,16 +30,8 @@ USAGE = {"prompt_tokens": 34, "completion_tokens": 12, "total_tokens": 46}
 
 def rules(mistral: FakeUpstream, ollama: FakeUpstream, tgi: FakeUpstream) -> str:
     def rule(name: str, host: str, provider: str, model: str | None, options: dict[str, Any], **extra: Any) -> dict:
-        route = extra.pop("route", "chat")
-        path = "/v1/chat/completions" if route == "chat" else "/v1/completions"
-        return {
-            "name": name,
-            "match": {"host": host, "path": path},
-            "route_type": f"llm/v1/{route}",
-            "model": {"provider": provider, "name": model, "options": options},
-            "logging": {"log_statistics": True, "log_payloads": True},
-            **extra,
-        }
+        logging = {"log_statistics": True, "log_payloads": True}
+        return rule_spec(name, host, provider, model, options, extra.pop("route", "chat"), logging=logging, **extra)
 
     auth = {"header_name": "Authorization", "header_value": "Bearer ${E2E_MISTRAL_KEY}"}
     llama_raw = {"llama2_format": "raw", "upstream_url": f"{tgi.url}/generate"}
@@ -67,7 +53,7 @@ def rules(mistral: FakeUpstream, ollama: FakeUpstream, tgi: FakeUpstream) -> str
         rule("llama-openai", "llama-openai.internal", "llama2", "llama3.2",
              {"llama2_format": "openai", "upstream_url": ollama.url}),
     ]  # fmt: skip
-    return json.dumps({"rules": spec})  # JSON is YAML
+    return rules_text(*spec)
 
 
 class Env:
