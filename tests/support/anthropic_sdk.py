@@ -40,10 +40,6 @@ class Env(FormatEnv):
         return super().seen(provider)
 
 
-def queue_answer(env: Env, provider: str, stream: bool) -> None:
-    format_e2e.queue_answer(env.fakes[provider], PROVIDERS[provider][2], stream)
-
-
 MESSAGES = [{"role": "user", "content": "What is 1 + 1?"}]
 
 

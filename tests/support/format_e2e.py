@@ -73,6 +73,12 @@ class FormatEnv:
             time.sleep(0.05)
         raise AssertionError(f"no record holds {marker!r}")
 
+    def queue_answer(self, provider: str, stream: bool) -> None:
+        """Queue the provider's native answer (its SETUPS builder); none leaves the fake's OpenAI-style default."""
+        builder = SETUPS[provider][2]
+        if builder is not None:
+            self.fakes[provider].queue(builder(stream))
+
     def reset(self) -> FormatEnv:
         for fake in self.fakes.values():
             fake.reset()
@@ -127,12 +133,6 @@ def assert_tool_results_sent(sent: list[dict[str, Any]], second_result: str) -> 
         {"role": "tool", "tool_call_id": "call_1", "content": "2"},
         {"role": "tool", "tool_call_id": "call_2", "content": second_result},
     ]
-
-
-def queue_answer(fake: FakeUpstream, builder: Any, stream: bool) -> None:
-    """Queue the provider's native answer (`builder(stream)`); None leaves the fake's OpenAI-style default."""
-    if builder is not None:
-        fake.queue(builder(stream))
 
 
 def rules_yaml(

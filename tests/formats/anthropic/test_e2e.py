@@ -13,7 +13,7 @@ import anthropic
 import pytest
 
 from tests.support import format_e2e, replies
-from tests.support.anthropic_sdk import MESSAGES, PROVIDER_KEY, PROVIDERS, Env, first_tool_fragment, queue_answer
+from tests.support.anthropic_sdk import MESSAGES, PROVIDER_KEY, PROVIDERS, Env, first_tool_fragment
 from tests.support.fakes import ANSWER, GEMINI_COUNTED_TOKENS, STREAM_PIECES, Recorded, Reply
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ def provider_messages(provider: str, req: Recorded) -> Any:
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_text_not_streamed(env: Env, provider: str) -> None:
-    queue_answer(env, provider, stream=False)
+    env.queue_answer(provider, stream=False)
     message = env.client(provider).messages.create(
         model="claude-sonnet-4-5", max_tokens=256, system="You are a mathematician.", messages=MESSAGES
     )
@@ -43,7 +43,7 @@ def test_text_not_streamed(env: Env, provider: str) -> None:
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_streamed_equals_not_streamed(env: Env, provider: str) -> None:
-    queue_answer(env, provider, stream=True)
+    env.queue_answer(provider, stream=True)
     with env.client(provider).messages.stream(model="claude-sonnet-4-5", max_tokens=256, messages=MESSAGES) as s:
         pieces = list(s.text_stream)
         final = s.get_final_message()
@@ -306,7 +306,7 @@ CLAUDE_CODE_TOOLS = [
 def test_a_claude_code_request_streams(env: Env, provider: str) -> None:
     """What Claude Code sends: ?beta=true, anthropic-beta, system blocks with cache_control, many tools,
     metadata.user_id, thinking; streamed."""
-    queue_answer(env, provider, stream=True)
+    env.queue_answer(provider, stream=True)
     client = env.client(provider)
     system = [
         {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},

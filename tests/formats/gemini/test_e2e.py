@@ -54,13 +54,9 @@ class Env(FormatEnv):
 env_module, env = format_e2e.fixtures(Env, PROVIDERS, rules_yaml, CLIENT_KEY, "e2e-gemini-client")
 
 
-def queue_answer(env: Env, provider: str, stream: bool) -> None:
-    format_e2e.queue_answer(env.fakes[provider], PROVIDERS[provider][2], stream)
-
-
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_text_not_streamed(env: Env, provider: str) -> None:
-    queue_answer(env, provider, stream=False)
+    env.queue_answer(provider, stream=False)
     out = env.client(provider).models.generate_content(
         model=GEMINI_MODEL,
         contents="What is 1 + 1?",
@@ -76,7 +72,7 @@ def test_text_not_streamed(env: Env, provider: str) -> None:
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_streamed_equals_not_streamed(env: Env, provider: str) -> None:
-    queue_answer(env, provider, stream=True)
+    env.queue_answer(provider, stream=True)
     chunks = list(env.client(provider).models.generate_content_stream(model=GEMINI_MODEL, contents="What is 1 + 1?"))
     assert "".join(c.text or "" for c in chunks) == "".join(STREAM_PIECES) == ANSWER
     last = chunks[-1]
@@ -289,7 +285,7 @@ GEMINI_CLI_TOOLS = [
 def test_a_gemini_cli_request_streams(env: Env, provider: str) -> None:
     """What gemini-cli sends: a systemInstruction Content, ten tools with parametersJsonSchema, thinking with
     thoughts included, a long system prompt; streamed with alt=sse."""
-    queue_answer(env, provider, stream=True)
+    env.queue_answer(provider, stream=True)
     config = types.GenerateContentConfig(
         system_instruction=types.Content(role="user", parts=[types.Part(text="You are gemini-cli. " + "x" * 30_000)]),
         tools=[types.Tool(function_declarations=GEMINI_CLI_TOOLS)],

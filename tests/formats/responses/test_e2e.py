@@ -9,7 +9,6 @@ import json
 import threading
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from pydantic import BaseModel
@@ -19,6 +18,7 @@ from tests.support.fakes import ANSWER, STREAM_PIECES, FakeUpstream, Reply, anth
 from tests.support.format_e2e import (
     FormatEnv,
 )
+from tests.support.tools import client_through
 
 pytestmark = pytest.mark.e2e
 
@@ -51,22 +51,15 @@ def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
 
 class Env(FormatEnv):
     def client(self, provider: str) -> openai.OpenAI:
-        http = httpx.Client(proxy=self.proxy_url, trust_env=False)
-        return openai.OpenAI(
-            base_url=f"http://{provider}.codex.internal/v1", api_key=CLIENT_KEY, http_client=http, max_retries=0
-        )
+        return client_through(self.proxy, f"{provider}.codex.internal", CLIENT_KEY)
 
 
 env_module, env = format_e2e.fixtures(Env, {**TRANSLATED, **PASSED}, rules_yaml, CLIENT_KEY, "e2e-responses-client")
 
 
-def queue_answer(env: Env, provider: str, stream: bool) -> None:
-    format_e2e.queue_answer(env.fakes[provider], TRANSLATED[provider][2], stream)
-
-
 @pytest.mark.parametrize("provider", list(TRANSLATED))
 def test_text_not_streamed(env: Env, provider: str) -> None:
-    queue_answer(env, provider, stream=False)
+    env.queue_answer(provider, stream=False)
     response = env.client(provider).responses.create(
         model="gpt-5-codex", instructions="You are a mathematician.", input="What is 1 + 1?"
     )
@@ -80,9 +73,9 @@ def test_text_not_streamed(env: Env, provider: str) -> None:
 
 @pytest.mark.parametrize("provider", list(TRANSLATED))
 def test_streamed_equals_not_streamed(env: Env, provider: str) -> None:
-    queue_answer(env, provider, stream=False)
+    env.queue_answer(provider, stream=False)
     whole = env.client(provider).responses.create(model="gpt-5", input="What is 1 + 1?")
-    queue_answer(env, provider, stream=True)
+    env.queue_answer(provider, stream=True)
     with env.client(provider).responses.stream(model="gpt-5", input="What is 1 + 1?") as stream:
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
         final = stream.get_final_response()
