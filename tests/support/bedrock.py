@@ -310,6 +310,25 @@ def proxy_for_bedrock(
         proxy.stop()
 
 
+@contextmanager
+def bedrock_behind_proxy(
+    workdir: Path,
+    keys: dict[str, str],
+    region: str,
+    rules: Callable[[FakeBedrock], str],
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+) -> Iterator[tuple[Mitmdump, FakeBedrock]]:
+    """A fake Bedrock in `region` that knows `keys` (key id -> secret) and a `proxy_for_bedrock` with the rules
+    `rules(fake)` names; both stopped after."""
+    fake = FakeBedrock(keys, region)
+    try:
+        with proxy_for_bedrock(workdir, rules(fake), env or {}, extra_args) as proxy:
+            yield proxy, fake
+    finally:
+        fake.close()
+
+
 def converse_answer(
     blocks: list[tuple[Any, ...]], stop: str = "end_turn", fields: dict[str, Any] | None = None, **usage: int
 ) -> tuple[dict[str, Any], list[bytes]]:

@@ -13,20 +13,17 @@ from tests.support.anthropic_bedrock import KEY_ID, REGION, SECRET
 from tests.support.anthropic_bedrock import Env as BedrockEnv
 from tests.support.anthropic_bedrock import rules_yaml as bedrock_rules
 from tests.support.anthropic_sdk import CLIENT_KEY, PROVIDERS, Env, rules_yaml
-from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
+from tests.support.bedrock import bedrock_behind_proxy
 
 env_module, env = format_e2e.fixtures(Env, PROVIDERS, rules_yaml, CLIENT_KEY, "e2e-anthropic-client")
 
 
 @pytest.fixture(scope="module")
 def bedrock_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BedrockEnv]:
-    fake = FakeBedrock({KEY_ID: SECRET}, REGION)
     workdir = tmp_path_factory.mktemp("e2e-anthropic-bedrock")
-    with proxy_for_bedrock(workdir, bedrock_rules(fake), {"E2E_AWS_KEY_ID": KEY_ID, "E2E_AWS_SECRET": SECRET}) as proxy:
-        try:
-            yield BedrockEnv(proxy, fake)
-        finally:
-            fake.close()
+    env = {"E2E_AWS_KEY_ID": KEY_ID, "E2E_AWS_SECRET": SECRET}
+    with bedrock_behind_proxy(workdir, {KEY_ID: SECRET}, REGION, bedrock_rules, env) as (proxy, fake):
+        yield BedrockEnv(proxy, fake)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from google import genai
 from google.genai import errors, types
 
 from tests.providers.bedrock.test_e2e_bedrock import ANSWER, PIECES
-from tests.support.bedrock import BedrockReply, FakeBedrock, Seen
+from tests.support.bedrock import BedrockReply, FakeBedrock, Seen, bedrock_behind_proxy
 from tests.support.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
@@ -45,8 +45,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    fake = FakeBedrock({KEY_ID: SECRET}, REGION)
-    rules = f"""
+    def rules(fake: FakeBedrock) -> str:
+        return f"""
 rules:
   - name: gemini-to-bedrock
     match: {{host: bedrock.gemini.internal}}
@@ -59,12 +59,10 @@ rules:
     auth: {{aws_access_key_id: {KEY_ID}, aws_secret_access_key: "{SECRET}"}}
     logging: {{log_payloads: true}}
 """
-    proxy = Mitmdump(tmp_path_factory.mktemp("e2e-gemini-bedrock"), rules).start()
-    try:
+
+    workdir = tmp_path_factory.mktemp("e2e-gemini-bedrock")
+    with bedrock_behind_proxy(workdir, {KEY_ID: SECRET}, REGION, rules) as (proxy, fake):
         yield Env(proxy, fake)
-    finally:
-        proxy.stop()
-        fake.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from tests.providers.bedrock.test_e2e_bedrock import ANSWER, KEY_ID, MODEL, REGION, SECRET, signed_ok
-from tests.support.bedrock import FakeBedrock
+from tests.support.bedrock import FakeBedrock, bedrock_behind_proxy
 from tests.support.mitmdump import Mitmdump
 from tests.support.tools import client_through
 
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mitmdump, FakeBedrock]]:
-    fake = FakeBedrock({KEY_ID: SECRET}, REGION)
-    rules = f"""
+    def rules(fake: FakeBedrock) -> str:
+        return f"""
 rules:
   - name: responses-to-bedrock
     match: {{host: bedrock.codex.internal, path: "/v1/*"}}
@@ -31,18 +31,10 @@ rules:
       options: {{upstream_url: "{fake.url}", bedrock: {{aws_region: {REGION}}}}}
     auth: {{aws_access_key_id: "{KEY_ID}", aws_secret_access_key: "${{E2E_AWS_SECRET}}"}}
 """
+
     workdir = tmp_path_factory.mktemp("e2e-responses-bedrock")
-    proxy = Mitmdump(
-        workdir,
-        rules,
-        env={"E2E_AWS_SECRET": SECRET, "AWS_EC2_METADATA_DISABLED": "true",
-             "AWS_CONFIG_FILE": str(workdir / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "none")},
-    ).start()  # fmt: skip
-    try:
-        yield proxy, fake
-    finally:
-        proxy.stop()
-        fake.close()
+    with bedrock_behind_proxy(workdir, {KEY_ID: SECRET}, REGION, rules, {"E2E_AWS_SECRET": SECRET}) as shared:
+        yield shared
 
 
 def client(proxy: Mitmdump) -> openai.OpenAI:

@@ -27,9 +27,9 @@ from tests.support.bedrock import (
     BedrockReply,
     FakeBedrock,
     Seen,
+    bedrock_behind_proxy,
     converse_frames,
     exception,
-    proxy_for_bedrock,
 )
 from tests.support.chunks import collect
 from tests.support.e2e_env import MESSAGES
@@ -93,7 +93,6 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    fake = FakeBedrock({KEY_ID: SECRET, CHAIN_KEY_ID: CHAIN_SECRET}, REGION)
     workdir = tmp_path_factory.mktemp("e2e-bedrock")
     env = {
         "E2E_AWS_KEY_ID": KEY_ID,
@@ -105,11 +104,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "AWS_REGION": REGION,
     }
     # flow_detail=3: headers and bodies in the log, which the leak test reads.
-    with proxy_for_bedrock(workdir, rules_yaml(fake), env, ["--set", "flow_detail=3"]) as proxy:
-        try:
-            yield Env(proxy, fake)
-        finally:
-            fake.close()
+    keys = {KEY_ID: SECRET, CHAIN_KEY_ID: CHAIN_SECRET}
+    with bedrock_behind_proxy(workdir, keys, REGION, rules_yaml, env, ["--set", "flow_detail=3"]) as (proxy, fake):
+        yield Env(proxy, fake)
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from addon.exchange import build_upstream
 from addon.providers.bedrock import BEDROCK, decode_tool_id, encode_tool_id
 from tests.providers.bedrock.test_provider_bedrock import make_call as bedrock_call
 from tests.providers.bedrock.test_provider_bedrock import make_rule as bedrock_rule
-from tests.support.bedrock import BedrockReply, FakeBedrock, event
-from tests.support.mitmdump import Mitmdump, no_machine_aws, running
+from tests.support.bedrock import BedrockReply, FakeBedrock, bedrock_behind_proxy, event
+from tests.support.mitmdump import Mitmdump
 from tests.support.rules import rule_spec, rules_text
 from tests.support.tools import (
     CALLS,
@@ -367,27 +367,10 @@ class Env:
 
 @pytest.fixture(scope="module")
 def tools_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    bedrock = FakeBedrock({KEY_ID: SECRET}, REGION)
     workdir = tmp_path_factory.mktemp("e2e-tools-bedrock")
-    proxy = Mitmdump(
-        workdir,
-        rules_yaml(bedrock.url),
-        env={
-            "E2E_AWS_KEY_ID": KEY_ID,
-            "E2E_AWS_SECRET": SECRET,
-            **no_machine_aws(workdir),
-        },
-    )
-    for var in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-    ):
-        proxy.env.pop(var, None)
-    with running(proxy, bedrock):
-        yield Env(proxy, bedrock)
+    env = {"E2E_AWS_KEY_ID": KEY_ID, "E2E_AWS_SECRET": SECRET}
+    with bedrock_behind_proxy(workdir, {KEY_ID: SECRET}, REGION, lambda fake: rules_yaml(fake.url), env) as shared:
+        yield Env(*shared)
 
 
 @pytest.fixture
