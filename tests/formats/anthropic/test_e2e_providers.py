@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support import replies
-from tests.support.anthropic_sdk import MESSAGES, Env, queue_answer
+from tests.support.anthropic_sdk import MESSAGES, Env
 from tests.support.fakes import ANSWER, Reply
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +96,7 @@ def test_two_parallel_tool_calls_round_trip(env: Env, provider: str) -> None:
     assert [(u.name, u.input) for u in uses] == [("add", args) for _, args in CALLS]
     assert len({u.id for u in uses}) == 2  # minted where the provider has none (Gemini, Ollama): still distinct
     fake.reset()
-    queue_answer(env, provider, False)
+    env.queue_answer(provider, False)
     results = [{"type": "tool_result", "tool_use_id": u.id, "content": str(sum(u.input.values()))} for u in uses]
     history = [
         *MESSAGES,
