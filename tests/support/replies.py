@@ -194,3 +194,41 @@ def standard_answer(usage: dict[str, Any]) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
         "usage": usage,
     }
+
+
+TWO_CALLS = [("call_1", {"a": 1, "b": 1}), ("call_2", {"a": 2, "b": 2})]
+
+
+def two_tool_calls(provider: str) -> Reply:
+    """The provider's own answer calling `add` twice (TWO_CALLS), in its wire format: Gemini functionCall parts,
+    Cohere v2 tool_calls, Ollama's object arguments without ids, OpenAI-style tool_calls elsewhere."""
+    if provider == "gemini":
+        parts = [{"functionCall": {"name": "add", "args": args}} for _, args in TWO_CALLS]
+        return gemini_reply(False, parts=parts)
+    if provider == "cohere":
+        calls = [
+            {"id": i, "type": "function", "function": {"name": "add", "arguments": json.dumps(a)}} for i, a in TWO_CALLS
+        ]
+        message = {"role": "assistant", "tool_plan": "I will add.", "tool_calls": calls}
+        return Reply(json={"id": "c1", "finish_reason": "TOOL_CALL", "message": message, "usage": COHERE_USAGE})
+    if provider == "llama2":  # Ollama: arguments as objects, no call ids
+        calls = [{"function": {"name": "add", "arguments": a}} for _, a in TWO_CALLS]
+        message = {"role": "assistant", "content": "", "tool_calls": calls}
+        line = {"model": "llama3.2", "created_at": "2024-08-04T08:52:19Z", "message": message, "done": True,
+                "done_reason": "stop", "prompt_eval_count": 25, "eval_count": 12}  # fmt: skip
+        return Reply(json=line, headers=NDJSON)
+    return Reply(json=openai_tool_calls([(i, "add", json.dumps(a)) for i, a in TWO_CALLS]))
+
+
+def strings_in(value: Any) -> Any:
+    """Every string and number (as text) in a JSON value, keys excluded."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)

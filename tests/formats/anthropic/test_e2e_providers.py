@@ -5,7 +5,6 @@ tool_calls on Azure, Mistral and TGI)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -23,27 +22,6 @@ TOOLS = [
         "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
     }
 ]
-CALLS = [("call_1", {"a": 1, "b": 1}), ("call_2", {"a": 2, "b": 2})]
-
-
-def two_tool_calls(provider: str) -> Reply:
-    """The provider's own answer calling `add` twice, in its wire format."""
-    if provider == "gemini":
-        parts = [{"functionCall": {"name": "add", "args": args}} for _, args in CALLS]
-        return replies.gemini_reply(False, parts=parts)
-    if provider == "cohere":
-        calls = [
-            {"id": i, "type": "function", "function": {"name": "add", "arguments": json.dumps(a)}} for i, a in CALLS
-        ]
-        message = {"role": "assistant", "tool_plan": "I will add.", "tool_calls": calls}
-        return Reply(json={"id": "c1", "finish_reason": "TOOL_CALL", "message": message, "usage": replies.COHERE_USAGE})
-    if provider == "llama2":  # Ollama: arguments as objects, no call ids
-        calls = [{"function": {"name": "add", "arguments": a}} for _, a in CALLS]
-        message = {"role": "assistant", "content": "", "tool_calls": calls}
-        line = {"model": "llama3.2", "created_at": "2024-08-04T08:52:19Z", "message": message, "done": True,
-                "done_reason": "stop", "prompt_eval_count": 25, "eval_count": 12}  # fmt: skip
-        return Reply(json=line, headers=replies.NDJSON)
-    return Reply(json=replies.openai_tool_calls([(i, "add", json.dumps(a)) for i, a in CALLS]))
 
 
 def length_stop(provider: str) -> Reply:
@@ -68,32 +46,18 @@ def length_stop(provider: str) -> Reply:
     return Reply(json=answer)
 
 
-def strings_in(value: Any) -> Any:
-    """Every string and number (as text) in a JSON value, keys excluded."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
-
-
 PROVIDERS = ["azure", "gemini", "cohere", "mistral", "llama2", "huggingface"]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_two_parallel_tool_calls_round_trip(env: Env, provider: str) -> None:
     fake = env.fakes[provider]
-    fake.queue(two_tool_calls(provider))
+    fake.queue(replies.two_tool_calls(provider))
     client = env.client(provider)
     first = client.messages.create(model="claude-sonnet-4-5", max_tokens=256, tools=TOOLS, messages=MESSAGES)
     assert first.stop_reason == "tool_use"
     uses = [b for b in first.content if b.type == "tool_use"]
-    assert [(u.name, u.input) for u in uses] == [("add", args) for _, args in CALLS]
+    assert [(u.name, u.input) for u in uses] == [("add", args) for _, args in replies.TWO_CALLS]
     assert len({u.id for u in uses}) == 2  # minted where the provider has none (Gemini, Ollama): still distinct
     fake.reset()
     env.queue_answer(provider, False)
@@ -107,7 +71,7 @@ def test_two_parallel_tool_calls_round_trip(env: Env, provider: str) -> None:
     assert final.content[0].text == ANSWER and final.stop_reason == "end_turn"
     # The provider got both calls and both results back, in its own format (each provider's tests check the shape):
     # the tool's name in its declaration and in both calls, both results, and the ids where the format has ids.
-    strings = list(strings_in(env.seen(provider).json))
+    strings = list(replies.strings_in(env.seen(provider).json))
     assert strings.count("add") >= 3 and {"2", "4"} <= set(strings), strings
     # Gemini and Ollama match results to calls by name and order; Mistral takes 9-character ids (mapped both ways).
     if provider not in ("gemini", "llama2", "mistral"):

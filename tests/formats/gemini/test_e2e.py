@@ -307,3 +307,38 @@ def test_a_gemini_cli_request_streams(env: Env, provider: str) -> None:
     else:
         assert len(req.json["tools"]) == 10 and req.json["reasoning_effort"] == "medium"
         assert req.json["messages"][0]["role"] == "system" and dropped == ""
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "cohere", "llama2"])
+def test_a_function_calling_round_trip_on_other_providers(env: Env, provider: str) -> None:
+    fake = env.fakes[provider]
+    fake.queue(
+        replies.anthropic_tool_use([(i, "add", a) for i, a in replies.TWO_CALLS])
+        if provider == "anthropic"
+        else replies.two_tool_calls(provider)
+    )
+    client = env.client(provider)
+    question = types.Content(role="user", parts=[types.Part(text="What is 1 + 1, and 2 + 2?")])
+    first = client.models.generate_content(model=GEMINI_MODEL, contents=[question], config=TOOLS_CONFIG)
+    calls = first.function_calls or []
+    assert [(c.name, c.args) for c in calls] == [("add", args) for _, args in replies.TWO_CALLS]
+    env.reset()
+    env.queue_answer(provider, False)
+    answers = types.Content(
+        role="user",
+        parts=[
+            types.Part(
+                function_response=types.FunctionResponse(id=c.id, name="add", response={"sum": sum(c.args.values())})
+            )
+            for c in calls
+        ],
+    )
+    final = client.models.generate_content(
+        model=GEMINI_MODEL, contents=[question, first.candidates[0].content, answers], config=TOOLS_CONFIG
+    )
+    assert final.text == ANSWER
+    # Both calls and both results went back to the provider in its own format (its own tests check the shape).
+    strings = list(replies.strings_in(env.seen(provider).json))
+    assert strings.count("add") >= 3, strings
+    # Each result as the standard tool message carries it: the response object as JSON text.
+    assert [any(f'"sum":{n}' in t.replace(" ", "") for t in strings) for n in (2, 4)] == [True, True], strings

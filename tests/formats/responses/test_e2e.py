@@ -382,3 +382,26 @@ def test_a_rule_may_drop_hosted_tools_instead(env: Env) -> None:
     assert raw.headers["x-ai-proxy-dropped"] == "tools.web_search" and raw.parse().output_text == ANSWER
     (declarations,) = env.seen("gemini").json["tools"]
     assert [f["name"] for f in declarations["functionDeclarations"]] == ["add"]
+
+
+@pytest.mark.parametrize("provider", ["cohere", "llama2"])
+def test_function_tools_round_trip_on_cohere_and_ollama(env: Env, provider: str) -> None:
+    fake = env.fakes[provider]
+    fake.queue(replies.two_tool_calls(provider))
+    client = env.client(provider)
+    first = client.responses.create(model="gpt-5", input="What is 1 + 1?", tools=[ADD])  # type: ignore[list-item]
+    calls = [o for o in first.output if o.type == "function_call"]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("add", args) for _, args in replies.TWO_CALLS]
+    assert len({c.call_id for c in calls}) == 2  # minted where the provider has none (Ollama): still distinct
+    env.reset()
+    env.queue_answer(provider, False)
+    history: list[Any] = [{"role": "user", "content": "What is 1 + 1?"}, *first.output]
+    history += [
+        {"type": "function_call_output", "call_id": c.call_id, "output": str(sum(json.loads(c.arguments).values()))}
+        for c in calls
+    ]
+    final = client.responses.create(model="gpt-5", input=history, tools=[ADD])  # type: ignore[list-item]
+    assert final.output_text == ANSWER
+    # Both calls and both results went back to the provider in its own format (its own tests check the shape).
+    strings = list(replies.strings_in(env.seen(provider).json))
+    assert strings.count("add") >= 3 and {"2", "4"} <= set(strings), strings
