@@ -138,10 +138,15 @@ def client_body(request: http.Request, limit: int) -> bytes:
     return encodings.inflate_bounded(request.raw_content or b"", request.headers.get("content-encoding", ""), limit)
 
 
-def redact_client_credentials(request: http.Request, params: tuple[str, ...] = ()) -> None:
+def redact_client_credentials(
+    request: http.Request, params: tuple[str, ...] = (), headers: tuple[str, ...] = ()
+) -> None:
+    """A request answered here: the usual credential headers, the rule's own key header (`headers`: a client may send
+    its key there) and key parameters out of what mitmweb, dumps and logs show."""
+    names = _SECRET_HEADERS | {h.lower().encode() for h in headers}
     fields = request.headers.fields
-    if any(k.lower() in _SECRET_HEADERS for k, _ in fields):
-        request.headers.fields = tuple((k, b"REDACTED" if k.lower() in _SECRET_HEADERS else v) for k, v in fields)
+    if any(k.lower() in names for k, _ in fields):
+        request.headers.fields = tuple((k, b"REDACTED" if k.lower() in names else v) for k, v in fields)
     _redact_query(request, frozenset(p.lower() for p in params), frozenset())
 
 

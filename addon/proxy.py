@@ -247,6 +247,7 @@ class AIProxy:
             self.prices.prepare()  # the price table loads in the background, once, when a rule first needs it
         auth = rule.spec.auth
         key_param = (auth.param_name,) if auth is not None and auth.param_name else ()
+        key_header = (auth.header_name,) if auth is not None and auth.header_name else ()
         try:
             route = route_for(rule)
             ex = Exchange(
@@ -258,7 +259,7 @@ class AIProxy:
         except Exception:  # an exception escaping the hook would forward the flow unchanged to its original host
             log.exception(f"AI proxy: rule '{rule.name}' failed to read the request")
             flow.response = error_response(ProxyError(502, "AI proxy failed to read the request", code="proxy_error"))
-            flows.redact_client_credentials(flow.request, key_param)
+            flows.redact_client_credentials(flow.request, key_param, key_header)
             return
         self._exchanges[flow.id] = ex
         ex.client_close = flows.wants_close(flow.request)
@@ -273,7 +274,7 @@ class AIProxy:
         finally:
             if ex.local_error is not None:
                 # answered here: keep the client's key out of logs, UI
-                flows.redact_client_credentials(flow.request, key_param)
+                flows.redact_client_credentials(flow.request, key_param, key_header)
             elif flow.response is None and flow.live:
                 self._watch(flow, ex)
 

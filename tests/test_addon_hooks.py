@@ -18,6 +18,7 @@ from mitmproxy.test import tflow, tutils
 
 from addon import flows
 from addon.proxy import AIProxy
+from tests.support.addon import client_flow, running
 from tests.support.hooks import configured, records, run_request
 
 RULE_KEY = "review-rule-secret-0001"
@@ -378,3 +379,22 @@ def test_compressed_client_body_is_recorded_decoded(proxy: AIProxy) -> None:
     proxy.recorder.close()
     [record] = records(Path(proxy.recorder.folder))
     assert record["payload"]["client_request"] == CHAT
+
+
+def test_a_refused_request_shows_no_client_key_under_the_rules_own_header(tmp_path: Path) -> None:
+    """Answered by the proxy itself (here: a model the rule does not serve), the flow mitmweb shows keeps no client
+    key: neither under the usual header names nor under the rule's own key header."""
+    rules = """
+rules:
+  - name: team
+    match: {host: anthropic.internal, path: /v1/chat/completions}
+    model: {provider: anthropic, name: claude-test, options: {upstream_url: "http://127.0.0.1:9/v1/messages"}}
+    auth: {header_name: x-team-key, header_value: team-not-a-key, allow_override: true}
+"""
+    with running(tmp_path, rules) as proxy:
+        f = client_flow({"model": "another-model", "messages": [{"role": "user", "content": "hi"}]})
+        f.request.headers["x-team-key"] = "client-own-team-key-1"
+        asyncio.run(proxy.request(f))
+    assert f.response is not None and f.response.status_code == 400
+    assert f.request.headers["x-team-key"] == "REDACTED"
+    assert f.request.headers["authorization"] == "REDACTED"
