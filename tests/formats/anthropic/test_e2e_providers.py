@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import replies
 from tests.support.anthropic_sdk import MESSAGES, Env
-from tests.support.fakes import ANSWER, Reply
+from tests.support.fakes import ANSWER, Reply, sse
 
 pytestmark = pytest.mark.e2e
 
@@ -83,3 +83,38 @@ def test_a_length_stop_is_max_tokens(env: Env, provider: str) -> None:
     env.fakes[provider].queue(length_stop(provider))
     message = env.client(provider).messages.create(model="claude-sonnet-4-5", max_tokens=12, messages=MESSAGES)
     assert message.stop_reason == "max_tokens" and message.content[0].text == ANSWER
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_cache_reads_reach_the_usage_from_openai_and_gemini(env: Env, stream: bool) -> None:
+    """The provider's own count of tokens read from its cache is Anthropic's cache_read_input_tokens (and no longer
+    in input_tokens): OpenAI's prompt_tokens_details.cached_tokens, Gemini's cachedContentTokenCount."""
+    usage = {"prompt_tokens": 1200, "completion_tokens": 12, "total_tokens": 1212,
+             "prompt_tokens_details": {"cached_tokens": 1024}}  # fmt: skip
+    chunks = [
+        {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-fake-1",
+         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ANSWER}, "finish_reason": None}]},
+        {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-fake-1",
+         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-fake-1", "choices": [],
+         "usage": usage},
+    ]  # fmt: skip
+    if stream:
+        env.fakes["openai"].queue(Reply(chunks=[sse(c) for c in chunks] + [b"data: [DONE]\n\n"]))
+    else:
+        message = {"role": "assistant", "content": ANSWER}
+        body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-fake-1", "usage": usage,
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}  # fmt: skip
+        env.fakes["openai"].queue(Reply(json=body))
+    gemini = replies.gemini([{"text": ANSWER}])
+    gemini["usageMetadata"] = {"promptTokenCount": 1200, "candidatesTokenCount": 12, "totalTokenCount": 1212,
+                               "cachedContentTokenCount": 1024}  # fmt: skip
+    env.fakes["gemini"].queue(Reply(json=gemini) if not stream else Reply(chunks=[sse(gemini)]))
+    for provider in ("openai", "gemini"):
+        client = env.client(provider)
+        if stream:
+            with client.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES) as s:
+                got = s.get_final_message().usage
+        else:
+            got = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES).usage
+        assert (got.input_tokens, got.cache_read_input_tokens, got.output_tokens) == (176, 1024, 12), provider
