@@ -310,27 +310,27 @@ def request_text(
     s: dict[str, Any], client: Message | None, upstream: Message | None, standard: dict[str, Any] | None, reply: Any
 ) -> str:
     """The request tab: summary, conversation, answer, the client's request, the request sent upstream."""
-    out = headline(s)
-    out.append(section("Conversation"))
-    out += conversation(standard) if standard is not None else ["(the client's request is shown as it came, below)"]
-    out.append(section("Answer"))
-    out += answer(reply, bool(s.get("stream")))
-    out.append(section(f"Client's request ({s.get('client_format')})"))
-    out += message_block(client, "(not kept)")
-    out.append(section(f"Sent upstream ({s.get('provider')})"))
-    out += message_block(upstream, "(nothing was sent upstream: the proxy answered itself)")
-    return "\n".join(out)
+    lead = [section("Conversation")]
+    lead += conversation(standard) if standard is not None else ["(the client's request is shown as it came, below)"]
+    return _tab(s, lead, reply, [
+        (f"Client's request ({s.get('client_format')})", client, "(not kept)"),
+        (f"Sent upstream ({s.get('provider')})", upstream, "(nothing was sent upstream: the proxy answered itself)"),
+    ])  # fmt: skip
 
 
 def response_text(s: dict[str, Any], provider: Message | None, received: Message | None, reply: Any) -> str:
     """The response tab: summary, answer, the provider's answer, what the client received."""
-    out = headline(s)
-    out.append(section("Answer"))
-    out += answer(reply, bool(s.get("stream")))
-    out.append(section(f"Provider's answer ({s.get('provider')})"))
-    out += message_block(provider, "(no answer from the provider)")
-    out.append(section(f"Client received ({s.get('client_format')})"))
-    out += message_block(received, "(nothing)")
+    return _tab(s, [], reply, [
+        (f"Provider's answer ({s.get('provider')})", provider, "(no answer from the provider)"),
+        (f"Client received ({s.get('client_format')})", received, "(nothing)"),
+    ])  # fmt: skip
+
+
+def _tab(s: dict[str, Any], lead: list[str], reply: Any, blocks: list[tuple[str, Message | None, str]]) -> str:
+    """The summary, what leads the tab, the answer, then each message under its title (or what stands for it)."""
+    out = [*headline(s), *lead, section("Answer"), *answer(reply, bool(s.get("stream")))]
+    for title, message, missing in blocks:
+        out += [section(title), *message_block(message, missing)]
     return "\n".join(out)
 
 

@@ -30,7 +30,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.support.fakes import ANSWER, STREAM_PIECES
+from tests.support.fakes import ANSWER, STREAM_PIECES, ReplyQueue
 from tests.support.mitmdump import Mitmdump
 
 PIECES = STREAM_PIECES
@@ -166,7 +166,7 @@ def converse_frames(pieces: list[str] = PIECES, complete: bool = True) -> list[b
     return frames
 
 
-class FakeBedrock:
+class FakeBedrock(ReplyQueue):
     def __init__(self, keys: dict[str, str], region: str) -> None:
         self.keys = keys
         self.region = region
@@ -256,15 +256,6 @@ class FakeBedrock:
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
-
-    def queue(self, *replies: BedrockReply) -> None:
-        with self._lock:
-            self._queue.extend(replies)
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-            self._queue.clear()
 
     def last(self) -> Seen:
         assert self.requests, "the fake Bedrock received no request"
