@@ -19,7 +19,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import audit, flows, record, recording_options, response_store, upstream_faults, webview
+from . import audit, flows, record, recording_options, response_store, signature_store, upstream_faults, webview
 from .errors import ProxyError
 from .exchange import provider_for
 from .record import Exchange
@@ -58,6 +58,7 @@ class AIProxy:
 
     def load(self, loader: Any) -> None:
         response_store.add_options(loader)  # the Responses API's conversation store
+        signature_store.add_options(loader)  # signed reasoning kept for clients whose format drops it
         loader.add_option("ai_rules", str, "rules.yaml", "Path of the AI proxy rules file (YAML).")
         recording_options.add_options(loader)
         loader.add_option(
@@ -224,6 +225,9 @@ class AIProxy:
 
     def response_store(self) -> response_store.ResponseStore:
         return response_store.store_for(ctx.options)
+
+    def signature_store(self) -> signature_store.SignatureStore | None:
+        return signature_store.store_for(ctx.options)
 
     def close_upstream(self, flow: http.HTTPFlow) -> None:
         upstream_faults.close_upstream(flow, self._proxyserver)

@@ -55,6 +55,7 @@ class Exchange:
     in_flight_at_shutdown: bool = False  # the proxy began to stop before this exchange ended
     route_state: Any = None  # what a route keeps between its hooks (the Responses route: what to store)
     token_count: Any = None  # a client's token-count request (formats.TokenCount), sent to the provider's counter
+    signatures: Any = None  # the signature store's work for this exchange (routes/signatures.Keeper)
 
     def response_object(self) -> dict[str, Any]:
         return self.client_response if isinstance(self.client_response, dict) else {}

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from addon import response_store
+from addon import response_store, sqlite_store
 from addon.response_store import ResponseStore
 
 
@@ -33,7 +33,7 @@ def test_expired_responses_are_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     store = ResponseStore(tmp_path / "r.sqlite3", 10_000, 60)
     store.save("resp_old", {"id": "resp_old"}, [])
     later = time.time() + 120
-    monkeypatch.setattr(response_store.time, "time", lambda: later)
+    monkeypatch.setattr(sqlite_store.time, "time", lambda: later)
     assert store.load("resp_old") is None
     store.save("resp_new", {"id": "resp_new"}, [])
     monkeypatch.undo()

@@ -16,13 +16,16 @@ from ..spec import AuthSpec
 
 
 class Services(Protocol):
-    """What a route needs from the addon: OAuth tokens, closing an upstream connection early, the Responses store."""
+    """What a route needs from the addon: OAuth tokens, closing an upstream connection early, the Responses store, the
+    store of signed reasoning (None when off)."""
 
     def gcp_tokens(self) -> Any: ...
 
     def close_upstream(self, flow: http.HTTPFlow) -> None: ...
 
     def response_store(self) -> Any: ...
+
+    def signature_store(self) -> Any: ...
 
 
 class Route:

@@ -20,7 +20,7 @@ from ..record import Exchange
 from ..rules import Rule
 from ..stream_bridge import client_translator
 from ..streaming import StreamTranslator, stream_error
-from . import token_count
+from . import signatures, token_count
 from .base import Route, Services, annotate, keep_secrets, upstream_body
 
 log = logging.getLogger("ai_proxy")
@@ -54,6 +54,9 @@ class Translated(Route):
             return
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         ex.client_json = True  # prepare_call parsed the body
+        keeper = ex.signatures = signatures.keeper_for(services.signature_store(), ex)
+        if keeper is not None:  # earlier turns' signed reasoning, where the client's format dropped it
+            await signatures.restore(keeper, ex)
         await _credentials(services, ex.provider, call)
         self._send(flow, ex, call, build_upstream(ex.rule, call), headers)
 
@@ -105,6 +108,8 @@ class Translated(Route):
         ex.call.response_headers = response.headers
         translator = client_translator(ex.provider, ex.call, client_asked_usage, ex.rule.spec.logging.log_payloads)
         ex.translator = translator
+        if ex.signatures is not None:
+            signatures.watch(ex.signatures, translator)
         ex.upstream_status = response.status_code
         headers = response.headers
         # Asked for identity, an upstream may compress all the same: the chunks are then decoded as they come.
@@ -130,6 +135,8 @@ class Translated(Route):
             return  # answered by the proxy itself in `forward`
         raw = upstream_body(flow, ex)
         if raw is None:
+            if ex.signatures is not None and ex.translator is not None:
+                signatures.remember_stream(ex.signatures)
             return
         if ex.token_count is not None:
             token_count.from_counter(flow, ex)
@@ -140,6 +147,8 @@ class Translated(Route):
             ex.provider, ex.call, response.status_code, raw, response.headers.get("content-type", ""), error_headers
         )
         ex.status, ex.client_response = status, data
+        if ex.signatures is not None and status < 400:
+            signatures.remember_answer(ex.signatures, data)  # before a format without a place for them drops them
         fmt = client_format(ex)
         if fmt is OPENAI:
             content = jsonutil.dumps(OPENAI.encode(ex.call.route_type, data) if status < 400 else data)

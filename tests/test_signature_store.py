@@ -1,0 +1,117 @@
+"""The signature store (addon/signature_store.py) and the translated route's use of it (addon/routes/signatures.py):
+what it keeps, its bounds and scoping, how a request gets its reasoning back, and what a stream's collector notes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from addon import signature_store, sqlite_store
+from addon.providers import REGISTRY, Call
+from addon.providers.bedrock.stream import BedrockStream
+from addon.routes import signatures
+from addon.signature_store import Scope, SignatureStore, client_credential
+from addon.spec import ModelOptions
+from tests.support.bedrock import converse_answer
+
+BLOCKS = [
+    {"type": "thinking", "thinking": "add them", "signature": "sig-1"},
+    {"type": "redacted_thinking", "data": "x"},
+]
+
+
+def test_blocks_are_kept_under_each_call_and_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SignatureStore(tmp_path / "s.sqlite3", 10_000, 60)
+    store.save(["k1", "k2"], BLOCKS)
+    assert store.load(["k1", "k2", "k3"]) == {"k1": BLOCKS, "k2": BLOCKS}
+    later = 10**10
+    monkeypatch.setattr(sqlite_store.time, "time", lambda: later)
+    assert store.load(["k1"]) == {}  # expired
+    monkeypatch.undo()
+    small = SignatureStore(tmp_path / "small.sqlite3", 1000, 3600)
+    for i in range(10):
+        small.save([f"k{i}"], [{"type": "thinking", "thinking": "x" * 150, "signature": "s"}])
+    kept = sorted(int(k[1:]) for k in small.load([f"k{i}" for i in range(10)]))
+    assert kept and kept == list(range(10 - len(kept), 10)) and len(kept) < 10  # the oldest went first
+
+
+def test_options_default_next_to_the_recordings_and_zero_turns_it_off(tmp_path: Path) -> None:
+    options = SimpleNamespace(
+        ai_signature_store="", ai_recordings=str(tmp_path), ai_signature_store_mb=2, ai_signature_store_days=3
+    )
+    store = signature_store.store_for(options)
+    assert store is not None and store.path == tmp_path / "signatures.sqlite3"
+    assert store.max_bytes == 2 * 1024 * 1024 and store.max_age == 3 * 86400
+    assert signature_store.store_for(options) is store
+    options.ai_signature_store_mb = 0
+    assert signature_store.store_for(options) is None
+
+
+def test_keys_are_scoped_by_rule_and_client_credential() -> None:
+    alice = client_credential({"authorization": "Bearer alice"}, {})
+    bob = client_credential({"authorization": "Bearer bob"}, {})
+    team = client_credential({"x-team-key": "t1"}, {}, "X-Team-Key")
+    assert alice != bob and team != client_credential({}, {}) == ""
+    assert client_credential({}, {"key": "k"}) != ""
+    keys = {Scope("r", alice).key("call_1"), Scope("r", bob).key("call_1"), Scope("r2", alice).key("call_1")}
+    assert len(keys) == 3 and Scope("r", alice).key("call_1") == Scope("r", alice).key("call_1")
+    assert "call_1" not in Scope("r", alice).key("call_1")
+
+
+def _exchange(messages: list[dict[str, Any]], headers: dict[str, str], **body: Any) -> Any:
+    call = Call(route_type="llm/v1/chat", body={"messages": messages, **body}, model="m", options=ModelOptions())
+    rule = SimpleNamespace(name="rule", spec=SimpleNamespace(auth=None))
+    return SimpleNamespace(provider=REGISTRY["bedrock"], rule=rule, client_headers=headers, call=call)
+
+
+def _turn(call_id: str, **extra: Any) -> dict[str, Any]:
+    call = {"id": call_id, "type": "function", "function": {"name": "add", "arguments": "{}"}}
+    return {"role": "assistant", "content": None, "tool_calls": [call], **extra}
+
+
+def test_a_request_gets_its_reasoning_back_and_reports_what_the_store_lacks(tmp_path: Path) -> None:
+    store = SignatureStore(tmp_path / "s.sqlite3", 100_000, 3600)
+    answer = {"choices": [{"message": {**_turn("call_1"), "thinking_blocks": BLOCKS}}]}
+
+    async def run() -> tuple[Any, Any, Any]:
+        first = _exchange([], {"authorization": "Bearer alice"})
+        keeper = signatures.keeper_for(store, first)
+        assert keeper is not None
+        signatures.remember_answer(keeper, answer)  # saved in a thread; a load waits for it
+        messages = [{"role": "user", "content": "hi"}, _turn("call_1"), {"role": "tool", "tool_call_id": "call_1"}]
+        ex = _exchange([*messages, _turn("call_9")], {"authorization": "Bearer alice"}, reasoning_effort="low")
+        await signatures.restore(signatures.keeper_for(store, ex), ex)  # type: ignore[arg-type]
+        other = _exchange(messages, {"authorization": "Bearer bob"})
+        await signatures.restore(signatures.keeper_for(store, other), other)  # type: ignore[arg-type]
+        return ex, other, first
+
+    ex, other, _ = asyncio.run(run())
+    assert ex.call.body["messages"][1]["thinking_blocks"] == BLOCKS
+    assert "thinking_blocks" not in ex.call.body["messages"][3]  # call_9: never stored
+    assert ex.call.dropped == ["thinking_blocks"]  # the request asks for reasoning: the missing turn is reported
+    assert "thinking_blocks" not in other.call.body["messages"][1] and other.call.dropped == []  # bob's scope
+    assert signatures.keeper_for(None, ex) is None
+    assert signatures.keeper_for(store, SimpleNamespace(**{**vars(ex), "provider": REGISTRY["openai"]})) is None
+
+
+def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Path) -> None:
+    _, frames = converse_answer(
+        [("reasoning", "sig-A", "I shall ", "add"), ("text", "Adding."), ("tool", "tu_1", "add", '{"a":', "1}")],
+        stop="tool_use",
+    )
+    body = b"".join(frames)
+    for cut in range(0, len(body), 7):
+        call = Call(route_type="llm/v1/chat", body={"messages": []}, model="anthropic.claude", options=ModelOptions())
+        translator = BedrockStream(call, False, False)
+        keeper = signatures.Keeper(SignatureStore(tmp_path / "s.sqlite3", 100_000, 3600), Scope("r", ""))
+        signatures.watch(keeper, translator)
+        out = translator.feed(body[:cut]) + translator.feed(body[cut:]) + translator.finish()
+        assert b"reasoning_content" in out and b"[DONE]" in out
+        collector = keeper.collector
+        assert collector is not None and collector.call_ids == ["tu_1"]
+        assert collector.blocks == [{"type": "thinking", "thinking": "I shall add", "signature": "sig-A"}]
+        assert collector.result.completed and isinstance(translator.out, signatures.Collector)
