@@ -176,7 +176,9 @@ class ResponsesTranslated(Translated):
         else:
             return
         if turn.store is not None and final is not None:
-            output = [item for item in final["output"] if item.get("type") != "reasoning"]
+            # Reasoning items are kept only where they carry the provider's signed reasoning (the next turn's
+            # provider needs it back); a summary alone is no provider's to take back.
+            output = [i for i in final["output"] if i.get("type") != "reasoning" or i.get("encrypted_content")]
             turn.store.save_soon(final["id"], final, [*turn.conversation, *output])
 
 

@@ -8,8 +8,9 @@
   of the assistant message just before them); `function_call_output` -> a `tool` message;
 - `custom_tool_call` / `custom_tool_call_output` (freeform tools, sent as functions of one string argument
   `input`) -> the same;
-- `reasoning` items: no provider takes another's reasoning back, so they are dropped and reported
-  (`encrypted_content` is opaque and never decoded);
+- `reasoning` items whose `encrypted_content` this proxy sealed (sealed.py) -> the signed reasoning
+  (`thinking_blocks`) of the assistant turn that follows them; other reasoning items (a summary only, or OpenAI's
+  own encrypted reasoning) are no provider's to take back: dropped and reported;
 - any other item (web_search_call, computer_call_output, item_reference...) -> 400 naming it.
 """
 
@@ -18,7 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from ... import jsonutil
+from ...openai_format import THINKING_BLOCKS
 from .fields import fail, kind_of, optional, typed
+from .sealed import unseal
+
+# Items an assistant turn is made of: signed reasoning waits for the next of them.
+_ASSISTANT_ITEMS = frozenset({"reasoning", "function_call", "custom_tool_call"})
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 CUSTOM_ARGUMENT = "input"  # the one string argument a custom (freeform) tool becomes
@@ -34,6 +40,7 @@ class Items:
     def __init__(self, dropped: list[str]) -> None:
         self.dropped = dropped
         self.messages: list[dict[str, Any]] = []
+        self._reasoning: list[dict[str, Any]] = []  # signed reasoning waiting for its assistant turn
 
     def drop(self, what: str) -> None:
         if what not in self.dropped:
@@ -65,7 +72,22 @@ class Items:
             handler = _HANDLERS.get(kind)
             if handler is None:
                 fail(f"{where}.type", f"'{kind}' is not an input item this proxy can translate to this provider")
+            if kind not in _ASSISTANT_ITEMS and item.get("role") != "assistant":
+                self._unclaimed()
             handler(self, item, where)
+        self._unclaimed()
+
+    def _unclaimed(self) -> None:
+        """Signed reasoning that no assistant turn followed: dropped and reported."""
+        if self._reasoning:
+            self._reasoning = []
+            self.drop("reasoning")
+
+    def _claim(self, message: dict[str, Any]) -> None:
+        """The waiting signed reasoning goes to this assistant turn."""
+        if self._reasoning:
+            message[THINKING_BLOCKS] = [*message.get(THINKING_BLOCKS, ()), *self._reasoning]
+            self._reasoning = []
 
     # ---- items ----------------------------------------------------------------------------------------------
 
@@ -84,6 +106,7 @@ class Items:
             if any(p["type"] != "text" for p in parts):
                 fail(f"{param}.content", "an assistant message holds text only")
             self.messages.append({"role": "assistant", "content": "".join(p["text"] for p in parts)})
+            self._claim(self.messages[-1])
             return
         if ROLES[role] == "system" and any(p["type"] != "text" for p in parts):
             fail(f"{param}.content", f"a {role} message holds text only")
@@ -123,6 +146,7 @@ class Items:
             self.messages.append(last)
         if not last.get("content"):
             last["content"] = None
+        self._claim(last)
         return last
 
     def _call(self, call_id: str, name: str, arguments: str) -> None:
@@ -164,8 +188,12 @@ class Items:
 
     def reasoning(self, item: dict[str, Any], param: str) -> None:
         optional(item, "summary", list, f"{param}.summary")
-        optional(item, "encrypted_content", str, f"{param}.encrypted_content")
-        self.drop("reasoning")
+        sealed = optional(item, "encrypted_content", str, f"{param}.encrypted_content")
+        blocks = unseal(sealed) if sealed is not None else None
+        if blocks is None:
+            self.drop("reasoning")
+        else:
+            self._reasoning.extend(blocks)
 
 
 _HANDLERS = {

@@ -2,7 +2,8 @@
 `types/responses/response.py` parses it, and the pieces the stream writer shares with it: ids, usage, status and
 the output items.
 
-- `choices[0].message.reasoning_content` -> a `reasoning` item whose summary is the text;
+- `choices[0].message.reasoning_content` -> a `reasoning` item whose summary is the text, and the provider's signed
+  blocks (the extension `thinking_blocks`) sealed in its `encrypted_content` (sealed.py);
 - `content` -> a `message` item with one `output_text` part; `tool_calls` -> `function_call` items (calls of the
   request's custom tools -> `custom_tool_call` items with their `input` text, `with_custom_calls`);
 - `finish_reason` length -> status `incomplete` with `incomplete_details.reason: max_output_tokens`,
@@ -18,7 +19,9 @@ from typing import Any
 
 from ... import jsonutil
 from ...openai_answer import count
+from ...openai_format import THINKING_BLOCKS
 from .items import CUSTOM_ARGUMENT
+from .sealed import seal
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -133,8 +136,11 @@ def with_custom_calls(answer: dict[str, Any], custom_tools: frozenset[str]) -> d
     return answer
 
 
-def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
-    return {"id": item_id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}]}
+def reasoning_item(item_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": [{"type": "summary_text", "text": text}]}
+    if blocks:
+        item["encrypted_content"] = seal(blocks)
+    return item
 
 
 def encode(standard: dict[str, Any]) -> dict[str, Any]:
@@ -143,8 +149,9 @@ def encode(standard: dict[str, Any]) -> dict[str, Any]:
     msg = choice.get("message") or {}
     output: list[dict[str, Any]] = []
     reasoning = msg.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(new_id("rs"), reasoning))
+    blocks = msg.get(THINKING_BLOCKS) if isinstance(msg.get(THINKING_BLOCKS), list) else None
+    if (isinstance(reasoning, str) and reasoning) or blocks:
+        output.append(reasoning_item(new_id("rs"), reasoning if isinstance(reasoning, str) else "", blocks))
     text = msg.get("content")
     if isinstance(text, str) and text:
         output.append(message_item(new_id("msg"), text))

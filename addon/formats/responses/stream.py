@@ -45,20 +45,28 @@ def event(kind: str, seq: int, data: dict[str, Any]) -> bytes:
 class _Item:
     """One output item being streamed: its place, id and the pieces of its text or arguments."""
 
-    __slots__ = ("call_id", "id", "index", "input", "kind", "name", "pieces")
+    __slots__ = ("blocks", "call_id", "id", "index", "input", "kind", "name", "pieces", "signed")
 
     def __init__(self, kind: str, index: int, item_id: str, call_id: str = "", name: str = "") -> None:
         self.kind, self.index, self.id = kind, index, item_id
         self.call_id, self.name = call_id, name
         self.pieces: list[str] = []
         self.input = InputStream() if kind == "custom_tool_call" else None
+        self.blocks: list[dict[str, Any]] = []  # a reasoning item's signed blocks (sealed in encrypted_content)
+        self.signed = 0  # the pieces the blocks so far hold
+
+    def sign(self, signature: str) -> None:
+        """The provider's signature ends the reasoning block made of the pieces since the last one."""
+        text = "".join(self.pieces[self.signed :])
+        self.blocks.append({"type": "thinking", "thinking": text, "signature": signature})
+        self.signed = len(self.pieces)
 
     def final(self) -> dict[str, Any]:
         text = "".join(self.pieces)
         if self.kind == "message":
             return message_item(self.id, text)
         if self.kind == "reasoning":
-            return reasoning_item(self.id, text)
+            return reasoning_item(self.id, text, self.blocks)
         if self.kind == "custom_tool_call":
             return custom_item(self.id, self.call_id, self.name, text)
         return call_item(self.id, self.call_id, self.name, text)
@@ -156,7 +164,13 @@ class ResponsesWriter:
         return self._delta("reasoning", "response.reasoning_summary_text.delta", "summary_index", text)
 
     def reasoning_signature(self, signature: str) -> bytes:
-        return b""  # a provider's reasoning signature has no place here (encrypted_content is OpenAI's own)
+        """Kept with the reasoning item (sealed in its encrypted_content when the item is done)."""
+        if not signature:
+            return b""
+        out = b"" if self._open is not None and self._open.kind == "reasoning" else self._open_item("reasoning")
+        assert self._open is not None
+        self._open.sign(signature)
+        return out
 
     def _delta(self, kind: str, name: str, part_key: str, text: str) -> bytes:
         """A text delta of the open item of `kind` (opened first if another kind, or none, is open)."""
