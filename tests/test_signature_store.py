@@ -4,19 +4,24 @@ what it keeps, its bounds and scoping, how a request gets its reasoning back, an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import openai
 import pytest
 
 from addon import signature_store, sqlite_store
+from addon.openai_format import THINKING_BLOCKS
 from addon.providers import REGISTRY, Call
 from addon.providers.bedrock.stream import BedrockStream
 from addon.routes import signatures
 from addon.signature_store import Scope, SignatureStore, client_credential
 from addon.spec import ModelOptions
 from tests.support.bedrock import converse_answer
+from tests.support.signed import FINAL
+from tests.support.signed_clients import SignedEnv, chat_loop, signed_env
 
 BLOCKS = [
     {"type": "thinking", "thinking": "add them", "signature": "sig-1"},
@@ -115,3 +120,56 @@ def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Pat
         assert collector is not None and collector.call_ids == ["tu_1"]
         assert collector.blocks == [{"type": "thinking", "thinking": "I shall add", "signature": "sig-A"}]
         assert collector.result.completed and isinstance(translator.out, signatures.Collector)
+
+
+# ---- end to end: OpenAI Chat clients, whose format has no place for signed reasoning ------------------------------
+
+THINKING = {"type": "enabled", "budget_tokens": 2048}
+# How an OpenAI Chat client asks each provider to reason: reasoning_effort where the provider maps it, else the
+# extension `thinking` (LiteLLM's), which Bedrock Claude takes; the fake Gemini thinks (and signs) regardless.
+CHAT_KNOBS: dict[str, dict[str, Any]] = {
+    "anthropic": {"reasoning_effort": "low"},
+    "bedrock": {"extra_body": {"thinking": THINKING}},
+    "gemini": {},
+}
+KEY = "sk-signatures-client-a"
+
+
+@pytest.fixture(scope="module")
+def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedEnv]:
+    with signed_env(tmp_path_factory.mktemp("e2e-signatures-chat")) as shared:
+        yield shared
+
+
+@pytest.fixture
+def env(env_module: SignedEnv) -> SignedEnv:
+    return env_module.reset()
+
+
+def _takes_signed_reasoning(provider: str) -> None:
+    if THINKING_BLOCKS not in REGISTRY[provider].optional_fields and provider != "gemini":
+        pytest.skip(f"provider {provider} does not take thinking_blocks back yet")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock", "gemini"])
+def test_chat_clients_send_the_signatures_back_on_turns_two_and_three(
+    env: SignedEnv, provider: str, stream: bool
+) -> None:
+    _takes_signed_reasoning(provider)
+    clients = env.openai_clients(provider, "chat", [KEY] * 3)
+    assert chat_loop(clients, "gpt-5", stream, **CHAT_KNOBS[provider]) == FINAL
+    first, second = env.issued(provider)[:2]
+    # What the provider received: turn 2 has turn 1's signed reasoning, turn 3 both turns'.
+    assert env.received(provider) == [[], [[first]], [[first], [second]]]
+
+
+@pytest.mark.e2e
+def test_another_clients_key_finds_nothing_and_the_loss_is_reported(env: SignedEnv) -> None:
+    clients = env.openai_clients("bedrock", "chat", [KEY, "sk-signatures-client-b"])
+    with pytest.raises(openai.BadRequestError) as refused:
+        chat_loop(clients, "gpt-5", False, **CHAT_KNOBS["bedrock"])
+    assert "Expected `thinking` or `redacted_thinking`" in refused.value.message  # the provider decided
+    assert refused.value.response.headers["x-ai-proxy-dropped"] == "thinking_blocks"
+    assert env.received("bedrock") == [[], [[]]]

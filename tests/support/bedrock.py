@@ -172,6 +172,9 @@ class FakeBedrock(ReplyQueue):
         self.region = region
         self.requests: list[Seen] = []
         self._queue: deque[BedrockReply] = deque()
+        # Picks the reply to a signed request when nothing is queued (None: the default reply), e.g. a fake Claude
+        # that checks what it is sent back.
+        self.responder: Callable[[Seen], BedrockReply | None] | None = None
         self._lock = threading.Lock()
         fake = self
 
@@ -186,9 +189,13 @@ class FakeBedrock(ReplyQueue):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 now = datetime.datetime.now(datetime.UTC)
                 rejected = verify_sigv4("POST", self.path, headers, body, fake.keys, fake.region, now=now)
+                seen = Seen(self.path, headers, body, rejected)
                 with fake._lock:
-                    fake.requests.append(Seen(self.path, headers, body, rejected))
+                    fake.requests.append(seen)
                     queued = fake._queue.popleft() if fake._queue and rejected is None else None
+                    responder = fake.responder
+                if queued is None and rejected is None and responder is not None:
+                    queued = responder(seen)
                 if rejected == NO_AUTHORIZATION:
                     reply = BedrockReply(
                         403,

@@ -1,0 +1,210 @@
+"""The client's side of the three-turn tool loop of tests/support/signed.py, with the official SDKs through a real
+mitmdump: OpenAI Chat (`chat_loop`), OpenAI Responses with the items replayed or chained by previous_response_id
+(`responses_loop`), Anthropic Messages (`anthropic_loop`); plain or streamed. Each returns the final answer's text.
+
+`SignedEnv` is one mitmdump with a rule per client format and provider (`{provider}.{format}.sig.internal`) to the
+signing fakes: Claude on Anthropic, Claude on Bedrock (SigV4 checked), Gemini 3. `keys` gives the client key of each
+turn: one key keeps the proxy's signature store in play; a new key per turn leaves it out (it is scoped by the
+client's credential), so only what the client's own format carries can bring the signatures back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+
+from tests.support.anthropic_sdk import anthropic_client
+from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
+from tests.support.fakes import FakeUpstream
+from tests.support.format_e2e import auth
+from tests.support.mitmdump import Mitmdump
+from tests.support.signed import (
+    TOOL,
+    FakeBedrockClaude,
+    FakeClaude,
+    FakeGemini,
+    bedrock_signatures,
+    claude_signatures,
+    gemini_signatures,
+)
+from tests.support.tools import client_through
+
+QUESTION = "Add 1 and 1, then 2 and 2, with the tool."
+KEY_ID, SECRET, REGION = "AKIDE2ESIGNATURES001", "e2e/signatures/secret000000000000000001", "us-east-1"
+MODELS = {
+    "anthropic": "claude-sonnet-4-5",
+    "bedrock": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "gemini": "gemini-3-pro-preview",
+}
+FORMATS = {
+    "chat": "llm_format: openai",
+    "responses": "route_type: llm/v1/responses",
+    "anthropic": "llm_format: anthropic",
+}
+
+
+def _answer(arguments: str) -> str:
+    args = json.loads(arguments)
+    return str(args["a"] + args["b"])
+
+
+# ---- OpenAI Chat ------------------------------------------------------------------------------------------------
+
+
+def chat_loop(clients: list[openai.OpenAI], model: str, stream: bool, **knobs: Any) -> str:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
+    for client in clients:
+        kwargs: dict[str, Any] = {"model": model, "messages": messages, "tools": [TOOL], **knobs}
+        if stream:
+            with client.chat.completions.stream(**kwargs) as events:
+                completion = events.get_final_completion()
+        else:
+            completion = client.chat.completions.create(**kwargs)
+        message = completion.choices[0].message
+        if not message.tool_calls:
+            return message.content or ""
+        calls = [c.model_dump(exclude_none=True) for c in message.tool_calls]
+        messages.append({"role": "assistant", "content": message.content, "tool_calls": calls})
+        messages += [
+            {"role": "tool", "tool_call_id": c.id, "content": _answer(c.function.arguments)}  # type: ignore[union-attr]
+            for c in message.tool_calls
+        ]
+    raise AssertionError("the conversation did not end in three turns")
+
+
+# ---- OpenAI Responses -------------------------------------------------------------------------------------------
+
+RESPONSES_TOOL = {"type": "function", **TOOL["function"]}  # type: ignore[dict-item]
+
+
+def responses_loop(clients: list[openai.OpenAI], model: str, stream: bool, chained: bool) -> str:
+    """As Codex does: reasoning asked with its encrypted content; the items replayed (or chained by id)."""
+    history: list[Any] = [{"role": "user", "content": QUESTION}]
+    pending, previous = list(history), None
+    for client in clients:
+        kwargs: dict[str, Any] = {"model": model, "tools": [RESPONSES_TOOL], "reasoning": {"effort": "low"},
+                                  "include": ["reasoning.encrypted_content"]}  # fmt: skip
+        if chained:
+            kwargs["input"] = pending
+            if previous is not None:
+                kwargs["previous_response_id"] = previous
+        else:
+            kwargs["input"] = history
+        if stream:
+            with client.responses.stream(**kwargs) as events:
+                response = events.get_final_response()
+        else:
+            response = client.responses.create(**kwargs)
+        calls = [item for item in response.output if item.type == "function_call"]
+        if not calls:
+            return response.output_text
+        outputs = [
+            {"type": "function_call_output", "call_id": c.call_id, "output": _answer(c.arguments)} for c in calls
+        ]
+        history += [item.model_dump(exclude_none=True) for item in response.output] + outputs
+        pending, previous = outputs, response.id
+    raise AssertionError("the conversation did not end in three turns")
+
+
+# ---- Anthropic Messages -----------------------------------------------------------------------------------------
+
+ANTHROPIC_TOOL = {"name": "add", "description": "Adds two integers.", "input_schema": TOOL["function"]["parameters"]}  # type: ignore[index]
+
+
+def anthropic_loop(clients: list[anthropic.Anthropic], model: str, stream: bool) -> str:
+    """As Claude Code does: thinking on, every content block of an answer sent back as it came."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
+    for client in clients:
+        kwargs: dict[str, Any] = {"model": model, "max_tokens": 4096, "messages": messages, "tools": [ANTHROPIC_TOOL],
+                                  "thinking": {"type": "enabled", "budget_tokens": 2048}}  # fmt: skip
+        if stream:
+            with client.messages.stream(**kwargs) as events:
+                message = events.get_final_message()
+        else:
+            message = client.messages.create(**kwargs)
+        uses = [b for b in message.content if b.type == "tool_use"]
+        if not uses:
+            return "".join(b.text for b in message.content if b.type == "text")
+        messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]})
+        results = [{"type": "tool_result", "tool_use_id": u.id, "content": _answer(json.dumps(u.input))} for u in uses]
+        messages.append({"role": "user", "content": results})
+    raise AssertionError("the conversation did not end in three turns")
+
+
+# ---- the environment --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SignedEnv:
+    proxy: Mitmdump
+    bedrock: FakeBedrock
+    fakes: dict[str, FakeUpstream]  # anthropic, gemini
+
+    def reset(self) -> SignedEnv:
+        self.bedrock.reset()
+        self.bedrock.responder = FakeBedrockClaude()
+        for fake in self.fakes.values():
+            fake.reset()
+        self.fakes["anthropic"].responder = FakeClaude()
+        self.fakes["gemini"].responder = FakeGemini()
+        return self
+
+    def host(self, provider: str, fmt: str) -> str:
+        return f"{provider}.{fmt}.sig.internal"
+
+    def openai_clients(self, provider: str, fmt: str, keys: list[str]) -> list[openai.OpenAI]:
+        return [client_through(self.proxy, self.host(provider, fmt), key) for key in keys]
+
+    def anthropic_clients(self, provider: str, keys: list[str]) -> list[anthropic.Anthropic]:
+        return [anthropic_client(self.proxy, self.host(provider, "anthropic"), key) for key in keys]
+
+    def received(self, provider: str) -> list[list[list[str]]]:
+        """Per request the provider received, per assistant turn, the signatures that came back."""
+        if provider == "bedrock":
+            return [bedrock_signatures(seen.json) for seen in self.bedrock.requests]
+        of = claude_signatures if provider == "anthropic" else gemini_signatures
+        return [of(rec.json) for rec in self.fakes[provider].requests]
+
+    def issued(self, provider: str) -> list[str]:
+        """The signatures the provider issued, in order."""
+        responder = self.bedrock.responder if provider == "bedrock" else self.fakes[provider].responder
+        return list(responder.signer.issued)  # type: ignore[union-attr]
+
+
+def _rules(bedrock: FakeBedrock, fakes: dict[str, FakeUpstream]) -> str:
+    out = "rules:\n"
+    for fmt, select in FORMATS.items():
+        for provider, model in MODELS.items():
+            if provider == "bedrock":
+                options = f'upstream_url: "{bedrock.url}", bedrock: {{aws_region: {REGION}}}'
+                credentials = f'{{aws_access_key_id: "{KEY_ID}", aws_secret_access_key: "${{E2E_SIG_SECRET}}"}}'
+            else:
+                options, credentials = f'upstream_url: "{fakes[provider].url}"', auth(provider)
+            out += f"""
+  - name: {fmt}-to-{provider}
+    match: {{host: {provider}.{fmt}.sig.internal}}
+    {select}
+    model: {{provider: {provider}, name: "{model}", aliases: {{"*": "{model}"}}, options: {{{options}}}}}
+    auth: {credentials}
+    logging: {{log_payloads: true}}
+"""
+    return out
+
+
+@contextmanager
+def signed_env(workdir: Path) -> Iterator[SignedEnv]:
+    bedrock = FakeBedrock({KEY_ID: SECRET}, REGION)
+    fakes = {name: FakeUpstream(name) for name in ("anthropic", "gemini")}
+    try:
+        with proxy_for_bedrock(workdir, _rules(bedrock, fakes), {"E2E_SIG_SECRET": SECRET}) as proxy:
+            yield SignedEnv(proxy, bedrock, fakes)
+    finally:
+        bedrock.close()
+        for fake in fakes.values():
+            fake.close()
