@@ -49,6 +49,14 @@ FORMATS = {
 }
 
 
+def _ask(api: Any, stream: bool, final: str, kwargs: dict[str, Any]) -> Any:
+    """One turn: `api.create`, or `api.stream` and the SDK's own assembly of the streamed answer (`final`)."""
+    if stream:
+        with api.stream(**kwargs) as events:
+            return getattr(events, final)()
+    return api.create(**kwargs)
+
+
 def _answer(arguments: str) -> str:
     args = json.loads(arguments)
     return str(args["a"] + args["b"])
@@ -61,11 +69,7 @@ def chat_loop(clients: list[openai.OpenAI], model: str, stream: bool, **knobs: A
     messages: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
     for client in clients:
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "tools": [TOOL], **knobs}
-        if stream:
-            with client.chat.completions.stream(**kwargs) as events:
-                completion = events.get_final_completion()
-        else:
-            completion = client.chat.completions.create(**kwargs)
+        completion = _ask(client.chat.completions, stream, "get_final_completion", kwargs)
         message = completion.choices[0].message
         if not message.tool_calls:
             return message.content or ""
@@ -96,11 +100,7 @@ def responses_loop(clients: list[openai.OpenAI], model: str, stream: bool, chain
                 kwargs["previous_response_id"] = previous
         else:
             kwargs["input"] = history
-        if stream:
-            with client.responses.stream(**kwargs) as events:
-                response = events.get_final_response()
-        else:
-            response = client.responses.create(**kwargs)
+        response = _ask(client.responses, stream, "get_final_response", kwargs)
         calls = [item for item in response.output if item.type == "function_call"]
         if not calls:
             return response.output_text
@@ -123,11 +123,7 @@ def anthropic_loop(clients: list[anthropic.Anthropic], model: str, stream: bool)
     for client in clients:
         kwargs: dict[str, Any] = {"model": model, "max_tokens": 4096, "messages": messages, "tools": [ANTHROPIC_TOOL],
                                   "thinking": {"type": "enabled", "budget_tokens": 2048}}  # fmt: skip
-        if stream:
-            with client.messages.stream(**kwargs) as events:
-                message = events.get_final_message()
-        else:
-            message = client.messages.create(**kwargs)
+        message = _ask(client.messages, stream, "get_final_message", kwargs)
         uses = [b for b in message.content if b.type == "tool_use"]
         if not uses:
             return "".join(b.text for b in message.content if b.type == "text")
