@@ -4,7 +4,6 @@ what it keeps, its bounds and scoping, how a request gets its reasoning back, an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,7 +20,7 @@ from addon.signature_store import Scope, SignatureStore, client_credential
 from addon.spec import ModelOptions
 from tests.support.bedrock import converse_answer
 from tests.support.signed import FINAL
-from tests.support.signed_clients import SignedEnv, chat_loop, signed_env
+from tests.support.signed_clients import SignedEnv, chat_loop, signed_fixtures
 
 BLOCKS = [
     {"type": "thinking", "thinking": "add them", "signature": "sig-1"},
@@ -135,15 +134,7 @@ CHAT_KNOBS: dict[str, dict[str, Any]] = {
 KEY = "sk-signatures-client-a"
 
 
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedEnv]:
-    with signed_env(tmp_path_factory.mktemp("e2e-signatures-chat")) as shared:
-        yield shared
-
-
-@pytest.fixture
-def env(env_module: SignedEnv) -> SignedEnv:
-    return env_module.reset()
+env_module, env = signed_fixtures("e2e-signatures-chat")
 
 
 def _takes_signed_reasoning(provider: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 
 from tests.support.anthropic_sdk import anthropic_client
 from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
@@ -204,3 +205,19 @@ def signed_env(workdir: Path) -> Iterator[SignedEnv]:
         bedrock.close()
         for fake in fakes.values():
             fake.close()
+
+
+def signed_fixtures(name: str) -> tuple[Any, Any]:
+    """A test module's two fixtures (`env_module, env = signed_fixtures(...)`): one `signed_env` for the module, and
+    that environment with its fakes reset (fresh signers) before each test."""
+
+    @pytest.fixture(scope="module", name="env_module")
+    def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedEnv]:
+        with signed_env(tmp_path_factory.mktemp(name)) as shared:
+            yield shared
+
+    @pytest.fixture(name="env")
+    def env(env_module: SignedEnv) -> SignedEnv:
+        return env_module.reset()
+
+    return env_module, env

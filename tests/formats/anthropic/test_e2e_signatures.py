@@ -6,26 +6,16 @@ uses another client key, so the proxy's signature store (scoped by key) plays no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.signed import FINAL
-from tests.support.signed_clients import SignedEnv, anthropic_loop, signed_env
+from tests.support.signed_clients import SignedEnv, anthropic_loop, signed_fixtures
 
 pytestmark = pytest.mark.e2e
 KEYS = ["sk-ant-turn-1", "sk-ant-turn-2", "sk-ant-turn-3"]
 
 
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedEnv]:
-    with signed_env(tmp_path_factory.mktemp("e2e-signatures-anthropic")) as shared:
-        yield shared
-
-
-@pytest.fixture
-def env(env_module: SignedEnv) -> SignedEnv:
-    return env_module.reset()
+env_module, env = signed_fixtures("e2e-signatures-anthropic")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])

@@ -7,28 +7,18 @@ proxy's signature store (scoped by key) plays no part."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from addon.openai_format import THINKING_BLOCKS
 from addon.providers import REGISTRY
 from tests.support.signed import FINAL
-from tests.support.signed_clients import SignedEnv, responses_loop, signed_env
+from tests.support.signed_clients import SignedEnv, responses_loop, signed_fixtures
 
 pytestmark = pytest.mark.e2e
 KEYS = ["sk-responses-turn-1", "sk-responses-turn-2", "sk-responses-turn-3"]
 
 
-@pytest.fixture(scope="module")
-def env_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedEnv]:
-    with signed_env(tmp_path_factory.mktemp("e2e-signatures-responses")) as shared:
-        yield shared
-
-
-@pytest.fixture
-def env(env_module: SignedEnv) -> SignedEnv:
-    return env_module.reset()
+env_module, env = signed_fixtures("e2e-signatures-responses")
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
