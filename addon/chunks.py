@@ -100,6 +100,11 @@ class StreamWriter(Protocol):
         which a client must send back with it; formats without a place for it say nothing."""
         ...
 
+    def redacted_reasoning(self, data: str) -> bytes:
+        """Reasoning the provider redacted (opaque data, where it signs its reasoning), which a client must send back
+        as it came; formats without a place for it say nothing."""
+        ...
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes: ...
 
     def tool_call_arguments(self, index: int, fragment: str) -> bytes: ...
@@ -187,6 +192,9 @@ class ChunkWriter:
 
     def reasoning_signature(self, signature: str) -> bytes:
         return b""  # OpenAI's format has no place for it
+
+    def redacted_reasoning(self, data: str) -> bytes:
+        return b""  # nor for this
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         if self.result.first_token_at is None:

@@ -89,22 +89,31 @@ def test_a_request_gets_its_reasoning_back_and_reports_what_the_store_lacks(tmp_
         messages = [{"role": "user", "content": "hi"}, _turn("call_1"), {"role": "tool", "tool_call_id": "call_1"}]
         ex = _exchange([*messages, _turn("call_9")], {"authorization": "Bearer alice"}, reasoning_effort="low")
         await signatures.restore(signatures.keeper_for(store, ex), ex)  # type: ignore[arg-type]
-        other = _exchange(messages, {"authorization": "Bearer bob"})
+        other = _exchange(messages, {"authorization": "Bearer bob"}, thinking={"type": "enabled"})
         await signatures.restore(signatures.keeper_for(store, other), other)  # type: ignore[arg-type]
-        return ex, other, first
+        unasked = _exchange(messages, {"authorization": "Bearer alice"})
+        await signatures.restore(signatures.keeper_for(store, unasked), unasked)  # type: ignore[arg-type]
+        return ex, other, unasked
 
-    ex, other, _ = asyncio.run(run())
+    ex, other, unasked = asyncio.run(run())
     assert ex.call.body["messages"][1]["thinking_blocks"] == BLOCKS
     assert "thinking_blocks" not in ex.call.body["messages"][3]  # call_9: never stored
     assert ex.call.dropped == ["thinking_blocks"]  # the request asks for reasoning: the missing turn is reported
-    assert "thinking_blocks" not in other.call.body["messages"][1] and other.call.dropped == []  # bob's scope
+    assert "thinking_blocks" not in other.call.body["messages"][1] and other.call.dropped == ["thinking_blocks"]
+    # A request that does not ask for reasoning needs none back: no look-up, no loss.
+    assert "thinking_blocks" not in unasked.call.body["messages"][1] and unasked.call.dropped == []
     assert signatures.keeper_for(None, ex) is None
     assert signatures.keeper_for(store, SimpleNamespace(**{**vars(ex), "provider": REGISTRY["openai"]})) is None
 
 
 def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Path) -> None:
     _, frames = converse_answer(
-        [("reasoning", "sig-A", "I shall ", "add"), ("text", "Adding."), ("tool", "tu_1", "add", '{"a":', "1}")],
+        [
+            ("reasoning", "sig-A", "I shall ", "add"),
+            ("redacted", "UkVE"),
+            ("text", "Adding."),
+            ("tool", "tu_1", "add", '{"a":', "1}"),
+        ],
         stop="tool_use",
     )
     body = b"".join(frames)
@@ -117,7 +126,10 @@ def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Pat
         assert b"reasoning_content" in out and b"[DONE]" in out
         collector = keeper.collector
         assert collector is not None and collector.call_ids == ["tu_1"]
-        assert collector.blocks == [{"type": "thinking", "thinking": "I shall add", "signature": "sig-A"}]
+        assert collector.blocks == [
+            {"type": "thinking", "thinking": "I shall add", "signature": "sig-A"},
+            {"type": "redacted_thinking", "data": "UkVE"},
+        ]
         assert collector.result.completed and isinstance(translator.out, signatures.Collector)
 
 
@@ -151,9 +163,9 @@ def test_chat_clients_send_the_signatures_back_on_turns_two_and_three(
     _takes_signed_reasoning(provider)
     clients = env.openai_clients(provider, "chat", [KEY] * 3)
     assert chat_loop(clients, "gpt-5", stream, **CHAT_KNOBS[provider]) == FINAL
-    first, second = env.issued(provider)[:2]
+    first, second = env.issued(provider)
     # What the provider received: turn 2 has turn 1's signed reasoning, turn 3 both turns'.
-    assert env.received(provider) == [[], [[first]], [[first], [second]]]
+    assert env.received(provider) == [[], [first], [first, second]]
 
 
 @pytest.mark.e2e

@@ -3,9 +3,9 @@ for clients whose format drops it (an OpenAI Chat client), so a provider that ne
 loop (Claude, on Anthropic or Bedrock) gets it. Formats and providers stay pure: they only return the blocks in
 answers (the extension `thinking_blocks`) and take them back in requests; the keeping is done here.
 
-- request: each assistant turn with tool calls and no thinking_blocks whose first tool-call id is in the store gets
-  its blocks back before the provider sees the request; a turn the store cannot complete goes on as it is (the
-  provider decides) and, when the request asks for reasoning, `thinking_blocks` is in the loss report;
+- request (one that asks for reasoning): each assistant turn with tool calls and no thinking_blocks whose first
+  tool-call id is in the store gets its blocks back before the provider sees the request; a turn the store cannot
+  complete goes on as it is (the provider decides) and `thinking_blocks` is in the loss report;
 - answer: a message with tool calls and thinking_blocks stores them under each tool-call id; a stream is watched as
   it passes (`Collector`: the reasoning text of the open block, the signatures, the tool-call ids — nothing else),
   and what it collected is stored when it has ended properly."""
@@ -61,11 +61,12 @@ def asks_reasoning(body: dict[str, Any]) -> bool:
 
 
 async def restore(keeper: Keeper, ex: Exchange) -> None:
-    """The request's assistant turns with tool calls and no thinking_blocks get theirs from the store."""
+    """The request's assistant turns with tool calls and no thinking_blocks get theirs from the store (when the
+    request asks for reasoning: a provider that does not reason now needs none back)."""
     call = ex.call
     assert call is not None
     messages = call.body.get("messages")
-    if not isinstance(messages, list):
+    if not isinstance(messages, list) or not asks_reasoning(call.body):
         return
     wanted = {i: call_id for i, m in enumerate(messages) if (call_id := _first_call_id(m)) is not None}
     if not wanted:
@@ -78,7 +79,7 @@ async def restore(keeper: Keeper, ex: Exchange) -> None:
             if key in found:
                 restored[i] = {**messages[i], THINKING_BLOCKS: found[key]}
         call.body = {**call.body, "messages": restored}
-    if len(found) < len(set(keys.values())) and asks_reasoning(call.body) and LOSS not in call.dropped:
+    if len(found) < len(set(keys.values())) and LOSS not in call.dropped:
         call.dropped.append(LOSS)
 
 
@@ -140,6 +141,11 @@ class Collector:
             self.blocks.append({"type": "thinking", "thinking": "".join(self._text), "signature": signature})
             self._text = []
         return self._inner.reasoning_signature(signature)
+
+    def redacted_reasoning(self, data: str) -> bytes:
+        if data:
+            self.blocks.append({"type": "redacted_thinking", "data": data})
+        return self._inner.redacted_reasoning(data)
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         if call_id:

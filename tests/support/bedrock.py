@@ -331,7 +331,8 @@ def converse_answer(
     blocks: list[tuple[Any, ...]], stop: str = "end_turn", fields: dict[str, Any] | None = None, **usage: int
 ) -> tuple[dict[str, Any], list[bytes]]:
     """One answer both ways: the Converse JSON and the ConverseStream frames that say the same. `blocks`:
-    ("text", text pieces...), ("reasoning", signature, text pieces...), ("tool", toolUseId, name, input pieces...).
+    ("text", text pieces...), ("reasoning", signature, text pieces...), ("redacted", data),
+    ("tool", toolUseId, name, input pieces...).
     `fields`: additionalModelResponseFields. `usage` adds to (or overrides) 25 input and 12 output tokens (e.g.
     cacheReadInputTokens=100)."""
     counts = {"inputTokens": 25, "outputTokens": 12, **usage}
@@ -342,6 +343,10 @@ def converse_answer(
         if kind == "text":
             content.append({"text": "".join(rest)})
             frames += [event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": p}}) for p in rest]
+        elif kind == "redacted":
+            redacted = {"reasoningContent": {"redactedContent": rest[0]}}
+            content.append(redacted)
+            frames.append(event("contentBlockDelta", {"contentBlockIndex": index, "delta": redacted}))
         elif kind == "reasoning":
             signature, *pieces = rest
             content.append({"reasoningContent": {"reasoningText": {"text": "".join(pieces), "signature": signature}}})

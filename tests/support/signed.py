@@ -38,11 +38,13 @@ def thought(turn: int) -> str:
 
 
 class Signer:
-    """Issues signatures for texts and knows which it issued (a provider's check of its own signatures)."""
+    """Issues signatures for texts and knows which it issued (a provider's check of its own signatures); `turns`:
+    the opaque tokens (signatures, redacted data) of each answer that reasoned, as `received` reads them back."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.issued: dict[str, str] = {}
+        self.turns: list[list[str]] = []
 
     def sign(self, text: str) -> str:
         signature = f"{self.name}-sig-" + hashlib.sha256(f"{self.name}:{text}".encode()).hexdigest()[:24]
@@ -105,6 +107,7 @@ class FakeClaude:
         if turn <= len(CALLS):
             text = thought(turn)
             content.append({"type": "thinking", "thinking": text, "signature": self.signer.sign(text)})
+            self.signer.turns.append([content[0]["signature"]])
             content.append({"type": "tool_use", "id": f"toolu_0{turn}", "name": "add", "input": CALLS[turn - 1]})
         else:
             content.append({"type": "text", "text": FINAL})
@@ -140,9 +143,9 @@ def anthropic_events(message: dict[str, Any]) -> list[bytes]:
 
 
 def claude_signatures(body: dict[str, Any]) -> list[list[str]]:
-    """Per assistant turn of a Messages request, the signatures of its thinking blocks."""
+    """Per assistant turn of a Messages request, the signatures of its thinking blocks and its redacted data."""
     return [
-        [b["signature"] for b in m["content"] if b.get("type") == "thinking"]
+        [b["signature"] if b["type"] == "thinking" else b["data"] for b in m["content"] if "thinking" in b["type"]]
         for m in body["messages"]
         if m["role"] == "assistant" and isinstance(m["content"], list)
     ]
@@ -181,10 +184,11 @@ class FakeBedrockClaude:
         if turn <= len(CALLS):
             text = thought(turn)
             arguments = json.dumps(CALLS[turn - 1])
-            blocks: list[tuple[Any, ...]] = [
-                ("reasoning", self.signer.sign(text), text[:7], text[7:]),
-                ("tool", f"tooluse_0{turn}", "add", arguments[:5], arguments[5:]),
-            ]
+            signature, redacted = self.signer.sign(text), f"UkVEQUNURUQ{turn}"  # turn 1 also redacts some reasoning
+            blocks: list[tuple[Any, ...]] = [("reasoning", signature, text[:7], text[7:])]
+            blocks += [("redacted", redacted)] if turn == 1 else []
+            blocks.append(("tool", f"tooluse_0{turn}", "add", arguments[:5], arguments[5:]))
+            self.signer.turns.append([signature, redacted] if turn == 1 else [signature])
             answer, frames = converse_answer(blocks, stop="tool_use")
         else:
             answer, frames = converse_answer([("text", FINAL)])
@@ -192,12 +196,16 @@ class FakeBedrockClaude:
 
 
 def bedrock_signatures(body: dict[str, Any]) -> list[list[str]]:
-    """Per assistant turn of a Converse request, the signatures of its reasoning blocks."""
+    """Per assistant turn of a Converse request, the signatures of its reasoning blocks and its redacted data."""
     return [
-        [b["reasoningContent"]["reasoningText"]["signature"] for b in m["content"] if "reasoningContent" in b]
+        [_opaque(b["reasoningContent"]) for b in m["content"] if "reasoningContent" in b]
         for m in body["messages"]
         if m["role"] == "assistant"
     ]
+
+
+def _opaque(reasoning: dict[str, Any]) -> str:
+    return reasoning["redactedContent"] if "redactedContent" in reasoning else reasoning["reasoningText"]["signature"]
 
 
 # ---- Gemini 3 ---------------------------------------------------------------------------------------------------
@@ -222,10 +230,9 @@ class FakeGemini:
         turn = tool_results(body.get("contents") or [], "functionResponse") + 1
         if turn <= len(CALLS):
             call = {"name": "add", "args": CALLS[turn - 1]}
-            parts = [
-                {"text": thought(turn), "thought": True},
-                {"functionCall": call, "thoughtSignature": self.signer.sign(_signed_call(call))},
-            ]
+            signature = self.signer.sign(_signed_call(call))
+            parts = [{"text": thought(turn), "thought": True}, {"functionCall": call, "thoughtSignature": signature}]
+            self.signer.turns.append([signature])
         else:
             parts = [{"text": FINAL, "thoughtSignature": self.signer.sign(FINAL)}]  # Gemini 3 signs text too
         answer = gemini(parts)

@@ -168,10 +168,10 @@ class SignedEnv:
         of = claude_signatures if provider == "anthropic" else gemini_signatures
         return [of(rec.json) for rec in self.fakes[provider].requests]
 
-    def issued(self, provider: str) -> list[str]:
-        """The signatures the provider issued, in order."""
+    def issued(self, provider: str) -> list[list[str]]:
+        """The opaque tokens (signatures, redacted data) of each answer of the provider that reasoned."""
         responder = self.bedrock.responder if provider == "bedrock" else self.fakes[provider].responder
-        return list(responder.signer.issued)  # type: ignore[union-attr]
+        return responder.signer.turns  # type: ignore[union-attr]
 
 
 def _rules(bedrock: FakeBedrock, fakes: dict[str, FakeUpstream]) -> str:

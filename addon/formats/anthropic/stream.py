@@ -118,6 +118,14 @@ class AnthropicWriter:
         self._kind = None  # the signature ends its thinking block: reasoning after it opens a new one
         return out
 
+    def redacted_reasoning(self, data: str) -> bytes:
+        """A redacted_thinking block, whole in its content_block_start (as Anthropic streams it)."""
+        if not data:
+            return b""
+        out = self._open("redacted_thinking", {"type": "redacted_thinking", "data": data})
+        self._kind = None  # reasoning or text after it opens a new block
+        return out
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         result = self.result
         if result.first_token_at is None:

@@ -167,10 +167,23 @@ class ResponsesWriter:
         """Kept with the reasoning item (sealed in its encrypted_content when the item is done)."""
         if not signature:
             return b""
-        out = b"" if self._open is not None and self._open.kind == "reasoning" else self._open_item("reasoning")
+        out = self._reasoning_item()
         assert self._open is not None
         self._open.sign(signature)
         return out
+
+    def redacted_reasoning(self, data: str) -> bytes:
+        """Kept with the reasoning item, as reasoning_signature."""
+        if not data:
+            return b""
+        out = self._reasoning_item()
+        assert self._open is not None
+        self._open.blocks.append({"type": "redacted_thinking", "data": data})
+        return out
+
+    def _reasoning_item(self) -> bytes:
+        """The open reasoning item: opened (after closing another open item) unless one is."""
+        return b"" if self._open is not None and self._open.kind == "reasoning" else self._open_item("reasoning")
 
     def _delta(self, kind: str, name: str, part_key: str, text: str) -> bytes:
         """A text delta of the open item of `kind` (opened first if another kind, or none, is open)."""

@@ -79,7 +79,8 @@ def test_reasoning_of_another_origin_or_without_a_turn_is_dropped_and_reported()
 
 def test_a_stream_seals_the_signatures_at_every_split_offset() -> None:
     _, frames = converse_answer(
-        [("reasoning", "sig-A", "I shall ", "add"), ("tool", "tu_1", "add", '{"a":', "1}")], stop="tool_use"
+        [("reasoning", "sig-A", "I shall ", "add"), ("redacted", "opaque"), ("tool", "tu_1", "add", '{"a":', "1}")],
+        stop="tool_use",
     )
     raw = b"".join(frames)
     for cut in range(len(raw)):
@@ -89,4 +90,4 @@ def test_a_stream_seals_the_signatures_at_every_split_offset() -> None:
         final = accumulate(translator.feed(raw[:cut]) + translator.feed(raw[cut:]) + translator.finish())
         reasoning, function_call = final.output
         assert reasoning.summary[0].text == "I shall add" and function_call.call_id == "tu_1", cut
-        assert unseal(reasoning.encrypted_content) == [BLOCKS[0]], cut
+        assert unseal(reasoning.encrypted_content) == BLOCKS, cut
