@@ -1,5 +1,5 @@
 """What client formats share: field checks that fail with a 400 naming the field in the client's own terms, the
-thinking-budget-to-effort rule, the local token estimate, and tool-call arguments as an object."""
+local token estimate, and tool-call arguments as an object."""
 
 from __future__ import annotations
 
@@ -53,15 +53,6 @@ def obj(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         fail(param, "must be an object")
     return value
-
-
-def effort_for_budget(budget: int | None) -> str:
-    """A thinking budget in tokens as an OpenAI reasoning effort (no budget: the model decides, medium)."""
-    if budget is None:
-        return "medium"
-    if budget <= 4096:
-        return "low"
-    return "medium" if budget <= 16384 else "high"
 
 
 def estimate_tokens(standard: dict[str, Any]) -> int:

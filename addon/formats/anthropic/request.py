@@ -32,8 +32,8 @@ from ... import jsonutil
 from ...errors import bad_request
 from ...openai_format import THINKING_BLOCKS
 from ...openai_validate import checked_model
+from ...reasoning import effort_for_budget
 from ..fields import array as _list
-from ..fields import effort_for_budget
 from ..fields import fail as _fail
 from ..fields import integer as _int
 from ..fields import number as _number

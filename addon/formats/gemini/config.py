@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..fields import array, effort_for_budget, fail, integer, number, obj, string
+from ...reasoning import effort_for_budget
+from ..fields import array, fail, integer, number, obj, string
 from .names import fields
 
 _TYPES = {t.upper(): t for t in ("string", "number", "integer", "boolean", "array", "object", "null")}

@@ -10,6 +10,7 @@ from ... import jsonutil
 from ...errors import bad_request
 from ...openai_format import IMAGE_MEDIA_TYPES, text_of
 from ..base import add_turn, trim_prefill
+from .thinking import history_blocks
 
 # Anthropic tool_use ids must match ^[a-zA-Z0-9_-]+$; ids minted elsewhere are mapped the same way in the
 # assistant tool_use and in the tool_result that answers it, so they keep matching.
@@ -150,7 +151,7 @@ def _arguments(raw: Any, i: int, j: int | None) -> dict[str, Any]:
 
 
 def _assistant_blocks(m: dict[str, Any], i: int) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+    blocks = history_blocks(m)  # signed reasoning first, as Anthropic wants it
     text = text_of(m.get("content"))
     if text:
         blocks.append({"type": "text", "text": text})

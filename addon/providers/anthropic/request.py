@@ -9,11 +9,14 @@ from ...openai_format import CHAT, OPENAI_ONLY, max_tokens_of, refuse_unsupporte
 from ..base import Call
 from .common import DEFAULT_MAX_TOKENS, MAX_TEMPERATURE
 from .messages import _messages
+from .thinking import apply as apply_thinking
+from .thinking import legacy as legacy_thinking
+from .thinking import unsigned
 from .tools import _tool_choice, _tool_fields, _tools
 
 # OpenAI fields Anthropic has no equivalent for: refused when set to anything but their neutral value, so a
-# client never silently gets different behaviour than it asked for.
-_UNSUPPORTED = OPENAI_ONLY
+# client never silently gets different behaviour than it asked for. reasoning_effort is Claude's thinking budget.
+_UNSUPPORTED = {k: v for k, v in OPENAI_ONLY.items() if k != "reasoning_effort"}
 
 # response_format json_object has no native Anthropic equivalent (structured outputs need a schema, and an object
 # schema must close its properties). The fallback is this system instruction: it composes with tools, streams
@@ -76,6 +79,9 @@ def messages_body(call: Call) -> dict[str, Any]:
     anthropic_choice = _tool_choice(tools, choice, parallel, param)
     if anthropic_choice:
         out["tool_choice"] = anthropic_choice
+    if call.route_type == CHAT:
+        unsigned(call)
+    apply_thinking(call, out)
     return out
 
 
@@ -92,6 +98,7 @@ def legacy_body(call: Call) -> dict[str, Any]:
     else:
         prompt = f"\n\nHuman: {single_prompt(body)}\n\nAssistant:"
     out = _common(call)
+    legacy_thinking(call)
     out["prompt"] = prompt
     out["max_tokens_to_sample"] = max_tokens_of(body) or DEFAULT_MAX_TOKENS
     return out

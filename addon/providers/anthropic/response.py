@@ -8,6 +8,7 @@ from typing import Any
 from ...openai_format import CHAT, chat_response, chat_to_completion, completion_response, new_id
 from ..base import Call, UpstreamFormatError, assistant_message, uses_functions
 from .common import LEGACY_FINISH_REASONS, finish_reason, usage_of
+from .thinking import answer_block, with_blocks
 
 _SEVERAL = "anthropic answered a functions request with several tool calls"
 
@@ -23,6 +24,7 @@ def parse_message(call: Call, data: Any) -> dict[str, Any]:
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     reasoning: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
     for block in content:
         if not isinstance(block, dict):
             continue
@@ -39,15 +41,15 @@ def parse_message(call: Call, data: Any) -> dict[str, Any]:
                     "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})},
                 }
             )
-        elif kind == "thinking" and isinstance(block.get("thinking"), str):
-            reasoning.append(block["thinking"])
+        else:
+            answer_block(block, reasoning, thinking_blocks)
     reason = finish_reason(data.get("stop_reason")) or "stop"
     message, reason = assistant_message(texts, reasoning, tool_calls, reason, uses_functions(call), _SEVERAL)
     model = data.get("model") or call.model or ""
     response = chat_response(
         id=data.get("id"),
         model=model,
-        message=message,
+        message=with_blocks(message, thinking_blocks),
         finish_reason=reason,
         usage=usage_of(data.get("usage")),
     )

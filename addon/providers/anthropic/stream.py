@@ -68,6 +68,10 @@ class AnthropicStream(SSETranslator):
             return self._tool_start(index, as_str(block.get("id")) or new_id("call"), as_str(block.get("name")) or "")
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             return self.out.text(block["text"])
+        if block.get("type") == "thinking":  # usually empty: the text and signature come as deltas
+            return self.out.reasoning(as_str(block.get("thinking")) or "") + self.out.reasoning_signature(
+                as_str(block.get("signature")) or ""
+            )
         return b""
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:
@@ -85,6 +89,8 @@ class AnthropicStream(SSETranslator):
             return self._tool_arguments(index, fragment)
         if kind == "thinking_delta":
             return self.out.reasoning(as_str(delta.get("thinking")) or "")
+        if kind == "signature_delta":  # ends its thinking block: the client must send it back with the text
+            return self.out.reasoning_signature(as_str(delta.get("signature")) or "")
         return b""
 
     def _block_stop(self, event: dict[str, Any]) -> bytes:

@@ -303,7 +303,10 @@ def test_a_gemini_cli_request_streams(env: Env, provider: str) -> None:
     if provider == "anthropic":
         assert len(req.json["tools"]) == 10 and req.json["tools"][0]["input_schema"]["required"] == ["x"]
         assert req.json["system"].startswith("You are gemini-cli.")
-        assert dropped == "generationConfig.thinkingConfig"  # this Anthropic set-up has no effort control
+        # Claude's thinking budget (8,192 is a medium effort); temperature 0 is refused next to thinking: dropped
+        # and reported.
+        assert req.json["thinking"] == {"type": "enabled", "budget_tokens": 16384} and req.json["max_tokens"] > 16384
+        assert "temperature" not in req.json and dropped == "temperature"
     else:
         assert len(req.json["tools"]) == 10 and req.json["reasoning_effort"] == "medium"
         assert req.json["messages"][0]["role"] == "system" and dropped == ""
