@@ -12,7 +12,6 @@ import openai
 import pytest
 
 from addon import signature_store, sqlite_store
-from addon.openai_format import THINKING_BLOCKS
 from addon.providers import REGISTRY, Call
 from addon.providers.bedrock.stream import BedrockStream
 from addon.routes import signatures
@@ -136,22 +135,21 @@ def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Pat
 # ---- end to end: OpenAI Chat clients, whose format has no place for signed reasoning ------------------------------
 
 THINKING = {"type": "enabled", "budget_tokens": 2048}
-# How an OpenAI Chat client asks each provider to reason: reasoning_effort where the provider maps it, else the
-# extension `thinking` (LiteLLM's), which Bedrock Claude takes; the fake Gemini thinks (and signs) regardless.
-CHAT_KNOBS: dict[str, dict[str, Any]] = {
-    "anthropic": {"reasoning_effort": "low"},
-    "bedrock": {"extra_body": {"thinking": THINKING}},
-    "gemini": {},
-}
+
+
+def chat_knobs(provider: str) -> dict[str, Any]:
+    """How an OpenAI Chat client asks the provider to reason: reasoning_effort where the provider maps it, else the
+    extension `thinking` (LiteLLM's) where it takes that."""
+    fields = REGISTRY[provider].optional_fields
+    if "reasoning_effort" in fields:
+        return {"reasoning_effort": "low"}
+    return {"extra_body": {"thinking": THINKING}} if "thinking" in fields else {}
+
+
 KEY = "sk-signatures-client-a"
 
 
 env_module, env = signed_fixtures("e2e-signatures-chat")
-
-
-def _takes_signed_reasoning(provider: str) -> None:
-    if THINKING_BLOCKS not in REGISTRY[provider].optional_fields and provider != "gemini":
-        pytest.skip(f"provider {provider} does not take thinking_blocks back yet")
 
 
 @pytest.mark.e2e
@@ -160,9 +158,8 @@ def _takes_signed_reasoning(provider: str) -> None:
 def test_chat_clients_send_the_signatures_back_on_turns_two_and_three(
     env: SignedEnv, provider: str, stream: bool
 ) -> None:
-    _takes_signed_reasoning(provider)
     clients = env.openai_clients(provider, "chat", [KEY] * 3)
-    assert chat_loop(clients, "gpt-5", stream, **CHAT_KNOBS[provider]) == FINAL
+    assert chat_loop(clients, "gpt-5", stream, **chat_knobs(provider)) == FINAL
     first, second = env.issued(provider)
     # What the provider received: turn 2 has turn 1's signed reasoning, turn 3 both turns'.
     assert env.received(provider) == [[], [first], [first, second]]
@@ -172,7 +169,7 @@ def test_chat_clients_send_the_signatures_back_on_turns_two_and_three(
 def test_another_clients_key_finds_nothing_and_the_loss_is_reported(env: SignedEnv) -> None:
     clients = env.openai_clients("bedrock", "chat", [KEY, "sk-signatures-client-b"])
     with pytest.raises(openai.BadRequestError) as refused:
-        chat_loop(clients, "gpt-5", False, **CHAT_KNOBS["bedrock"])
+        chat_loop(clients, "gpt-5", False, **chat_knobs("bedrock"))
     assert "Expected `thinking` or `redacted_thinking`" in refused.value.message  # the provider decided
     assert refused.value.response.headers["x-ai-proxy-dropped"] == "thinking_blocks"
     assert env.received("bedrock") == [[], [[]]]

@@ -86,9 +86,9 @@ class FakeClaude:
         messages = body.get("messages") or []
         for i, m in enumerate(messages):
             for block in m["content"] if isinstance(m.get("content"), list) else []:
-                signed = self.signer.valid(block.get("thinking"), block.get("signature"))
-                if block.get("type") == "thinking" and not signed:
-                    return f"messages.{i}.content.0: Invalid `signature` in `thinking` block"
+                kind = block.get("type")
+                if kind in ("thinking", "redacted_thinking") and not self._issued(block):
+                    return f"messages.{i}.content.0: Invalid `signature` in `{kind}` block"
         thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
         if thinking and len(messages) >= 2 and tool_results(messages[-1:], "tool_use_id"):
             i = len(messages) - 2
@@ -96,6 +96,11 @@ class FakeClaude:
             if first.get("type") not in ("thinking", "redacted_thinking"):
                 return ANTHROPIC_MISSING.format(i=i, kind=first.get("type"))
         return None
+
+    def _issued(self, block: dict[str, Any]) -> bool:
+        if block["type"] == "redacted_thinking":
+            return block.get("data") in self.signer.issued
+        return self.signer.valid(block.get("thinking"), block.get("signature"))
 
     def __call__(self, rec: Recorded) -> Reply:
         body = rec.json
@@ -107,7 +112,9 @@ class FakeClaude:
         if turn <= len(CALLS):
             text = thought(turn)
             content.append({"type": "thinking", "thinking": text, "signature": self.signer.sign(text)})
-            self.signer.turns.append([content[0]["signature"]])
+            if turn == 1:  # turn 1 also redacts some reasoning
+                content.append({"type": "redacted_thinking", "data": self.signer.sign(f"redacted {turn}")})
+            self.signer.turns.append([b.get("signature") or b["data"] for b in content])
             content.append({"type": "tool_use", "id": f"toolu_0{turn}", "name": "add", "input": CALLS[turn - 1]})
         else:
             content.append({"type": "text", "text": FINAL})
@@ -124,10 +131,13 @@ def anthropic_events(message: dict[str, Any]) -> list[bytes]:
     out = [sse({"type": "message_start", "message": start}, "message_start")]
     for index, block in enumerate(message["content"]):
         kind = block["type"]
-        empty = {"thinking": {"thinking": "", "signature": ""}, "text": {"text": ""}, "tool_use": {"input": {}}}[kind]
-        shell = {**{k: v for k, v in block.items() if k not in ("thinking", "signature", "text", "input")}, **empty}
+        empty = {"thinking": {"thinking": "", "signature": ""}, "text": {"text": ""}, "tool_use": {"input": {}}}
+        shell = {**{k: v for k, v in block.items() if k not in ("thinking", "signature", "text", "input")}}
+        shell.update(empty.get(kind, {}))  # redacted_thinking comes whole in its start event
         out.append(sse({"type": "content_block_start", "index": index, "content_block": shell}, "content_block_start"))
-        if kind == "thinking":
+        if kind == "redacted_thinking":
+            deltas = []
+        elif kind == "thinking":
             deltas = [{"type": "thinking_delta", "thinking": block["thinking"]}]
             deltas.append({"type": "signature_delta", "signature": block["signature"]})
         elif kind == "text":

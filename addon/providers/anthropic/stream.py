@@ -72,6 +72,8 @@ class AnthropicStream(SSETranslator):
             return self.out.reasoning(as_str(block.get("thinking")) or "") + self.out.reasoning_signature(
                 as_str(block.get("signature")) or ""
             )
+        if block.get("type") == "redacted_thinking":  # whole in its start event; the client must send it back
+            return self.out.redacted_reasoning(as_str(block.get("data")) or "")
         return b""
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from addon.openai_format import THINKING_BLOCKS
-from addon.providers import REGISTRY
 from tests.support.signed import FINAL
 from tests.support.signed_clients import SignedEnv, responses_loop, signed_fixtures
 
@@ -27,8 +25,6 @@ env_module, env = signed_fixtures("e2e-signatures-responses")
 def test_responses_clients_send_the_signatures_back_on_turns_two_and_three(
     env: SignedEnv, provider: str, chained: bool, stream: bool
 ) -> None:
-    if provider == "anthropic" and THINKING_BLOCKS not in REGISTRY[provider].optional_fields:
-        pytest.skip("the Anthropic provider does not take thinking_blocks back yet")
     clients = env.openai_clients(provider, "responses", KEYS)
     assert responses_loop(clients, "gpt-5", stream, chained) == FINAL
     first, second = env.issued(provider)

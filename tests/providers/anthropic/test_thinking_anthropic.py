@@ -299,7 +299,8 @@ def test_e2e_reasoning_effort_thinks_and_the_reasoning_reaches_the_client(
 def test_e2e_a_tool_loop_with_thinking_over_three_turns(e: Env, thinking_fake: ThinkingAnthropic, stream: bool) -> None:
     """Turn 1 calls a tool; turn 2 sends the result back with the signed reasoning as the extension
     thinking_blocks (LiteLLM's shape): thinking stays on, the fake verifies the signature; turn 3 sends the result
-    without it (an OpenAI client with nothing to send): thinking gives way, reported, and nothing is refused."""
+    without it (an OpenAI client with nothing to send): the signature store puts it back; a call it never saw:
+    thinking gives way, reported, and nothing is refused."""
     first, _, _ = _ask(e, stream, messages=USER, tools=[WEATHER], reasoning_effort="low")
     assert first.tool_calls[0].id == CALL_ID
     signature = thinking_fake.issued[0]
@@ -313,9 +314,17 @@ def test_e2e_a_tool_loop_with_thinking_over_three_turns(e: Env, thinking_fake: T
         "signature": signature,
     }
     assert "x-ai-proxy-dropped" not in headers
+    # Without them (an OpenAI client has nothing to send), the proxy's signature store gives turn 1's back.
     third, _, headers = _ask(e, stream, messages=_loop(None), tools=[WEATHER], reasoning_effort="low")
-    assert third.content == FINAL and "thinking" not in e.anthropic.requests[-1].json
-    assert headers["x-ai-proxy-dropped"] == "thinking"
+    sent = e.anthropic.requests[-1].json
+    assert third.content == FINAL and sent["messages"][1]["content"][0]["signature"] == signature
+    assert "x-ai-proxy-dropped" not in headers
+    # A call the store never saw: thinking gives way, reported, and nothing is refused.
+    unknown = [{**m, "tool_call_id": "toolu_unseen"} if m["role"] == "tool" else m for m in _loop(None)]
+    unknown[1] = {**unknown[1], "tool_calls": [{**unknown[1]["tool_calls"][0], "id": "toolu_unseen"}]}
+    fourth, _, headers = _ask(e, stream, messages=unknown, tools=[WEATHER], reasoning_effort="low")
+    assert fourth.content == FINAL and "thinking" not in e.anthropic.requests[-1].json
+    assert headers["x-ai-proxy-dropped"] == "thinking_blocks,thinking"
     assert thinking_fake.refusals == []
 
 
