@@ -81,7 +81,7 @@ def test_a_request_gets_its_reasoning_back_and_reports_what_the_store_lacks(tmp_
     answer = {"choices": [{"message": {**_turn("call_1"), "thinking_blocks": BLOCKS}}]}
 
     async def run() -> tuple[Any, Any, Any]:
-        first = _exchange([], {"authorization": "Bearer alice"})
+        first = _exchange([], {"authorization": "Bearer alice"}, reasoning_effort="high")
         keeper = signatures.keeper_for(store, first)
         assert keeper is not None
         signatures.remember_answer(keeper, answer)  # saved in a thread; a load waits for it
@@ -90,19 +90,18 @@ def test_a_request_gets_its_reasoning_back_and_reports_what_the_store_lacks(tmp_
         await signatures.restore(signatures.keeper_for(store, ex), ex)  # type: ignore[arg-type]
         other = _exchange(messages, {"authorization": "Bearer bob"}, thinking={"type": "enabled"})
         await signatures.restore(signatures.keeper_for(store, other), other)  # type: ignore[arg-type]
-        unasked = _exchange(messages, {"authorization": "Bearer alice"})
-        await signatures.restore(signatures.keeper_for(store, unasked), unasked)  # type: ignore[arg-type]
-        return ex, other, unasked
+        return ex, other, first
 
-    ex, other, unasked = asyncio.run(run())
+    ex, other, first = asyncio.run(run())
     assert ex.call.body["messages"][1]["thinking_blocks"] == BLOCKS
     assert "thinking_blocks" not in ex.call.body["messages"][3]  # call_9: never stored
     assert ex.call.dropped == ["thinking_blocks"]  # the request asks for reasoning: the missing turn is reported
     assert "thinking_blocks" not in other.call.body["messages"][1] and other.call.dropped == ["thinking_blocks"]
-    # A request that does not ask for reasoning needs none back: no look-up, no loss.
-    assert "thinking_blocks" not in unasked.call.body["messages"][1] and unasked.call.dropped == []
+    # A request that does not ask for reasoning needs none back (and its answer signs none): the store is not used.
+    assert signatures.keeper_for(store, _exchange(ex.call.body["messages"], {"authorization": "Bearer alice"})) is None
     assert signatures.keeper_for(None, ex) is None
     assert signatures.keeper_for(store, SimpleNamespace(**{**vars(ex), "provider": REGISTRY["openai"]})) is None
+    assert first.call.dropped == []
 
 
 def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@ for clients whose format drops it (an OpenAI Chat client), so a provider that ne
 loop (Claude, on Anthropic or Bedrock) gets it. Formats and providers stay pure: they only return the blocks in
 answers (the extension `thinking_blocks`) and take them back in requests; the keeping is done here.
 
-- request (one that asks for reasoning): each assistant turn with tool calls and no thinking_blocks whose first
+Only requests that ask for reasoning are concerned (a provider that does not reason now needs none back and signs
+none):
+- request: each assistant turn with tool calls and no thinking_blocks whose first
   tool-call id is in the store gets its blocks back before the provider sees the request; a turn the store cannot
   complete goes on as it is (the provider decides) and `thinking_blocks` is in the loss report;
 - answer: a message with tool calls and thinking_blocks stores them under each tool-call id; a stream is watched as
@@ -34,12 +36,15 @@ class Keeper:
 
 
 def keeper_for(store: SignatureStore | None, ex: Exchange) -> Keeper | None:
-    """A Keeper when the exchange's provider takes signed reasoning back (and the store is on), else None."""
-    if store is None or THINKING_BLOCKS not in ex.provider.optional_fields:
+    """A Keeper when the request asks for reasoning from a provider that takes signed reasoning back (and the store
+    is on), else None: a provider that does not reason now needs none back and signs none."""
+    call = ex.call
+    if store is None or call is None or THINKING_BLOCKS not in ex.provider.optional_fields:
+        return None
+    if not asks_reasoning(call.body):
         return None
     auth = ex.rule.spec.auth
-    query = ex.call.client_query if ex.call is not None else {}
-    credential = client_credential(ex.client_headers, query, auth.header_name if auth is not None else None)
+    credential = client_credential(ex.client_headers, call.client_query, auth.header_name if auth is not None else None)
     return Keeper(store, Scope(ex.rule.name, credential))
 
 
@@ -61,12 +66,11 @@ def asks_reasoning(body: dict[str, Any]) -> bool:
 
 
 async def restore(keeper: Keeper, ex: Exchange) -> None:
-    """The request's assistant turns with tool calls and no thinking_blocks get theirs from the store (when the
-    request asks for reasoning: a provider that does not reason now needs none back)."""
+    """The request's assistant turns with tool calls and no thinking_blocks get theirs from the store."""
     call = ex.call
     assert call is not None
     messages = call.body.get("messages")
-    if not isinstance(messages, list) or not asks_reasoning(call.body):
+    if not isinstance(messages, list):
         return
     wanted = {i: call_id for i, m in enumerate(messages) if (call_id := _first_call_id(m)) is not None}
     if not wanted:
@@ -125,6 +129,8 @@ class Collector:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.result = inner.result
+        for name in ("role", "text", "tool_call_arguments", "note_usage", "finish", "error"):  # the hot ones, bound
+            setattr(self, name, getattr(inner, name))
         self.blocks: list[dict[str, Any]] = []
         self.call_ids: list[str] = []
         self._text: list[str] = []
