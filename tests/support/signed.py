@@ -9,7 +9,8 @@ the provider's side of a three-turn tool loop (turn 1 and 2 reason and call `add
 - Gemini 3: each functionCall part carries a thoughtSignature; a functionCall sent back without the signature the
   fake issued for it is a 400 INVALID_ARGUMENT ("Function call is missing a thought_signature").
 
-Each fake keeps the requests it got; `received` says, per request, which signatures came back."""
+The fakes reason on every turn (as with thinking on, whether or not the request turned it on: what comes back is
+the point here). Each fake keeps the requests it got; `received` says, per request, which signatures came back."""
 
 from __future__ import annotations
 

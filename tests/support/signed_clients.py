@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import types
 
 from tests.support.anthropic_sdk import anthropic_client
 from tests.support.bedrock import FakeBedrock, proxy_for_bedrock
@@ -47,6 +50,7 @@ FORMATS = {
     "chat": "llm_format: openai",
     "responses": "route_type: llm/v1/responses",
     "anthropic": "llm_format: anthropic",
+    "gemini": "llm_format: gemini",
 }
 
 
@@ -134,6 +138,43 @@ def anthropic_loop(clients: list[anthropic.Anthropic], model: str, stream: bool)
     raise AssertionError("the conversation did not end in three turns")
 
 
+# ---- Gemini generateContent ------------------------------------------------------------------------------------
+
+
+def gemini_loop(clients: list[genai.Client], stream: bool) -> str:
+    """As gemini-cli does: thoughts included, the model's parts (a stream's, gathered) sent back as they came."""
+    declaration = types.FunctionDeclaration(
+        name="add",
+        description="Adds two integers.",
+        parameters_json_schema=TOOL["function"]["parameters"],  # type: ignore[index]
+    )
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[declaration])],
+        thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=2048),
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    contents = [types.Content(role="user", parts=[types.Part(text=QUESTION)])]
+    for client in clients:
+        kwargs: dict[str, Any] = {"model": "gemini-2.5-pro", "contents": contents, "config": config}
+        if stream:
+            chunks = list(client.models.generate_content_stream(**kwargs))
+        else:
+            chunks = [client.models.generate_content(**kwargs)]
+        parts = [p for c in chunks if c.candidates for p in (c.candidates[0].content.parts or [])]  # type: ignore[union-attr]
+        calls = [p.function_call for p in parts if p.function_call is not None]
+        if not calls:
+            return "".join(p.text or "" for p in parts if not p.thought)
+        contents.append(types.Content(role="model", parts=parts))
+        responses = [
+            types.Part(function_response=types.FunctionResponse(
+                id=c.id, name=c.name, response={"result": _answer(json.dumps(c.args))}
+            ))
+            for c in calls
+        ]  # fmt: skip
+        contents.append(types.Content(role="user", parts=responses))
+    raise AssertionError("the conversation did not end in three turns")
+
+
 # ---- the environment --------------------------------------------------------------------------------------------
 
 
@@ -160,6 +201,16 @@ class SignedEnv:
 
     def anthropic_clients(self, provider: str, keys: list[str]) -> list[anthropic.Anthropic]:
         return [anthropic_client(self.proxy, self.host(provider, "anthropic"), key) for key in keys]
+
+    def gemini_clients(self, provider: str, keys: list[str]) -> list[genai.Client]:
+        proxy = f"http://127.0.0.1:{self.proxy.port('regular')}"
+        return [
+            genai.Client(api_key=key, http_options=types.HttpOptions(
+                base_url=f"http://{self.host(provider, 'gemini')}",
+                httpx_client=httpx.Client(proxy=proxy, trust_env=False, timeout=20),
+            ))
+            for key in keys
+        ]  # fmt: skip
 
     def received(self, provider: str) -> list[list[list[str]]]:
         """Per request the provider received, per assistant turn, the signatures that came back."""
