@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from addon import signature_store, sqlite_store
+from addon.formats import ANTHROPIC
 from addon.providers import REGISTRY, Call
 from addon.providers.bedrock.stream import BedrockStream
 from addon.routes import signatures
@@ -102,6 +103,7 @@ def test_a_request_gets_its_reasoning_back_and_reports_what_the_store_lacks(tmp_
     assert signatures.keeper_for(None, ex) is None
     assert signatures.keeper_for(store, SimpleNamespace(**{**vars(ex), "provider": REGISTRY["openai"]})) is None
     assert first.call.dropped == []
+    assert signatures.keeper_for(store, ex, ANTHROPIC) is None  # its format carries signed reasoning itself
 
 
 def test_a_stream_collects_signed_blocks_and_call_ids_at_any_split(tmp_path: Path) -> None:

@@ -35,11 +35,14 @@ class Keeper:
         self.collector: Collector | None = None
 
 
-def keeper_for(store: SignatureStore | None, ex: Exchange) -> Keeper | None:
+def keeper_for(store: SignatureStore | None, ex: Exchange, client_format: Any = None) -> Keeper | None:
     """A Keeper when the request asks for reasoning from a provider that takes signed reasoning back (and the store
-    is on), else None: a provider that does not reason now needs none back and signs none."""
+    is on), else None: a provider that does not reason now needs none back and signs none, and a client format that
+    carries signed reasoning itself (`carries_signed_reasoning`) needs no keeping."""
     call = ex.call
     if store is None or call is None or THINKING_BLOCKS not in ex.provider.optional_fields:
+        return None
+    if getattr(client_format, "carries_signed_reasoning", False):
         return None
     if not asks_reasoning(call.body):
         return None

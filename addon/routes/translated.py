@@ -54,7 +54,7 @@ class Translated(Route):
             return
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         ex.client_json = True  # prepare_call parsed the body
-        keeper = ex.signatures = signatures.keeper_for(services.signature_store(), ex)
+        keeper = ex.signatures = signatures.keeper_for(services.signature_store(), ex, fmt)
         if keeper is not None:  # earlier turns' signed reasoning, where the client's format dropped it
             await signatures.restore(keeper, ex)
         await _credentials(services, ex.provider, call)

@@ -21,6 +21,9 @@ _MODELS_PATH = re.compile(r"/models(?:/([^/]+))?$")
 
 class AnthropicFormat:
     name = "anthropic"
+    # Signed reasoning travels in the format itself (thinking / redacted_thinking blocks, both ways): the proxy's
+    # signature store has nothing to keep for its clients.
+    carries_signed_reasoning = True
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return request.decode(body, dropped)
