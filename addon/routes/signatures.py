@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..openai_format import THINKING_BLOCKS
+from ..reasoning import requested_budget
 from ..record import Exchange
 from ..signature_store import Scope, SignatureStore, client_credential
 from ..streaming import StreamTranslator
@@ -44,7 +45,7 @@ def keeper_for(store: SignatureStore | None, ex: Exchange, client_format: Any = 
         return None
     if getattr(client_format, "carries_signed_reasoning", False):
         return None
-    if not asks_reasoning(call.body):
+    if not requested_budget(call.body)[0]:  # not asked to reason
         return None
     auth = ex.rule.spec.auth
     credential = client_credential(ex.client_headers, call.client_query, auth.header_name if auth is not None else None)
@@ -58,14 +59,6 @@ def _first_call_id(message: Any) -> str | None:
     first = calls[0] if isinstance(calls, list) and calls else None
     call_id = first.get("id") if isinstance(first, dict) else None
     return call_id if isinstance(call_id, str) and call_id else None
-
-
-def asks_reasoning(body: dict[str, Any]) -> bool:
-    """Whether a standard request asks the provider to reason (then missing reasoning is a loss worth reporting)."""
-    effort = body.get("reasoning_effort")
-    thinking = body.get("thinking")
-    wants = isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
-    return wants or (isinstance(effort, str) and effort not in ("none", ""))
 
 
 async def restore(keeper: Keeper, ex: Exchange) -> None:
