@@ -1,11 +1,13 @@
 """The client's side of the three-turn tool loop of tests/support/signed.py, with the official SDKs through a real
 mitmdump: OpenAI Chat (`chat_loop`), OpenAI Responses with the items replayed or chained by previous_response_id
-(`responses_loop`), Anthropic Messages (`anthropic_loop`); plain or streamed. Each returns the final answer's text.
+(`responses_loop`), Anthropic Messages (`anthropic_loop`), Gemini generateContent (`gemini_loop`); plain or
+streamed. Each returns the final answer's text.
 
 `SignedEnv` is one mitmdump with a rule per client format and provider (`{provider}.{format}.sig.internal`) to the
 signing fakes: Claude on Anthropic, Claude on Bedrock (SigV4 checked), Gemini 3. `keys` gives the client key of each
-turn: one key keeps the proxy's signature store in play; a new key per turn leaves it out (it is scoped by the
-client's credential), so only what the client's own format carries can bring the signatures back."""
+turn (`*_clients(provider, keys)`): one key keeps the proxy's signature store in play; a new key per turn leaves it
+out (it is scoped by the client's credential), so only what the client's own format carries can bring the signatures
+back."""
 
 from __future__ import annotations
 
