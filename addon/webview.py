@@ -9,7 +9,9 @@ At the end of an exchange (`finish`, called from the addon's `_finish`) the flow
   (headers with credentials redacted; the body is the exchange's own bytes object, not a copy), the provider's
   answer before translation, and the standard answer (kept for chat and completions only);
 - a mark when it failed: ":stopwatch:" for an upstream timeout, ":red_circle:" for any other error or status >= 400
-  (a mark the user set first is kept).
+  (a mark the user set first is kept);
+- for a streamed response (mitmproxy keeps no body of one), a bounded stand-in body saying what the proxy kept, so
+  that mitmweb and the console ask the view for it instead of saying "Content is missing".
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The "AI Exchange" view in mitmproxy's console: a real ConsoleMaster and its flow view's own code path
-(FlowDetails.content_view: the body check, prettify_message, the line cut-off, syntax highlighting, urwid text),
-rendered at a terminal's width. Every row of the view must be one screen row (urwid wraps wider ones, which would
-break the columns), and a stream's response tab must show the view, not "[content missing]"."""
+"""How the "AI Exchange" view renders. In mitmproxy's console: a real ConsoleMaster and its flow view's own code
+path (FlowDetails.content_view: the body check, prettify_message, the line cut-off, syntax highlighting, urwid
+text) at a terminal's width; every row of the view must be one screen row (urwid wraps wider ones, which would
+break the columns), and a stream's response tab must show the view, not "[content missing]". In mitmweb: at the
+fixed width. A passed-through stream's stand-in body, in the response's own content encoding."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from unittest import mock
 
 import pytest
 from mitmproxy import contentviews, http, options
+from mitmproxy.test import tutils
 
 from addon import columns, exchange_view, webview
+from addon.exchange_view import STAND_IN_NOTE
 from addon.proxy import AIProxy
 from tests.support.addon import answer, exchange, running, stream_answer
 from tests.support.fakes import anthropic_message, anthropic_stream
 from tests.support.views import sides
-from tests.test_webview import CHAT, RULES
+from tests.test_webview import CHAT, RULES, secrets_absent, view
 
 COLUMNS = 100  # the terminal
 
@@ -84,3 +87,21 @@ def test_mitmweb_gets_the_fixed_width(proxy: AIProxy) -> None:
     assert max(columns.width(r) for r in rows) <= exchange_view.WIDTH
     _, received, _ = sides(text, "Answers")
     assert sum(1 for line in received if line.lstrip().startswith("↪")) >= 5
+
+
+def test_a_passed_through_stream_gets_its_stand_in_in_its_own_encoding(proxy: AIProxy) -> None:
+    f = exchange(proxy, {"model": "gpt-x", "stream": True, "messages": []}, host="keep.internal")
+    headers = http.Headers(content_type="text/event-stream", content_encoding="gzip")
+    f.response = tutils.tresp(content=b"", headers=headers)
+    proxy.responseheaders(f)
+    assert f.response.stream  # passed on as it comes (watched for silence)
+    f.response.data.content = None  # what mitmproxy keeps of a streamed body
+    proxy.response(f)
+    assert f.response.headers["content-encoding"] == "gzip" and f.response.raw_content[:2] == b"\x1f\x8b"
+    body = f.response.content.decode()  # decoded as any gzip body: mitmweb's "Raw" and exports read it so
+    assert body.startswith(STAND_IN_NOTE) and "(passed on as the provider sent it: not kept)" in body
+    resp = view(f, "response")
+    assert resp.view_name == "AI Exchange" and resp.description == "[decoded gzip]"
+    provider, received, _ = sides(resp.text, "Answers")
+    assert provider[0] == "HTTP 200 (passed on unchanged: see beside)" and received[0] == "HTTP 200"
+    secrets_absent(resp.text, view(f).text)
