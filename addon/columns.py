@@ -36,30 +36,45 @@ def width(text: str) -> int:
 
 def wrap(line: str, cells: int) -> list[str]:
     """One line (already clean) cut into pieces of at most `cells` cells, at the last space that leaves a piece at
-    least a third full, else anywhere; the pieces after the first keep the line's indent and start with ↪."""
-    if width(line) <= cells:
+    least a third full, else anywhere; the pieces after the first keep the line's indent and start with ↪.
+    Linear in the line's length (a prompt can be one line of megabytes)."""
+    ascii_only = line.isascii()
+    if (len(line) if ascii_only else width(line)) <= cells:
         return [line]
     indent = line[: min(len(line) - len(line.lstrip(" ")), cells // 2)]
     lead = indent + CONTINUED
+    later = cells - width(lead)  # the room of the pieces after the first
     pieces: list[str] = []
-    rest, room = line, cells
-    while width(rest) > room:
-        cut, used = 0, 0
-        for ch in rest:
-            used += char_width(ch)
-            if used > room:
-                break
-            cut += 1
-        space = rest.rfind(" ", 0, cut + 1)
-        if space > max(cut // 3, len(indent)):
-            cut = space
-        cut = max(cut, 1)  # a character wider than the room still moves on
-        pieces.append(rest[:cut].rstrip(" "))
-        rest = rest[cut:].lstrip(" ")
-        room = cells - width(lead)
-    if rest:
-        pieces.append(rest)
+    start, room, size = 0, cells, len(line)
+    while True:
+        end = _fit(line, start, room, ascii_only)
+        if end >= size:
+            pieces.append(line[start:])
+            break
+        space = line.rfind(" ", start, end + 1)
+        if space - start > max((end - start) // 3, len(indent)):
+            end = space
+        pieces.append(line[start:end].rstrip(" "))
+        start = end
+        while start < size and line[start] == " ":
+            start += 1
+        if start >= size:
+            break
+        room = later
     return [pieces[0], *(lead + piece for piece in pieces[1:])]
+
+
+def _fit(line: str, start: int, room: int, ascii_only: bool) -> int:
+    """Where a piece of `line` from `start` that fits in `room` cells ends (at least one character further)."""
+    if ascii_only:
+        return min(len(line), start + room)
+    used, end, size = 0, start, len(line)
+    while end < size:
+        used += char_width(line[end])
+        if used > room:
+            break
+        end += 1
+    return max(end, start + 1)  # a character wider than the room still moves on
 
 
 def pad(text: str, cells: int) -> str:

@@ -74,3 +74,10 @@ def test_heading_titles_and_rule() -> None:
 
 def test_a_narrow_width_keeps_a_readable_column() -> None:
     assert columns.column_width(10) == columns.MIN_COLUMN
+
+
+@pytest.mark.parametrize("text", ["x" * 200_000, "天気 é " * 40_000])
+def test_a_very_long_line_wraps_whole(text: str) -> None:
+    pieces = wrap(text, 58)
+    assert all(width(p) <= 58 for p in pieces)
+    assert "".join(p.removeprefix("↪ ") for p in pieces).replace(" ", "") == text.replace(" ", "")
