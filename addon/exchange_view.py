@@ -279,7 +279,9 @@ def headline(s: dict[str, Any]) -> list[str]:
         + (f" {s.get('route_type')}" if s.get("route_type") != s.get("route") else "")
         + (" · streamed" if s.get("stream") else ""),
         f"Status {_num(s.get('status'))} (upstream {_num(s.get('upstream_status'))})"
-        f" · latency {_num(s.get('latency_ms'), ' ms')} · TTFT {_num(s.get('ttft_ms'), ' ms')}",
+        f" · latency {_num(s.get('latency_ms'), ' ms')}"
+        # time to first token means something only for a stream
+        + (f" · TTFT {_num(s.get('ttft_ms'), ' ms')}" if s.get("stream") else ""),
     ]
     usage = s.get("usage") or {}
     if usage:
