@@ -1,0 +1,92 @@
+"""The provider's answer checked against the client's ORIGINAL schema, where the client asked for strict output.
+
+A provider that takes only a subset of JSON Schema gets a relaxed schema (json_schema.py): the constraints it could
+not take are only described to the model, so its answer may break them. Where the client asked for a guarantee
+(`response_format.json_schema.strict: true`, the OpenAI SDKs' `.parse`; a function tool with `strict: true`), a
+non-streamed answer is validated against the schema the client sent, and one that does not match is answered with a
+502 (`code: "strict_schema_violation"`) naming the path that failed, never passed on as if it matched.
+Not checked: streamed answers (their text has reached the client by the end), answers cut short (`finish_reason`
+`length` or `content_filter`, which say so themselves) and refusals. `jsonschema` is imported only when there is
+something to check."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import ProxyError
+
+_UNFINISHED = frozenset({"length", "content_filter"})
+
+
+def strict_schemas(body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """(the strict response_format schema, strict tool name -> parameters) of a standard request."""
+    output = None
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        if isinstance(spec, dict) and spec.get("strict") is True and isinstance(spec.get("schema"), dict):
+            output = spec["schema"]
+    tools: dict[str, dict[str, Any]] = {}
+    for tool in body.get("tools") or ():
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and fn.get("strict") is True and isinstance(fn.get("name"), str):
+            params = fn.get("parameters")
+            tools[fn["name"]] = params if isinstance(params, dict) else {"type": "object", "properties": {}}
+    return output, tools
+
+
+def check_answer(provider: str, body: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Raise a 502 ProxyError if a choice of the OpenAI-format `answer` breaks a strict schema of `body`."""
+    output, tools = strict_schemas(body)
+    if output is None and not tools:
+        return
+    for i, choice in enumerate(answer.get("choices") or ()):
+        if not isinstance(choice, dict) or choice.get("finish_reason") in _UNFINISHED:
+            continue
+        message = choice.get("message") or {}
+        where = f"choices[{i}].message"
+        if output is not None and isinstance(message.get("content"), str) and not message.get("refusal"):
+            _check(provider, output, message["content"], f"{where}.content")
+        for j, call in enumerate(message.get("tool_calls") or ()):
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict) and fn.get("name") in tools:
+                _check(provider, tools[fn["name"]], fn.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")
+
+
+def _check(provider: str, schema: dict[str, Any], text: Any, where: str) -> None:
+    try:
+        if not isinstance(text, str):
+            raise ValueError(text)
+        value = json.loads(text)
+    except ValueError:
+        raise _violation(provider, where, "$", "it is not valid JSON") from None
+    error = _first_error(schema, value)
+    if error is not None:
+        raise _violation(provider, where, *error)
+
+
+def _first_error(schema: dict[str, Any], value: Any) -> tuple[str, str] | None:
+    """(JSON path, message) of the most relevant violation of `schema` by `value`, or None. A schema jsonschema
+    cannot read is not held against the provider."""
+    import jsonschema  # only here: most requests have no strict schema
+    from referencing.exceptions import Unresolvable
+
+    try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls.check_schema(schema)
+        error = jsonschema.exceptions.best_match(cls(schema).iter_errors(value))
+    except (jsonschema.exceptions.SchemaError, Unresolvable, RecursionError):
+        return None
+    if error is None:
+        return None
+    return error.json_path, error.message
+
+
+def _violation(provider: str, where: str, path: str, message: str) -> ProxyError:
+    return ProxyError(
+        502,
+        f"{provider}'s answer does not match the strict JSON schema the client sent: {where} at {path}: {message}",
+        code="strict_schema_violation",
+        param=where,
+    )
