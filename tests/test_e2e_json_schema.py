@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
 
 from tests.support import format_e2e, replies
+from tests.support.anthropic_sdk import anthropic_client
 from tests.support.fakes import FakeUpstream, Reply, anthropic_message
 from tests.support.format_e2e import FormatEnv
 from tests.support.schemas import VALID_ORDER, ZOD, Order
@@ -33,7 +35,9 @@ def rules_yaml(fakes: dict[str, FakeUpstream]) -> str:
         "responses", "codex.internal", PROVIDERS, fakes, "*-small", "/v1/*", "route_type: llm/v1/responses", "",
         PROVIDER_KEY,
     )  # fmt: skip
-    return chat + responses.removeprefix("rules:\n")
+    claude = format_e2e.rules_yaml("anthropic", "claude.internal", {"gemini": PROVIDERS["gemini"]}, fakes, "*-haiku*",
+                                   path="/v1/*", key=PROVIDER_KEY)  # fmt: skip
+    return chat + responses.removeprefix("rules:\n") + claude.removeprefix("rules:\n")
 
 
 class Env(FormatEnv):
@@ -157,3 +161,26 @@ def test_responses_client_text_format(env: Env, provider: str) -> None:
     )
     assert json.loads(raw.parse().output_text) == ZOD_ANSWER
     assert {"json_schema.minLength", "json_schema.maxLength"} <= dropped_of(raw)
+
+
+def test_anthropic_client_output_config_to_gemini(env: Env) -> None:
+    """An Anthropic-format client's output_config.format (constrained, so strict) and strict tool to Gemini."""
+    env.answer("gemini", ZOD_ANSWER)
+    client = anthropic_client(env.proxy, "gemini.claude.internal")
+    fmt = {"type": "json_schema", "schema": ZOD}
+    raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5", max_tokens=200, messages=[{"role": "user", "content": "zod, Claude-style"}],
+        output_config={"format": fmt},
+    )  # fmt: skip
+    message = raw.parse()
+    assert json.loads(message.content[0].text) == ZOD_ANSWER
+    assert {"json_schema.minLength", "json_schema.maxLength"} <= dropped_of(raw)
+    assert env.sent_schema("gemini")["properties"]["name"]["description"] == "{minLength: 1, maxLength: 40}"
+
+    env.answer("gemini", {**ZOD_ANSWER, "name": ""})  # minLength 1 broken
+    with pytest.raises(anthropic.InternalServerError) as e:
+        client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=200, messages=[{"role": "user", "content": "again"}],
+            output_config={"format": fmt},
+        )  # fmt: skip
+    assert e.value.status_code == 502 and "$.name" in str(e.value)
