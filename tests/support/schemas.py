@@ -47,3 +47,21 @@ def pydantic_schema() -> dict[str, Any]:
 PYDANTIC_PLAIN: dict[str, Any] = Order.model_json_schema()
 
 VALID_ORDER = {"items": [{"name": "pen", "qty": 2}], "note": None, "main": {"name": "ink", "qty": 1}, "ratio": 0.5}
+
+
+def structured(schema: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    """A chat request asking for structured output with `schema`."""
+    spec = {"name": "out", "schema": schema, "strict": strict}
+    fmt = {"type": "json_schema", "json_schema": spec}
+    return {"messages": [{"role": "user", "content": "Hi"}], "response_format": fmt}
+
+
+def sent(rule: Any, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(the upstream body, the loss report) of `body` through `rule`."""
+    from addon.exchange import build_upstream
+    from tests.support.pipeline import call
+
+    c = call(rule, body)
+    up = build_upstream(rule, c)
+    assert up.body is not None
+    return up.body, c.dropped

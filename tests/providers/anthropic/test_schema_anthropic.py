@@ -10,24 +10,17 @@ from typing import Any
 import pytest
 
 from addon.exchange import build_upstream, provider_for, translate_response
+from tests.support import schemas
 from tests.support.fakes import anthropic_message
 from tests.support.pipeline import USER, call, make_rule
 from tests.support.schema_refusals import anthropic_problem
-from tests.support.schemas import PYDANTIC_PLAIN, VALID_ORDER, ZOD, pydantic_schema
+from tests.support.schemas import PYDANTIC_PLAIN, VALID_ORDER, ZOD, pydantic_schema, structured
 
 RULE = make_rule("anthropic")
 
 
-def structured(schema: dict[str, Any], strict: bool = True) -> dict[str, Any]:
-    spec = {"name": "out", "schema": schema, "strict": strict}
-    return {"messages": USER, "response_format": {"type": "json_schema", "json_schema": spec}}
-
-
 def sent(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    c = call(RULE, body)
-    up = build_upstream(RULE, c)
-    assert up.body is not None
-    return up.body, c.dropped
+    return schemas.sent(RULE, body)
 
 
 @pytest.mark.parametrize("schema", [ZOD, pydantic_schema(), PYDANTIC_PLAIN], ids=["zod", "pydantic-parse", "pydantic"])

@@ -8,24 +8,18 @@ from typing import Any
 
 import pytest
 
-from addon.exchange import build_upstream, provider_for, translate_response
-from tests.support.pipeline import USER, call, make_rule
+from addon.exchange import provider_for, translate_response
+from tests.support import schemas
+from tests.support.pipeline import call, make_rule
 from tests.support.schema_refusals import gemini_problem
-from tests.support.schemas import PYDANTIC_PLAIN, VALID_ORDER, ZOD, pydantic_schema
+from tests.support.schemas import PYDANTIC_PLAIN, VALID_ORDER, ZOD, pydantic_schema, structured
 
 RULE = make_rule("gemini", "gemini-test")
 
 
-def structured(schema: dict[str, Any], strict: bool = True) -> dict[str, Any]:
-    spec = {"name": "out", "schema": schema, "strict": strict}
-    return {"messages": USER, "response_format": {"type": "json_schema", "json_schema": spec}}
-
-
 def sent(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    c = call(RULE, body)
-    up = build_upstream(RULE, c)
-    assert up.body is not None
-    return up.body["generationConfig"], c.dropped
+    out, dropped = schemas.sent(RULE, body)
+    return out["generationConfig"], dropped
 
 
 @pytest.mark.parametrize("schema", [ZOD, pydantic_schema(), PYDANTIC_PLAIN], ids=["zod", "pydantic-parse", "pydantic"])
