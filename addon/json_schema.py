@@ -31,6 +31,9 @@ _STRUCTURAL = frozenset(
 # Bookkeeping with no effect on which values are valid: removed without a report.
 _METADATA = frozenset({"$schema", "$id", "$comment", "$anchor"})
 _MAX_DEPTH = 64
+_GRAMMAR_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,24 @@ class Subset:
     ref_siblings: frozenset[str] | None = None  # keywords allowed next to a $ref (None: any); else inlined
     enum_values: tuple[type, ...] = (str, int, float, bool, type(None))  # enum members it takes
     const: bool = True  # takes const; else a one-value enum
+
+
+def closed_grammar(provider: str) -> Subset:
+    """The subset of the grammar compilers that take closed objects and no bounds: the basic types, enum, const,
+    anyOf, allOf, local $ref/$defs (not recursive), default, required, pattern, ten string formats, minItems 0 or 1,
+    additionalProperties false on every object (Claude's structured outputs and strict tools, on Anthropic's API
+    and on Bedrock: see each provider's schema.py for the sources)."""
+    return Subset(
+        provider=provider,
+        keywords=frozenset({"default", "pattern", "minItems"}),
+        formats=_GRAMMAR_FORMATS,
+        limits={"minItems": lambda v: v in (0, 1)},
+        close_objects=True,
+        type_lists=False,
+        one_of=False,
+        recursion=False,
+        ref_siblings=frozenset({"description", "title"}),
+    )
 
 
 def adapt(schema: dict[str, Any], subset: Subset, where: str, prefix: str, dropped: list[str]) -> dict[str, Any]:

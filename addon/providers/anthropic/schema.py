@@ -16,20 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...json_schema import STRUCTURED, TOOL, Subset, adapt
+from ...json_schema import STRUCTURED, TOOL, adapt, closed_grammar
 
-SUBSET = Subset(
-    provider="anthropic",
-    keywords=frozenset({"default", "pattern", "minItems"}),
-    formats=frozenset({"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}),
-    limits={"minItems": lambda v: v in (0, 1)},
-    close_objects=True,
-    type_lists=False,
-    one_of=False,
-    recursion=False,
-    ref_siblings=frozenset({"description", "title"}),
-    const=True,
-)
+SUBSET = closed_grammar("anthropic")
 
 
 def output_schema(schema: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
