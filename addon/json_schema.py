@@ -93,9 +93,7 @@ class _Walk:
         self.recursive = _recursive(defs)
 
     def report(self, keyword: str) -> None:
-        what = f"{self.prefix}.{keyword}"
-        if what not in self.dropped:
-            self.dropped.append(what)
+        report(self.dropped, self.prefix, keyword)
 
     def root(self) -> dict[str, Any]:
         out = self.node({k: v for k, v in self.schema.items() if k not in ("$defs", "definitions")}, self.where, 0)
@@ -239,7 +237,7 @@ class _Walk:
         if notes:
             for key in notes:
                 self.report(key)
-            out["description"] = _noted(out.get("description"), notes)
+            out["description"] = noted(out.get("description"), notes)
         return out
 
     # ---- references and merges ------------------------------------------------------------------------------
@@ -310,7 +308,14 @@ def _type_list_as_any_of(node: dict[str, Any], kinds: list[Any]) -> dict[str, An
     return {**annotations, "anyOf": branches}
 
 
-def _noted(description: Any, notes: Mapping[str, Any]) -> str:
+def report(dropped: list[str], prefix: str, keyword: str) -> None:
+    """`<prefix>.<keyword>` in the loss report, once."""
+    what = f"{prefix}.{keyword}"
+    if what not in dropped:
+        dropped.append(what)
+
+
+def noted(description: Any, notes: Mapping[str, Any]) -> str:
     """The description with what the provider could not take appended, as the providers' SDKs write it."""
     text = "{" + ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in notes.items()) + "}"
     return f"{description}\n\n{text}" if isinstance(description, str) and description else text

@@ -43,7 +43,7 @@ def body(call: Call) -> dict[str, Any]:
         raise bad_request("at least one non-empty user or assistant message is required", param="messages")
     out["contents"] = contents
     if call.route_type == CHAT:
-        tools, tool_config = _tools(body)
+        tools, tool_config = _tools(body, call.dropped)
         if tools:
             out["tools"] = tools
         if tool_config:

@@ -10,7 +10,7 @@ import pytest
 
 from addon.exchange import provider_for, translate_response
 from tests.support import schemas
-from tests.support.pipeline import call, make_rule
+from tests.support.pipeline import USER, call, make_rule
 from tests.support.schema_refusals import gemini_problem
 from tests.support.schemas import PYDANTIC_PLAIN, VALID_ORDER, ZOD, pydantic_schema, structured
 
@@ -62,3 +62,14 @@ def test_strict_answers_are_checked_against_the_original_schema() -> None:
     assert respond(VALID_ORDER)[0] == 200
     status, out = respond({**VALID_ORDER, "items": [{"name": "p", "qty": 1}]})  # minLength 2: only described
     assert status == 502 and "$.items[0].name" in out["error"]["message"]
+
+
+def test_function_parameters_report_what_gemini_schema_cannot_carry() -> None:
+    """Function declarations use Gemini's OpenAPI Schema (schema.py): bounds it has stay, the rest is described."""
+    fn = {"name": "order", "parameters": pydantic_schema(), "strict": True}
+    body, dropped = schemas.sent(RULE, {"messages": USER, "tools": [{"type": "function", "function": fn}]})
+    params = body["tools"][0]["functionDeclarations"][0]["parameters"]
+    assert params["properties"]["ratio"] == {"type": "NUMBER", "title": "Ratio", "maximum": 1,
+                                             "description": "{exclusiveMinimum: 0}"}  # fmt: skip
+    assert params["properties"]["items"]["items"]["properties"]["qty"]["minimum"] == 1
+    assert dropped == ["tool_schema.exclusiveMinimum"]
