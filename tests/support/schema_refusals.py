@@ -9,6 +9,7 @@ keywords, enums of strings and numbers, and no sibling of a $ref but $-keywords.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,6 +116,8 @@ def refusal(path: str, body: Any) -> tuple[str, str] | None:
                 problem = anthropic_problem(tool.get("input_schema"), f"tools.{i}.input_schema")
                 if problem:
                     return "anthropic", problem
+    elif path.endswith(("/converse", "/converse-stream")):  # Bedrock: the same subset as Anthropic's
+        return _bedrock_refusal(body)
     elif path.endswith((":generateContent", ":streamGenerateContent")):
         config = body.get("generationConfig")
         if isinstance(config, dict) and "responseJsonSchema" in config:
@@ -124,8 +127,25 @@ def refusal(path: str, body: Any) -> tuple[str, str] | None:
     return None
 
 
+def _bedrock_refusal(body: dict[str, Any]) -> tuple[str, str] | None:
+    fmt = ((body.get("outputConfig") or {}).get("textFormat") or {}).get("structure", {}).get("jsonSchema")
+    if isinstance(fmt, dict) and isinstance(fmt.get("schema"), str):
+        problem = anthropic_problem(json.loads(fmt["schema"]), "outputConfig.textFormat.structure.jsonSchema.schema")
+        if problem:
+            return "bedrock", problem
+    for i, tool in enumerate((body.get("toolConfig") or {}).get("tools") or ()):
+        spec = tool.get("toolSpec") if isinstance(tool, dict) else None
+        if isinstance(spec, dict) and spec.get("strict") is True:
+            problem = anthropic_problem((spec.get("inputSchema") or {}).get("json"), f"toolConfig.tools.{i}.toolSpec")
+            if problem:
+                return "bedrock", problem
+    return None
+
+
 def refusal_body(provider: str, message: str) -> dict[str, Any]:
     """The provider's own 400 error body."""
     if provider == "anthropic":
         return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    if provider == "bedrock":
+        return {"message": message}
     return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
