@@ -147,7 +147,7 @@ class _Walk:
         self.literals(node, out, notes)
         fmt = node.get("format")
         if fmt is not None:
-            if self.subset.formats is None or fmt in self.subset.formats:
+            if self.subset.formats is None or (isinstance(fmt, str) and fmt in self.subset.formats):
                 out["format"] = fmt
             else:
                 notes["format"] = fmt
@@ -264,7 +264,7 @@ class _Walk:
         for prefix in ("#/$defs/", "#/definitions/"):
             if isinstance(ref, str) and ref.startswith(prefix):
                 name = ref[len(prefix) :].replace("~1", "/").replace("~0", "~")
-                if name in self.defs:
+                if isinstance(self.defs.get(name), dict):
                     return name
         raise bad_request(
             f"{where}: $ref {ref!r} cannot be resolved (only local #/$defs/... refs can)", param=f"{where}.$ref"

@@ -176,3 +176,37 @@ def test_strict_tool_arguments_are_checked() -> None:
     with pytest.raises(ProxyError) as e:
         check_answer("p", body, calls("f", '{"n": 0}'))
     assert "tool_calls[0].function.arguments at $.n" in e.value.message
+
+
+def test_any_junk_is_adapted_or_a_400_never_a_crash() -> None:
+    """Random JSON built from schema keywords and odd values: every subset either adapts it or answers a 400."""
+    import random
+
+    from addon.providers.anthropic.schema import SUBSET as ANTHROPIC
+    from addon.providers.gemini.output_schema import SUBSET as GEMINI
+    from addon.providers.gemini.schema import _schema
+
+    keys = ["type", "properties", "items", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "enum",
+            "const", "format", "minimum", "required", "additionalProperties", "prefixItems", "default"]  # fmt: skip
+    values = [None, True, False, 0, 2.5, "x", "string", "object", "#/$defs/a", "#/definitions/b", [], [1, "a"], {},
+              {"a": 1}, ["string", "null"], [{"type": "string"}], {"a": {"type": "string"}}]  # fmt: skip
+    rng = random.Random(14)
+
+    def junk(depth: int = 0) -> Any:
+        if depth > 3 or rng.random() < 0.3:
+            return copy.deepcopy(rng.choice(values))
+        return {rng.choice(keys): junk(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    for _ in range(3000):
+        schema = junk()
+        schema = schema if isinstance(schema, dict) else {"x": schema}
+        schema.setdefault("$defs", {"a": junk(1)})
+        for subset in (ANTHROPIC, GEMINI):
+            try:
+                adapt(schema, subset, "s", STRUCTURED, [])
+            except ProxyError as e:
+                assert e.status == 400
+        try:
+            _schema(schema, "s", schema["$defs"] if isinstance(schema["$defs"], dict) else {}, 0, [])
+        except ProxyError as e:
+            assert e.status == 400

@@ -141,7 +141,7 @@ def _note_losses(node: dict[str, Any], out: dict[str, Any], lost: list[str]) -> 
     if extra is not None and extra is not False:
         notes["additionalProperties"] = extra
     fmt = node.get("format")
-    if fmt is not None and fmt not in _FORMATS:
+    if fmt is not None and not (isinstance(fmt, str) and fmt in _FORMATS):
         notes["format"] = fmt
     for key in ("enum", "const"):
         if key in node and "enum" not in out:
