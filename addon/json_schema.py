@@ -48,6 +48,7 @@ class Subset:
     type_lists: bool = True  # takes `type: ["string", "null"]`; else rewritten as anyOf
     one_of: bool = True  # takes oneOf; else read as anyOf (reported: it no longer excludes)
     all_of: bool = True  # takes allOf; else its members are merged into the node
+    all_of_refs: bool = True  # takes a $ref as an allOf member; else the definition is inlined there
     recursion: bool = True  # takes recursive $refs; else a 400
     ref_siblings: frozenset[str] | None = None  # keywords allowed next to a $ref (None: any); else inlined
     enum_values: tuple[type, ...] = (str, int, float, bool, type(None))  # enum members it takes
@@ -56,9 +57,9 @@ class Subset:
 
 def closed_grammar(provider: str) -> Subset:
     """The subset of the grammar compilers that take closed objects and no bounds: the basic types, enum, const,
-    anyOf, allOf, local $ref/$defs (not recursive), default, required, pattern, ten string formats, minItems 0 or 1,
-    additionalProperties false on every object (Claude's structured outputs and strict tools, on Anthropic's API
-    and on Bedrock: see each provider's schema.py for the sources)."""
+    anyOf, allOf (without $ref members), local $ref/$defs (not recursive), default, required, pattern, ten string
+    formats, minItems 0 or 1, additionalProperties false on every object (Claude's structured outputs and strict
+    tools, on Anthropic's API and on Bedrock: see each provider's schema.py for the sources)."""
     return Subset(
         provider=provider,
         keywords=frozenset({"default", "pattern", "minItems"}),
@@ -67,6 +68,7 @@ def closed_grammar(provider: str) -> Subset:
         close_objects=True,
         type_lists=False,
         one_of=False,
+        all_of_refs=False,
         recursion=False,
         ref_siblings=frozenset({"description", "title"}),
     )
@@ -211,6 +213,8 @@ class _Walk:
             if key == "prefixItems" and key not in self.subset.keywords:
                 notes[key] = members  # no tuples: the items stay unconstrained (the description says what was asked)
                 continue
+            if key == "allOf" and not self.subset.all_of_refs:
+                members = [self.dereferenced(m, f"{where}.allOf[{i}]", inl) for i, m in enumerate(members)]
             converted = [self.node(m, f"{where}.{key}[{i}]", depth + 1, inl) for i, m in enumerate(members)]
             if key == "oneOf" and not self.subset.one_of:
                 self.report("oneOf")
@@ -270,6 +274,17 @@ class _Walk:
             f"{where}: $ref {ref!r} cannot be resolved (only local #/$defs/... refs can)", param=f"{where}.$ref"
         )
 
+    def dereferenced(self, member: Any, where: str, inlining: frozenset[str]) -> Any:
+        """An allOf member with its $ref replaced by the definition (merged with the member's other keywords)."""
+        if not (isinstance(member, dict) and "$ref" in member):
+            return member
+        name = self.ref_name(member["$ref"], where)
+        if name in inlining or name in self.recursive:
+            raise bad_request(
+                f"{where}: a recursive $ref in allOf is not supported by provider {self.subset.provider}", param=where
+            )
+        return {**self.defs[name], **{k: v for k, v in member.items() if k != "$ref"}}
+
     def merged_all_of(self, node: dict[str, Any], where: str, depth: int, inlining: frozenset[str]) -> dict[str, Any]:
         """allOf for a provider that has none: the members' keywords merged into the node (properties and
         required united; for any other keyword the node's own value, then the first member's, wins)."""
@@ -278,15 +293,7 @@ class _Walk:
             raise bad_request(f"{where}.allOf must be a non-empty array", param=f"{where}.allOf")
         out = {k: v for k, v in node.items() if k != "allOf"}
         for i, member in enumerate(members):
-            if isinstance(member, dict) and "$ref" in member:
-                name = self.ref_name(member["$ref"], f"{where}.allOf[{i}]")
-                if name in inlining or name in self.recursive:
-                    raise bad_request(
-                        f"{where}.allOf[{i}]: a recursive $ref in allOf is not supported by provider "
-                        f"{self.subset.provider}",
-                        param=f"{where}.allOf[{i}]",
-                    )
-                member = {**self.defs[name], **{k: v for k, v in member.items() if k != "$ref"}}
+            member = self.dereferenced(member, f"{where}.allOf[{i}]", inlining)
             if not isinstance(member, dict):
                 raise bad_request(f"{where}.allOf[{i}] must be a JSON Schema object", param=f"{where}.allOf[{i}]")
             for key, value in member.items():

@@ -80,6 +80,8 @@ def anthropic_problem(schema: Any, where: str) -> str | None:
                 return f"{path}: For 'array' type, 'minItems' values other than 0 or 1 are not supported"
             if key == "format" and value not in ANTHROPIC_FORMATS:
                 return f"{path}: For 'string' type, format '{value}' is not supported"
+        if any(isinstance(m, dict) and "$ref" in m for m in node.get("allOf") or ()):
+            return f"{path}: allOf with $ref is not supported"
         if (kind == "object" or "properties" in node) and node.get("additionalProperties") is not False:
             return f"{path}: For 'object' type, 'additionalProperties' must be explicitly set to false"
     return None

@@ -107,3 +107,16 @@ def test_strict_answers_are_checked_against_the_original_schema() -> None:
     assert "$.items[0].qty" in out["error"]["message"] and "anthropic" in out["error"]["message"]
     status, _ = respond(structured(pydantic_schema(), strict=False), bad)  # no guarantee asked: passed on
     assert status == 200
+
+
+def test_all_of_with_refs_is_inlined() -> None:
+    """Anthropic takes allOf but not a $ref inside it (zod intersections, older pydantic): the definition goes there."""
+    schema = {
+        "$defs": {"A": {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}},
+        "allOf": [{"$ref": "#/$defs/A"}, {"type": "object", "properties": {"b": {"type": "integer", "minimum": 0}}}],
+    }
+    assert anthropic_problem(schema, "s") is not None
+    body, dropped = sent(structured(schema))
+    out = body["output_config"]["format"]["schema"]
+    assert anthropic_problem(out, "s") is None and "$defs" not in out
+    assert out["allOf"][0]["properties"] == {"a": {"type": "string"}} and dropped == ["json_schema.minimum"]
