@@ -245,7 +245,7 @@ def translate_response(
         data = jsonutil.loads(body)
         # The translation, checked where clients and the record read it, whatever the provider sent.
         answer = openai_format.check_answer(call.route_type, provider.parse_response(call, data))
-        schema_check.check_answer(provider.name, call.body, answer)  # strict output: held to the client's schema
+        schema_check.check_answer(provider.name, call.body, answer, call.dropped)  # a relaxed strict schema
         return 200, answer
     except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. a finish reason saying it failed)
         return e.status, e.envelope()

@@ -2,9 +2,11 @@
 
 A provider that takes only a subset of JSON Schema gets a relaxed schema (json_schema.py): the constraints it could
 not take are only described to the model, so its answer may break them. Where the client asked for a guarantee
-(`response_format.json_schema.strict: true`, the OpenAI SDKs' `.parse`; a function tool with `strict: true`), a
-non-streamed answer is validated against the schema the client sent, and one that does not match is answered with a
-502 (`code: "strict_schema_violation"`) naming the path that failed, never passed on as if it matched.
+(`response_format.json_schema.strict: true`, the OpenAI SDKs' `.parse`; a function tool with `strict: true`) and the
+translation relaxed that schema (the loss report names json_schema.* or tool_schema.* keywords), a non-streamed
+answer is validated against the schema the client sent, and one that does not match is answered with a 502
+(`code: "strict_schema_violation"`) naming the path that failed, never passed on as if it matched. A schema sent
+whole is the provider's to enforce: no check (and no cost) on the OpenAI passthrough or the audit route.
 Not checked: streamed answers (their text has reached the client by the end), answers cut short (`finish_reason`
 `length` or `content_filter`, which say so themselves) and refusals. `jsonschema` is imported only when there is
 something to check."""
@@ -18,20 +20,26 @@ from typing import Any
 import orjson
 
 from .errors import ProxyError
+from .json_schema import STRUCTURED, TOOL
 
 _UNFINISHED = frozenset({"length", "content_filter"})
 
 
-def strict_schemas(body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
-    """(the strict response_format schema, strict tool name -> parameters) of a standard request."""
+def strict_schemas(body: dict[str, Any], dropped: list[str]) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """(the strict response_format schema, strict tool name -> parameters) of a standard request whose translation
+    relaxed them (`dropped` names json_schema.* / tool_schema.* keywords): where nothing was relaxed, the provider
+    was handed the whole schema and holds its answer to it (or the client asked for no guarantee)."""
     output = None
     fmt = body.get("response_format")
+    if not any(d.startswith(STRUCTURED + ".") for d in dropped):
+        fmt = None
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         spec = fmt.get("json_schema")
         if isinstance(spec, dict) and spec.get("strict") is True and isinstance(spec.get("schema"), dict):
             output = spec["schema"]
     tools: dict[str, dict[str, Any]] = {}
-    for tool in body.get("tools") or ():
+    relaxed_tools = any(d.startswith(TOOL + ".") for d in dropped)
+    for tool in body.get("tools") or () if relaxed_tools else ():
         fn = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(fn, dict) and fn.get("strict") is True and isinstance(fn.get("name"), str):
             params = fn.get("parameters")
@@ -39,9 +47,10 @@ def strict_schemas(body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[st
     return output, tools
 
 
-def check_answer(provider: str, body: dict[str, Any], answer: dict[str, Any]) -> None:
-    """Raise a 502 ProxyError if a choice of the OpenAI-format `answer` breaks a strict schema of `body`."""
-    output, tools = strict_schemas(body)
+def check_answer(provider: str, body: dict[str, Any], answer: dict[str, Any], dropped: list[str]) -> None:
+    """Raise a 502 ProxyError if a choice of the OpenAI-format `answer` breaks a strict schema of `body` that the
+    translation relaxed (`dropped`, the call's loss report)."""
+    output, tools = strict_schemas(body, dropped)
     if output is None and not tools:
         return
     for i, choice in enumerate(answer.get("choices") or ()):

@@ -65,3 +65,16 @@ def sent(rule: Any, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     up = build_upstream(rule, c)
     assert up.body is not None
     return up.body, c.dropped
+
+
+def answered(rule: Any, body: dict[str, Any], reply: Any) -> tuple[int, dict[str, Any]]:
+    """(status, OpenAI-format answer) of the provider's JSON `reply` to `body` through `rule`, the upstream request
+    built first (its translation fills the loss report the strict check reads)."""
+    import json
+
+    from addon.exchange import build_upstream, provider_for, translate_response
+    from tests.support.pipeline import call
+
+    c = call(rule, body)
+    build_upstream(rule, c)
+    return translate_response(provider_for(rule), c, 200, json.dumps(reply).encode(), "application/json")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from addon.exchange import build_upstream, provider_for, translate_response
+from addon.exchange import build_upstream
 from tests.support import schemas
 from tests.support.fakes import anthropic_message
 from tests.support.pipeline import USER, call, make_rule
@@ -94,8 +94,7 @@ def test_strict_tools_are_adapted_and_reported_others_kept() -> None:
 
 
 def respond(request: dict[str, Any], answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    reply = json.dumps(anthropic_message(json.dumps(answer))).encode()
-    return translate_response(provider_for(RULE), call(RULE, request), 200, reply, "application/json")
+    return schemas.answered(RULE, request, anthropic_message(json.dumps(answer)))
 
 
 def test_strict_answers_are_checked_against_the_original_schema() -> None:

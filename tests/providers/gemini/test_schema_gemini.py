@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from addon.exchange import provider_for, translate_response
 from tests.support import schemas
-from tests.support.pipeline import USER, call, make_rule
+from tests.support.pipeline import USER, make_rule
 from tests.support.schema_refusals import gemini_problem
 from tests.support.schemas import PYDANTIC_PLAIN, VALID_ORDER, ZOD, pydantic_schema, structured
 
@@ -56,8 +55,7 @@ def test_strict_answers_are_checked_against_the_original_schema() -> None:
     def respond(answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         reply = {"candidates": [{"content": {"role": "model", "parts": [{"text": json.dumps(answer)}]},
                                  "finishReason": "STOP"}]}  # fmt: skip
-        c = call(RULE, structured(pydantic_schema()))
-        return translate_response(provider_for(RULE), c, 200, json.dumps(reply).encode(), "application/json")
+        return schemas.answered(RULE, structured(pydantic_schema()), reply)
 
     assert respond(VALID_ORDER)[0] == 200
     status, out = respond({**VALID_ORDER, "items": [{"name": "p", "qty": 1}]})  # minLength 2: only described
