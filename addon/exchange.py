@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import jsonutil, openai_format
+from . import jsonutil, openai_format, schema_check
 from .errors import ProxyError, bad_request
 from .extensions import CACHE_CONTROL, without_cache_control, without_thinking_blocks
 from .formats import OPENAI, ClientFormat, standard_route_type
@@ -244,7 +244,9 @@ def translate_response(
     try:
         data = jsonutil.loads(body)
         # The translation, checked where clients and the record read it, whatever the provider sent.
-        return 200, openai_format.check_answer(call.route_type, provider.parse_response(call, data))
+        answer = openai_format.check_answer(call.route_type, provider.parse_response(call, data))
+        schema_check.check_answer(provider.name, call.body, answer, call.dropped)  # a relaxed strict schema
+        return 200, answer
     except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. a finish reason saying it failed)
         return e.status, e.envelope()
     except (ValueError, UpstreamFormatError) as e:

@@ -9,6 +9,7 @@ from ...openai_format import CHAT, max_tokens_of, single_prompt, stop_list
 from ..base import Call
 from .common import _NOT_YET
 from .messages import _contents
+from .output_schema import output_schema
 from .tools import _tools
 
 # OpenAI fields Gemini has no (mapped) equivalent for: refused unless they hold their neutral value, so a
@@ -42,7 +43,7 @@ def body(call: Call) -> dict[str, Any]:
         raise bad_request("at least one non-empty user or assistant message is required", param="messages")
     out["contents"] = contents
     if call.route_type == CHAT:
-        tools, tool_config = _tools(body)
+        tools, tool_config = _tools(body, call.dropped)
         if tools:
             out["tools"] = tools
         if tool_config:
@@ -113,10 +114,11 @@ def _generation_config(call: Call) -> dict[str, Any]:
                     "response_format json_schema needs a non-empty json_schema.schema object for provider gemini",
                     param="response_format",
                 )
-            # Gemini's responseJsonSchema takes JSON Schema itself ($ref, $defs, additionalProperties, ...): sent
-            # as given. OpenAI's `strict` has no Gemini switch (Gemini always constrains decoding to the schema).
+            # Gemini's responseJsonSchema takes a subset of JSON Schema ($ref, $defs, additionalProperties, ...):
+            # adapted to it (output_schema.py). OpenAI's `strict` has no Gemini switch (Gemini always constrains
+            # decoding to the schema).
             config["responseMimeType"] = "application/json"
-            config["responseJsonSchema"] = schema
+            config["responseJsonSchema"] = output_schema(schema, call.dropped)
         elif kind != "text":
             raise bad_request(
                 f"response_format {kind!r} {_NOT_YET} (text, json_object and json_schema are)",
