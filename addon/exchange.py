@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import jsonutil, openai_format
+from . import jsonutil, loss, openai_format
 from .errors import ProxyError, bad_request
 from .extensions import CACHE_CONTROL, without_cache_control, without_thinking_blocks
 from .formats import OPENAI, ClientFormat, standard_route_type
@@ -111,7 +111,7 @@ def call_for(
         client_query=req.query,
         auth=spec.auth,
         client_model=client_model if client_model != model else None,
-        dropped=dropped,
+        dropped=loss.checked(dropped),
         # A format whose stream form depends on the request (e.g. alt=sse or not) picks its writer by the path.
         writer=client_format.writer_for(req.path) if hasattr(client_format, "writer_for") else client_format.writer,
     )
@@ -207,7 +207,12 @@ def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:
 
 
 def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
-    return _with_defaults(provider_for(rule).build_request(call), call)
+    """The provider's request for `call`; a 400 instead when the rule refuses losses and the translation (the
+    client format's decoding, the core, the provider's builder) had to drop something."""
+    provider = provider_for(rule)
+    up = _with_defaults(provider.build_request(call), call)
+    loss.enforce(rule.spec.on_unsupported, call.dropped, provider.name)
+    return up
 
 
 def count_upstream(rule: Rule, call: Call) -> UpstreamRequest | None:
