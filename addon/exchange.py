@@ -11,7 +11,7 @@ from typing import Any
 
 from . import jsonutil, loss, openai_format
 from .errors import ProxyError, bad_request
-from .extensions import CACHE_CONTROL, without_cache_control, without_thinking_blocks
+from .extensions import CACHE_CONTROL, without_bookkeeping, without_cache_control, without_thinking_blocks
 from .formats import OPENAI, ClientFormat, standard_route_type
 from .openai_format import THINKING_BLOCKS
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
@@ -78,8 +78,10 @@ def call_for(
     client_model = body.get("model") if isinstance(body.get("model"), str) else None
     model = resolve_model(rule, ctx, body)
     provider = provider_for(rule)
+    names = getattr(client_format, "hint_names", HINT_FIELDS)
+    body = _without_unmapped_extensions(body, provider, dropped, names)
     if client_format is not OPENAI:
-        body = _without_unmapped_hints(body, provider, dropped, getattr(client_format, "hint_names", HINT_FIELDS))
+        body = _without_unmapped_hints(body, provider, dropped, names)
     if model is None and provider.requires_model(options):
         raise bad_request("no model: the request names none and the rule configures none", param="model")
 
@@ -130,11 +132,11 @@ HINT_FIELDS = {
 }
 
 
-def _without_unmapped_hints(
+def _without_unmapped_extensions(
     body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The body without the hints and extensions the provider has no control for; `names`: each hint in the
-    client's terms."""
+    """The body without the extensions and account-side fields the provider does not take, whatever the client
+    format (they never change what the answer means: dropped and reported rather than refused)."""
     if CACHE_CONTROL not in provider.optional_fields:
         uncached = without_cache_control(body)
         if uncached is not None:
@@ -143,6 +145,13 @@ def _without_unmapped_hints(
                 dropped.append(CACHE_CONTROL)
     if THINKING_BLOCKS not in provider.optional_fields:
         body = without_thinking_blocks(body, dropped)
+    return without_bookkeeping(body, provider.optional_fields, dropped, names)
+
+
+def _without_unmapped_hints(
+    body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The body without the hints the provider has no control for; `names`: each hint in the client's terms."""
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body

@@ -5,10 +5,14 @@ among their optional fields (the loss report names them). Pure code.
   take, which client formats with explicit caching write from their own blocks); a provider that caches explicitly
   places them where its API does;
 - earlier turns' signed reasoning: `thinking_blocks` on assistant messages (LiteLLM's name and shape, see
-  openai_format.THINKING_BLOCKS); a provider whose reasoning is signed takes them back in its own blocks."""
+  openai_format.THINKING_BLOCKS); a provider whose reasoning is signed takes them back in its own blocks;
+- OpenAI's account-side fields (BOOKKEEPING: the end user, the service tier, the prompt cache key, stored
+  completions): no effect on the answer's meaning, sent to the providers that list them, dropped and reported for
+  the others."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .openai_format import THINKING_BLOCKS
@@ -67,3 +71,32 @@ def without_thinking_blocks(body: dict[str, Any], dropped: list[str]) -> dict[st
             message = {k: v for k, v in message.items() if k != THINKING_BLOCKS}
         messages.append(message)
     return {**body, "messages": messages}
+
+
+# OpenAI's account-side request fields -> their neutral values (what asks for nothing, never reported). A provider
+# that takes them lists them among its optional fields; for the others they are dropped and reported.
+BOOKKEEPING: dict[str, tuple[Any, ...]] = {
+    "user": (),
+    "safety_identifier": (),
+    "service_tier": ("auto", "default"),
+    "prompt_cache_key": (),
+    "prompt_cache_retention": (),
+    "store": (False,),
+    "metadata": ({},),
+}
+
+
+def without_bookkeeping(
+    body: dict[str, Any], taken: frozenset[str], dropped: list[str], names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The body without the BOOKKEEPING fields the provider does not take (`taken`); those set to something other
+    than their neutral value go to `dropped`, by their name in the client's terms (`names`)."""
+    unsent = [k for k in BOOKKEEPING if k in body and k not in taken]
+    if not unsent:
+        return body
+    for key in unsent:
+        value = body[key]
+        name = names.get(key, key)
+        if value is not None and value not in BOOKKEEPING[key] and name not in dropped:
+            dropped.append(name)
+    return {k: v for k, v in body.items() if k not in unsent}

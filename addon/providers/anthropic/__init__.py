@@ -49,7 +49,7 @@ __all__ = [
 class Anthropic(Provider):
     name = "anthropic"
     option_fields = {"anthropic_version": (str | None, None)}
-    optional_fields = frozenset({"top_k", "parallel_tool_calls"})
+    optional_fields = frozenset({"top_k", "parallel_tool_calls", "user"})  # user: metadata.user_id
     supports_streaming = True
     api_base = "https://api.anthropic.com"
     price_id = "anthropic"
