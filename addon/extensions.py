@@ -6,9 +6,9 @@ among their optional fields (the loss report names them). Pure code.
   places them where its API does;
 - earlier turns' signed reasoning: `thinking_blocks` on assistant messages (LiteLLM's name and shape, see
   openai_format.THINKING_BLOCKS); a provider whose reasoning is signed takes them back in its own blocks;
-- OpenAI's account-side fields (BOOKKEEPING: the end user, the service tier, the prompt cache key, stored
-  completions): no effect on the answer's meaning, sent to the providers that list them, dropped and reported for
-  the others."""
+- OpenAI's account-side fields and soft hints (BOOKKEEPING: the end user, the service tier, the prompt cache key,
+  stored completions, verbosity): no effect on the answer's meaning, sent to the providers that list them, dropped
+  and reported for the others."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def without_thinking_blocks(body: dict[str, Any], dropped: list[str]) -> dict[st
     return {**body, "messages": messages}
 
 
-# OpenAI's account-side request fields -> their neutral values (what asks for nothing, never reported). A provider
-# that takes them lists them among its optional fields; for the others they are dropped and reported.
+# OpenAI's account-side request fields and soft hints -> their neutral values (what asks for nothing, never
+# reported). A provider that takes them lists them among its optional fields; for the others they are dropped and
+# reported.
 BOOKKEEPING: dict[str, tuple[Any, ...]] = {
     "user": (),
     "safety_identifier": (),
@@ -83,6 +84,7 @@ BOOKKEEPING: dict[str, tuple[Any, ...]] = {
     "prompt_cache_retention": (),
     "store": (False,),
     "metadata": ({},),
+    "verbosity": ("medium",),  # a hint at the answer's length
 }
 
 

@@ -215,7 +215,8 @@ def _user_parts(fmt: str, image: bool) -> Edit:
 
 
 def _system_blocks(fmt: str, cached: bool) -> Edit:
-    """The system prompt as a text block, marked as a cache breakpoint when `cached`."""
+    """The system prompt as a text block, marked as a cache breakpoint when `cached` (the request without it has the
+    system prompt as a string, which is what a provider without breakpoints gets)."""
 
     def edit(body: Body) -> None:
         block: Body = {"type": "text", "text": "Be brief."}
@@ -258,7 +259,7 @@ FEATURES: list[Feature] = [
     Feature(
         "cache_control",
         "cache breakpoints (`cache_control`)",
-        {fmt: Pair(_system_blocks(fmt, True), _system_blocks(fmt, False)) for fmt in ("openai", "anthropic")},
+        {fmt: Pair(_system_blocks(fmt, True)) for fmt in ("openai", "anthropic")},
     ),
     Feature(
         "prompt_cache_key",
@@ -363,6 +364,21 @@ FEATURES: list[Feature] = [
             "openai": Pair(_set(user="user-probe")),
             "anthropic": Pair(_set(metadata={"user_id": "user-probe"})),
             "responses": Pair(_set(safety_identifier="user-probe")),
+        },
+    ),
+    Feature(
+        "verbosity",
+        "`verbosity`",
+        {"openai": Pair(_set(verbosity="low")), "responses": Pair(_set(text={"verbosity": "low"}))},
+    ),
+    Feature(
+        "web_search",
+        "the API's own web search",
+        {
+            "openai": Pair(_set(web_search_options={"search_context_size": "low"})),
+            "anthropic": Pair(_set(tools=[{"type": "web_search_20250305", "name": "web_search"}])),
+            "responses": Pair(_set(tools=[{"type": "web_search"}])),
+            "gemini": Pair(_set(tools=[{"googleSearch": {}}])),
         },
     ),
     Feature(
