@@ -4,13 +4,23 @@ its safe and bounded form, and `on_unsupported: refuse` turning a non-empty repo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import anthropic
+import openai
 import pytest
+import yaml
 
 from addon import loss
 from addon.errors import ProxyError
 from addon.matrix.probe import COLUMNS, Column, Translation, rule_for, translate
+from tests.support import format_e2e
+from tests.support.anthropic_sdk import MESSAGES, anthropic_client
+from tests.support.fakes import ANSWER, FakeUpstream
+from tests.support.mitmdump import Mitmdump
+from tests.support.rules import rule_spec, rules_text
+from tests.support.tools import client_through
 
 COLUMN = {c.provider: c for c in COLUMNS}
 OPENAI_BODY: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "What is 1 + 1?"}]}
@@ -140,3 +150,119 @@ def test_refuse_is_a_rule_setting_checked_at_load() -> None:
     spec = {"name": "r", "match": {"host": "h"}, "on_unsupported": "fail", "model": {"provider": "openai"}}
     with pytest.raises(ValueError, match="on_unsupported"):
         load_rules_text(json.dumps({"rules": [spec]}), environ={})
+
+
+# ---- end to end: the openai and anthropic SDKs through a real mitmdump ---------------------------------------
+
+CLIENT_KEY = "sk-client-loss-report-0000"
+
+
+def _rules(fakes: dict[str, FakeUpstream]) -> str:
+    """OpenAI clients to a fake Anthropic, Anthropic clients to a fake OpenAI, each with the default (drop) and with
+    on_unsupported: refuse (host `<refuse|drop>.<client format>.internal`)."""
+    specs = []
+    for client, provider, model in (("openai", "anthropic", "claude-fake-1"), ("anthropic", "openai", "gpt-fake-1")):
+        for mode in ("drop", "refuse"):
+            spec = rule_spec(f"{client}-{mode}", f"{mode}.{client}.internal", provider, model, {})
+            spec["match"] = {"host": f"{mode}.{client}.internal"}
+            spec["model"]["options"] = {"upstream_url": fakes[provider].url}
+            spec.update(on_unsupported=mode, logging={"log_payloads": True})
+            spec["auth"] = yaml.safe_load(format_e2e.auth(provider))
+            if client == "anthropic":
+                spec["llm_format"] = "anthropic"
+            specs.append(spec)
+    spec = rule_spec("responses-refuse", "refuse.responses.internal", "anthropic", "claude-fake-1", {})
+    spec["match"] = {"host": "refuse.responses.internal"}
+    spec["model"]["options"] = {"upstream_url": fakes["anthropic"].url, "hosted_tools": "drop"}
+    spec.update(
+        route_type="llm/v1/responses", on_unsupported="refuse", auth=yaml.safe_load(format_e2e.auth("anthropic"))
+    )
+    return rules_text(*specs, spec)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mitmdump, dict[str, FakeUpstream]]]:
+    with format_e2e.format_env(tmp_path_factory.mktemp("loss"), ["anthropic", "openai"], _rules, CLIENT_KEY) as env:
+        yield env.proxy, env.fakes
+
+
+@pytest.fixture
+def e2e(proxy: tuple[Mitmdump, dict[str, FakeUpstream]]) -> tuple[Mitmdump, dict[str, FakeUpstream]]:
+    for fake in proxy[1].values():
+        fake.reset()
+    return proxy
+
+
+@pytest.mark.e2e
+def test_e2e_an_openai_client_sees_the_loss_report(e2e: tuple[Mitmdump, dict[str, FakeUpstream]]) -> None:
+    proxy, fakes = e2e
+    client = client_through(proxy, "drop.openai.internal", CLIENT_KEY)
+    raw = client.chat.completions.with_raw_response.create(
+        model="claude-fake-1", messages=MESSAGES, extra_body={"prompt_cache_key": "loss-e2e-1", "verbosity": "low"}
+    )
+    assert sorted(raw.headers["x-ai-proxy-dropped"].split(",")) == ["prompt_cache_key", "verbosity"]
+    assert raw.parse().choices[0].message.content == ANSWER
+    sent = fakes["anthropic"].requests[-1].json
+    assert "prompt_cache_key" not in sent and "verbosity" not in sent
+    record = proxy.record_with("loss-e2e-1")
+    assert sorted(record["meta"]["dropped"]) == ["prompt_cache_key", "verbosity"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_e2e_refuse_answers_an_openai_client_400(e2e: tuple[Mitmdump, dict[str, FakeUpstream]], stream: bool) -> None:
+    proxy, fakes = e2e
+    client = client_through(proxy, "refuse.openai.internal", CLIENT_KEY)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="claude-fake-1", messages=MESSAGES, stream=stream, extra_body={"prompt_cache_key": "k"}
+        )
+    assert e.value.status_code == 400 and e.value.code == "unsupported_field" and e.value.param == "prompt_cache_key"
+    assert "prompt_cache_key cannot be sent to provider anthropic" in e.value.message
+    assert fakes["anthropic"].requests == []  # nothing went upstream
+    answer = client.chat.completions.create(model="claude-fake-1", messages=MESSAGES)  # a whole one goes through
+    assert answer.choices[0].message.content == ANSWER and len(fakes["anthropic"].requests) == 1
+
+
+@pytest.mark.e2e
+def test_e2e_an_anthropic_client_sees_the_loss_report(e2e: tuple[Mitmdump, dict[str, FakeUpstream]]) -> None:
+    proxy, fakes = e2e
+    client = anthropic_client(proxy, "drop.anthropic.internal", CLIENT_KEY)
+    raw = client.messages.with_raw_response.create(
+        model="gpt-fake-1", max_tokens=64, messages=MESSAGES, extra_body={"top_k": 5}
+    )
+    assert raw.headers["x-ai-proxy-dropped"] == "top_k"
+    assert raw.parse().content[0].text == ANSWER  # type: ignore[union-attr]
+    assert "top_k" not in fakes["openai"].requests[-1].json
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_e2e_refuse_answers_an_anthropic_client_in_its_own_envelope(
+    e2e: tuple[Mitmdump, dict[str, FakeUpstream]], stream: bool
+) -> None:
+    proxy, fakes = e2e
+    client = anthropic_client(proxy, "refuse.anthropic.internal", CLIENT_KEY)
+    system = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    ask: dict[str, Any] = {"model": "gpt-fake-1", "max_tokens": 64, "messages": MESSAGES, "system": system}
+    with pytest.raises(anthropic.BadRequestError) as e:
+        if stream:
+            with client.messages.stream(**ask, extra_body={"top_k": 5}) as s:
+                s.get_final_message()
+        else:
+            client.messages.create(**ask, extra_body={"top_k": 5})
+    assert e.value.status_code == 400
+    error = e.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "invalid_request_error"
+    assert "cache_control, top_k cannot be sent to provider openai" in error["message"]
+    assert fakes["openai"].requests == []
+
+
+@pytest.mark.e2e
+def test_e2e_refuse_covers_hosted_tools_a_responses_rule_drops(e2e: tuple[Mitmdump, dict[str, FakeUpstream]]) -> None:
+    proxy, fakes = e2e
+    client = client_through(proxy, "refuse.responses.internal", CLIENT_KEY)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="claude-fake-1", input="What is 1 + 1?", tools=[{"type": "web_search"}])
+    assert e.value.status_code == 400 and e.value.code == "unsupported_field" and e.value.param == "tools.web_search"
+    assert fakes["anthropic"].requests == []
