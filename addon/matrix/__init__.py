@@ -22,13 +22,13 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 REGENERATE = "python -m addon.matrix --write"
 LEGEND = """\
 What reaches the provider when a client asks for a feature, found by translating a minimal request with and
-without it through the proxy's own code (`addon/matrix`). **kept**: sent as the client wrote it; **mapped**:
-sent in the provider's own terms; **emulated**: done with an instruction in the prompt; **dropped**: left out and
-named in `x-ai-proxy-dropped` (as the row says) and the record's `meta.dropped`; **partly**: sent, with a
-part of it dropped and named; **refused**: a 400 naming the field, nothing sent; **native**: the client speaks the
-provider's own API, passed through untouched; **—**: the client's API has no such field. With
-`on_unsupported: refuse` every *dropped* and *partly* cell becomes a 400 naming the fields. Bedrock is probed
-with a Claude model, Llama with `llama2_format: ollama`."""
+without it through the proxy's own code (`addon/matrix`). **kept**: sent in the standard request's form (OpenAI
+Chat), unchanged; **mapped**: sent in the provider's own terms; **emulated**: done with an instruction in the
+prompt; **dropped**: left out and named in `x-ai-proxy-dropped` (as the row says) and the record's
+`meta.dropped`; **partly**: sent, with a part of it dropped and named; **refused**: a 400 naming the field,
+nothing sent; **native**: the client speaks the provider's own API, passed through untouched; **—**: the
+client's API has no such field. With `on_unsupported: refuse` every *dropped* and *partly* cell becomes a 400
+naming the fields. Bedrock is probed with a Claude model, Llama with `llama2_format: ollama`."""
 
 
 def _names(names: tuple[str, ...]) -> str:

@@ -16,6 +16,8 @@ translations of the same fields:
   on assistant blocks -> dropped and reported;
 - `tools` -> function tools (`input_schema` -> parameters); server tools (a `type` such as `web_search_20250305`)
   -> 400, no provider here runs Anthropic's server tools;
+- `output_config.format` (structured outputs, a JSON schema) -> `response_format` json_schema; the rest of
+  `output_config` -> dropped and reported;
 - `tool_choice` auto/any/tool/none -> auto/required/{function}/none; `disable_parallel_tool_use` ->
   `parallel_tool_calls: false`; `stop_sequences` -> `stop`; `metadata.user_id` -> `user`;
 - `thinking` enabled with `budget_tokens` -> `reasoning_effort` (low up to 4,096 tokens, medium up to 16,384,
@@ -45,7 +47,7 @@ _KNOWN = frozenset(
     {
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences", "temperature",
         "top_p", "top_k", "metadata", "stream", "thinking", "service_tier", "container", "mcp_servers",
-        "context_management",
+        "context_management", "output_config",
     }
 )  # fmt: skip
 
@@ -92,6 +94,7 @@ class _Decoder:
                 out["stream"] = True
                 out["stream_options"] = {"include_usage": True}  # Anthropic streams always end with usage
         self.thinking(body.get("thinking"), out)
+        self.output(body.get("output_config"), out)
         metadata = body.get("metadata")
         if metadata is not None:
             user = _dict(metadata, "metadata").get("user_id")
@@ -290,6 +293,23 @@ class _Decoder:
             function["description"] = _str(tool["description"], f"{param}.description")
         function["parameters"] = _dict(tool.get("input_schema"), f"{param}.input_schema")
         return self.cached({"type": "function", "function": function}, tool, param)
+
+    def output(self, config: Any, out: dict[str, Any]) -> None:
+        """Structured outputs (`output_config.format`, a JSON schema) as response_format json_schema; the rest of
+        output_config has no standard place: dropped and reported."""
+        if config is None:
+            return
+        config = _dict(config, "output_config")
+        fmt = config.get("format")
+        if fmt is not None:
+            fmt = _dict(fmt, "output_config.format")
+            if fmt.get("type") != "json_schema":
+                _fail("output_config.format.type", "must be 'json_schema'")
+            schema = _dict(fmt.get("schema"), "output_config.format.schema")
+            out["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+        for key, value in config.items():
+            if key != "format" and value is not None:
+                self.drop(f"output_config.{key}")
 
     def thinking(self, thinking: Any, out: dict[str, Any]) -> None:
         if thinking is None:
