@@ -73,7 +73,7 @@ CLIENT_LABELS = {
     "responses": "OpenAI Responses clients",
     "gemini": "Gemini generateContent clients",
 }
-KINDS = ("kept", "mapped", "emulated", "partly", "dropped", "refused", "ignored", "native", "n/a")
+KINDS = ("kept", "mapped", "emulated", "partly", "dropped", "refused", "ignored", "lost", "none", "native", "n/a")
 
 
 @dataclass(frozen=True)
@@ -205,12 +205,4 @@ def _emulated(before: Any, after: Any, client: dict[str, Any]) -> bool:
     return False
 
 
-def matrix(features: list[Feature], clients: list[str] | None = None) -> dict[str, dict[str, dict[str, Cell]]]:
-    """client format -> feature key -> provider -> cell."""
-    out: dict[str, dict[str, dict[str, Cell]]] = {}
-    for client in clients or list(CLIENTS):
-        out[client] = {f.key: {c.provider: classify(f, client, c) for c in COLUMNS} for f in features}
-    return out
-
-
-__all__ = ["CLIENTS", "COLUMNS", "KINDS", "Cell", "classify", "matrix", "translate"]
+__all__ = ["CLIENTS", "COLUMNS", "KINDS", "Cell", "classify", "translate"]
