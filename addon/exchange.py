@@ -11,7 +11,14 @@ from typing import Any
 
 from . import jsonutil, loss, openai_format
 from .errors import ProxyError, bad_request
-from .extensions import CACHE_CONTROL, without_bookkeeping, without_cache_control, without_thinking_blocks
+from .extensions import (
+    CACHE_CONTROL,
+    unsent_fields,
+    without_bookkeeping,
+    without_cache_control,
+    without_names_and_details,
+    without_thinking_blocks,
+)
 from .formats import OPENAI, ClientFormat, standard_route_type
 from .openai_format import THINKING_BLOCKS
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
@@ -145,6 +152,7 @@ def _without_unmapped_extensions(
                 dropped.append(CACHE_CONTROL)
     if THINKING_BLOCKS not in provider.optional_fields:
         body = without_thinking_blocks(body, dropped)
+    body = without_names_and_details(body, provider.optional_fields, dropped, names)
     return without_bookkeeping(body, provider.optional_fields, dropped, names)
 
 
@@ -220,6 +228,8 @@ def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
     client format's decoding, the core, the provider's builder) had to drop something."""
     provider = provider_for(rule)
     up = _with_defaults(provider.build_request(call), call)
+    if call.route_type != openai_format.EMBEDDINGS:
+        loss.add(call.dropped, unsent_fields(call.body, up.body))
     loss.enforce(rule.spec.on_unsupported, call.dropped, provider.name)
     return up
 

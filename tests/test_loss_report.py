@@ -95,6 +95,16 @@ def test_the_loss_report_names_a_field_in_the_clients_own_terms() -> None:
     assert t.upstream is None or t.dropped == []  # native: passed through
 
 
+@pytest.mark.parametrize(("provider", "forwarded"), [("anthropic", False), ("gemini", False), ("cohere", False),
+                                                     ("openai", True), ("mistral", True)])  # fmt: skip
+def test_a_field_the_proxy_does_not_know_is_reported_where_the_provider_does_not_forward_it(
+    provider: str, forwarded: bool
+) -> None:
+    t = through("openai", provider, {**OPENAI_BODY, "x_vendor_option": 1})
+    assert ("x_vendor_option" in sent(t)) is forwarded
+    assert t.dropped == ([] if forwarded else ["x_vendor_option"])
+
+
 # ---- safe and bounded ----------------------------------------------------------------------------------------
 
 

@@ -146,7 +146,6 @@ def test_several_candidates_are_refused_by_the_gemini_client_format_everywhere_e
 
 
 def test_a_cell_that_would_be_lost_silently_is_called_so() -> None:
-    """The classifier's own check: a feature whose field no translation reads (a message's `name` on Gemini)."""
-    named = features.Feature("name", "name", {"openai": features.Pair(lambda b: b["messages"][-1].update(name="x"))})
-    assert probe.classify(named, "openai", COLUMN["gemini"]).kind == "ignored"
-    assert probe.classify(named, "openai", COLUMN["openai"]).kind == "kept"
+    """The classifier's own check: a feature that changes neither the provider's request nor the loss report."""
+    nothing = features.Feature("x", "x", {"openai": features.Pair(lambda body: None)})
+    assert probe.classify(nothing, "openai", COLUMN["anthropic"]).kind == "ignored"

@@ -29,7 +29,8 @@ _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions",
 
 class OpenAI(Provider):
     name = "openai"
-    optional_fields = frozenset({"reasoning_effort", "parallel_tool_calls", *BOOKKEEPING})  # the account fields too
+    # The account fields, participant names and image detail too.
+    optional_fields = frozenset({"reasoning_effort", "parallel_tool_calls", "name", "image_detail", *BOOKKEEPING})
     api_base = "https://api.openai.com"
     price_id = "openai"
     supports_streaming = True  # the stream is already in the client's format: passed through as it arrives

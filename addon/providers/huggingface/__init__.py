@@ -64,7 +64,8 @@ class HuggingFaceOptions(OptionsModel):
 class HuggingFace(Provider):
     option_fields = {"huggingface": (HuggingFaceOptions | None, None)}
     name = "huggingface"
-    optional_fields = frozenset(BOOKKEEPING)  # its OpenAI-compatible routes take the account fields as they are
+    # Its OpenAI-compatible routes take the account fields, participant names and image detail as they are.
+    optional_fields = frozenset({"name", "image_detail", *BOOKKEEPING})
     api_base = "https://router.huggingface.co"
     native_format = "huggingface"
     supports_streaming = True
