@@ -86,7 +86,8 @@ def call_for(
     model = resolve_model(rule, ctx, body)
     provider = provider_for(rule)
     names = getattr(client_format, "hint_names", HINT_FIELDS)
-    body = _without_unmapped_extensions(body, provider, dropped, names)
+    if client_format is not OPENAI or not provider.forwards_body:
+        body = _without_unmapped_extensions(body, provider, dropped, names)
     if client_format is not OPENAI:
         body = _without_unmapped_hints(body, provider, dropped, names)
     if model is None and provider.requires_model(options):
@@ -144,16 +145,17 @@ def _without_unmapped_extensions(
 ) -> dict[str, Any]:
     """The body without the extensions and account-side fields the provider does not take, whatever the client
     format (they never change what the answer means: dropped and reported rather than refused)."""
-    if CACHE_CONTROL not in provider.optional_fields:
+    taken = provider.optional_fields
+    if CACHE_CONTROL not in taken:
         uncached = without_cache_control(body)
         if uncached is not None:
             body = uncached
             if CACHE_CONTROL not in dropped:
                 dropped.append(CACHE_CONTROL)
-    if THINKING_BLOCKS not in provider.optional_fields:
+    if THINKING_BLOCKS not in taken:
         body = without_thinking_blocks(body, dropped)
-    body = without_names_and_details(body, provider.optional_fields, dropped, names)
-    return without_bookkeeping(body, provider.optional_fields, dropped, names)
+    body = without_names_and_details(body, taken, dropped, names)
+    return without_bookkeeping(body, taken, dropped, names)
 
 
 def _without_unmapped_hints(

@@ -97,10 +97,10 @@ def test_a_thinking_budget_reaches_gemini_as_its_thinking_config() -> None:
     assert config["thinkingConfig"]["thinkingBudget"] == 8000
 
 
-def test_an_effort_is_refused_by_gemini_for_openai_clients() -> None:
-    assert cell("reasoning", "openai", "gemini") == "refused"
-    refused = translated("reasoning", "openai", "gemini").refused
-    assert refused is not None and refused.status == 400 and refused.param == "reasoning_effort"
+def test_log_probabilities_are_refused_by_anthropic_for_openai_clients() -> None:
+    assert cell("logprobs", "openai", "anthropic") == "refused"
+    refused = translated("logprobs", "openai", "anthropic").refused
+    assert refused is not None and refused.status == 400 and refused.param == "logprobs"
 
 
 def test_json_mode_is_an_instruction_on_anthropic() -> None:

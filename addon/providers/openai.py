@@ -31,6 +31,7 @@ class OpenAI(Provider):
     name = "openai"
     # The account fields, participant names and image detail too.
     optional_fields = frozenset({"reasoning_effort", "parallel_tool_calls", "name", "image_detail", *BOOKKEEPING})
+    forwards_body = True  # an OpenAI client's extensions (cache_control, thinking_blocks) reach it as sent
     api_base = "https://api.openai.com"
     price_id = "openai"
     supports_streaming = True  # the stream is already in the client's format: passed through as it arrives
