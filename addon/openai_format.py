@@ -46,6 +46,7 @@ OPENAI_ONLY = {
     "frequency_penalty": 0,
     "audio": None,
     "prediction": None,
+    "web_search_options": None,  # a search the provider would not run
 }
 
 # The image media types the vision providers take, by the labels clients use for them (`image/jpg` is common:

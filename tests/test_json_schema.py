@@ -149,8 +149,10 @@ def test_a_strict_answer_that_breaks_the_original_schema_is_a_502_naming_the_pat
     with pytest.raises(ProxyError) as e:
         check("anthropic", body, answer(json.dumps({**good, "tags": ["x"]})))
     assert e.value.status == 502 and e.value.code == "strict_schema_violation"
-    assert "anthropic" in e.value.message and "$.tags" in e.value.message and "choices[0].message.content" in (
-        e.value.message
+    assert (
+        "anthropic" in e.value.message
+        and "$.tags" in e.value.message
+        and "choices[0].message.content" in (e.value.message)
     )
     with pytest.raises(ProxyError) as e:
         check("gemini", request(pydantic_schema()), answer('{"items": [], "note": null, "ratio": 0.5}'))

@@ -21,6 +21,14 @@ _MODELS_PATH = re.compile(r"/models(?:/([^/]+))?$")
 
 class AnthropicFormat:
     name = "anthropic"
+    # The loss report names a standard field the provider lacks by the Anthropic field it came from.
+    hint_names = {
+        "reasoning_effort": "thinking",
+        "thinking": "thinking",
+        "top_k": "top_k",
+        "parallel_tool_calls": "disable_parallel_tool_use",
+        "user": "metadata.user_id",
+    }
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return request.decode(body, dropped)

@@ -16,6 +16,8 @@ translations of the same fields:
   on assistant blocks -> dropped and reported;
 - `tools` -> function tools (`input_schema` -> parameters); server tools (a `type` such as `web_search_20250305`)
   -> 400, no provider here runs Anthropic's server tools;
+- `output_config.format` (structured outputs, a JSON schema) -> `response_format` json_schema; the rest of
+  `output_config` -> dropped and reported;
 - `tool_choice` auto/any/tool/none -> auto/required/{function}/none; `disable_parallel_tool_use` ->
   `parallel_tool_calls: false`; `stop_sequences` -> `stop`; `metadata.user_id` -> `user`;
 - `thinking` enabled with `budget_tokens` -> `reasoning_effort` (low up to 4,096 tokens, medium up to 16,384,

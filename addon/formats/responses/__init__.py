@@ -25,6 +25,7 @@ class ResponsesFormat:
         "reasoning_effort": "reasoning.effort",
         "top_k": "top_k",
         "parallel_tool_calls": "parallel_tool_calls",
+        "image_detail": "input_image.detail",
     }
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:

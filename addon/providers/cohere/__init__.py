@@ -78,7 +78,7 @@ class Cohere(Provider):
         "cohere": (CohereOptions | None, None),
     }
     name = "cohere"
-    optional_fields = frozenset({"top_k"})
+    optional_fields = frozenset({"top_k", "image_detail"})  # image_detail: v2 image_url.detail
     api_base = "https://api.cohere.com"
     price_id = "cohere"
     native_format = "cohere"
