@@ -133,7 +133,10 @@ def test_structured_outputs_are_a_json_schema_response_format() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     config = {"format": {"type": "json_schema", "schema": schema}, "effort": "high"}
     std, dropped = decode({"messages": [{"role": "user", "content": "n?"}], "output_config": config})
-    assert std["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    assert std["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
     assert dropped == ["output_config.effort"]
     with pytest.raises(ProxyError) as e:
         decode({"messages": [{"role": "user", "content": "n?"}], "output_config": {"format": {"type": "text"}}})
