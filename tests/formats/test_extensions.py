@@ -56,7 +56,7 @@ def test_a_thinking_budget_goes_where_the_provider_takes_it() -> None:
     openai = call_for("openai", ask, model="gpt-x")
     assert openai.body["reasoning_effort"] == "low" and "thinking" not in openai.body and openai.dropped == []
     gemini = call_for("gemini", ask, model="gemini-x")
-    assert "reasoning_effort" not in gemini.body and gemini.dropped == []
+    assert gemini.dropped == []  # Gemini takes both; the exact budget wins (addon/reasoning.py)
     config = REGISTRY["gemini"].build_request(gemini).body["generationConfig"]  # type: ignore[index]
     assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 3000}
     mistral = call_for("mistral", ask, model="mistral-x")
