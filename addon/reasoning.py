@@ -63,6 +63,7 @@ def requested_budget(body: dict[str, Any]) -> tuple[bool, int | None]:
 
 # ---- Claude (Anthropic Messages, Bedrock Converse) ------------------------------------------------------------
 
+CLAUDE_DEFAULT_MAX_TOKENS = 4096  # the answer's room when a request names no max_tokens (within every Claude's limit)
 CLAUDE_MIN_BUDGET = 1024  # "Must be >=1024 and less than max_tokens" (ThinkingConfigEnabledParam)
 # The output limit of the smallest thinking Claude (Opus 4 and 4.1: 32,000 tokens): max_tokens is never raised
 # beyond it, so the raise cannot itself be refused.
@@ -70,6 +71,22 @@ CLAUDE_RAISED_MAX_TOKENS = 32000
 # Claude models without extended thinking (thinking arrived with Claude 3.7 Sonnet): their names start so.
 _CLAUDE_WITHOUT_THINKING = ("claude-2", "claude-instant", "claude-3-opus", "claude-3-sonnet", "claude-3-haiku",
                             "claude-3-5-")  # fmt: skip
+
+
+CLAUDE_MIN_TOP_P = 0.95  # with thinking, Claude takes a top_p from 0.95 to 1 only
+
+
+def claude_refused_sampling(temperature: Any, top_k: Any, top_p: Any) -> list[str]:
+    """The sampling fields Claude refuses next to thinking (a temperature other than 1, any top_k, a top_p under
+    0.95), by their OpenAI names: the provider drops and reports them rather than get a 400."""
+    refused = []
+    if temperature is not None and temperature != 1:
+        refused.append("temperature")
+    if top_k is not None:
+        refused.append("top_k")
+    if isinstance(top_p, int | float) and top_p < CLAUDE_MIN_TOP_P:
+        refused.append("top_p")
+    return refused
 
 
 def claude_thinks(model: str | None) -> bool:

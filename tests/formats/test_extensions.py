@@ -52,7 +52,9 @@ def test_a_thinking_budget_goes_where_the_provider_takes_it() -> None:
     ask = {**ANTHROPIC_ASK, "thinking": {"type": "enabled", "budget_tokens": 3000}}
     bedrock = call_for("bedrock", ask)
     assert bedrock.body["thinking"] == {"type": "enabled", "budget_tokens": 3000}
-    assert "reasoning_effort" not in bedrock.body and bedrock.dropped == []
+    converse = REGISTRY["bedrock"].build_request(bedrock).body or {}
+    assert converse["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 3000}
+    assert converse["inferenceConfig"]["maxTokens"] == 3050 and bedrock.dropped == []  # raised above the budget
     openai = call_for("openai", ask, model="gpt-x")
     assert openai.body["reasoning_effort"] == "low" and "thinking" not in openai.body and openai.dropped == []
     gemini = call_for("gemini", ask, model="gemini-x")

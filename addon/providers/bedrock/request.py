@@ -30,6 +30,7 @@ MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are cla
 # OpenAI fields Converse has no equivalent for: refused unless neutral, so a client never silently gets
 # different behaviour than it asked for.
 _UNSUPPORTED = {**OPENAI_ONLY, "functions": None, "function_call": None}
+del _UNSUPPORTED["reasoning_effort"]  # Claude's thinking budget (reasoning.py); other models: dropped, reported
 _UNSUPPORTED_COMPLETIONS = {"echo": False, "best_of": 1, "suffix": None}
 
 _METADATA_VALUE = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}$")
@@ -82,11 +83,10 @@ def converse_body(call: Call) -> dict[str, Any]:
         else:
             out["additionalModelRequestFields"] = {"top_k": body["top_k"]}
 
-    thinking(call, out)
-
     tool_config = _tool_config(body, has_tool_blocks)
     if tool_config:
         out["toolConfig"] = tool_config
+    thinking(call, out)
     output_config = _output_config(body.get("response_format"))
     if output_config:
         out["outputConfig"] = output_config
