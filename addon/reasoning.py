@@ -184,3 +184,70 @@ def _gemini_range(name: str) -> tuple[int, int, bool]:
         if f"-{family}" in name:
             return _GEMINI_BUDGETS[family]
     return _GEMINI_BUDGETS["flash"]  # other names: the widest range that can turn thinking off
+
+
+# ---- Cohere, Mistral, Ollama --------------------------------------------------------------------------------------
+
+
+def without_control(body: dict[str, Any]) -> list[str]:
+    """What to report for a provider or model with no reasoning control: `thinking` when the request asks for
+    thinking (`none` asks for what such a model does anyway)."""
+    return ["thinking"] if requested_budget(body)[0] else []
+
+
+def cohere_thinking(model: str | None, body: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """Cohere v2's `thinking` ({"type": "enabled", "token_budget": n} or {"type": "disabled"}) for its reasoning
+    models (command-a-reasoning: reasoning is on by default, `none` turns it off); other models report a request
+    for thinking."""
+    if "reasoning" not in (model or ""):
+        return None, without_control(body)
+    wanted, budget = requested_budget(body)
+    if not wanted:
+        return ({"type": "disabled"}, []) if body.get("reasoning_effort") == "none" else (None, [])
+    return ({"type": "enabled", "token_budget": budget} if budget else {"type": "enabled"}), []
+
+
+# Mistral's adjustable reasoning (reasoning_effort "none" or "high"): Mistral Small 4 (mistral-small-latest,
+# -2603), Mistral Medium 3.5, Mistral Large 4. Magistral models always reason (no control).
+_MISTRAL_ADJUSTABLE = ("mistral-small-latest", "mistral-small-26", "mistral-small-4", "mistral-medium-3-5",
+                       "mistral-medium-3.5", "mistral-large-4")  # fmt: skip
+
+
+def mistral_effort(model: str | None, body: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """Mistral's reasoning_effort for a standard request: `high` for any thinking asked (`none` for none or a
+    minimal effort) on the adjustable models; nothing on Magistral, which always reasons (`none` reported); other
+    models report a request for thinking."""
+    name = (model or "").rsplit("/", 1)[-1]
+    wanted = requested_budget(body)[0]
+    effort = body.get("reasoning_effort")
+    if name.startswith(_MISTRAL_ADJUSTABLE):
+        if not wanted:
+            return ("none", []) if effort == "none" else (None, [])
+        return ("none" if effort == "minimal" else "high"), []
+    if name.startswith("magistral"):
+        return None, ["reasoning_effort"] if effort == "none" else []
+    return None, without_control(body)
+
+
+# Ollama models that think (`think` in /api/chat): their names start so. gpt-oss takes a level, the others a boolean.
+_OLLAMA_THINKING = ("qwen3", "deepseek-r1", "deepseek-v3.1", "gpt-oss", "magistral", "qwq", "phi4-reasoning",
+                    "cogito")  # fmt: skip
+_OLLAMA_LEVELS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+
+
+def ollama_think(model: str | None, body: dict[str, Any]) -> tuple[bool | str | None, list[str]]:
+    """Ollama's `think` for a standard request: a level for gpt-oss (from the effort, or the budget's effort),
+    true for the other thinking models, false for `none`; a model not known to think reports a request for
+    thinking (Ollama refuses `think` for it)."""
+    name = (model or "").rsplit("/", 1)[-1]
+    if not name.startswith(_OLLAMA_THINKING):
+        return None, without_control(body)
+    wanted, budget = requested_budget(body)
+    if not wanted:
+        return (False, []) if body.get("reasoning_effort") == "none" else (None, [])
+    if not name.startswith("gpt-oss"):
+        return True, []
+    thinking = body.get("thinking")
+    exact = isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int)
+    effort = body.get("reasoning_effort")
+    return _OLLAMA_LEVELS.get(effort_for_budget(budget) if exact else effort, "medium"), []

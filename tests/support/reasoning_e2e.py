@@ -13,7 +13,7 @@ import openai
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
-from tests.support.fakes import FakeUpstream, Recorded
+from tests.support.fakes import FakeUpstream, Recorded, Reply
 from tests.support.format_e2e import PROVIDER_KEY
 from tests.support.mitmdump import Mitmdump, running
 from tests.support.rules import rule_spec, rules_text
@@ -72,6 +72,19 @@ class ReasoningEnv:
             for choice in chunk.choices:
                 reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
         return state.get_final_completion().choices[0].message, reasoning, usage, dict(raw.headers)
+
+    def reasoning_reaches_the_client(
+        self, provider: str, stream: bool, reply: Reply, model: str, effort: str, answer: str, thought: str
+    ) -> dict[str, Any]:
+        """Queue the provider's native `reply`, ask `model` with `effort` (plain or streamed): the client gets the
+        `answer` and the `thought` as reasoning_content, nothing is reported dropped; the request the fake saw."""
+        self.fakes[provider].queue(reply)
+        message, reasoning, _, headers = self.ask(
+            provider, stream, model=model, messages=[{"role": "user", "content": "Hi"}], reasoning_effort=effort
+        )
+        assert (message.content, reasoning) == (answer, thought)
+        assert "x-ai-proxy-dropped" not in headers
+        return self.seen(provider).json
 
 
 @pytest.fixture(scope="module")

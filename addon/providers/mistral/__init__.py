@@ -55,6 +55,7 @@ __all__ = [
 class Mistral(Provider):
     option_fields = {"mistral_format": (Literal["openai", "ollama"] | None, None)}
     name = "mistral"
+    optional_fields = frozenset({"reasoning_effort", "thinking"})  # request.py / _ollama: per model
     supports_streaming = True
     api_base = "https://api.mistral.ai"
     price_id = "mistral"
