@@ -352,9 +352,9 @@ def test_structured_output() -> None:
 def test_a_provider_without_the_control_drops_the_hint_by_its_gemini_name() -> None:
     body = {"contents": [USER], "generationConfig": {"thinkingConfig": {"thinkingBudget": 8000}, "topK": 3}}
     data = json.dumps(body).encode()
-    path = "/v1beta/models/mistral-fake:streamGenerateContent?alt=sse"
+    path = "/v1beta/models/tgi:streamGenerateContent?alt=sse"
     request = ClientRequest({}, {}, "application/json", data, path)
-    call = prepare_call(make_rule("mistral", "mistral-fake"), {}, request, GEMINI)
+    call = prepare_call(make_rule("huggingface", "tgi"), {}, request, GEMINI)  # no reasoning control
     assert "reasoning_effort" not in call.body and "top_k" not in call.body and call.stream
     assert call.dropped == ["generationConfig.thinkingConfig", "generationConfig.topK"]
     assert call.writer == GEMINI.writer  # alt=sse: Server-Sent Events

@@ -6,14 +6,19 @@ openai SDK through mitmdump to the fake Bedrock, plain and streamed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from addon.exchange import build_upstream
+from addon.formats import ANTHROPIC
+from addon.providers import REGISTRY, Call
+from addon.spec import ModelOptions
+from addon.stream_bridge import client_translator
 from tests.providers.bedrock.test_provider_bedrock import make_call, make_rule
-from tests.support.bedrock import BedrockReply, FakeBedrock, bedrock_behind_proxy, converse_answer
+from tests.support.bedrock import BedrockReply, FakeBedrock, bedrock_behind_proxy, converse_answer, event
 from tests.support.mitmdump import Mitmdump
 from tests.support.pipeline import USER
 from tests.support.rules import rule_spec, rules_text
@@ -118,3 +123,26 @@ def test_e2e_reasoning_effort_on_bedrock_claude(bedrock_env: tuple[Mitmdump, Fak
     assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 16384}}
     assert sent["inferenceConfig"]["maxTokens"] == 16384 + 4096
     assert "x-ai-proxy-dropped" not in raw.headers
+
+
+def test_streamed_redacted_reasoning_reaches_an_anthropic_client() -> None:
+    """ConverseStream's redactedContent delta becomes a redacted_thinking block (it was dropped), at every split."""
+    frames = [
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"redactedContent": "b64"}}}),
+        event("contentBlockStop", {"contentBlockIndex": 0}),
+        event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "2"}}),
+        event("contentBlockStop", {"contentBlockIndex": 1}),
+        event("messageStop", {"stopReason": "end_turn"}),
+        event("metadata", {"usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8}}),
+    ]
+    raw = b"".join(frames)
+    c = Call(
+        "llm/v1/chat", {"messages": USER, "stream": True}, CLAUDE, ModelOptions(), stream=True, writer=ANTHROPIC.writer
+    )
+    for cut in range(0, len(raw), 5):
+        translator = client_translator(REGISTRY["bedrock"], c, False, True)
+        out = translator.feed(raw[:cut]) + translator.feed(raw[cut:]) + translator.finish()
+        events = [json.loads(line[6:]) for line in out.decode().splitlines() if line.startswith("data: ")]
+        starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+        assert starts == [{"type": "redacted_thinking", "data": "b64"}, {"type": "text", "text": ""}], cut
