@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import bad_request
+
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 # Each effort's budget: the top of its band in effort_for_budget (so low/medium/high come back as themselves),
 # minimal Claude's least budget, high below the 32,000 output tokens of the smallest thinking Claude (Opus 4).
@@ -43,8 +45,8 @@ def budget_for_effort(effort: Any) -> int | None:
 def requested_budget(body: dict[str, Any]) -> tuple[bool, int | None]:
     """(thinking asked for, its budget) of a standard request: the extension `thinking` (`{"type": "enabled",
     "budget_tokens": n}`, exact) wins over `reasoning_effort` (through the table); a thinking request without a
-    budget (`{"type": "adaptive"}`, an effort the table does not know) is (True, None); `none`, `disabled` or
-    nothing asked is (False, None)."""
+    budget (`{"type": "adaptive"}`) is (True, None); `none`, `disabled` or nothing asked is (False, None). An effort
+    the table does not know is a 400 naming reasoning_effort."""
     thinking = body.get("thinking")
     if isinstance(thinking, dict):
         kind = thinking.get("type")
@@ -58,6 +60,8 @@ def requested_budget(body: dict[str, Any]) -> tuple[bool, int | None]:
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
         return False, None
+    if effort not in BUDGETS:  # what OpenAI itself refuses, rather than a guess
+        raise bad_request(f"reasoning_effort must be one of {', '.join(EFFORTS)}", param="reasoning_effort")
     return True, budget_for_effort(effort)
 
 
