@@ -8,7 +8,8 @@ OpenAPI 3.0 subset with upper-case types) as JSON Schema.
 - `generationConfig`: temperature, topP, topK, maxOutputTokens, stopSequences, seed, presence/frequency
   penalties as their OpenAI namesakes; candidateCount above 1 -> 400; `responseMimeType: application/json` with
   `responseSchema`/`responseJsonSchema` -> response_format json_schema (without a schema: json_object);
-  `thinkingConfig` -> reasoning_effort (a budget as for Anthropic's thinking, a level by name; budget 0: none).
+  `thinkingConfig` -> reasoning_effort (a budget as for Anthropic's thinking, a level by name; budget 0: none),
+  and a positive budget as the extension `thinking` too (exact where the provider takes a budget).
 """
 
 from __future__ import annotations
@@ -241,3 +242,5 @@ def thinking(config: Any, out: dict[str, Any]) -> None:
         fail(f"{where}.thinkingBudget", "must be an integer of at least -1")
     if budget != 0:  # 0: thinking off, which the standard request says by leaving the effort out
         out["reasoning_effort"] = effort_for_budget(None if budget == -1 else budget)
+    if budget > 0:  # the exact budget too (the extension `thinking`), for providers that take a budget
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}

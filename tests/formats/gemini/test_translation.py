@@ -333,6 +333,9 @@ def test_function_calling_config(config: dict[str, Any], choice: Any, names: lis
 def test_thinking_config_is_a_reasoning_effort(thinking: dict[str, Any], effort: str | None) -> None:
     std, _ = decode({"generationConfig": {"thinkingConfig": thinking}})
     assert std.get("reasoning_effort") == effort
+    budget = thinking.get("thinkingBudget")  # a positive budget also travels exact, as the extension `thinking`
+    exact = {"type": "enabled", "budget_tokens": budget} if budget and budget > 0 else None
+    assert std.get("thinking") == exact
 
 
 def test_structured_output() -> None:
