@@ -30,7 +30,6 @@ MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are cla
 # OpenAI fields Converse has no equivalent for: refused unless neutral, so a client never silently gets
 # different behaviour than it asked for.
 _UNSUPPORTED = {**OPENAI_ONLY, "functions": None, "function_call": None}
-del _UNSUPPORTED["reasoning_effort"]  # Claude's thinking budget (reasoning.py); other models: dropped, reported
 _UNSUPPORTED_COMPLETIONS = {"echo": False, "best_of": 1, "suffix": None}
 
 _METADATA_VALUE = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,.-]{0,256}$")
