@@ -206,8 +206,14 @@ def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:
     return {**body, **overrides} if overrides else body
 
 
-def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
-    return _with_defaults(provider_for(rule).build_request(call), call)
+def build_upstream(rule: Rule, call: Call, client_format: ClientFormat = OPENAI) -> UpstreamRequest:
+    """The provider's request for `call`; what the provider reported dropped of the standard hints (a model
+    without a reasoning control: `thinking`) is named in the client's terms, as the core's own drops are."""
+    up = _with_defaults(provider_for(rule).build_request(call), call)
+    if client_format is not OPENAI and any(name in HINT_FIELDS for name in call.dropped):
+        names = getattr(client_format, "hint_names", HINT_FIELDS)
+        call.dropped[:] = dict.fromkeys(names.get(n, n) if n in HINT_FIELDS else n for n in call.dropped)
+    return up
 
 
 def count_upstream(rule: Rule, call: Call) -> UpstreamRequest | None:

@@ -203,3 +203,27 @@ def test_every_client_formats_writer_takes_a_reasoning_signature() -> None:
         out = b"".join(translator.feed(f) for f in frames) + translator.finish()
         assert translator.result.error is None and translator.result.completed, fmt
         assert b"hmm" in out
+
+
+def test_what_a_provider_reports_dropped_is_named_in_the_clients_terms() -> None:
+    """A model without a reasoning control reports `thinking` (a standard name): a Gemini client reads it as the
+    field it sent, generationConfig.thinkingConfig (OpenAI clients read the standard names)."""
+    from addon.exchange import build_upstream
+    from addon.formats import GEMINI
+
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 8000}},
+    }
+    raw = json.dumps(body).encode()
+    spec = {
+        "name": "r",
+        "match": {"host": "x.internal"},
+        "llm_format": "gemini",
+        "model": {"provider": "mistral", "name": "mistral-large-2411"},
+    }
+    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
+    path = "/v1beta/models/mistral-large-2411:generateContent"
+    call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", raw, path), GEMINI)
+    sent = build_upstream(rule, call, GEMINI).body or {}
+    assert "reasoning_effort" not in sent and call.dropped == ["generationConfig.thinkingConfig"]
