@@ -123,9 +123,10 @@ def claude_budget(budget: int | None, max_tokens: int) -> tuple[int, int]:
 _GEMINI_BUDGETS = {"pro": (128, 32768, False), "flash-lite": (512, 24576, True), "flash": (1, 24576, True)}
 # Gemini 3's thinkingLevel per effort: Pro takes low and high, the Flash models minimal, low, medium and high; none
 # is the least level (Gemini 3 cannot turn thinking off), reported.
-_GEMINI_LEVELS = {"none": "minimal", "minimal": "minimal", "low": "low", "medium": "medium", "high": "high",
-                  "xhigh": "high"}  # fmt: skip
-_GEMINI_PRO_LEVELS = {"minimal": "low", "medium": "high"}
+# Sent upper-case, as the google-genai SDK sends its ThinkingLevel enum.
+_GEMINI_LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH",
+                  "xhigh": "HIGH"}  # fmt: skip
+_GEMINI_PRO_LEVELS = {"MINIMAL": "LOW", "MEDIUM": "HIGH"}
 
 
 def _gemini_generation(model: str | None) -> tuple[int, int]:
@@ -163,7 +164,7 @@ def gemini_thinking(model: str | None, body: dict[str, Any]) -> tuple[dict[str, 
         if effort != "none":
             return None, []
         if major >= 3:
-            level = "low" if "-pro" in name else "minimal"
+            level = "LOW" if "-pro" in name else "MINIMAL"
             return {"thinkingLevel": level}, ["reasoning_effort"]
         low, _, can_stop = _gemini_range(name)
         return ({"thinkingBudget": 0}, []) if can_stop else ({"thinkingBudget": low}, ["reasoning_effort"])

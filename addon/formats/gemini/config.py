@@ -25,7 +25,7 @@ _TYPES = {t.upper(): t for t in ("string", "number", "integer", "boolean", "arra
 _INT64 = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
 _MAX_DEPTH = 40
 _DECLARATION_READ = frozenset({"name", "description", "parameters", "parametersJsonSchema"})
-_LEVELS = {"MINIMAL": "low", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
+_LEVELS = {"MINIMAL": "low", "LOW": "low", "MEDIUM": "medium", "HIGH": "high", "XHIGH": "high"}
 _GENERATION = {
     "temperature": ("temperature", 2.0),
     "topP": ("top_p", 1.0),
@@ -232,7 +232,7 @@ def thinking(config: Any, out: dict[str, Any]) -> None:
         if name not in _LEVELS:
             if name == "THINKING_LEVEL_UNSPECIFIED":
                 return
-            fail(f"{where}.thinkingLevel", "must be MINIMAL, LOW, MEDIUM or HIGH")
+            fail(f"{where}.thinkingLevel", "must be MINIMAL, LOW, MEDIUM, HIGH or XHIGH")
         out["reasoning_effort"] = _LEVELS[name]
         return
     budget = config.get("thinkingBudget")

@@ -327,6 +327,7 @@ def test_function_calling_config(config: dict[str, Any], choice: Any, names: lis
         ({"thinkingBudget": 20000}, "high"),
         ({"thinkingLevel": "HIGH"}, "high"),
         ({"thinkingLevel": "MINIMAL"}, "low"),
+        ({"thinkingLevel": "xhigh"}, "high"),  # the SDK's newest level, case-insensitive as its enum
         ({"includeThoughts": True}, None),
     ],
 )

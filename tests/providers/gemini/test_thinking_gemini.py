@@ -41,10 +41,10 @@ def config(model: str, **extra: Any) -> tuple[dict[str, Any] | None, list[str]]:
         ("gemini-2.5-flash", "none", {"thinkingBudget": 0}, []),
         ("gemini-2.5-flash-lite", "minimal", {"includeThoughts": True, "thinkingBudget": 1024}, []),
         ("gemini-2.5-pro", "none", {"thinkingBudget": 128}, ["reasoning_effort"]),  # Pro cannot stop thinking
-        ("gemini-3-flash-preview", "medium", {"includeThoughts": True, "thinkingLevel": "medium"}, []),
-        ("gemini-3-flash-preview", "none", {"thinkingLevel": "minimal"}, ["reasoning_effort"]),
-        ("gemini-3-pro-preview", "minimal", {"includeThoughts": True, "thinkingLevel": "low"}, []),
-        ("gemini-3-pro-preview", "xhigh", {"includeThoughts": True, "thinkingLevel": "high"}, []),
+        ("gemini-3-flash-preview", "medium", {"includeThoughts": True, "thinkingLevel": "MEDIUM"}, []),
+        ("gemini-3-flash-preview", "none", {"thinkingLevel": "MINIMAL"}, ["reasoning_effort"]),
+        ("gemini-3-pro-preview", "minimal", {"includeThoughts": True, "thinkingLevel": "LOW"}, []),
+        ("gemini-3-pro-preview", "xhigh", {"includeThoughts": True, "thinkingLevel": "HIGH"}, []),
         ("gemini-2.0-flash", "high", None, ["thinking"]),  # no thinking on 2.0: dropped and reported
     ],
 )
@@ -59,7 +59,7 @@ def test_the_extension_budget_is_exact_or_a_level() -> None:
         "includeThoughts": True,
         "thinkingBudget": 512,  # Flash-Lite's least budget
     }
-    assert config("gemini-3-flash-preview", **exact)[0] == {"includeThoughts": True, "thinkingLevel": "low"}
+    assert config("gemini-3-flash-preview", **exact)[0] == {"includeThoughts": True, "thinkingLevel": "LOW"}
     assert config("gemini-2.5-pro", thinking={"type": "adaptive"})[0] == {"includeThoughts": True, "thinkingBudget": -1}
     assert config("gemini-3-pro-preview", thinking={"type": "adaptive"})[0] == {"includeThoughts": True}
     assert config("gemini-2.5-flash") == (None, [])
@@ -127,5 +127,5 @@ def test_e2e_reasoning_effort_on_gemini(renv: ReasoningEnv, stream: bool) -> Non
 def test_e2e_gemini_3_takes_a_level_and_reports_none(renv: ReasoningEnv) -> None:
     renv.fakes["gemini"].queue(Reply(json=_answer(0)))
     _, _, _, headers = renv.ask("gemini", False, model="gemini-3-flash-preview", messages=USER, reasoning_effort="none")
-    assert renv.seen("gemini").json["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "minimal"}
+    assert renv.seen("gemini").json["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "MINIMAL"}
     assert headers["x-ai-proxy-dropped"] == "reasoning_effort"
