@@ -100,6 +100,11 @@ class StreamWriter(Protocol):
         which a client must send back with it; formats without a place for it say nothing."""
         ...
 
+    def reasoning_redacted(self, data: str) -> bytes:
+        """A reasoning block the provider redacted (encrypted, Claude's redacted_thinking), which a client must send
+        back unchanged; formats without a place for it say nothing."""
+        ...
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes: ...
 
     def tool_call_arguments(self, index: int, fragment: str) -> bytes: ...
@@ -187,6 +192,9 @@ class ChunkWriter:
 
     def reasoning_signature(self, signature: str) -> bytes:
         return b""  # OpenAI's format has no place for it
+
+    def reasoning_redacted(self, data: str) -> bytes:
+        return b""  # nor for this
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         if self.result.first_token_at is None:

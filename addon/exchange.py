@@ -225,13 +225,18 @@ def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:
     return {**body, **overrides} if overrides else body
 
 
-def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
+def build_upstream(rule: Rule, call: Call, client_format: ClientFormat = OPENAI) -> UpstreamRequest:
     """The provider's request for `call`; a 400 instead when the rule refuses losses and the translation (the
-    client format's decoding, the core, the provider's builder) had to drop something."""
+    client format's decoding, the core, the provider's builder) had to drop something. What the provider reported
+    dropped of the standard hints (a model without a reasoning control: `thinking`) is named in the client's terms,
+    as the core's own drops are."""
     provider = provider_for(rule)
     up = _with_defaults(provider.build_request(call), call)
     if call.route_type != openai_format.EMBEDDINGS:
         loss.add(call.dropped, unsent_fields(call.body, up.body))
+    if client_format is not OPENAI and any(name in HINT_FIELDS for name in call.dropped):
+        names = getattr(client_format, "hint_names", HINT_FIELDS)
+        call.dropped[:] = dict.fromkeys(names.get(n, n) if n in HINT_FIELDS else n for n in call.dropped)
     loss.enforce(rule.spec.on_unsupported, call.dropped, provider.name)
     return up
 

@@ -132,7 +132,7 @@ def translate(rule: Rule, client: str, column: Column, body: dict[str, Any]) -> 
     try:
         out.standard = fmt.decode(rule.spec.route_type, path, jsonutil.loads(raw), [])
         call = prepare_call(rule, {}, request, fmt)
-        up = build_upstream(rule, call)
+        up = build_upstream(rule, call, fmt)
     except ProxyError as e:
         out.refused = e
         return out

@@ -55,7 +55,7 @@ class Translated(Route):
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         ex.client_json = True  # prepare_call parsed the body
         await _credentials(services, ex.provider, call)
-        self._send(flow, ex, call, build_upstream(ex.rule, call), headers)
+        self._send(flow, ex, call, build_upstream(ex.rule, call, fmt), headers)
 
     def _send(self, flow: http.HTTPFlow, ex: Exchange, call: Call, up: UpstreamRequest, headers: Any) -> None:
         """Credentials, signature, and the flow pointed at the upstream."""

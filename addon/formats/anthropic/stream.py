@@ -118,6 +118,12 @@ class AnthropicWriter:
         self._kind = None  # the signature ends its thinking block: reasoning after it opens a new one
         return out
 
+    def reasoning_redacted(self, data: str) -> bytes:
+        """A redacted_thinking block, whole in its start event as Anthropic streams it."""
+        if not data:
+            return b""
+        return self._open("redacted_thinking", {"type": "redacted_thinking", "data": data}) + self._close()
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         result = self.result
         if result.first_token_at is None:

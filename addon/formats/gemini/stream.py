@@ -99,6 +99,9 @@ class GeminiWriter:
     def reasoning_signature(self, signature: str) -> bytes:
         return b""  # another provider's reasoning signature is no Gemini thoughtSignature: nothing to say
 
+    def reasoning_redacted(self, data: str) -> bytes:
+        return b""  # nor its redacted reasoning
+
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         self.result.note_call(call_id, name)
         out = self._flush_calls()  # the calls before this one are complete

@@ -158,6 +158,9 @@ class ResponsesWriter:
     def reasoning_signature(self, signature: str) -> bytes:
         return b""  # a provider's reasoning signature has no place here (encrypted_content is OpenAI's own)
 
+    def reasoning_redacted(self, data: str) -> bytes:
+        return b""  # nor its redacted reasoning
+
     def _delta(self, kind: str, name: str, part_key: str, text: str) -> bytes:
         """A text delta of the open item of `kind` (opened first if another kind, or none, is open)."""
         out = b"" if self._open is not None and self._open.kind == kind else self._open_item(kind)

@@ -16,8 +16,8 @@ from .thinking import unsigned
 from .tools import _tool_choice, _tool_fields, _tools
 
 # OpenAI fields Anthropic has no equivalent for: refused when set to anything but their neutral value, so a
-# client never silently gets different behaviour than it asked for. reasoning_effort is Claude's thinking budget.
-_UNSUPPORTED = {k: v for k, v in OPENAI_ONLY.items() if k != "reasoning_effort"}
+# client never silently gets different behaviour than it asked for.
+_UNSUPPORTED = OPENAI_ONLY
 
 # response_format json_object has no native Anthropic equivalent (structured outputs need a schema, and an object
 # schema must close its properties). The fallback is this system instruction: it composes with tools, streams

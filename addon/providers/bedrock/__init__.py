@@ -112,7 +112,7 @@ class Bedrock(Provider):
     option_fields = {"bedrock": (BedrockOptions | None, None)}
     name = "bedrock"
     # user: requestMetadata
-    optional_fields = frozenset({"top_k", "thinking", "cache_control", "thinking_blocks", "user"})
+    optional_fields = frozenset({"top_k", "thinking", "reasoning_effort", "cache_control", "thinking_blocks", "user"})
     price_id = "aws"
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})

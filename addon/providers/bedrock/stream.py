@@ -133,7 +133,9 @@ class BedrockStream(FramedTranslator):
             return self._role() + self.out.reasoning(reasoning["text"])
         if isinstance(reasoning, dict) and isinstance(reasoning.get("signature"), str):
             return self._role() + self.out.reasoning_signature(reasoning["signature"])
-        return b""  # redacted reasoning, citations: nothing the writers show
+        if isinstance(reasoning, dict) and isinstance(reasoning.get("redactedContent"), str):
+            return self._role() + self.out.reasoning_redacted(reasoning["redactedContent"])
+        return b""  # citations: nothing the writers show
 
     def _block_stop(self, event: dict[str, Any]) -> bytes:
         """A tool call whose input streamed no fragment (a function without parameters) gets "{}", as the

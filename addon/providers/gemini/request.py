@@ -6,6 +6,7 @@ from typing import Any
 
 from ...errors import bad_request
 from ...openai_format import CHAT, max_tokens_of, single_prompt, stop_list
+from ...reasoning import gemini_thinking
 from ..base import Call
 from .common import _NOT_YET
 from .messages import _contents
@@ -20,7 +21,6 @@ _UNSUPPORTED = {
     "logit_bias": (None,),
     "audio": (None,),
     "prediction": (None,),
-    "reasoning_effort": (None,),
     "web_search_options": (None,),
     "echo": (None, False),
     "suffix": (None, ""),
@@ -95,12 +95,11 @@ def _generation_config(call: Call) -> dict[str, Any]:
     n = body.get("n")
     if n is not None and n > 1:
         config["candidateCount"] = n
-    thinking = body.get("thinking")  # the standard extension (a client's thinking budget): thinkingConfig
-    if isinstance(thinking, dict):
-        budget = thinking.get("budget_tokens")
-        # -1: Gemini's dynamic thinking, for a request without a budget (Anthropic's adaptive thinking).
-        budget = budget if isinstance(budget, int) and not isinstance(budget, bool) else -1
-        config["thinkingConfig"] = {"includeThoughts": True, "thinkingBudget": budget}
+    # reasoning_effort or the extension `thinking` (a budget): thinkingConfig per model family (addon/reasoning.py)
+    thinking, relaxed = gemini_thinking(call.model, body)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
+    call.dropped.extend(k for k in relaxed if k not in call.dropped)
     response_format = body.get("response_format")
     if response_format is not None:
         kind = response_format.get("type") if isinstance(response_format, dict) else None
