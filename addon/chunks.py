@@ -100,9 +100,9 @@ class StreamWriter(Protocol):
         which a client must send back with it; formats without a place for it say nothing."""
         ...
 
-    def redacted_reasoning(self, data: str) -> bytes:
-        """Reasoning the provider redacted (opaque data, where it signs its reasoning), which a client must send back
-        as it came; formats without a place for it say nothing."""
+    def reasoning_redacted(self, data: str) -> bytes:
+        """A reasoning block the provider redacted (encrypted, Claude's redacted_thinking), which a client must send
+        back unchanged; formats without a place for it say nothing."""
         ...
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes: ...
@@ -193,7 +193,7 @@ class ChunkWriter:
     def reasoning_signature(self, signature: str) -> bytes:
         return b""  # OpenAI's format has no place for it
 
-    def redacted_reasoning(self, data: str) -> bytes:
+    def reasoning_redacted(self, data: str) -> bytes:
         return b""  # nor for this
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:

@@ -9,9 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import jsonutil, openai_format
+from . import jsonutil, loss, openai_format, schema_check
 from .errors import ProxyError, bad_request
-from .extensions import CACHE_CONTROL, without_cache_control, without_thinking_blocks
+from .extensions import (
+    CACHE_CONTROL,
+    unsent_fields,
+    without_bookkeeping,
+    without_cache_control,
+    without_names_and_details,
+    without_thinking_blocks,
+)
 from .formats import OPENAI, ClientFormat, standard_route_type
 from .openai_format import THINKING_BLOCKS
 from .providers import REGISTRY, Call, Provider, UpstreamFormatError, UpstreamRequest
@@ -78,8 +85,11 @@ def call_for(
     client_model = body.get("model") if isinstance(body.get("model"), str) else None
     model = resolve_model(rule, ctx, body)
     provider = provider_for(rule)
+    names = getattr(client_format, "hint_names", HINT_FIELDS)
+    if client_format is not OPENAI or not provider.forwards_body:
+        body = _without_unmapped_extensions(body, provider, dropped, names)
     if client_format is not OPENAI:
-        body = _without_unmapped_hints(body, provider, dropped, getattr(client_format, "hint_names", HINT_FIELDS))
+        body = _without_unmapped_hints(body, provider, dropped, names)
     if model is None and provider.requires_model(options):
         raise bad_request("no model: the request names none and the rule configures none", param="model")
 
@@ -111,7 +121,7 @@ def call_for(
         client_query=req.query,
         auth=spec.auth,
         client_model=client_model if client_model != model else None,
-        dropped=dropped,
+        dropped=loss.checked(dropped),
         # A format whose stream form depends on the request (e.g. alt=sse or not) picks its writer by the path.
         writer=client_format.writer_for(req.path) if hasattr(client_format, "writer_for") else client_format.writer,
     )
@@ -130,19 +140,28 @@ HINT_FIELDS = {
 }
 
 
-def _without_unmapped_hints(
+def _without_unmapped_extensions(
     body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The body without the hints and extensions the provider has no control for; `names`: each hint in the
-    client's terms."""
-    if CACHE_CONTROL not in provider.optional_fields:
+    """The body without the extensions and account-side fields the provider does not take, whatever the client
+    format (they never change what the answer means: dropped and reported rather than refused)."""
+    taken = provider.optional_fields
+    if CACHE_CONTROL not in taken:
         uncached = without_cache_control(body)
         if uncached is not None:
             body = uncached
             if CACHE_CONTROL not in dropped:
                 dropped.append(CACHE_CONTROL)
-    if THINKING_BLOCKS not in provider.optional_fields:
+    if THINKING_BLOCKS not in taken:
         body = without_thinking_blocks(body, dropped)
+    body = without_names_and_details(body, taken, dropped, names)
+    return without_bookkeeping(body, taken, dropped, names)
+
+
+def _without_unmapped_hints(
+    body: dict[str, Any], provider: Provider, dropped: list[str], names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The body without the hints the provider has no control for; `names`: each hint in the client's terms."""
     unmapped = [k for k in HINT_FIELDS if k in body and k not in provider.optional_fields]
     if not unmapped:
         return body
@@ -206,8 +225,20 @@ def _apply_tuning(body: dict[str, Any], options: Any) -> dict[str, Any]:
     return {**body, **overrides} if overrides else body
 
 
-def build_upstream(rule: Rule, call: Call) -> UpstreamRequest:
-    return _with_defaults(provider_for(rule).build_request(call), call)
+def build_upstream(rule: Rule, call: Call, client_format: ClientFormat = OPENAI) -> UpstreamRequest:
+    """The provider's request for `call`; a 400 instead when the rule refuses losses and the translation (the
+    client format's decoding, the core, the provider's builder) had to drop something. What the provider reported
+    dropped of the standard hints (a model without a reasoning control: `thinking`) is named in the client's terms,
+    as the core's own drops are."""
+    provider = provider_for(rule)
+    up = _with_defaults(provider.build_request(call), call)
+    if call.route_type != openai_format.EMBEDDINGS:
+        loss.add(call.dropped, unsent_fields(call.body, up.body))
+    if client_format is not OPENAI and any(name in HINT_FIELDS for name in call.dropped):
+        names = getattr(client_format, "hint_names", HINT_FIELDS)
+        call.dropped[:] = dict.fromkeys(names.get(n, n) if n in HINT_FIELDS else n for n in call.dropped)
+    loss.enforce(rule.spec.on_unsupported, call.dropped, provider.name)
+    return up
 
 
 def count_upstream(rule: Rule, call: Call) -> UpstreamRequest | None:
@@ -244,7 +275,9 @@ def translate_response(
     try:
         data = jsonutil.loads(body)
         # The translation, checked where clients and the record read it, whatever the provider sent.
-        return 200, openai_format.check_answer(call.route_type, provider.parse_response(call, data))
+        answer = openai_format.check_answer(call.route_type, provider.parse_response(call, data))
+        schema_check.check_answer(provider.name, call.body, answer, call.dropped)  # a relaxed strict schema
+        return 200, answer
     except ProxyError as e:  # a provider's own verdict on a 2xx body (e.g. a finish reason saying it failed)
         return e.status, e.envelope()
     except (ValueError, UpstreamFormatError) as e:

@@ -2,8 +2,9 @@
 (addon/webview.py is the glue). Pure: a function of the exchange's summary (webview.summary) and its bodies.
 
 The request tab shows the summary, the conversation (system, turns, tool calls and results; images and other
-binary parts as placeholders), the answer, then the client's request as it came and the request sent upstream.
-The response tab shows the summary, the answer, then the provider's answer and what the client received.
+binary parts as placeholders), the answer, then the client's request as it came beside the request sent upstream.
+The response tab shows the summary, the answer, then the provider's answer beside what the client received. The
+two sides are columns of fixed width (addon/columns.py), so they line up in mitmweb and in the console.
 Credentials are already out of everything handed in (the glue redacts); long base64 payloads are elided.
 """
 
@@ -15,14 +16,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import jsonutil
+from . import columns, jsonutil
 from .formats import FORMATS, OPENAI, format_for
 
 RULE = "─" * 3
+WIDTH = 120  # cells of the view's lines (mitmweb's detail pane on a 1920-pixel screen; the console passes its own)
+NOTHING_SENT = "(nothing was sent upstream: the proxy answered itself)"
+STAND_IN_MAX = 64 * 1024
+STAND_IN_NOTE = (
+    "[AI proxy] A streamed response: its events reached the client as they came and mitmproxy kept no body."
+    " What the proxy kept of it:"
+)
 NOT_TRANSLATED = "(as the provider sent it: see the provider's answer in the response tab)"
 # Strings at least this long made only of base64 characters are shown as their size, not their bytes.
 BASE64_MIN = 512
-_BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+\Z")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\r\n]+\Z")  # MIME base64 breaks lines; prose has spaces
 _DATA_URL = re.compile(r"data:([\w.+/-]+)?(?:;[\w=.+-]+)*;base64,", re.ASCII)
 
 
@@ -271,7 +279,9 @@ def headline(s: dict[str, Any]) -> list[str]:
         + (f" {s.get('route_type')}" if s.get("route_type") != s.get("route") else "")
         + (" · streamed" if s.get("stream") else ""),
         f"Status {_num(s.get('status'))} (upstream {_num(s.get('upstream_status'))})"
-        f" · latency {_num(s.get('latency_ms'), ' ms')} · TTFT {_num(s.get('ttft_ms'), ' ms')}",
+        f" · latency {_num(s.get('latency_ms'), ' ms')}"
+        # time to first token means something only for a stream
+        + (f" · TTFT {_num(s.get('ttft_ms'), ' ms')}" if s.get("stream") else ""),
     ]
     usage = s.get("usage") or {}
     if usage:
@@ -299,39 +309,71 @@ def section(title: str) -> str:
     return f"\n{RULE} {title} {RULE}"
 
 
-def message_block(message: Message | None, missing: str) -> list[str]:
+def message_blocks(message: Message | None, missing: str) -> list[list[str]]:
+    """A message as the blocks of its column: first line, headers, body (or what stands for a missing message)."""
     if message is None:
-        return [missing]
-    out = [message.title, *(f"{k}: {v}" for k, v in message.headers)]
-    return [*out, "", pretty_body(message.body, message.content_type)]
+        return [[missing]]
+    headers = [f"{k}: {v}" for k, v in message.headers]
+    return [[message.title], headers, ["", *pretty_body(message.body, message.content_type).splitlines()]]
+
+
+Side = tuple[str, Message | None, str]  # the column's title, its message, what stands for a missing message
+
+
+def both_sides(title: str, left: Side, right: Side, width: int) -> list[str]:
+    """A section with two messages side by side, each in its own column under its own title."""
+    return [
+        *section(title).split("\n"),
+        *columns.heading(left[0], right[0], width),
+        *columns.side_by_side(message_blocks(*left[1:]), message_blocks(*right[1:]), width),
+    ]
 
 
 def request_text(
-    s: dict[str, Any], client: Message | None, upstream: Message | None, standard: dict[str, Any] | None, reply: Any
+    s: dict[str, Any],
+    client: Message | None,
+    upstream: Message | None,
+    standard: dict[str, Any] | None,
+    reply: Any,
+    width: int = WIDTH,
 ) -> str:
-    """The request tab: summary, conversation, answer, the client's request, the request sent upstream."""
+    """The request tab: summary, conversation, answer, then the client's request beside the one sent upstream."""
     lead = [section("Conversation")]
     lead += conversation(standard) if standard is not None else ["(the client's request is shown as it came, below)"]
-    return _tab(s, lead, reply, [
-        (f"Client's request ({s.get('client_format')})", client, "(not kept)"),
-        (f"Sent upstream ({s.get('provider')})", upstream, "(nothing was sent upstream: the proxy answered itself)"),
-    ])  # fmt: skip
-
-
-def response_text(s: dict[str, Any], provider: Message | None, received: Message | None, reply: Any) -> str:
-    """The response tab: summary, answer, the provider's answer, what the client received."""
-    return _tab(s, [], reply, [
-        (f"Provider's answer ({s.get('provider')})", provider, "(no answer from the provider)"),
-        (f"Client received ({s.get('client_format')})", received, "(nothing)"),
-    ])  # fmt: skip
-
-
-def _tab(s: dict[str, Any], lead: list[str], reply: Any, blocks: list[tuple[str, Message | None, str]]) -> str:
-    """The summary, what leads the tab, the answer, then each message under its title (or what stands for it)."""
-    out = [*headline(s), *lead, section("Answer"), *answer(reply, bool(s.get("stream")))]
-    for title, message, missing in blocks:
-        out += [section(title), *message_block(message, missing)]
+    out = columns.fit([*headline(s), *lead, section("Answer"), *answer(reply, bool(s.get("stream")))], width)
+    out += both_sides(
+        "Requests",
+        (f"client sent ({s.get('client_format')})", client, "(not kept)"),
+        (f"sent upstream ({s.get('provider')})", upstream, NOTHING_SENT),
+        width,
+    )
     return "\n".join(out)
+
+
+def response_text(
+    s: dict[str, Any], provider: Message | None, received: Message | None, reply: Any, width: int = WIDTH
+) -> str:
+    """The response tab: summary, answer, then the provider's answer beside what the client received."""
+    out = columns.fit([*headline(s), section("Answer"), *answer(reply, bool(s.get("stream")))], width)
+    out += both_sides(
+        "Answers",
+        (f"provider answered ({s.get('provider')})", provider, "(no answer from the provider)"),
+        (f"client received ({s.get('client_format')})", received, "(nothing)"),
+        width,
+    )
+    return "\n".join(out)
+
+
+def stream_stand_in(s: dict[str, Any], reply: Any) -> bytes:
+    """What a streamed response's body holds once the stream is over, mitmproxy having kept none: what the proxy
+    kept of it (the answer's text, tool calls and finish, when the rule logs payloads; the usage), at most
+    STAND_IN_MAX bytes. It says what it is, for whoever reads the flow's body elsewhere (Raw view, exports)."""
+    kept = answer(reply, streamed=True) if reply is not None else ["(passed on as the provider sent it: not kept)"]
+    lines = [STAND_IN_NOTE, "", *headline(s), "", *kept]
+    data = "\n".join(lines).encode()
+    if len(data) > STAND_IN_MAX:
+        data = data[:STAND_IN_MAX].decode(errors="ignore").encode() + f"\n… ({size_text(len(data))} in all)".encode()
+    return data
 
 
 def header_pairs(fields: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

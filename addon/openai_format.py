@@ -34,11 +34,11 @@ from .openai_validate import (  # noqa: F401 - validation lives there; these nam
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 
 # OpenAI chat fields that only OpenAI-compatible servers understand, with their neutral values: a provider with
-# no equivalent refuses them (refuse_unsupported) unless neutral.
+# no equivalent refuses them (refuse_unsupported) unless neutral. (reasoning_effort is mapped per provider through
+# addon/reasoning.py.)
 OPENAI_ONLY = {
     "n": 1,
     "seed": None,
-    "reasoning_effort": "none",  # thinking is not mapped; "none" asks for none
     "logprobs": False,
     "top_logprobs": None,
     "logit_bias": None,
@@ -46,6 +46,7 @@ OPENAI_ONLY = {
     "frequency_penalty": 0,
     "audio": None,
     "prediction": None,
+    "web_search_options": None,  # a search the provider would not run
 }
 
 # The image media types the vision providers take, by the labels clients use for them (`image/jpg` is common:

@@ -61,7 +61,7 @@ def replay(rules: list[Rule], sent: Sent, rule_name: str | None = None) -> tuple
     fmt = format_for(rule.spec.llm_format, rule.spec.route_type)
     try:
         call = prepare_call(rule, captures, request, fmt)
-        return "replayed", build_upstream(rule, call).body
+        return "replayed", build_upstream(rule, call, fmt).body
     except ProxyError as e:
         return "error", f"the proxy refuses it: HTTP {e.status}: {e.message}"
 

@@ -152,6 +152,9 @@ class RuleSpec(_Strict):
     read_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_READ_MS  # time to the response's first byte
     idle_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_IDLE_MS  # silence between two stream chunks
     total_timeout: Annotated[int, Field(gt=0)] = watchdog.DEFAULT_TOTAL_MS
+    # A translated request whose translation cannot carry something to the provider (the loss report,
+    # x-ai-proxy-dropped): `drop` sends it without and reports what was dropped; `refuse` answers 400 naming it.
+    on_unsupported: Literal["drop", "refuse"] = "drop"
     model: ModelSpec
     auth: AuthSpec | None = None
     logging: LoggingSpec = LoggingSpec()

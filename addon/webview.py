@@ -9,19 +9,23 @@ At the end of an exchange (`finish`, called from the addon's `_finish`) the flow
   (headers with credentials redacted; the body is the exchange's own bytes object, not a copy), the provider's
   answer before translation, and the standard answer (kept for chat and completions only);
 - a mark when it failed: ":stopwatch:" for an upstream timeout, ":red_circle:" for any other error or status >= 400
-  (a mark the user set first is kept).
+  (a mark the user set first is kept);
+- for a streamed response (mitmproxy keeps no body of one), a bounded stand-in body saying what the proxy kept, so
+  that mitmweb and the console ask the view for it instead of saying "Content is missing".
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 from urllib.parse import urlsplit
 
-from mitmproxy import contentviews, http
+from mitmproxy import contentviews, ctx, http
 from mitmproxy.contentviews import Contentview, Metadata
+from mitmproxy.net import encoding
 
-from . import exchange_view, flows, jsonutil, record
+from . import columns, exchange_view, flows, jsonutil, record
 from .exchange_view import Message
 from .record import Exchange
 from .routes import route_for
@@ -32,6 +36,7 @@ META = "ai_proxy"
 PAYLOADS = "ai_proxy_payloads"
 ERROR_MARK = ":red_circle:"
 TIMEOUT_MARK = ":stopwatch:"
+STAND_IN = "stand_in"  # in PAYLOADS: the response's body is the proxy's stand-in for a stream's (not kept)
 VIEW_NAME = "AI Exchange"
 PRIORITY = 10.0  # above every built-in view (JSON is 1), for handled flows only
 _ANSWER_ROUTES = ("llm/v1/chat", "llm/v1/completions")
@@ -110,6 +115,16 @@ def _finish(flow: http.HTTPFlow, ex: Exchange, usage: dict[str, Any]) -> dict[st
         "answer": ex.client_response if keep_answer else None,
         "client_answer": ex.client_answer if ex.client_stream else None,
     }
+    response = flow.response
+    if response is not None and response.raw_content is None:  # streamed: mitmproxy kept no body
+        # Without a body mitmweb and the console show "Content is missing" and never ask a view: a bounded stand-in
+        # saying what the proxy kept (it is set after the stream has gone to the client: nothing more is sent).
+        stand_in = exchange_view.stream_stand_in(s, flow.metadata[PAYLOADS]["answer"])
+        try:
+            response.raw_content = encoding.encode(stand_in, response.headers.get("content-encoding", "identity"))
+        except ValueError:  # an encoding mitmproxy cannot write: as it is (the views say "cannot decode")
+            response.raw_content = stand_in
+        flow.metadata[PAYLOADS][STAND_IN] = True
     if not flow.marked and (s["error"] or (s["status"] or 0) >= 400):
         flow.marked = TIMEOUT_MARK if ex.timeout else ERROR_MARK
     return s
@@ -126,8 +141,9 @@ def _content_type(message: http.Message) -> str:
     return message.headers.get("content-type", "")
 
 
-def render(flow: http.HTTPFlow, response_tab: bool) -> str:
-    """The view's text for a finished handled flow: its request tab, or its response tab."""
+def render(flow: http.HTTPFlow, response_tab: bool, width: int = exchange_view.WIDTH) -> str:
+    """The view's text for a finished handled flow: its request tab, or its response tab; two-column sections
+    `width` cells wide."""
     s: dict[str, Any] = flow.metadata[META]
     p: dict[str, Any] = flow.metadata.get(PAYLOADS) or {}
     request = flow.request
@@ -136,9 +152,9 @@ def render(flow: http.HTTPFlow, response_tab: bool) -> str:
         received: Message | None = None
         if flow.response is not None:
             title = f"HTTP {flow.response.status_code}"
-            body = _content(flow.response)
+            body = None if p.get(STAND_IN) else _content(flow.response)
             if not body and s.get("stream"):  # a stream: passed on as it came, not kept
-                title += " (streamed: the events were passed on as they came; assembled here)"
+                title += " (streamed: assembled here)"
                 assembled = p.get("client_answer") or reply
                 body = jsonutil.dumps(assembled) if assembled is not None else None
             received = Message(title, exchange_view.header_pairs(flow.response.headers.fields), body)
@@ -148,9 +164,9 @@ def render(flow: http.HTTPFlow, response_tab: bool) -> str:
             note = ""
             if upstream_body is None:
                 translated = s.get("route") == "translated"
-                note = " (streamed: its events are not kept)" if translated else " (passed on unchanged: see below)"
+                note = " (streamed: its events are not kept)" if translated else " (passed on unchanged: see beside)"
             provider = Message(f"HTTP {s['upstream_status']}{note}", [], upstream_body)
-        return exchange_view.response_text(s, provider, received, reply)
+        return exchange_view.response_text(s, provider, received, reply, width)
     # The client's request as it came: kept apart once the flow's request has become the upstream one; the flow's
     # own request (credentials redacted) when the proxy answered and what it kept is missing.
     headers = [(k, v) for k, v in p.get("client_headers") or []] or exchange_view.header_pairs(request.headers.fields)
@@ -168,7 +184,19 @@ def render(flow: http.HTTPFlow, response_tab: bool) -> str:
     standard = exchange_view.standard_request(
         s.get("client_format", "openai"), s.get("route_type", ""), path, client.body
     )
-    return exchange_view.request_text(s, client, upstream, standard, reply)
+    return exchange_view.request_text(s, client, upstream, standard, reply, width)
+
+
+def view_width() -> int:
+    """Cells for the view's two-column sections: the terminal's width in mitmproxy's console (which wraps wider
+    lines), else exchange_view.WIDTH (mitmweb scrolls a wider line sideways)."""
+    try:
+        master = ctx.master
+    except AttributeError:  # no master (a script calling the view)
+        return exchange_view.WIDTH
+    if type(master).__module__.startswith("mitmproxy.tools.console"):
+        return max(2 * columns.MIN_COLUMN + 3, shutil.get_terminal_size((exchange_view.WIDTH, 24)).columns - 1)
+    return exchange_view.WIDTH
 
 
 def handled(flow: Any) -> bool:
@@ -185,7 +213,8 @@ class AIExchangeView(Contentview):
         if not handled(flow):
             raise ValueError("not a flow the AI proxy handled")
         assert isinstance(flow, http.HTTPFlow)
-        return render(flow, response_tab=metadata.http_message is not None and metadata.http_message is flow.response)
+        response_tab = metadata.http_message is not None and metadata.http_message is flow.response
+        return render(flow, response_tab, view_width())
 
     def render_priority(self, data: bytes, metadata: Metadata) -> float:
         return PRIORITY if handled(metadata.flow) else -1.0

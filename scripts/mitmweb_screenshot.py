@@ -63,7 +63,7 @@ rules:
                 tools=[{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
             )  # fmt: skip
             [flow] = web.api("/flows")
-            browser.screenshot(web.page(f"/flows/{flow['id']}/request"), out, 1400, 1100)
+            browser.screenshot(web.page(f"/flows/{flow['id']}/request"), out, 1960, 2000)
     fake.close()
     print(out)
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support import browser, mitmweb
 from tests.support.fakes import FakeUpstream
+from tests.support.views import sides
 
 pytestmark = pytest.mark.e2e
 KEY = "mitmweb-test-secret-0042"
@@ -84,19 +85,32 @@ def test_mitmweb_ai_exchange_view(tmp_path: Path) -> None:
             assert "[system]\n  Be terse.\n[user]\n  What is 1 + 1?" in text
             assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2.\n  finish: stop" in text
             assert "Tokens: 25 prompt + 12 completion = 37" in text and "Cost: $0.000255" in text
-            assert "─── Client's request (openai) ───\nPOST http://anthropic.internal/v1/chat/completions" in text
-            assert f"─── Sent upstream (anthropic) ───\nPOST {fake.url}/v1/messages" in text
-            assert "authorization: REDACTED" in text and "x-api-key: REDACTED" in text
+            client_sent, sent_upstream, titles = sides(text, "Requests")  # side by side
+            assert re.fullmatch(r"client sent \(openai\) +│ sent upstream \(anthropic\)", titles)
+            assert client_sent[0] == "POST http://anthropic.internal/v1/chat/completions"
+            assert sent_upstream[0] == f"POST {fake.url}/v1/messages"
+            assert "authorization: REDACTED" in client_sent and "x-api-key: REDACTED" in sent_upstream
             response = web.content_view(plain["id"], "response", "AI Exchange")  # chosen by name
-            assert '"stop_reason": "end_turn"' in response["text"] and '"chat.completion"' in response["text"]
+            provider, received, _ = sides(response["text"], "Answers")
+            assert '  "stop_reason": "end_turn",' in provider and '  "object": "chat.completion",' in received
 
             text = web.content_view(streamed_flow["id"], "request")["text"]
             assert streamed == "The sum of 1 + 1 is 2."
             assert "· streamed" in text and re.search(r"TTFT [\d.]+ ms", text)
             assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2." in text
+            # mitmproxy keeps no body of a stream: the proxy's stand-in lets mitmweb show the view there too
+            assert streamed_flow["response"]["contentLength"] > 0
+            streamed_response = web.content_view(streamed_flow["id"], "response")
+            assert streamed_response["view_name"] == "AI Exchange", streamed_response
+            provider, received, _ = sides(streamed_response["text"], "Answers")
+            assert provider[0] == "HTTP 200 (streamed: its events are not kept)"
+            assert received[0] == "HTTP 200 (streamed: assembled here)"
+            assert '        "content": "The sum of 1 + 1 is 2."' in received
+            raw = web.content_view(streamed_flow["id"], "response", "Raw")["text"]
+            assert raw.startswith("[AI proxy] A streamed response:") and "  The sum of 1 + 1 is 2." in raw
 
             assert web.content_view(other["id"], "request")["view_name"] != "AI Exchange"
-            everything = str(web.api("/flows")) + text + request["text"] + response["text"]
+            everything = str(web.api("/flows")) + text + request["text"] + response["text"] + raw
             assert KEY not in everything and "sk-client" not in everything
     finally:
         fake.close()
@@ -129,15 +143,25 @@ def test_the_view_in_a_real_browser(tmp_path: Path) -> None:
                 "Be terse.",
                 "What is 1 + 1?",
                 "The sum of 1 + 1 is 2.",
+                "client sent (openai)",
+                "sent upstream (anthropic)",
             ):
                 assert text in rendered, text
-            shot = browser.screenshot(page, tmp_path / "mitmweb.png")
+            shot = browser.screenshot(page, tmp_path / "mitmweb.png", 1960, 2000)  # the detail pane: half of it
         text = browser.ocr(shot)
         if text is None:
             pytest.skip(
                 "the page rendered the view; no tesseract to read the screenshot back (apt-get install tesseract-ocr)"
             )
-        for seen in ("Conversation", "Be terse.", "Tokens: 25 prompt + 12 completion = 37", "REDACTED"):
-            assert seen in text, (seen, text)
+        for seen in (
+            "Conversation",
+            "Be terse.",
+            "Tokens: 25 prompt + 12 completion = 37",
+            "REDACTED",
+            "client sent (openai)",  # the two requests side by side: their titles and first lines on one row
+            "sent upstream (anthropic)",
+            "POST http://anthropic.internal/v1/chat/completions",
+        ):
+            assert seen.replace(" ", "") in text.replace(" ", ""), (seen, text)  # OCR adds a space here and there
     finally:
         fake.close()

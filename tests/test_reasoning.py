@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from addon.errors import ProxyError
 from addon.reasoning import (
     BUDGETS,
     CLAUDE_MIN_BUDGET,
@@ -70,3 +71,10 @@ def test_claude_budgets_follow_anthropics_rules() -> None:
 )  # fmt: skip
 def test_which_claudes_think(model: str | None, thinks: bool) -> None:
     assert claude_thinks(model) is thinks
+
+
+@pytest.mark.parametrize("effort", ["extreme", 3, ""])
+def test_an_unknown_effort_is_a_400_naming_it(effort: object) -> None:
+    with pytest.raises(ProxyError) as e:
+        requested_budget({"reasoning_effort": effort})
+    assert e.value.status == 400 and e.value.param == "reasoning_effort"

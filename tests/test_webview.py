@@ -15,9 +15,11 @@ from mitmproxy import contentviews, flowfilter, http, io
 from mitmproxy.test import tflow, tutils
 
 from addon import exchange_view, webview
+from addon.exchange_view import STAND_IN_NOTE
 from addon.proxy import AIProxy
 from tests.support.addon import answer, client_flow, exchange, running, stream_answer
 from tests.support.fakes import anthropic_message, anthropic_stream, openai_chat
+from tests.support.views import sides
 
 KEY = "webview-provider-key-0042"
 RULES = f"""
@@ -107,7 +109,7 @@ def test_translated_chat_shows_both_sides(proxy: AIProxy) -> None:
     assert (
         "AI proxy · rule claude · anthropic/claude-fake-1\nopenai client → anthropic · translated llm/v1/chat" in text
     )
-    assert "Status 200 (upstream 200) · latency 250 ms · TTFT ?" in text
+    assert "Status 200 (upstream 200) · latency 250 ms" in text and "TTFT" not in text  # not a stream
     assert "Tokens: 25 prompt + 12 completion = 37" in text and "Cost: $0.000255" in text
     assert "Loss report: nothing dropped" in text
     assert "Tools offered: weather" in text
@@ -116,17 +118,22 @@ def test_translated_chat_shows_both_sides(proxy: AIProxy) -> None:
     assert '[assistant]\n  → tool call weather (call_1): {"city":"Paris"}' in text
     assert "[tool result call_1]\n  sunny, 21 C" in text
     assert "[assistant]\n  It is a PNG; Paris is sunny.\n  finish: stop" in text
-    # the client's request as it came, and as it went to Anthropic; the image's bytes are not shown
-    assert "─── Client's request (openai) ───\nPOST http://anthropic.internal/v1/chat/completions" in text
-    assert "authorization: REDACTED" in text and '"tool_call_id": "call_1"' in text
-    assert "─── Sent upstream (anthropic) ───\nPOST http://127.0.0.1:9/v1/messages" in text
-    assert "x-api-key: REDACTED" in text and '"tool_use_id": "call_1"' in text
-    assert PNG[:100] not in text and "[data: image/png, 12 KB]" in text
-    assert '"source": {' in text and "[base64: 12 KB]" in text  # Anthropic's own image block
-    # the response tab: Anthropic's message, and the chat.completion the client got
+    # the client's request as it came beside the one sent to Anthropic, in columns; the image's bytes not shown
+    client, upstream, titles = sides(text, "Requests")
+    assert re.fullmatch(r"client sent \(openai\) +│ sent upstream \(anthropic\)", titles)
+    assert client[0] == "POST http://anthropic.internal/v1/chat/completions"
+    assert upstream[0] == "POST http://127.0.0.1:9/v1/messages"
+    assert "authorization: REDACTED" in client and '      "tool_call_id": "call_1",' in client
+    assert "x-api-key: REDACTED" in upstream and '          "tool_use_id": "call_1",' in upstream
+    assert client.index("{") == upstream.index("{")  # the bodies start on the same row
+    assert PNG[:100] not in text and '            "url": "[data: image/png, 12 KB]"' in client
+    assert '          "source": {' in upstream and '            "data": "[base64: 12 KB]"' in upstream
+    # the response tab: Anthropic's message beside the chat.completion the client got
+    provider, received, titles = sides(resp.text, "Answers")
+    assert re.fullmatch(r"provider answered \(anthropic\) +│ client received \(openai\)", titles)
+    assert provider[0] == received[0] == "HTTP 200" and '  "stop_reason": "end_turn",' in provider
+    assert '  "object": "chat.completion",' in received and "content-type: application/json" in received
     r = resp.text
-    assert "─── Provider's answer (anthropic) ───\nHTTP 200" in r and '"stop_reason": "end_turn"' in r
-    assert "─── Client received (openai) ───\nHTTP 200" in r and '"object": "chat.completion"' in r
     secrets_absent(text, r, json.dumps(f.metadata[webview.META]))
     # the summary is JSON and other addons can read it
     s = json.loads(json.dumps(f.metadata[webview.META]))
@@ -145,12 +152,17 @@ def test_streamed_answer_is_assembled(proxy: AIProxy) -> None:
     assert "· streamed" in text and "Tokens: 25 prompt + 12 completion = 37" in text
     assert "─── Answer ───\n[assistant]\n  The sum of 1 + 1 is 2.\n  finish: stop" in text
     assert '"stream": true' in text
-    # the response tab cannot be shown: mitmproxy keeps no body of a stream ("Content is missing")
-    assert view(f, "response").view_name is None
-    f.response.data.content = b""  # with an empty body, the answer is assembled there
-    r = view(f, "response").text
-    assert "HTTP 200 (streamed: its events are not kept)" in r
-    assert "assembled here" in r and '"content": "The sum of 1 + 1 is 2."' in r
+    # mitmproxy keeps no body of a stream, and shows "Content is missing" without asking any view: the proxy puts
+    # a stand-in there once the stream is over, saying what it kept, and the response tab is the AI Exchange
+    body = f.response.content.decode()
+    assert body.startswith("[AI proxy] A streamed response:") and "Tokens: 25 prompt + 12 completion = 37" in body
+    assert "[assistant]\n  The sum of 1 + 1 is 2.\n  finish: stop" in body
+    resp = view(f, "response")
+    assert resp.view_name == "AI Exchange"
+    provider, received, _ = sides(resp.text, "Answers")
+    assert provider[0] == "HTTP 200 (streamed: its events are not kept)" and "(not kept)" in provider
+    assert received[:2] == ["HTTP 200 (streamed: assembled here)", "content-type: text/event-stream; charset=utf-8"]
+    assert '        "content": "The sum of 1 + 1 is 2."' in received and STAND_IN_NOTE not in resp.text
 
 
 def test_errors_stand_out_and_filter(proxy: AIProxy) -> None:
@@ -222,12 +234,13 @@ def test_anthropic_client_conversation_and_loss_report(proxy: AIProxy) -> None:
     assert "rule claude-code · openai/gpt-fake-1 (client asked claude-sonnet-4)\nanthropic client → openai" in text
     assert "Loss report: not carried to the provider: top_k" in text
     assert "[system]\n  Be brief.\n[user]\n  Describe it\n  [image: image/jpeg, 12 KB]" in text
-    assert "─── Client's request (anthropic) ───\nPOST http://claude.internal/v1/messages" in text
-    assert '"system": "Be brief."' in text and "x-api-key: REDACTED" in text
-    assert "─── Sent upstream (openai) ───\nPOST http://127.0.0.1:9/v1/chat/completions" in text
+    client, upstream, _ = sides(text, "Requests")
+    assert client[0] == "POST http://claude.internal/v1/messages" and '  "system": "Be brief.",' in client
+    assert "x-api-key: REDACTED" in client and upstream[0] == "POST http://127.0.0.1:9/v1/chat/completions"
     r = view(f, "response").text
-    assert '"object": "chat.completion"' in r.split("Client received")[0]  # the provider's answer
-    assert '"type": "message"' in r.split("Client received")[1]  # what the anthropic client got
+    provider, received, _ = sides(r, "Answers")
+    assert '  "object": "chat.completion",' in provider  # the provider's answer
+    assert '  "type": "message",' in received  # what the anthropic client got
     secrets_absent(text, r)
 
 
@@ -283,7 +296,7 @@ def test_the_rules_own_auth_header_is_redacted_on_the_client_side(proxy: AIProxy
         proxy.response(f)
     text = view(f).text
     assert ("Status 200" in text) == (model == "gpt-fake-1")
-    assert "x-team-key: REDACTED" in text.split("Sent upstream")[0]
+    assert "x-team-key: REDACTED" in sides(text, "Requests")[0]
     assert "client-team-secret-7" not in text + repr(f.metadata)
     secrets_absent(text, repr(f.metadata))
 
@@ -366,3 +379,10 @@ def test_the_text_is_a_function_of_summary_and_bodies() -> None:
     assert "(nothing was sent upstream: the proxy answered itself)" in text
     assert exchange_view.pretty_body(b"\xff\xfe" * 10, "audio/wav") == "[binary: audio/wav, 20 B]"
     assert exchange_view.pretty_body(None) == "(not kept)" and exchange_view.pretty_body(b"") == "(empty)"
+
+
+def test_prose_is_not_taken_for_base64() -> None:
+    prose = "the weather in Paris is sunny and warm " * 20  # letters and spaces only, over BASE64_MIN
+    assert exchange_view.elide({"content": prose}) == {"content": prose}
+    mime = "\n".join(["QUJD" * 19] * 10)  # base64 as MIME wraps it, in 76-character lines
+    assert exchange_view.elide(mime) == "[base64: 570 B]"

@@ -19,6 +19,7 @@ from ..record import Exchange
 from ..routes import Route, route_for
 from ..routes.native import Native
 from ..routes.preserve import Preserve
+from ..routes.translated import Translated
 from ..rules import Rule
 from ..templating import TemplateContext
 
@@ -182,6 +183,12 @@ def _auth(rule: Rule) -> str:
     return ", ".join(parts) or "none set by the rule"
 
 
+def _losses(rule: Rule) -> str:
+    if rule.spec.on_unsupported == "refuse":
+        return "a request the provider cannot take whole is refused with a 400 naming what (on_unsupported: refuse)"
+    return "what the provider cannot take is dropped and named in x-ai-proxy-dropped (on_unsupported: drop)"
+
+
 def describe(rule: Rule) -> list[str]:
     """The rule's lines of the check command's output."""
     spec = rule.spec
@@ -195,6 +202,8 @@ def describe(rule: Rule) -> list[str]:
         f"  upstream: {upstream(rule)}",
         f"  auth:     {_auth(rule)}",
     ]
+    if isinstance(route_for(rule), Translated):
+        lines.append(f"  losses:   {_losses(rule)}")
     if rule.missing_env:
         names = ", ".join(sorted({var for _, var in rule.missing_env}))
         lines.append(f"  warning:  needs environment variable {names}, not set here: its requests fail until it is")

@@ -72,6 +72,9 @@ class Provider:
     # hints (a thinking budget as reasoning_effort, top_k): where the provider has no such control they are dropped
     # and reported instead of refused, the client having asked in its own terms.
     optional_fields: ClassVar[frozenset[str]] = frozenset()
+    # An OpenAI-compatible API that takes an OpenAI client's body as it is: what it does not list is left to it (the
+    # core does not walk an agent's whole history for extensions on the proxy's hottest path).
+    forwards_body: ClassVar[bool] = False
     # Its own keys in a rule's model.options, as pydantic takes them: key -> (type, default). The providers package
     # assembles spec.ModelOptions from the common options and these, once every provider has registered.
     option_fields: ClassVar[Mapping[str, tuple[Any, Any]]] = {}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import jsonutil
 from ..errors import ProxyError, default_error_type
+from ..extensions import BOOKKEEPING
 from ..openai_format import CHAT, EMBEDDINGS, embeddings_passthrough
 from ..streaming import OpenAIPassthrough
 from .base import (
@@ -28,7 +29,9 @@ _PATHS = {CHAT: "/v1/chat/completions", "llm/v1/completions": "/v1/completions",
 
 class OpenAI(Provider):
     name = "openai"
-    optional_fields = frozenset({"reasoning_effort", "parallel_tool_calls"})
+    # The account fields, participant names and image detail too.
+    optional_fields = frozenset({"reasoning_effort", "parallel_tool_calls", "name", "image_detail", *BOOKKEEPING})
+    forwards_body = True  # an OpenAI client's extensions (cache_control, thinking_blocks) reach it as sent
     api_base = "https://api.openai.com"
     price_id = "openai"
     supports_streaming = True  # the stream is already in the client's format: passed through as it arrives

@@ -3,19 +3,24 @@ report needs. Tolerant: a line that is not a record is counted (with where it is
 mistyped field reads as absent.
 
 A record is `{"timestamp", "id", "meta", "usage", "payload"}` in that order (record.build). The payload, nearly all
-of a record's bytes when payloads are logged, is never parsed: the line is cut before `,"payload":`, which cannot
-occur inside a JSON string (a quote there is always escaped) and so is the top-level key. Should a line ever put
-another key after the payload, the cut piece is not valid JSON and the whole line is parsed instead.
+of a record's bytes when payloads are logged, is never parsed nor copied: the file is mapped into memory, and the
+line is cut before `,"payload":`, which cannot occur inside a JSON string (a quote there is always escaped) and so
+is the top-level key. The piece before it is parsed as a record of its own; when that piece is no JSON, or has no
+`usage` (record.build writes the usage before the payload, and none with `log_statistics: false`), the whole line
+is parsed instead, so a line with keys after its payload reads as DuckDB's reader reads it.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -146,16 +151,15 @@ def scan(
 ) -> None:
     """Feed every record of `paths` dated in [since, until] (UTC days, inclusive) to `add`.
 
-    Files are read in large blocks and each line is found with two byte searches: the payload's key and the end
-    of the line. Only the part before the payload is parsed, in place (no copy)."""
+    Each file is mapped into memory (read-only: no copy of the file is made) and each line is found with two byte
+    searches: the payload's key and the end of the line. Only the part before the payload is copied and parsed."""
     low = since.isoformat() if since else ""
     high = until.isoformat() if until else "~"
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for path in paths:
         stats.files += 1
         number = records = 0
-        for block in _blocks(path):
-            view = memoryview(block)
+        with path.open("rb") as f, _mapped(f) as block:
             pos, size = 0, len(block)
             while pos < size:
                 end = block.find(b"\n", pos)
@@ -176,16 +180,14 @@ def scan(
                 cut = block.find(_PAYLOAD, pos, end)
                 try:
                     if cut > pos:
-                        block[cut] = _CLOSE  # the record closes where its payload began: parsed without a copy
-                        try:
-                            record = loads(view[pos : cut + 1])
+                        try:  # the record closed where its payload began
+                            record = loads(block[pos:cut] + b"}")
                         except decode_error:
                             record = None
-                        block[cut] = _COMMA
-                        if record is None:
-                            record = loads(view[pos : last + 1])
+                        if record.__class__ is not dict or "usage" not in record:  # usage after the payload?
+                            record = loads(block[pos : last + 1])
                     else:
-                        record = loads(view[pos : last + 1])
+                        record = loads(block[pos : last + 1])
                 except decode_error as e:
                     stats.bad_line(path, number, f"not JSON ({e.msg})")
                     pos = end + 1
@@ -197,29 +199,18 @@ def scan(
                 elif low <= got[0] <= high:
                     records += 1
                     add(got)  # type: ignore[arg-type]
-            view.release()
         stats.records += records
 
 
 _SPACE = frozenset(b" \t\r")
-_CLOSE, _COMMA = ord("}"), ord(",")
-BLOCK_BYTES = 8 << 20
+_CLOSE = ord("}")
 
 
-def _blocks(path: Path) -> Iterator[bytearray]:
-    """The file in blocks of whole lines (a line longer than a block makes its block longer), each its own
-    bytearray (the scan writes into it)."""
-    with path.open("rb") as f:
-        rest = bytearray()
-        while True:
-            data = f.read(BLOCK_BYTES)
-            if not data:
-                if rest:
-                    yield rest
-                return
-            rest += data
-            nl = rest.rfind(b"\n")
-            if nl < 0:
-                continue
-            block, rest = rest[: nl + 1], rest[nl + 1 :]
-            yield block
+def _mapped(f: BinaryIO) -> AbstractContextManager[mmap.mmap | bytes]:
+    """The open file's bytes, mapped read-only (an empty file cannot be mapped: its bytes are b"")."""
+    if os.fstat(f.fileno()).st_size == 0:
+        return nullcontext(b"")
+    mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_SEQUENTIAL)  # read once, front to back: read ahead, drop behind
+    return mapped

@@ -11,7 +11,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from .. import flows, jsonutil, native
+from .. import flows, jsonutil, loss, native
 from ..errors import ProxyError
 from ..exchange import resolve_model
 from ..formats.responses.request import without_hosted_tools
@@ -90,11 +90,13 @@ class ResponsesTranslated(Translated):
         if request.method != "POST" and not path.endswith("/models") and "/models/" not in path:
             raise ProxyError(404, f"{request.method} {path} is not served by this route", type="invalid_request_error")
         turn = await self._turn(request, store, ex.rule.spec)
+        if turn is not None:  # hosted tools the rule drops: refused before anything is sent where losses are
+            loss.enforce(ex.rule.spec.on_unsupported, turn.dropped, ex.provider.name)
         await super().forward(services, flow, ex, captures)
         if ex.call is None or turn is None:
             return
         ex.route_state = turn
-        ex.call.dropped.extend(d for d in turn.dropped if d not in ex.call.dropped)
+        loss.add(ex.call.dropped, turn.dropped)
         if ex.call.stream:
             factory = ex.call.writer
 

@@ -144,10 +144,10 @@ class Collector:
             self._text = []
         return self._inner.reasoning_signature(signature)
 
-    def redacted_reasoning(self, data: str) -> bytes:
+    def reasoning_redacted(self, data: str) -> bytes:
         if data:
             self.blocks.append({"type": "redacted_thinking", "data": data})
-        return self._inner.redacted_reasoning(data)
+        return self._inner.reasoning_redacted(data)
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         if call_id:

@@ -10,7 +10,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from .. import encodings, flows, jsonutil
+from .. import encodings, flows, jsonutil, loss
 from ..auth import apply_auth
 from ..errors import ProxyError
 from ..exchange import ClientRequest, build_upstream, prepare_call, translate_response
@@ -58,7 +58,7 @@ class Translated(Route):
         if keeper is not None:  # earlier turns' signed reasoning, where the client's format dropped it
             await signatures.restore(keeper, ex)
         await _credentials(services, ex.provider, call)
-        self._send(flow, ex, call, build_upstream(ex.rule, call), headers)
+        self._send(flow, ex, call, build_upstream(ex.rule, call, fmt), headers)
 
     def _send(self, flow: http.HTTPFlow, ex: Exchange, call: Call, up: UpstreamRequest, headers: Any) -> None:
         """Credentials, signature, and the flow pointed at the upstream."""
@@ -123,7 +123,7 @@ class Translated(Route):
         if ex.rule.spec.model_name_header:
             headers[flows.MODEL_HEADER] = flows.header_text(f"{ex.provider.name}/{ex.call.model or ''}")
         if ex.call.dropped:
-            headers[flows.DROPPED_HEADER] = flows.header_text(",".join(ex.call.dropped))
+            headers[flows.DROPPED_HEADER] = loss.header_value(ex.call.dropped)
         if flow.request.http_version == "HTTP/1.1":
             headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
         response.stream = _translating(services, flow, ex, translator, decode)
@@ -163,7 +163,7 @@ class Translated(Route):
             model = data.get("model") or ex.call.model or ""
             headers.append((flows.MODEL_HEADER.encode(), flows.header_text(f"{ex.provider.name}/{model}").encode()))
         if ex.call.dropped:
-            headers.append((flows.DROPPED_HEADER.encode(), flows.header_text(",".join(ex.call.dropped)).encode()))
+            headers.append((flows.DROPPED_HEADER.encode(), loss.header_value(ex.call.dropped).encode()))
         response.status_code = status
         response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         headers.append((b"content-length", str(len(content)).encode()))

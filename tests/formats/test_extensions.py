@@ -52,15 +52,18 @@ def test_a_thinking_budget_goes_where_the_provider_takes_it() -> None:
     ask = {**ANTHROPIC_ASK, "thinking": {"type": "enabled", "budget_tokens": 3000}}
     bedrock = call_for("bedrock", ask)
     assert bedrock.body["thinking"] == {"type": "enabled", "budget_tokens": 3000}
-    assert "reasoning_effort" not in bedrock.body and bedrock.dropped == []
+    converse = REGISTRY["bedrock"].build_request(bedrock).body or {}
+    assert converse["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 3000}
+    assert converse["inferenceConfig"]["maxTokens"] == 3050 and bedrock.dropped == []  # raised above the budget
     openai = call_for("openai", ask, model="gpt-x")
     assert openai.body["reasoning_effort"] == "low" and "thinking" not in openai.body and openai.dropped == []
     gemini = call_for("gemini", ask, model="gemini-x")
-    assert "reasoning_effort" not in gemini.body and gemini.dropped == []
+    assert gemini.dropped == []  # Gemini takes both; the exact budget wins (addon/reasoning.py)
     config = REGISTRY["gemini"].build_request(gemini).body["generationConfig"]  # type: ignore[index]
     assert config["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 3000}
-    mistral = call_for("mistral", ask, model="mistral-x")
-    assert "thinking" not in mistral.body and "reasoning_effort" not in mistral.body
+    mistral = call_for("mistral", ask, model="mistral-x")  # a Mistral model without a reasoning control
+    sent = REGISTRY["mistral"].build_request(mistral).body or {}
+    assert "thinking" not in sent and "reasoning_effort" not in sent
     assert mistral.dropped == ["thinking"]
     llama = call_for("bedrock", ask, model="meta.llama3-x")
     assert "additionalModelRequestFields" not in REGISTRY["bedrock"].build_request(llama).body  # type: ignore[operator]
@@ -200,3 +203,27 @@ def test_every_client_formats_writer_takes_a_reasoning_signature() -> None:
         out = b"".join(translator.feed(f) for f in frames) + translator.finish()
         assert translator.result.error is None and translator.result.completed, fmt
         assert b"hmm" in out
+
+
+def test_what_a_provider_reports_dropped_is_named_in_the_clients_terms() -> None:
+    """A model without a reasoning control reports `thinking` (a standard name): a Gemini client reads it as the
+    field it sent, generationConfig.thinkingConfig (OpenAI clients read the standard names)."""
+    from addon.exchange import build_upstream
+    from addon.formats import GEMINI
+
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 8000}},
+    }
+    raw = json.dumps(body).encode()
+    spec = {
+        "name": "r",
+        "match": {"host": "x.internal"},
+        "llm_format": "gemini",
+        "model": {"provider": "mistral", "name": "mistral-large-2411"},
+    }
+    (rule,) = load_rules_text(yaml.safe_dump({"rules": [spec]}), environ={})
+    path = "/v1beta/models/mistral-large-2411:generateContent"
+    call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", raw, path), GEMINI)
+    sent = build_upstream(rule, call, GEMINI).body or {}
+    assert "reasoning_effort" not in sent and call.dropped == ["generationConfig.thinkingConfig"]

@@ -12,7 +12,7 @@ from addon import record
 from addon.audit import PriceTable
 from addon.providers import REGISTRY
 from addon.report import engine
-from addon.report.engine import Query, run
+from addon.report.engine import Query, duckdb_installed, run
 from addon.report.figures import percentile
 from addon.report.scan import ScanStats, fields_of, scan
 from addon.rules import load_rules_text
@@ -133,3 +133,20 @@ def test_worker_processes_give_the_same_report(tmp_path: Path, monkeypatch: pyte
     assert {tuple(r[d] for d in ("day", "model")): r for r in report.rows()} == alone
     assert (stats.records, stats.malformed, stats.files) == (alone_stats.records, MALFORMED, 3)
     assert stats.malformed_at == alone_stats.malformed_at
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_the_reader_takes_any_file_it_maps(tmp_path: Path, engine: str) -> None:
+    """Empty files (which cannot be memory-mapped), a last line without its newline, the usage after the payload
+    (the piece before the payload has none: the whole line is parsed), CRLF line ends; as DuckDB reads them."""
+    if engine == "duckdb" and not duckdb_installed():
+        pytest.skip("DuckDB is not installed (the [report-duckdb] extra)")
+    head = '{"timestamp":"2026-11-02T10:00:00Z","meta":{"rule":"r","response_model":"m"},"usage":{"cost":0.5}'
+    (tmp_path / "ai-proxy-2026-11-01.jsonl").write_bytes(b"")
+    usage_last = head.replace('"usage":{"cost":0.5}', '"payload":{"b":"}"},"usage":{"cost":0.25}')
+    lines = [head + ',"payload":{"a":1}}\r\n', usage_last + "}\n", head + "}"]
+    (tmp_path / "ai-proxy-2026-11-02.jsonl").write_text("".join(lines))
+    report, stats = run(tmp_path, Query(("model",)), engine=engine)
+    [row] = report.rows()
+    assert (stats.files, stats.records, stats.malformed) == (2, 3, 0)
+    assert row["requests"] == 3 and row["cost"] == pytest.approx(1.25) and row["unpriced"] == 0

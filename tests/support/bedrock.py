@@ -30,6 +30,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.support import schema_refusals
 from tests.support.fakes import ANSWER, STREAM_PIECES, ReplyQueue
 from tests.support.mitmdump import Mitmdump
 
@@ -189,12 +190,15 @@ class FakeBedrock(ReplyQueue):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 now = datetime.datetime.now(datetime.UTC)
                 rejected = verify_sigv4("POST", self.path, headers, body, fake.keys, fake.region, now=now)
+                # A schema the real API refuses: its 400 before any queued answer is used.
+                refused = schema_refusals.refusal(self.path, json.loads(body) if body.startswith(b"{") else None)
                 seen = Seen(self.path, headers, body, rejected)
                 with fake._lock:
                     fake.requests.append(seen)
-                    queued = fake._queue.popleft() if fake._queue and rejected is None else None
+                    ok = rejected is None and refused is None
+                    queued = fake._queue.popleft() if fake._queue and ok else None
                     responder = fake.responder
-                if queued is None and rejected is None and responder is not None:
+                if queued is None and ok and responder is not None:
                     queued = responder(seen)
                 if rejected == NO_AUTHORIZATION:
                     reply = BedrockReply(
@@ -207,6 +211,10 @@ class FakeBedrock(ReplyQueue):
                         403,
                         {"message": rejected},
                         {"x-amzn-ErrorType": "InvalidSignatureException:http://internal.amazon.com/coral/"},
+                    )
+                elif refused is not None:
+                    reply = BedrockReply(
+                        400, schema_refusals.refusal_body(*refused), {"x-amzn-ErrorType": "ValidationException"}
                     )
                 else:
                     reply = queued or fake.default_reply(self.path)

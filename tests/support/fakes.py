@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support import schema_refusals
+
 ANSWER = "The sum of 1 + 1 is 2."
 GEMINI_COUNTED_TOKENS = 1234  # what a fake's Gemini countTokens answers
 
@@ -251,6 +253,13 @@ def default_reply(req: Recorded) -> Reply:
     return Reply(status=404, json={"error": {"message": f"fake has no route {path}", "type": "not_found"}})
 
 
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body.startswith(b"{") else None
+    except ValueError:
+        return None
+
+
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client (the proxy) that hangs up is part of the tests (shutdown, disconnects): no traceback for it.
@@ -292,6 +301,12 @@ class FakeUpstream(ReplyQueue):
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                 )
+                refused = schema_refusals.refusal(rec.path, _json_or_none(body))
+                if refused is not None:  # what the real API refuses, before any queued answer is used
+                    with fake._lock:
+                        fake.requests.append(rec)
+                    fake._send(self, Reply(status=400, json=schema_refusals.refusal_body(*refused)))
+                    return
                 with fake._lock:
                     fake.requests.append(rec)
                     reply = fake._queue.popleft() if fake._queue else None

@@ -24,6 +24,14 @@ class AnthropicFormat:
     # Signed reasoning travels in the format itself (thinking / redacted_thinking blocks, both ways): the proxy's
     # signature store has nothing to keep for its clients.
     carries_signed_reasoning = True
+    # The loss report names a standard field the provider lacks by the Anthropic field it came from.
+    hint_names = {
+        "reasoning_effort": "thinking",
+        "thinking": "thinking",
+        "top_k": "top_k",
+        "parallel_tool_calls": "disable_parallel_tool_use",
+        "user": "metadata.user_id",
+    }
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
         return request.decode(body, dropped)

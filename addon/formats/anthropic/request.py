@@ -16,6 +16,8 @@ translations of the same fields:
   on assistant blocks -> dropped and reported;
 - `tools` -> function tools (`input_schema` -> parameters); server tools (a `type` such as `web_search_20250305`)
   -> 400, no provider here runs Anthropic's server tools;
+- `output_config.format` (structured outputs, a JSON schema) -> `response_format` json_schema; the rest of
+  `output_config` -> dropped and reported;
 - `tool_choice` auto/any/tool/none -> auto/required/{function}/none; `disable_parallel_tool_use` ->
   `parallel_tool_calls: false`; `stop_sequences` -> `stop`; `metadata.user_id` -> `user`;
 - `thinking` enabled with `budget_tokens` -> `reasoning_effort` (low up to 4,096 tokens, medium up to 16,384,
@@ -39,13 +41,14 @@ from ..fields import integer as _int
 from ..fields import number as _number
 from ..fields import obj as _dict
 from ..fields import string as _str
+from . import output
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _KNOWN = frozenset(
     {
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences", "temperature",
         "top_p", "top_k", "metadata", "stream", "thinking", "service_tier", "container", "mcp_servers",
-        "context_management",
+        "context_management", "output_config", "output_format",
     }
 )  # fmt: skip
 
@@ -92,6 +95,7 @@ class _Decoder:
                 out["stream"] = True
                 out["stream_options"] = {"include_usage": True}  # Anthropic streams always end with usage
         self.thinking(body.get("thinking"), out)
+        output.decode(body, out, self.drop)
         metadata = body.get("metadata")
         if metadata is not None:
             user = _dict(metadata, "metadata").get("user_id")
@@ -289,6 +293,8 @@ class _Decoder:
         if tool.get("description") is not None:
             function["description"] = _str(tool["description"], f"{param}.description")
         function["parameters"] = _dict(tool.get("input_schema"), f"{param}.input_schema")
+        if tool.get("strict") is True:  # strict tool use: the provider's answer is held to input_schema
+            function["strict"] = True
         return self.cached({"type": "function", "function": function}, tool, param)
 
     def thinking(self, thinking: Any, out: dict[str, Any]) -> None:

@@ -118,13 +118,11 @@ class AnthropicWriter:
         self._kind = None  # the signature ends its thinking block: reasoning after it opens a new one
         return out
 
-    def redacted_reasoning(self, data: str) -> bytes:
-        """A redacted_thinking block, whole in its content_block_start (as Anthropic streams it)."""
+    def reasoning_redacted(self, data: str) -> bytes:
+        """A redacted_thinking block, whole in its start event as Anthropic streams it."""
         if not data:
             return b""
-        out = self._open("redacted_thinking", {"type": "redacted_thinking", "data": data})
-        self._kind = None  # reasoning or text after it opens a new block
-        return out
+        return self._open("redacted_thinking", {"type": "redacted_thinking", "data": data}) + self._close()
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         result = self.result

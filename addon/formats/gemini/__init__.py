@@ -29,6 +29,7 @@ class GeminiFormat:
     # The loss report names a standard field the provider lacks by the Gemini field it came from.
     hint_names = {
         "reasoning_effort": "generationConfig.thinkingConfig",
+        "thinking": "generationConfig.thinkingConfig",  # the exact budget, sent next to the effort
         "top_k": "generationConfig.topK",
         "parallel_tool_calls": "parallel_tool_calls",  # Gemini has no such setting: never set by this format
     }

@@ -8,7 +8,8 @@ OpenAPI 3.0 subset with upper-case types) as JSON Schema.
 - `generationConfig`: temperature, topP, topK, maxOutputTokens, stopSequences, seed, presence/frequency
   penalties as their OpenAI namesakes; candidateCount above 1 -> 400; `responseMimeType: application/json` with
   `responseSchema`/`responseJsonSchema` -> response_format json_schema (without a schema: json_object);
-  `thinkingConfig` -> reasoning_effort (a budget as for Anthropic's thinking, a level by name; budget 0: none).
+  `thinkingConfig` -> reasoning_effort (a budget as for Anthropic's thinking, a level by name; budget 0: none),
+  and a positive budget as the extension `thinking` too (exact where the provider takes a budget).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _TYPES = {t.upper(): t for t in ("string", "number", "integer", "boolean", "arra
 _INT64 = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
 _MAX_DEPTH = 40
 _DECLARATION_READ = frozenset({"name", "description", "parameters", "parametersJsonSchema"})
-_LEVELS = {"MINIMAL": "low", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
+_LEVELS = {"MINIMAL": "low", "LOW": "low", "MEDIUM": "medium", "HIGH": "high", "XHIGH": "high"}
 _GENERATION = {
     "temperature": ("temperature", 2.0),
     "topP": ("top_p", 1.0),
@@ -231,7 +232,7 @@ def thinking(config: Any, out: dict[str, Any]) -> None:
         if name not in _LEVELS:
             if name == "THINKING_LEVEL_UNSPECIFIED":
                 return
-            fail(f"{where}.thinkingLevel", "must be MINIMAL, LOW, MEDIUM or HIGH")
+            fail(f"{where}.thinkingLevel", "must be MINIMAL, LOW, MEDIUM, HIGH or XHIGH")
         out["reasoning_effort"] = _LEVELS[name]
         return
     budget = config.get("thinkingBudget")
@@ -241,3 +242,5 @@ def thinking(config: Any, out: dict[str, Any]) -> None:
         fail(f"{where}.thinkingBudget", "must be an integer of at least -1")
     if budget != 0:  # 0: thinking off, which the standard request says by leaving the effort out
         out["reasoning_effort"] = effort_for_budget(None if budget == -1 else budget)
+    if budget > 0:  # the exact budget too (the extension `thinking`), for providers that take a budget
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}

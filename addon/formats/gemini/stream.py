@@ -99,8 +99,8 @@ class GeminiWriter:
     def reasoning_signature(self, signature: str) -> bytes:
         return b""  # another provider's reasoning signature is no Gemini thoughtSignature: nothing to say
 
-    def redacted_reasoning(self, data: str) -> bytes:
-        return b""  # nor is its redacted reasoning
+    def reasoning_redacted(self, data: str) -> bytes:
+        return b""  # nor its redacted reasoning
 
     def tool_call_start(self, index: int, call_id: str, name: str) -> bytes:
         self.result.note_call(call_id, name)

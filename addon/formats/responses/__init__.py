@@ -23,8 +23,10 @@ class ResponsesFormat:
     # The standard request's hints, in this format's terms, for the loss report of a provider without them.
     hint_names = {
         "reasoning_effort": "reasoning.effort",
+        "thinking": "reasoning.effort",  # what a provider without the model's control reports
         "top_k": "top_k",
         "parallel_tool_calls": "parallel_tool_calls",
+        "image_detail": "input_image.detail",
     }
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:

@@ -172,7 +172,7 @@ class ResponsesWriter:
         self._open.sign(signature)
         return out
 
-    def redacted_reasoning(self, data: str) -> bytes:
+    def reasoning_redacted(self, data: str) -> bytes:
         """Kept with the reasoning item, as reasoning_signature."""
         if not data:
             return b""

@@ -18,6 +18,7 @@ from ...openai_format import (
     stop_list,
     text_of,
 )
+from ...reasoning import ollama_think
 from ..base import Call, UpstreamRequest, build_url, url_path
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ UNSUPPORTED = {
     "web_search_options": None,
     "functions": None,
     "function_call": None,
-    "reasoning_effort": None,
     "best_of": 1,
     "echo": False,
 }
@@ -156,6 +156,10 @@ def build_request(call: Call, provider: str, fmt: str = "ollama") -> UpstreamReq
     generation = options(body)
     if generation:
         out["options"] = generation
+    think, relaxed = ollama_think(call.model, body)  # reasoning_effort / the extension thinking
+    call.dropped.extend(k for k in relaxed if k not in call.dropped)
+    if think is not None:
+        out["think"] = think
     out["stream"] = call.stream  # Ollama streams unless told not to
     url = build_url(call.options, "", CHAT_PATH if kind == "chat" else GENERATE_PATH)
     headers = {"accept": "application/x-ndjson"} if call.stream else {}

@@ -49,7 +49,10 @@ __all__ = [
 class Anthropic(Provider):
     name = "anthropic"
     option_fields = {"anthropic_version": (str | None, None)}
-    optional_fields = frozenset({"top_k", "parallel_tool_calls", "reasoning_effort", "thinking", "thinking_blocks"})
+    # user: as metadata.user_id
+    optional_fields = frozenset(
+        {"top_k", "parallel_tool_calls", "reasoning_effort", "thinking", "thinking_blocks", "user"}
+    )
     supports_streaming = True
     api_base = "https://api.anthropic.com"
     price_id = "anthropic"

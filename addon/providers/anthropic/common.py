@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ...openai_format import usage_with_cache
+from ...reasoning import CLAUDE_DEFAULT_MAX_TOKENS
 from ...streaming import usage_so_far
 
 DEFAULT_VERSION = "2023-06-01"
-# Anthropic requires max_tokens; 4096 is within every current Claude model's output limit.
-DEFAULT_MAX_TOKENS = 4096
+# Anthropic requires max_tokens; 4096 is within every current Claude model's output limit (one value with the
+# answer's room a thinking budget keeps, addon/reasoning.py).
+DEFAULT_MAX_TOKENS = CLAUDE_DEFAULT_MAX_TOKENS
 MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Anthropic 0-1: values above 1 are clamped
 
 FINISH_REASONS = {

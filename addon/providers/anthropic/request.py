@@ -9,14 +9,15 @@ from ...openai_format import CHAT, OPENAI_ONLY, max_tokens_of, refuse_unsupporte
 from ..base import Call
 from .common import DEFAULT_MAX_TOKENS, MAX_TEMPERATURE
 from .messages import _messages
+from .schema import output_schema
 from .thinking import apply as apply_thinking
 from .thinking import legacy as legacy_thinking
 from .thinking import unsigned
 from .tools import _tool_choice, _tool_fields, _tools
 
 # OpenAI fields Anthropic has no equivalent for: refused when set to anything but their neutral value, so a
-# client never silently gets different behaviour than it asked for. reasoning_effort is Claude's thinking budget.
-_UNSUPPORTED = {k: v for k, v in OPENAI_ONLY.items() if k != "reasoning_effort"}
+# client never silently gets different behaviour than it asked for.
+_UNSUPPORTED = OPENAI_ONLY
 
 # response_format json_object has no native Anthropic equivalent (structured outputs need a schema, and an object
 # schema must close its properties). The fallback is this system instruction: it composes with tools, streams
@@ -65,14 +66,14 @@ def messages_body(call: Call) -> dict[str, Any]:
         raise bad_request("at least one user message is required", param="messages")
     kind, schema = _response_format(body)
     if kind == "json_schema":
-        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        out["output_config"] = {"format": {"type": "json_schema", "schema": output_schema(schema, call.dropped)}}
     elif kind == "json_object":
         system = f"{system}\n\n{JSON_OBJECT_INSTRUCTION}" if system else JSON_OBJECT_INSTRUCTION
     if system:
         out["system"] = system
     out["messages"] = messages
     openai_tools, choice, param, legacy = _tool_fields(body)
-    tools = _tools(openai_tools, "functions" if legacy else "tools")
+    tools = _tools(openai_tools, "functions" if legacy else "tools", call.dropped)
     if tools:
         out["tools"] = tools
     parallel = False if legacy else body.get("parallel_tool_calls")  # functions: one call per turn

@@ -68,12 +68,12 @@ class AnthropicStream(SSETranslator):
             return self._tool_start(index, as_str(block.get("id")) or new_id("call"), as_str(block.get("name")) or "")
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             return self.out.text(block["text"])
+        if block.get("type") == "redacted_thinking":  # whole in its start event
+            return self.out.reasoning_redacted(as_str(block.get("data")) or "")
         if block.get("type") == "thinking":  # usually empty: the text and signature come as deltas
             return self.out.reasoning(as_str(block.get("thinking")) or "") + self.out.reasoning_signature(
                 as_str(block.get("signature")) or ""
             )
-        if block.get("type") == "redacted_thinking":  # whole in its start event; the client must send it back
-            return self.out.redacted_reasoning(as_str(block.get("data")) or "")
         return b""
 
     def _block_delta(self, event: dict[str, Any]) -> bytes:

@@ -15,10 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...openai_format import THINKING_BLOCKS
-from ...reasoning import claude_budget, claude_thinks, requested_budget
+from ...reasoning import claude_budget, claude_refused_sampling, claude_thinks, requested_budget
 from ..base import Call
-
-MIN_TOP_P = 0.95  # with thinking, "top_p must be between 0.95 and 1"
 
 
 def _drop(call: Call, what: str) -> None:
@@ -48,15 +46,9 @@ def apply(call: Call, out: dict[str, Any]) -> None:
     else:
         budget, out["max_tokens"] = claude_budget(budget, out["max_tokens"])
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    if out.get("temperature") not in (None, 1, 1.0):
-        del out["temperature"]
-        _drop(call, "temperature")
-    if "top_k" in out:
-        del out["top_k"]
-        _drop(call, "top_k")
-    if out.get("top_p") is not None and out["top_p"] < MIN_TOP_P:
-        del out["top_p"]
-        _drop(call, "top_p")
+    for name in claude_refused_sampling(out.get("temperature"), out.get("top_k"), out.get("top_p")):
+        del out[name]
+        _drop(call, name)
 
 
 def _unthinkable_history(messages: list[dict[str, Any]]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import bad_request
+from .schema import strict_tool_schema
 
 
 def _tool_fields(body: dict[str, Any]) -> tuple[list[Any] | None, Any, str, bool]:
@@ -28,7 +29,7 @@ def _tool_fields(body: dict[str, Any]) -> tuple[list[Any] | None, Any, str, bool
     return tools, choice, "function_call", True
 
 
-def _tools(tools: list[Any] | None, param: str) -> list[dict[str, Any]] | None:
+def _tools(tools: list[Any] | None, param: str, dropped: list[str]) -> list[dict[str, Any]] | None:
     if not tools:
         return None
     if not isinstance(tools, list):
@@ -48,6 +49,8 @@ def _tools(tools: list[Any] | None, param: str) -> list[dict[str, Any]] | None:
             spec["description"] = fn["description"]
         if fn.get("strict") is True:
             spec["strict"] = True  # Anthropic strict tool use: inputs guaranteed to match input_schema
+            where = f"{param}[{k}].function.parameters"
+            spec["input_schema"] = strict_tool_schema(spec["input_schema"], where, dropped)
         out.append(spec)
     return out
 

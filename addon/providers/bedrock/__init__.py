@@ -111,7 +111,8 @@ class BedrockOptions(OptionsModel):
 class Bedrock(Provider):
     option_fields = {"bedrock": (BedrockOptions | None, None)}
     name = "bedrock"
-    optional_fields = frozenset({"top_k", "thinking", "cache_control", "thinking_blocks"})
+    # user: requestMetadata
+    optional_fields = frozenset({"top_k", "thinking", "reasoning_effort", "cache_control", "thinking_blocks", "user"})
     price_id = "aws"
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})

@@ -24,6 +24,7 @@ from ...openai_format import (
 from ..base import Call, add_turn, trim_prefill
 from .common import encode_tool_id
 from .reasoning import drop, reasoning_blocks, reasons, thinking
+from .schema import output_schema, strict_tool_schema
 
 MAX_TEMPERATURE = 1.0  # OpenAI allows 0-2, Converse 0-1: values above 1 are clamped
 
@@ -84,10 +85,10 @@ def converse_body(call: Call) -> dict[str, Any]:
 
     thinking(call, out)
 
-    tool_config = _tool_config(body, has_tool_blocks)
+    tool_config = _tool_config(body, has_tool_blocks, call.dropped)
     if tool_config:
         out["toolConfig"] = tool_config
-    output_config = _output_config(body.get("response_format"))
+    output_config = _output_config(body.get("response_format"), call.dropped)
     if output_config:
         out["outputConfig"] = output_config
     user = body.get("user")
@@ -258,7 +259,7 @@ def _tool_result(m: dict[str, Any], i: int) -> dict[str, Any]:
     return {"toolResult": {"toolUseId": tool_id, "content": [{"text": text}] if text else []}}
 
 
-def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] | None:
+def _tool_config(body: dict[str, Any], has_tool_blocks: bool, dropped: list[str]) -> dict[str, Any] | None:
     tools = body.get("tools")
     choice = body.get("tool_choice")
     if not tools:
@@ -299,6 +300,9 @@ def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] 
             spec["description"] = fn["description"]
         if isinstance(fn.get("strict"), bool):
             spec["strict"] = fn["strict"]
+        if fn.get("strict") is True:  # the subset Bedrock's grammar compiler takes
+            where = f"tools[{k}].function.parameters"
+            spec["inputSchema"]["json"] = strict_tool_schema(spec["inputSchema"]["json"], where, dropped)
         specs.append({"toolSpec": spec})
         if CACHE_CONTROL in tool:
             specs.append(CACHE_POINT)
@@ -314,7 +318,7 @@ def _tool_config(body: dict[str, Any], has_tool_blocks: bool) -> dict[str, Any] 
     return config
 
 
-def _output_config(response_format: Any) -> dict[str, Any] | None:
+def _output_config(response_format: Any, dropped: list[str]) -> dict[str, Any] | None:
     """response_format -> Converse `outputConfig.textFormat` (structured output, providers.md §5.3, §11.1).
 
     json_schema maps to `{"type": "json_schema", "structure": {"jsonSchema": {"schema": <the schema as a JSON
@@ -338,6 +342,7 @@ def _output_config(response_format: Any) -> dict[str, Any] | None:
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
         raise bad_request("response_format json_schema needs json_schema.schema (an object)", param="response_format")
+    schema = output_schema(schema, dropped)  # the subset Bedrock takes (schema.py)
     definition: dict[str, Any] = {"schema": json.dumps(schema, separators=(",", ":"))}
     if isinstance(spec.get("name"), str) and spec["name"]:
         definition["name"] = spec["name"]

@@ -134,7 +134,7 @@ class BedrockStream(FramedTranslator):
         if isinstance(reasoning, dict) and isinstance(reasoning.get("signature"), str):
             return self._role() + self.out.reasoning_signature(reasoning["signature"])
         if isinstance(reasoning, dict) and isinstance(reasoning.get("redactedContent"), str):
-            return self._role() + self.out.redacted_reasoning(reasoning["redactedContent"])
+            return self._role() + self.out.reasoning_redacted(reasoning["redactedContent"])
         return b""  # citations: nothing the writers show
 
     def _block_stop(self, event: dict[str, Any]) -> bytes:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import ProxyError, bad_request
 from ...openai_format import CHAT, EMBEDDINGS
+from ...reasoning import cohere_thinking, without_control
 from ...spec import OptionsModel
 from ..base import Call, Provider, UpstreamRequest, build_url, register, upstream_error
 from .common import (
@@ -78,7 +79,8 @@ class Cohere(Provider):
         "cohere": (CohereOptions | None, None),
     }
     name = "cohere"
-    optional_fields = frozenset({"top_k"})
+    # image_detail: v2 image_url.detail
+    optional_fields = frozenset({"top_k", "image_detail", "reasoning_effort", "thinking"})
     api_base = "https://api.cohere.com"
     price_id = "cohere"
     native_format = "cohere"
@@ -107,6 +109,10 @@ class Cohere(Provider):
                 param="messages",
             )
         body = common_body(call, api)
+        thinking, relaxed = cohere_thinking(call.model, call.body) if api == V2 else (None, without_control(call.body))
+        call.dropped.extend(k for k in relaxed if k not in call.dropped)  # v1 has no thinking control
+        if thinking:
+            body["thinking"] = thinking
         if api == V2:
             body.update(v2_body(call))
         elif api == V1_CHAT:

@@ -21,7 +21,6 @@ _UNSUPPORTED = {
     "prediction": None,
     "functions": None,
     "function_call": None,
-    "reasoning_effort": None,
     "web_search_options": None,
     "echo": False,
     "suffix": None,

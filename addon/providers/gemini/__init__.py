@@ -60,7 +60,7 @@ class GeminiOptions(OptionsModel):
 class Gemini(Provider):
     option_fields = {"gemini": (GeminiOptions | None, None)}
     name = "gemini"
-    optional_fields = frozenset({"top_k", "thinking"})
+    optional_fields = frozenset({"top_k", "thinking", "reasoning_effort"})
     api_base = "https://generativelanguage.googleapis.com"
     price_id = "google"
     native_format = "gemini"

@@ -6,9 +6,11 @@ from typing import Any
 
 from ...errors import bad_request
 from ...openai_format import CHAT, max_tokens_of, single_prompt, stop_list
+from ...reasoning import gemini_thinking
 from ..base import Call
 from .common import _NOT_YET
 from .messages import _contents
+from .output_schema import output_schema
 from .tools import _tools
 
 # OpenAI fields Gemini has no (mapped) equivalent for: refused unless they hold their neutral value, so a
@@ -19,7 +21,6 @@ _UNSUPPORTED = {
     "logit_bias": (None,),
     "audio": (None,),
     "prediction": (None,),
-    "reasoning_effort": (None,),
     "web_search_options": (None,),
     "echo": (None, False),
     "suffix": (None, ""),
@@ -42,7 +43,7 @@ def body(call: Call) -> dict[str, Any]:
         raise bad_request("at least one non-empty user or assistant message is required", param="messages")
     out["contents"] = contents
     if call.route_type == CHAT:
-        tools, tool_config = _tools(body)
+        tools, tool_config = _tools(body, call.dropped)
         if tools:
             out["tools"] = tools
         if tool_config:
@@ -94,12 +95,11 @@ def _generation_config(call: Call) -> dict[str, Any]:
     n = body.get("n")
     if n is not None and n > 1:
         config["candidateCount"] = n
-    thinking = body.get("thinking")  # the standard extension (a client's thinking budget): thinkingConfig
-    if isinstance(thinking, dict):
-        budget = thinking.get("budget_tokens")
-        # -1: Gemini's dynamic thinking, for a request without a budget (Anthropic's adaptive thinking).
-        budget = budget if isinstance(budget, int) and not isinstance(budget, bool) else -1
-        config["thinkingConfig"] = {"includeThoughts": True, "thinkingBudget": budget}
+    # reasoning_effort or the extension `thinking` (a budget): thinkingConfig per model family (addon/reasoning.py)
+    thinking, relaxed = gemini_thinking(call.model, body)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
+    call.dropped.extend(k for k in relaxed if k not in call.dropped)
     response_format = body.get("response_format")
     if response_format is not None:
         kind = response_format.get("type") if isinstance(response_format, dict) else None
@@ -113,10 +113,11 @@ def _generation_config(call: Call) -> dict[str, Any]:
                     "response_format json_schema needs a non-empty json_schema.schema object for provider gemini",
                     param="response_format",
                 )
-            # Gemini's responseJsonSchema takes JSON Schema itself ($ref, $defs, additionalProperties, ...): sent
-            # as given. OpenAI's `strict` has no Gemini switch (Gemini always constrains decoding to the schema).
+            # Gemini's responseJsonSchema takes a subset of JSON Schema ($ref, $defs, additionalProperties, ...):
+            # adapted to it (output_schema.py). OpenAI's `strict` has no Gemini switch (Gemini always constrains
+            # decoding to the schema).
             config["responseMimeType"] = "application/json"
-            config["responseJsonSchema"] = schema
+            config["responseJsonSchema"] = output_schema(schema, call.dropped)
         elif kind != "text":
             raise bad_request(
                 f"response_format {kind!r} {_NOT_YET} (text, json_object and json_schema are)",

@@ -8,7 +8,7 @@ from ...errors import bad_request
 from .schema import _schema
 
 
-def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _tools(body: dict[str, Any], dropped: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """tools/tool_choice (or the deprecated functions/function_call) -> (Gemini tools, toolConfig)."""
     tools, functions = body.get("tools"), body.get("functions")
     if tools and functions:
@@ -28,11 +28,11 @@ def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] |
                     f"tools[{i}]: only function tools are supported by provider gemini (got {kind!r})",
                     param=f"tools[{i}]",
                 )
-            declarations.append(_declaration(tool.get("function"), f"tools[{i}].function"))
+            declarations.append(_declaration(tool.get("function"), f"tools[{i}].function", dropped))
     elif functions:
         if not isinstance(functions, list):
             raise bad_request("'functions' must be an array", param="functions")
-        declarations = [_declaration(fn, f"functions[{i}]") for i, fn in enumerate(functions)]
+        declarations = [_declaration(fn, f"functions[{i}]", dropped) for i, fn in enumerate(functions)]
     names = [d["name"] for d in declarations]
     if len(set(names)) != len(names):
         raise bad_request("function names must be unique", param="tools" if tools else "functions")
@@ -70,7 +70,7 @@ def _tool_config(choice: Any, names: list[str], key: str) -> dict[str, Any] | No
     return {"functionCallingConfig": mode}
 
 
-def _declaration(fn: Any, where: str) -> dict[str, Any]:
+def _declaration(fn: Any, where: str, dropped: list[str]) -> dict[str, Any]:
     """An OpenAI function definition as a Gemini FunctionDeclaration. `strict` is dropped (Gemini has no such
     switch); `parameters` is translated to Gemini's OpenAPI-subset Schema (see `_schema`)."""
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
@@ -83,7 +83,7 @@ def _declaration(fn: Any, where: str) -> dict[str, Any]:
         if not isinstance(params, dict):
             raise bad_request(f"{where}.parameters must be a JSON Schema object", param=f"{where}.parameters")
         defs = {**_dict(params.get("definitions")), **_dict(params.get("$defs"))}
-        schema = _schema(params, f"{where}.parameters", defs, 0)
+        schema = _schema(params, f"{where}.parameters", defs, 0, dropped)
         if schema.get("type", "OBJECT") != "OBJECT":
             raise bad_request(f"{where}.parameters must describe an object", param=f"{where}.parameters")
         # Gemini refuses an OBJECT with empty properties: a function without parameters has none at all.

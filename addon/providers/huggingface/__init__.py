@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ProxyError
+from ...extensions import BOOKKEEPING
 from ...openai_format import EMBEDDINGS
 from ...spec import OptionsModel
 from ..base import Call, Provider, UpstreamRequest, build_url, register
@@ -63,6 +64,8 @@ class HuggingFaceOptions(OptionsModel):
 class HuggingFace(Provider):
     option_fields = {"huggingface": (HuggingFaceOptions | None, None)}
     name = "huggingface"
+    # Its OpenAI-compatible routes take the account fields, participant names and image detail as they are.
+    optional_fields = frozenset({"name", "image_detail", *BOOKKEEPING})
     api_base = "https://router.huggingface.co"
     native_format = "huggingface"
     supports_streaming = True

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import bad_request
 from ...openai_format import CHAT, EMBEDDINGS, embeddings_body, embeddings_passthrough, max_tokens_of
+from ...reasoning import without_control
 from ...spec import RuleSpec
 from ...streaming import OpenAIPassthrough
 from .. import _ollama
@@ -66,7 +67,7 @@ class Llama2(Provider):
         "llama_template": (Literal["llama2", "llama3"] | None, None),
     }
     name = "llama2"
-    optional_fields = frozenset({"top_k"})
+    optional_fields = frozenset({"top_k", "reasoning_effort", "thinking"})
     supports_streaming = True
 
     def check_rule(self, spec: RuleSpec, unset: frozenset[str]) -> str | None:
@@ -91,6 +92,7 @@ class Llama2(Provider):
             return _ollama.build_request(call, self.name)
         if fmt == "openai":
             return self._openai_request(call)
+        call.dropped.extend(k for k in without_control(call.body) if k not in call.dropped)  # raw: no control
         return self._raw_request(call)
 
     def parse_response(self, call: Call, data: Any) -> dict[str, Any]:
@@ -129,6 +131,10 @@ class Llama2(Provider):
 
     def _openai_request(self, call: Call) -> UpstreamRequest:
         body = dict(call.body)
+        # OpenAI-compatible servers (vLLM, llama.cpp, Ollama /v1) take reasoning_effort; the extension `thinking`
+        # is no OpenAI field: carried by reasoning_effort when the client's format set both, else reported.
+        if body.pop("thinking", None) is not None and "reasoning_effort" not in body:
+            call.dropped.extend(k for k in without_control(call.body) if k not in call.dropped)
         if call.model:
             body["model"] = call.model
         max_tokens = max_tokens_of(body)

@@ -55,6 +55,8 @@ __all__ = [
 class Mistral(Provider):
     option_fields = {"mistral_format": (Literal["openai", "ollama"] | None, None)}
     name = "mistral"
+    # image_detail: image_url.detail, as OpenAI; reasoning: request.py / _ollama, per model
+    optional_fields = frozenset({"image_detail", "reasoning_effort", "thinking"})
     supports_streaming = True
     api_base = "https://api.mistral.ai"
     price_id = "mistral"

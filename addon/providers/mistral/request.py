@@ -7,6 +7,7 @@ from typing import Any
 
 from ...errors import bad_request
 from ...openai_format import CHAT, single_prompt
+from ...reasoning import mistral_effort
 from .. import _ollama
 from ..base import Call, url_path
 from .ids import mistral_id
@@ -104,6 +105,13 @@ def body(call: Call) -> dict[str, Any]:
     _ollama.refuse_unsupported(body, "mistral", _UNSUPPORTED)
     # The refused fields with a neutral value are dropped too: Mistral forbids unknown fields (422).
     out = {k: v for k, v in body.items() if k not in _DROPPED and k not in _UNSUPPORTED}
+    out.pop("thinking", None)  # the extension: Mistral's own control is reasoning_effort (mistral_effort)
+    effort, relaxed = mistral_effort(call.model, body)
+    call.dropped.extend(k for k in relaxed if k not in call.dropped)
+    if effort is None:
+        out.pop("reasoning_effort", None)
+    else:
+        out["reasoning_effort"] = effort
     if call.options.top_k is not None or body.get("top_k") is None:
         out.pop("top_k", None)  # a rule's top_k is for providers that have one (as for openai)
     else:

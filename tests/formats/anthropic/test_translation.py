@@ -129,6 +129,20 @@ def test_effort_for_budget() -> None:
     ]  # fmt: skip
 
 
+def test_structured_outputs_are_a_json_schema_response_format() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    config = {"format": {"type": "json_schema", "schema": schema}, "effort": "high"}
+    std, dropped = decode({"messages": [{"role": "user", "content": "n?"}], "output_config": config})
+    assert std["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
+    assert dropped == ["output_config.effort"]
+    with pytest.raises(ProxyError) as e:
+        decode({"messages": [{"role": "user", "content": "n?"}], "output_config": {"format": {"type": "text"}}})
+    assert e.value.param == "output_config.format.type"
+
+
 def test_an_answer_with_reasoning_and_tools_as_a_message() -> None:
     standard = replies.standard_answer(
         {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 60}}

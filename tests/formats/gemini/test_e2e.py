@@ -303,9 +303,8 @@ def test_a_gemini_cli_request_streams(env: Env, provider: str) -> None:
     if provider == "anthropic":
         assert len(req.json["tools"]) == 10 and req.json["tools"][0]["input_schema"]["required"] == ["x"]
         assert req.json["system"].startswith("You are gemini-cli.")
-        # Claude's thinking budget (8,192 is a medium effort); temperature 0 is refused next to thinking: dropped
-        # and reported.
-        assert req.json["thinking"] == {"type": "enabled", "budget_tokens": 16384} and req.json["max_tokens"] > 16384
+        # Claude's thinking budget, exact; temperature 0 is refused next to thinking: dropped and reported.
+        assert req.json["thinking"] == {"type": "enabled", "budget_tokens": 8192} and req.json["max_tokens"] > 8192
         assert "temperature" not in req.json and dropped == "temperature"
     else:
         assert len(req.json["tools"]) == 10 and req.json["reasoning_effort"] == "medium"

@@ -327,12 +327,16 @@ def test_function_calling_config(config: dict[str, Any], choice: Any, names: lis
         ({"thinkingBudget": 20000}, "high"),
         ({"thinkingLevel": "HIGH"}, "high"),
         ({"thinkingLevel": "MINIMAL"}, "low"),
+        ({"thinkingLevel": "xhigh"}, "high"),  # the SDK's newest level, case-insensitive as its enum
         ({"includeThoughts": True}, None),
     ],
 )
 def test_thinking_config_is_a_reasoning_effort(thinking: dict[str, Any], effort: str | None) -> None:
     std, _ = decode({"generationConfig": {"thinkingConfig": thinking}})
     assert std.get("reasoning_effort") == effort
+    budget = thinking.get("thinkingBudget")  # a positive budget also travels exact, as the extension `thinking`
+    exact = {"type": "enabled", "budget_tokens": budget} if budget and budget > 0 else None
+    assert std.get("thinking") == exact
 
 
 def test_structured_output() -> None:
@@ -352,9 +356,9 @@ def test_structured_output() -> None:
 def test_a_provider_without_the_control_drops_the_hint_by_its_gemini_name() -> None:
     body = {"contents": [USER], "generationConfig": {"thinkingConfig": {"thinkingBudget": 8000}, "topK": 3}}
     data = json.dumps(body).encode()
-    path = "/v1beta/models/mistral-fake:streamGenerateContent?alt=sse"
+    path = "/v1beta/models/tgi:streamGenerateContent?alt=sse"
     request = ClientRequest({}, {}, "application/json", data, path)
-    call = prepare_call(make_rule("mistral", "mistral-fake"), {}, request, GEMINI)
+    call = prepare_call(make_rule("huggingface", "tgi"), {}, request, GEMINI)  # no reasoning control
     assert "reasoning_effort" not in call.body and "top_k" not in call.body and call.stream
     assert call.dropped == ["generationConfig.thinkingConfig", "generationConfig.topK"]
     assert call.writer == GEMINI.writer  # alt=sse: Server-Sent Events

@@ -379,7 +379,8 @@ def test_hints_a_provider_lacks_are_reported_in_the_responses_terms() -> None:
     body = {"model": "m", "input": "hi", "reasoning": {"effort": "high"}, "parallel_tool_calls": False,
             "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}]}  # fmt: skip
     data = json.dumps(body).encode()
-    call = prepare_call(make_rule("gemini", "m", ROUTE), {}, ClientRequest({}, {}, "application/json", data), RESPONSES)
+    rule = make_rule("huggingface", "m", ROUTE)  # no reasoning control
+    call = prepare_call(rule, {}, ClientRequest({}, {}, "application/json", data), RESPONSES)
     assert call.route_type == CHAT and "reasoning_effort" not in call.body and "parallel_tool_calls" not in call.body
     assert call.dropped == ["reasoning.effort", "parallel_tool_calls"]
     call = prepare_call(make_rule("openai", "m", CHAT), {}, ClientRequest({}, {}, "application/json", data), RESPONSES)

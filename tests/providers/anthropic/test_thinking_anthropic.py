@@ -22,7 +22,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from addon.exchange import build_upstream
-from addon.formats import ANTHROPIC
+from addon.formats import ANTHROPIC, GEMINI, RESPONSES
 from addon.providers import REGISTRY, Call
 from addon.spec import ModelOptions
 from addon.stream_bridge import client_translator
@@ -240,12 +240,32 @@ def _anthropic_client_view(raw: bytes, cut: int | None) -> Any:
 
 
 def test_the_signature_reaches_an_anthropic_format_client_as_a_signature_delta() -> None:
-    raw, issued = _answer(True, redacted=False)
+    raw, issued = _answer(True, redacted=True)
     whole = _anthropic_client_view(raw, None)
-    assert [b.type for b in whole.content] == ["thinking", "text"]
+    assert [b.type for b in whole.content] == ["thinking", "redacted_thinking", "text"]
     assert whole.content[0].thinking == "".join(THOUGHT) and whole.content[0].signature == issued[0]
+    assert whole.content[1].data == issued[1]  # redacted reasoning, whole in its block start
     for cut in range(1, len(raw)):
         assert _anthropic_client_view(raw, cut).content == whole.content, cut
+
+
+@pytest.mark.parametrize("fmt", [RESPONSES, GEMINI], ids=["responses", "gemini"])
+def test_reasoning_reaches_responses_and_gemini_clients_as_it_arrives(fmt: Any) -> None:
+    """Responses: reasoning summary text deltas; Gemini: `thought` parts; neither format has a place for the
+    signature or the redacted block (nothing of them is sent)."""
+    raw, issued = _answer(True, redacted=True)
+    translator = client_translator(
+        REGISTRY["anthropic"],
+        _stream_call(fmt.writer_for("/x:streamGenerateContent?alt=sse") if fmt is GEMINI else fmt.writer),
+        False,
+        True,
+    )
+    out = (b"".join(translator.feed(raw[i : i + 7]) for i in range(0, len(raw), 7)) + translator.finish()).decode()
+    if fmt is RESPONSES:
+        assert out.count("event: response.reasoning_summary_text.delta") == len(THOUGHT)
+    else:
+        assert out.count('"thought": true') + out.count('"thought":true') == len(THOUGHT)
+    assert all(piece in out for piece in THOUGHT) and not [proof for proof in issued if proof in out]
 
 
 def test_the_openai_stream_has_no_signature_but_keeps_every_event_well_formed() -> None:

@@ -100,13 +100,10 @@ def test_bedrock_stream_arguments_are_not_doubled_when_fragments_came():
     assert got["tool_calls"] == [{"id": "t1", "name": "now", "arguments": '{"tz":"UTC"}'}]
 
 
-def test_bedrock_refuses_reasoning_effort():
+def test_bedrock_maps_reasoning_effort():
     """Converse has no reasoning_effort (thinking is model-native, additionalModelRequestFields): it was dropped
-    silently while `seed`, `n` and the penalties are refused."""
-    from tests.providers.bedrock.test_provider_bedrock import refused as bedrock_refused
-
-    err = bedrock_refused({"messages": USER, "reasoning_effort": "low"})
-    assert err.param == "reasoning_effort"
+    silently, then refused; now it is Claude's thinking budget (tests/providers/bedrock/test_thinking_bedrock.py)
+    and `none` asks for no thinking."""
     assert "additionalModelRequestFields" not in BEDROCK._body(
         bedrock_call(bedrock_rule(), {"messages": USER, "reasoning_effort": "none"})
     )

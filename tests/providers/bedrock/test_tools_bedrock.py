@@ -218,7 +218,11 @@ def test_bedrock_response_format_json_schema_is_output_config() -> None:
     text_format = body["outputConfig"]["textFormat"]
     assert text_format["type"] == "json_schema"
     definition = text_format["structure"]["jsonSchema"]
-    assert isinstance(definition["schema"], str) and json.loads(definition["schema"]) == schema
+    # Bedrock needs every object closed (json_schema.py's closed_grammar): the one change to this schema
+    assert isinstance(definition["schema"], str) and json.loads(definition["schema"]) == {
+        **schema,
+        "additionalProperties": False,
+    }
     assert (definition["name"], definition["description"]) == ("answer", "The answer")
     assert "outputConfig" not in bedrock_body({"messages": USER, "response_format": {"type": "text"}})
 

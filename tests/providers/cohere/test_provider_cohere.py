@@ -305,7 +305,6 @@ def test_bad_response_format_is_refused(response_format):
         ("audio", {"voice": "alloy", "format": "wav"}),
         ("modalities", ["text", "audio"]),
         ("prediction", {"type": "content", "content": "x"}),
-        ("reasoning_effort", "high"),
         ("functions", [{"name": "f"}]),
         ("function_call", "auto"),
         ("web_search_options", {}),

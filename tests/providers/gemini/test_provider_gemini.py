@@ -179,7 +179,6 @@ REFUSED = [
     pytest.param({"logprobs": True}, "logprobs", id="logprobs"),
     pytest.param({"top_logprobs": 3}, "top_logprobs", id="top-logprobs"),
     pytest.param({"logit_bias": {"50256": -100}}, "logit_bias", id="logit-bias"),
-    pytest.param({"reasoning_effort": "low"}, "reasoning_effort", id="reasoning-effort"),
     pytest.param({"audio": {"voice": "alloy"}}, "audio", id="audio"),
     pytest.param({"modalities": ["text", "audio"]}, "modalities", id="modalities"),
     pytest.param({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format", id="json-schema"),

@@ -198,11 +198,12 @@ def test_schema_adaptation() -> None:
         "type": "OBJECT",
         "properties": {
             "unit": {"type": "STRING", "description": "the unit", "enum": ["C", "F"]},
-            "maybe": {"type": "INTEGER", "format": "int32", "nullable": True},
-            "either": {"anyOf": [{"type": "STRING"}, {"type": "NUMBER"}]},
-            "level": {},  # Gemini's enums are strings: a numeric enum is dropped (loosened, not changed)
+            # What Gemini's Schema has no field for is told to the model in the description, and reported
+            "maybe": {"type": "INTEGER", "format": "int32", "nullable": True, "description": "{default: 3}"},
+            "either": {"anyOf": [{"type": "STRING", "description": '{format: "email"}'}, {"type": "NUMBER"}]},
+            "level": {"description": "{enum: [1, 2, 3]}"},  # Gemini's enums are strings: a numeric enum is loosened
             "kind": {"type": "STRING", "enum": ["fixed"]},
-            "tags": {"type": "ARRAY", "minItems": 1, "items": {"type": "STRING"}},
+            "tags": {"type": "ARRAY", "minItems": 1, "items": {"type": "STRING"}, "description": '{examples: [["a"]]}'},
             "nested": {"type": "OBJECT", "properties": {"x": {"type": "BOOLEAN"}}},
         },
         "required": ["unit"],  # Gemini refuses a required name that is not a property
