@@ -153,7 +153,7 @@ def _without_unmapped_extensions(
             if CACHE_CONTROL not in dropped:
                 dropped.append(CACHE_CONTROL)
     if THINKING_BLOCKS not in taken:
-        body = without_thinking_blocks(body, dropped)
+        body = without_thinking_blocks(body, dropped, names.get(THINKING_BLOCKS))
     body = without_names_and_details(body, taken, dropped, names)
     return without_bookkeeping(body, taken, dropped, names)
 

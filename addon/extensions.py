@@ -59,15 +59,16 @@ def _plain(role: Any, parts: list[Any]) -> Any:
     return parts
 
 
-def without_thinking_blocks(body: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
-    """The body without assistant turns' signed reasoning; the kinds of blocks removed go to `dropped`."""
+def without_thinking_blocks(body: dict[str, Any], dropped: list[str], name: str | None = None) -> dict[str, Any]:
+    """The body without assistant turns' signed reasoning; the kinds of blocks removed go to `dropped`, or `name`
+    (what the client format calls them, where it is not the blocks' own kinds: a Responses reasoning item)."""
     if not any(isinstance(m, dict) and THINKING_BLOCKS in m for m in body.get("messages") or ()):
         return body
     messages = []
     for message in body["messages"]:
         if isinstance(message, dict) and THINKING_BLOCKS in message:
             for block in message[THINKING_BLOCKS] or ():
-                kind = block.get("type") if isinstance(block, dict) else None
+                kind = name or (block.get("type") if isinstance(block, dict) else None)
                 if isinstance(kind, str) and kind not in dropped:
                     dropped.append(kind)
             message = {k: v for k, v in message.items() if k != THINKING_BLOCKS}

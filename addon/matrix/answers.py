@@ -15,6 +15,7 @@ from typing import Any
 from .. import jsonutil
 from ..exchange import ClientRequest, prepare_call, provider_for, translate_response
 from ..formats import format_for
+from ..formats.responses.sealed import unseal
 from .features import BASE, SIGNATURE
 from .probe import Cell, Column, client_body, is_native, rule_for
 
@@ -131,11 +132,7 @@ ANSWER_FEATURES = [
         "reasoning text in answers",
         {fmt: (lambda answer: THINKING in jsonutil.dumps(answer).decode()) for fmt in BASE},
     ),
-    AnswerFeature(
-        "signature",
-        "reasoning signatures in answers",
-        {fmt: (lambda answer: SIGNATURE in jsonutil.dumps(answer).decode()) for fmt in BASE},
-    ),
+    AnswerFeature("signature", "reasoning signatures in answers", {fmt: (lambda a: _signed(a)) for fmt in BASE}),
     AnswerFeature(
         "cache_read",
         "cache reads in usage",
@@ -155,6 +152,16 @@ ANSWER_FEATURES = [
         },
     ),
 ]
+
+
+def _signed(answer: Any) -> bool:
+    """Whether the client's answer carries the probe's signature: as it is, or sealed in a Responses reasoning
+    item's encrypted_content."""
+    if SIGNATURE in jsonutil.dumps(answer).decode():
+        return True
+    items = answer.get("output") if isinstance(answer, dict) else None
+    sealed = [i["encrypted_content"] for i in items or () if isinstance(i, dict) and i.get("encrypted_content")]
+    return any(SIGNATURE in jsonutil.dumps(unseal(text) or []).decode() for text in sealed)
 
 
 def client_answer(client: str, column: Column, native: dict[str, Any]) -> Any:

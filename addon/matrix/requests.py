@@ -7,6 +7,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ..formats.responses.sealed import seal
+
 MODEL = "model-probe"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 SCHEMA = {
@@ -144,7 +146,8 @@ def answered(fmt: str, signed: bool) -> Edit:
                     "type": "reasoning",
                     "id": "rs_1",
                     "summary": [{"type": "summary_text", "text": "Ones."}],
-                    "encrypted_content": SIGNATURE,
+                    # what the proxy gave the client: the signed blocks sealed (formats/responses/sealed.py)
+                    "encrypted_content": seal([{"type": "thinking", "thinking": "Ones.", "signature": SIGNATURE}]),
                 }
             ]
             body["input"] = [

@@ -27,6 +27,7 @@ class ResponsesFormat:
         "top_k": "top_k",
         "parallel_tool_calls": "parallel_tool_calls",
         "image_detail": "input_image.detail",
+        "thinking_blocks": "reasoning",  # a replayed reasoning item's signed reasoning, for a provider without it
     }
 
     def decode(self, route_type: str, path: str, body: Any, dropped: list[str]) -> dict[str, Any]:
