@@ -83,11 +83,10 @@ def converse_body(call: Call) -> dict[str, Any]:
         else:
             out["additionalModelRequestFields"] = {"top_k": body["top_k"]}
 
-    thinking(call, out)
-
     tool_config = _tool_config(body, has_tool_blocks, call.dropped)
     if tool_config:
         out["toolConfig"] = tool_config
+    thinking(call, out)  # after the tool choice: a forced tool makes thinking give way
     output_config = _output_config(body.get("response_format"), call.dropped)
     if output_config:
         out["outputConfig"] = output_config
