@@ -27,13 +27,15 @@ import importlib.util, sys, tempfile
 from pathlib import Path
 root, n, agent = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 sys.path.insert(0, root)
+# An editable install of another checkout resolves `addon` before sys.path: measure the one under root.
+sys.meta_path = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+import addon  # before bench_hooks, which puts this script's own checkout first on sys.path
 spec = importlib.util.spec_from_file_location("bench_hooks", sys.argv[4])
 bh = importlib.util.module_from_spec(spec); spec.loader.exec_module(bh)
 if agent:
     spec = importlib.util.spec_from_file_location("workloads", sys.argv[5])
     wl = importlib.util.module_from_spec(spec); spec.loader.exec_module(wl)
     bh.REQUEST = wl.agent_body("claude-bench")
-import addon
 assert addon.__file__.startswith(root), addon.__file__
 from mitmproxy.test import taddons
 from addon.proxy import AIProxy
