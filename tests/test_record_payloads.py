@@ -89,8 +89,21 @@ def test_a_compact_client_body_is_embedded_byte_for_byte(proxy: AIProxy, tmp_pat
     assert payload["upstream_request"]["messages"][0]["content"] == "no escapes, sent as is"
 
 
-def test_a_body_with_escapes_is_parsed_and_written_anew(proxy: AIProxy, tmp_path: Path) -> None:
-    body = b'{"messages":[{"role":"user","content":"tabs\\tand \\"quotes\\""}],  "temperature": 0.5}'
+def test_a_body_with_the_usual_escapes_is_embedded_byte_for_byte(proxy: AIProxy, tmp_path: Path) -> None:
+    # Quotes, tabs, backslashes and control characters (terminal colours in a tool's output) can spell no
+    # secret otherwise than orjson writes it: every agent's body holds them, and they keep the fast path.
+    body = b'{"messages":[{"role":"user","content":"tabs\\tand \\"quotes\\" \\\\ \\u001b[0m"}],  "temperature": 0.5}'
+    exchange(proxy, body)
+    [line] = written(proxy, tmp_path)
+    assert body.decode() in line
+    assert json.loads(line)["payload"]["client_request"] == json.loads(body)
+
+
+@pytest.mark.parametrize("escape", ["\\u0041", "\\u00e9", "\\/"])
+def test_a_body_with_an_escape_that_may_spell_a_secret_is_parsed_and_written_anew(
+    proxy: AIProxy, tmp_path: Path, escape: str
+) -> None:
+    body = b'{"messages":[{"role":"user","content":"an escape: ' + escape.encode() + b'"}],  "temperature": 0.5}'
     exchange(proxy, body)
     [line] = written(proxy, tmp_path)
     assert body.decode() not in line
