@@ -51,6 +51,7 @@ FAKE_BODY = ANTHROPIC_ANSWER
 KEY_STAT = "rule-key"  # the fake's count of requests that carried the rule's key
 CONFIGS = ("direct", "plain", "addon")
 NO_PAYLOADS = "addon-np"  # --compare-payloads: the same rule with log_payloads off, in the same run
+BEFORE = "before"  # --before DIR: the addon of another checkout (with its own .venv), in the same run
 __all__ = ["FAKE_TEXT", "MODEL"]
 
 
@@ -596,7 +597,12 @@ def orchestrate(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_chat-"))
     started = time.time()
     try:
-        addons = {"addon": not args.no_payloads} | ({NO_PAYLOADS: False} if args.compare_payloads else {})
+        # Each mitmdump with the addon: its rule's log_payloads, and the checkout it runs (--before: an older one).
+        addons = {"addon": (not args.no_payloads, ROOT)}
+        if args.compare_payloads:
+            addons[NO_PAYLOADS] = (False, ROOT)
+        if args.before is not None:
+            addons[BEFORE] = (not args.no_payloads, args.before.resolve())
         ports = {"direct": 0}
         while len(set(ports.values())) < len(addons) + 2:
             ports = {"direct": free_port(), "plain": free_port()} | {name: free_port() for name in addons}
@@ -613,12 +619,14 @@ def orchestrate(args: argparse.Namespace) -> int:
             )
         }
         recordings = {name: tmp / f"recordings-{name}" for name in addons}
-        for name, payloads in addons.items():
+        for name, (payloads, root) in addons.items():
             (tmp / f"rules-{name}.yaml").write_text(rules_yaml(fake_port, payloads, fmt))
+            binary = [str(root / ".venv" / "bin" / "mitmdump"), *common[1:]] if root != ROOT else common
             proxies[name] = procs.start(name, [
-                *common, "-p", str(ports[name]), "--set", f"confdir={tmp / 'conf-addon'}", "-s", str(ADDON_SCRIPT),
+                *binary, "-p", str(ports[name]), "--set", f"confdir={tmp / f'conf-{name}'}",
+                "-s", str(root / "addon" / "ai_proxy.py"),
                 "--set", f"ai_rules={tmp / f'rules-{name}.yaml'}", "--set", f"ai_recordings={recordings[name]}",
-            ], tmp / f"{name}.log", cwd=ROOT)  # fmt: skip
+            ], tmp / f"{name}.log", cwd=root)  # fmt: skip
         wait_listening(procs, fake, "fake server", fake_port)
         for name, p in proxies.items():
             wait_listening(procs, p, f"mitmdump ({name})", ports[name])
@@ -630,7 +638,8 @@ def orchestrate(args: argparse.Namespace) -> int:
         )
         checks = {}
         for name in configs:
-            checks[name] = check(name, ports[name], fake_port, body, recordings.get(name), addons.get(name, False), fmt)
+            payloads = addons[name][0] if name in addons else False
+            checks[name] = check(name, ports[name], fake_port, body, recordings.get(name), payloads, fmt)
             print(f"check {name:<8} ok: {checks[name]}")
 
         schedule = (["direct"] if "direct" in configs else []) + list(proxies) * args.rounds
@@ -758,6 +767,14 @@ def main() -> int:
         "--compare-payloads",
         action="store_true",
         help=f"also run the rule with log_payloads off ('{NO_PAYLOADS}'), alternating with the others in the same run",
+    )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help=f"also run the addon of another checkout with its own .venv ('{BEFORE}', e.g. a git worktree of an "
+        "older commit after `make install` there), alternating in the same run: a before/after that machine noise "
+        "moves alike",
     )
     ap.add_argument(
         "--format",
