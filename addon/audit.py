@@ -29,6 +29,9 @@ _PER_MILLION = 1_000_000
 # An escape that may spell a character of a secret otherwise than orjson writes it: `\/`, or `\u` for anything but
 # a C0 control (no credential holds one). `\\u`, an escaped backslash before a u, also matches: parsed, still right.
 _SPELLED = re.compile(rb"\\(?:/|u(?!00[01]))")
+# How many escapes _spelled_otherwise looks at one by one (a memchr each) before the regular expression takes the
+# rest: a body with few escapes is decided at once, one full of them in one bounded scan.
+_ESCAPES_ONE_BY_ONE = 256
 BATCH_WAIT_SECONDS = 0.02
 # How long `close` waits for queued records to reach the disk (a slow or stuck disk must not hang a shutdown).
 CLOSE_TIMEOUT_SECONDS = 5.0
@@ -138,11 +141,11 @@ def payload_value(raw: bytes | str | None, valid_json: bool = False) -> Any:
     line; one memchr each) or with an escape that may spell a secret's character otherwise than orjson writes it
     (`\\/`, or `\\u` for anything but a control character: secrets are redacted by their plain spelling) are parsed
     and written anew instead. The escapes every agent's body holds (`\\"`, `\\n`, `\\\\`, `\\u001b`) keep the fast
-    path; one regular-expression scan (a fraction of a parse) decides."""
+    path; a memchr per escape (the first few hundred) and one regular-expression scan past them decide."""
     if raw is None:
         return None
     if isinstance(raw, bytes):
-        if valid_json and not (b"\n" in raw or b"\r" in raw or _SPELLED.search(raw)):
+        if valid_json and not (b"\n" in raw or b"\r" in raw or _spelled_otherwise(raw)):
             return orjson.Fragment(raw)
         try:
             return jsonutil.loads(raw)
@@ -152,6 +155,18 @@ def payload_value(raw: bytes | str | None, valid_json: bool = False) -> Any:
         return jsonutil.loads(raw)
     except ValueError:
         return raw
+
+
+def _spelled_otherwise(raw: bytes) -> bool:
+    """Whether JSON bytes hold an escape that may spell a secret's character otherwise than orjson writes it."""
+    at = raw.find(b"\\")
+    for _ in range(_ESCAPES_ONE_BY_ONE):
+        if at < 0:
+            return False
+        if raw[at + 1 : at + 2] in (b"/", b"u") and _SPELLED.match(raw, at):
+            return True
+        at = raw.find(b"\\", at + 2)  # past the escaped character: `\\` is one escape
+    return at >= 0 and _SPELLED.search(raw, at) is not None
 
 
 def raw_json(serialised: bytes | None) -> Any:

@@ -144,3 +144,17 @@ def test_a_record_that_orjson_cannot_write_beside_embedded_bytes_is_written_with
 
     monkeypatch.setattr(record, "build", build)
     assert json.loads(record.line("id", None, None)) == {"body": {"a": 1}, "n": 2**70}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("tail", "embedded"), [("", True), ("\\u0041", False)])
+def test_a_body_with_many_escapes_is_checked_to_its_end(
+    proxy: AIProxy, tmp_path: Path, tail: str, embedded: bool
+) -> None:
+    # Past the first few hundred escapes, looked at one by one, the rest is scanned at once: an escape that may
+    # spell a secret is found there too.
+    content = 'a \\"quoted\\" word\\t' * 300 + tail
+    body = b'{"messages":[{"role":"user","content":"' + content.encode() + b'"}],  "temperature": 0.5}'
+    exchange(proxy, body)
+    [line] = written(proxy, tmp_path)
+    assert (body.decode() in line) is embedded
+    assert json.loads(line)["payload"]["client_request"] == json.loads(body)
