@@ -77,9 +77,20 @@ def one_exchange(proxy: AIProxy, hooks: bool = True) -> None:
         LOOP.run_until_complete(res)
     f.response = tutils.tresp(content=RESPONSE, headers=http.Headers(content_type="application/json"))
     if hooks:
-        proxy.responseheaders(f)
-        proxy.response(f)
+        if FORMAT.name == "responses":  # its store saves on an executor thread: the hooks want a running loop
+            LOOP.run_until_complete(_respond(proxy, f))
+        else:
+            _respond_now(proxy, f)
         assert f.response.status_code == 200, f.response.content
+
+
+def _respond_now(proxy: AIProxy, f: http.HTTPFlow) -> None:
+    proxy.responseheaders(f)
+    proxy.response(f)
+
+
+async def _respond(proxy: AIProxy, f: http.HTTPFlow) -> None:
+    _respond_now(proxy, f)
 
 
 LOOP = asyncio.new_event_loop()

@@ -64,13 +64,19 @@ def _calls(message: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def _system(body: dict[str, Any]) -> str:
+    return "\n\n".join(_text(m["content"]) for m in body["messages"] if m["role"] == "system")
+
+
+def _turns(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The messages after the system prompt, each with its role."""
+    return [(m["role"], m) for m in body["messages"] if m["role"] != "system"]
+
+
 def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
-    system = "\n\n".join(_text(m["content"]) for m in body["messages"] if m["role"] == "system")
+    system = _system(body)
     messages: list[dict[str, Any]] = []
-    for m in body["messages"]:
-        role = m["role"]
-        if role == "system":
-            continue
+    for role, m in _turns(body):
         if role == "tool":
             block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m["tool_call_id"], "content": m["content"]}
             messages.append({"role": "user", "content": [block]})
@@ -91,10 +97,7 @@ def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
 
 def to_responses(body: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
-    for m in body["messages"]:
-        role = m["role"]
-        if role == "system":
-            continue
+    for role, m in _turns(body):
         if role == "tool":
             items.append({"type": "function_call_output", "call_id": m["tool_call_id"], "output": m["content"]})
             continue
@@ -103,7 +106,7 @@ def to_responses(body: dict[str, Any]) -> dict[str, Any]:
         for call_id, name, args in _calls(m):
             items.append({"type": "function_call", "call_id": call_id, "name": name, "arguments": json.dumps(args)})
     out: dict[str, Any] = {"model": body["model"], "input": items}
-    system = "\n\n".join(_text(m["content"]) for m in body["messages"] if m["role"] == "system")
+    system = _system(body)
     if system:
         out["instructions"] = system
     if body.get("max_tokens"):
@@ -125,10 +128,7 @@ def to_responses(body: dict[str, Any]) -> dict[str, Any]:
 def to_gemini(body: dict[str, Any]) -> dict[str, Any]:
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}
-    for m in body["messages"]:
-        role = m["role"]
-        if role == "system":
-            continue
+    for role, m in _turns(body):
         if role == "tool":
             answer = {"name": names[m["tool_call_id"]], "response": {"content": m["content"]}}
             contents.append({"role": "user", "parts": [{"functionResponse": answer}]})
@@ -139,7 +139,7 @@ def to_gemini(body: dict[str, Any]) -> dict[str, Any]:
             parts.append({"functionCall": {"name": name, "args": args}})
         contents.append({"role": "model" if role == "assistant" else "user", "parts": parts})
     out: dict[str, Any] = {"contents": contents}
-    system = "\n\n".join(_text(m["content"]) for m in body["messages"] if m["role"] == "system")
+    system = _system(body)
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     if body.get("tools"):
