@@ -38,32 +38,21 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.formats import ANTHROPIC_ANSWER, API_KEY, FAKE_TEXT, FORMATS, MODEL, OPENAI_ANSWER, Format  # noqa: E402
 from bench.workloads import agent_body  # noqa: E402  (the project root is on the path from here)
 
 RESULTS_DIR = ROOT / "bench" / "results"
 ADDON_SCRIPT = ROOT / "addon" / "ai_proxy.py"
 HOST = "127.0.0.1"
 CHAT_PATH = "/v1/chat/completions"
-MESSAGES_PATH = "/v1/messages"
 STATS_PATH = "/_bench/stats"
-MODEL = "claude-bench"
-API_KEY = "bench-not-a-key"
 RULE_NAME = "bench-anthropic"
-FAKE_TEXT = "Paris is the capital of France. It has been the seat of the French government for centuries."
-FAKE_BODY = json.dumps(
-    {
-        "id": "msg_bench",
-        "type": "message",
-        "role": "assistant",
-        "model": MODEL,
-        "content": [{"type": "text", "text": FAKE_TEXT}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 250, "output_tokens": 40},
-    },
-    separators=(",", ":"),
-).encode()
+FAKE_BODY = ANTHROPIC_ANSWER
+KEY_STAT = "rule-key"  # the fake's count of requests that carried the rule's key
 CONFIGS = ("direct", "plain", "addon")
+NO_PAYLOADS = "addon-np"  # --compare-payloads: the same rule with log_payloads off, in the same run
+BEFORE = "before"  # --before DIR: the addon of another checkout (with its own .venv), in the same run
+__all__ = ["FAKE_TEXT", "MODEL"]
 
 
 def chat_body() -> bytes:
@@ -148,13 +137,14 @@ class FakeAnthropic(asyncio.Protocol):
     """HTTP/1.1 with keep-alive and pipelining; any POST gets the fixed Messages answer, GET /_bench/stats the
     counts per path, of connections, and of requests that carried the bench API key."""
 
-    RESPONSE = (
+    RESPONSE, OPENAI_RESPONSE = (
         b"HTTP/1.1 200 OK\r\n"
         b"content-type: application/json\r\n"
         b"request-id: req_bench\r\n"
-        b"content-length: " + str(len(FAKE_BODY)).encode() + b"\r\n\r\n" + FAKE_BODY
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        for body in (FAKE_BODY, OPENAI_ANSWER)
     )
-    KEY_HEADER = b"\r\nx-api-key: " + API_KEY.encode() + b"\r\n"
+    KEY = API_KEY.encode()  # in x-api-key, or in authorization: Bearer
     stats: dict[str, int] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -186,10 +176,10 @@ class FakeAnthropic(asyncio.Protocol):
             stats = self.stats
             key = path.decode("latin-1")
             stats[key] = stats.get(key, 0) + 1
-            if self.KEY_HEADER in lower:
-                stats["x-api-key"] = stats.get("x-api-key", 0) + 1
+            if self.KEY in head:
+                stats[KEY_STAT] = stats.get(KEY_STAT, 0) + 1
             if method == b"POST":
-                self._reply(self.RESPONSE)
+                self._reply(self.OPENAI_RESPONSE if path.startswith(b"/openai/") else self.RESPONSE)
             elif path == STATS_PATH.encode():
                 body = json.dumps(stats).encode()
                 reply = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
@@ -427,11 +417,19 @@ def fake_stats(fake_port: int) -> dict[str, int]:
     return json.loads(http_call(fake_port, "GET", STATS_PATH)[2])
 
 
-def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path | None, payloads: bool = True) -> str:
+def check(
+    config: str,
+    port: int,
+    fake_port: int,
+    body: bytes,
+    recordings: Path | None,
+    payloads: bool = True,
+    fmt: Format = FORMATS["openai"],
+) -> str:
     """One request through a configuration, verified; raises BenchError with what was wrong."""
     before = fake_stats(fake_port)
     try:
-        status, _, raw = http_call(port, "POST", CHAT_PATH, body)
+        status, _, raw = http_call(port, "POST", fmt.path, body)
     except OSError as e:
         raise BenchError(f"{config}: request failed: {e}") from None
     after = fake_stats(fake_port)
@@ -449,23 +447,14 @@ def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path 
     if config in ("direct", "plain"):
         if data != json.loads(FAKE_BODY):
             raise BenchError(f"{config}: expected the fake's Anthropic message unchanged, got: {shown}")
-        if hits(CHAT_PATH) != 1:
-            raise BenchError(f"{config}: the fake did not see one {CHAT_PATH} request (stats {after})")
+        if hits(fmt.path) != 1:
+            raise BenchError(f"{config}: the fake did not see one {fmt.path} request (stats {after})")
         return "fake's Anthropic JSON returned unchanged"
-    try:
-        ok = (
-            data["object"] == "chat.completion"
-            and data["choices"][0]["message"]["content"] == FAKE_TEXT
-            and data["choices"][0]["finish_reason"] == "stop"
-            and data["usage"]["prompt_tokens"] == 250
-            and data["usage"]["completion_tokens"] == 40
-        )
-    except (KeyError, IndexError, TypeError):
-        ok = False
-    if not ok:
-        raise BenchError(f"addon: expected an OpenAI chat.completion carrying the fake's text, got: {shown}")
-    if hits(MESSAGES_PATH) != 1 or hits("x-api-key") != 1:
-        raise BenchError(f"addon: the fake did not get one {MESSAGES_PATH} request with the rule's x-api-key ({after})")
+    if not fmt.ok(data):
+        raise BenchError(f"{config}: expected {fmt.shape} carrying the fake's text and usage, got: {shown}")
+    if hits(fmt.upstream_path) != 1 or hits(KEY_STAT) != 1:
+        want = f"one {fmt.upstream_path} request with the rule's key"
+        raise BenchError(f"{config}: the fake did not get {want} ({after})")
     assert recordings is not None
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -474,30 +463,30 @@ def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path 
             record = json.loads(lines[-1])
             as_configured = ("payload" in record) == payloads and "usage" in record
             if record.get("meta", {}).get("rule") != RULE_NAME or not as_configured:
-                raise BenchError(f"addon: the audit record is not as the rule says: {lines[-1][:300]}")
+                raise BenchError(f"{config}: the audit record is not as the rule says: {lines[-1][:300]}")
             break
         time.sleep(0.05)
     else:
-        raise BenchError(f"addon: no audit record appeared in {recordings} within 5 s")
-    return "OpenAI chat.completion with the fake's text; audit record written"
+        raise BenchError(f"{config}: no audit record appeared in {recordings} within 5 s")
+    return f"{fmt.shape} with the fake's text; audit record written"
 
 
-def rules_yaml(fake_port: int, payloads: bool = True) -> str:
+def rules_yaml(fake_port: int, payloads: bool = True, fmt: Format = FORMATS["openai"]) -> str:
     return f"""\
 rules:
   - name: {RULE_NAME}
     match:
       host: {HOST}
-      path: {CHAT_PATH}
-    route_type: llm/v1/chat
+      path: "{fmt.path}"
+    {fmt.select}
     model:
-      provider: anthropic
+      provider: {fmt.provider}
       name: {MODEL}
       options:
-        upstream_url: http://{HOST}:{fake_port}{MESSAGES_PATH}
+        upstream_url: http://{HOST}:{fake_port}{fmt.upstream_path}
     auth:
-      header_name: x-api-key
-      header_value: {API_KEY}
+      header_name: {fmt.auth_header}
+      header_value: {fmt.auth_value}
     logging:
       log_statistics: true
       log_payloads: {"true" if payloads else "false"}
@@ -558,22 +547,31 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def ratios_over(addon: dict[str, Any], plain: dict[str, Any]) -> dict[str, float]:
+    return {
+        "throughput": addon["rps"] / plain["rps"],
+        "p50": addon["p50_ms"] / plain["p50_ms"],
+        "p99": addon["p99_ms"] / plain["p99_ms"],
+        "proxy_cpu_per_req": addon["proxy_cpu_ms_per_req"] / plain["proxy_cpu_ms_per_req"],
+    }
+
+
 def fmt_row(name: str, rnd: str, s: dict[str, Any]) -> str:
     def f(key: str, spec: str) -> str:
         v = s.get(key)
         return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
 
     return (
-        f"{name:<7}{rnd:>6}{f('rps', '9.0f')}{f('p50_ms', '9.2f')}{f('p99_ms', '9.2f')}"
+        f"{name:<9}{rnd:>6}{f('rps', '9.0f')}{f('p50_ms', '9.2f')}{f('p99_ms', '9.2f')}"
         f"{f('proxy_cpu_ms_per_req', '11.3f')}{f('proxy_cpu_util', '8.2f')}"
         f"{f('client_cpu_ms_per_req', '10.3f')}{f('fake_cpu_ms_per_req', '9.3f')}{s.get('errors', 0):>7}"
     )
 
 
 HEADER = (
-    f"{'config':<7}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'config':<9}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     f"{'proxy ms':>11}{'util':>8}{'client ms':>10}{'fake ms':>9}{'errors':>7}\n"
-    f"{'':<7}{'':>6}{'':>9}{'':>9}{'':>9}{'CPU/req':>11}{'proxy':>8}{'CPU/req':>10}{'CPU/req':>9}"
+    f"{'':<9}{'':>6}{'':>9}{'':>9}{'':>9}{'CPU/req':>11}{'proxy':>8}{'CPU/req':>10}{'CPU/req':>9}"
 )
 
 
@@ -593,63 +591,58 @@ def orchestrate(args: argparse.Namespace) -> int:
     mitmdump = args.mitmdump or str(Path(sys.executable).parent / "mitmdump")
     if not Path(mitmdump).exists():
         raise BenchError(f"mitmdump not found at {mitmdump} (run `make install`, or pass --mitmdump)")
-    body = agent_body(MODEL) if args.body == "agent" else chat_body()
+    fmt = FORMATS[args.format]
+    body = fmt.body(agent_body(MODEL) if args.body == "agent" else chat_body())
     procs = Processes()
     tmp = Path(tempfile.mkdtemp(prefix="bench_chat-"))
     started = time.time()
     try:
-        fake_port, plain_port, addon_port = free_port(), free_port(), free_port()
-        while len({fake_port, plain_port, addon_port}) < 3:
-            plain_port, addon_port = free_port(), free_port()
+        # Each mitmdump with the addon: its rule's log_payloads, and the checkout it runs (--before: an older one).
+        addons = {"addon": (not args.no_payloads, ROOT)}
+        if args.compare_payloads:
+            addons[NO_PAYLOADS] = (False, ROOT)
+        if args.before is not None:
+            addons[BEFORE] = (not args.no_payloads, args.before.resolve())
+        ports = {"direct": 0}
+        while len(set(ports.values())) < len(addons) + 2:
+            ports = {"direct": free_port(), "plain": free_port()} | {name: free_port() for name in addons}
+        fake_port = ports["direct"]
         me = [sys.executable, str(Path(__file__).resolve())]
         fake = procs.start("fake", [*me, "--role", "fake", "--port", str(fake_port)], tmp / "fake.log")
-        recordings = tmp / "recordings"
-        (tmp / "rules.yaml").write_text(rules_yaml(fake_port, payloads=not args.no_payloads))
         common = [mitmdump, "--mode", f"reverse:http://{HOST}:{fake_port}", "--listen-host", HOST, "-q"]
         proxies = {
             "plain": procs.start(
                 "plain",
-                [*common, "-p", str(plain_port), "--set", f"confdir={tmp / 'conf-plain'}"],
+                [*common, "-p", str(ports["plain"]), "--set", f"confdir={tmp / 'conf-plain'}"],
                 tmp / "plain.log",
                 cwd=ROOT,
-            ),
-            "addon": procs.start(
-                "addon",
-                [
-                    *common,
-                    "-p",
-                    str(addon_port),
-                    "--set",
-                    f"confdir={tmp / 'conf-addon'}",
-                    "-s",
-                    str(ADDON_SCRIPT),
-                    "--set",
-                    f"ai_rules={tmp / 'rules.yaml'}",
-                    "--set",
-                    f"ai_recordings={recordings}",
-                ],
-                tmp / "addon.log",
-                cwd=ROOT,
-            ),
+            )
         }
-        ports = {"direct": fake_port, "plain": plain_port, "addon": addon_port}
+        recordings = {name: tmp / f"recordings-{name}" for name in addons}
+        for name, (payloads, root) in addons.items():
+            (tmp / f"rules-{name}.yaml").write_text(rules_yaml(fake_port, payloads, fmt))
+            binary = [str(root / ".venv" / "bin" / "mitmdump"), *common[1:]] if root != ROOT else common
+            proxies[name] = procs.start(name, [
+                *binary, "-p", str(ports[name]), "--set", f"confdir={tmp / f'conf-{name}'}",
+                "-s", str(root / "addon" / "ai_proxy.py"),
+                "--set", f"ai_rules={tmp / f'rules-{name}.yaml'}", "--set", f"ai_recordings={recordings[name]}",
+            ], tmp / f"{name}.log", cwd=root)  # fmt: skip
         wait_listening(procs, fake, "fake server", fake_port)
         for name, p in proxies.items():
             wait_listening(procs, p, f"mitmdump ({name})", ports[name])
 
-        configs = ["plain", "addon"] if args.no_direct else list(CONFIGS)
+        configs = ([] if args.no_direct else ["direct"]) + list(proxies)
         print(
-            f"request body {len(body)} bytes; {args.warmup} warm-up + {args.requests} measured requests per round, "
-            f"{args.concurrency} keep-alive connections; {os.cpu_count()} CPUs"
+            f"{fmt.name} client format, request body {len(body)} bytes; {args.warmup} warm-up + {args.requests} "
+            f"measured requests per round, {args.concurrency} keep-alive connections; {os.cpu_count()} CPUs"
         )
         checks = {}
         for name in configs:
-            checks[name] = check(
-                name, ports[name], fake_port, body, recordings if name == "addon" else None, not args.no_payloads
-            )
-            print(f"check {name:<6} ok: {checks[name]}")
+            payloads = addons[name][0] if name in addons else False
+            checks[name] = check(name, ports[name], fake_port, body, recordings.get(name), payloads, fmt)
+            print(f"check {name:<8} ok: {checks[name]}")
 
-        schedule = (["direct"] if "direct" in configs else []) + ["plain", "addon"] * args.rounds
+        schedule = (["direct"] if "direct" in configs else []) + list(proxies) * args.rounds
         rounds: list[dict[str, Any]] = []
         print()
         print(HEADER)
@@ -657,7 +650,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             rnd = sum(1 for n in schedule[: i + 1] if n == name)
             params = {
                 "port": ports[name],
-                "path": CHAT_PATH,
+                "path": fmt.path,
                 "body_hex": body.hex(),
                 "concurrency": args.concurrency,
                 "warmup": args.warmup,
@@ -698,28 +691,23 @@ def orchestrate(args: argparse.Namespace) -> int:
         print("-" * len(HEADER.splitlines()[0]))
         for name in configs:
             print(fmt_row(name, "all", summaries[name]))
-        plain, addon = summaries["plain"], summaries["addon"]
-        ratios = {
-            "throughput": addon["rps"] / plain["rps"],
-            "p50": addon["p50_ms"] / plain["p50_ms"],
-            "p99": addon["p99_ms"] / plain["p99_ms"],
-            "proxy_cpu_per_req": addon["proxy_cpu_ms_per_req"] / plain["proxy_cpu_ms_per_req"],
-        }
-        print(
-            f"\naddon/plain: throughput {ratios['throughput']:.3f}x  p50 {ratios['p50']:.3f}x  "
-            f"p99 {ratios['p99']:.3f}x  proxy CPU/request {ratios['proxy_cpu_per_req']:.3f}x "
-            f"(CPU-bound throughput ratio {1 / ratios['proxy_cpu_per_req']:.3f}x; target >= 0.90x)"
-        )
+        plain = summaries["plain"]
+        all_ratios = {name: ratios_over(summaries[name], plain) for name in addons}
+        ratios = all_ratios["addon"]
+        print()
+        for name, r in all_ratios.items():
+            print(
+                f"{name}/plain: throughput {r['throughput']:.3f}x  p50 {r['p50']:.3f}x  "
+                f"p99 {r['p99']:.3f}x  proxy CPU/request {r['proxy_cpu_per_req']:.3f}x "
+                f"(CPU-bound throughput ratio {1 / r['proxy_cpu_per_req']:.3f}x; target >= 0.90x)"
+            )
         if "direct" in summaries and summaries["direct"]["rps"] < 1.5 * plain["rps"]:
             print(
                 "warning: direct (client -> fake, no proxy) is under 1.5x plain's throughput: the load generator "
                 "or the fake may be limiting the figures"
             )
 
-        if recordings.exists():
-            recorded = sum(len(f.read_text().splitlines()) for f in recordings.glob("*.jsonl"))
-        else:
-            recorded = 0
+        recorded = sum(len(f.read_text().splitlines()) for d in recordings.values() for f in d.glob("*.jsonl"))
         report = {
             "benchmark": "bench_chat",
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -732,7 +720,9 @@ def orchestrate(args: argparse.Namespace) -> int:
                 "rounds": args.rounds,
                 "request_body_bytes": len(body),
                 "body": args.body,
+                "format": fmt.name,
                 "log_payloads": not args.no_payloads,
+                "compare_payloads": args.compare_payloads,
                 "response_body_bytes": len(FAKE_BODY),
                 "schedule": schedule,
             },
@@ -740,6 +730,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             "rounds": [{k: v for k, v in r.items() if k != "latencies_ms"} | summarize([r]) for r in rounds],
             "summary": summaries,
             "ratios_addon_over_plain": ratios,
+            "ratios_over_plain": all_ratios,
             "audit_records_written": recorded,
             "fake_server_counts": fake_stats(fake_port),
         }
@@ -772,6 +763,25 @@ def main() -> int:
         help="chat: the ~1 KB request (default); agent: ~200 KB, a coding agent's turn (bench/workloads.py)",
     )
     ap.add_argument("--no-payloads", action="store_true", help="the rule records statistics only (log_payloads off)")
+    ap.add_argument(
+        "--compare-payloads",
+        action="store_true",
+        help=f"also run the rule with log_payloads off ('{NO_PAYLOADS}'), alternating with the others in the same run",
+    )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help=f"also run the addon of another checkout with its own .venv ('{BEFORE}', e.g. a git worktree of an "
+        "older commit after `make install` there), alternating in the same run: a before/after that machine noise "
+        "moves alike",
+    )
+    ap.add_argument(
+        "--format",
+        choices=tuple(FORMATS),
+        default="openai",
+        help="the client's API (default openai chat; anthropic goes to the openai provider, the others to anthropic)",
+    )
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, rules, audit records)")
     ap.add_argument("--role", choices=("fake", "client"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
