@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import bench_chat as bc  # noqa: E402
+from bench import harness  # noqa: E402
 from bench.workloads import agent_body  # noqa: E402
 
 GC_SCRIPT = Path(__file__).resolve().parent / "gc_stats.py"
@@ -43,23 +44,23 @@ def per_thread(pid: int) -> dict[int, tuple[float, int]]:
 
 
 def measure(config: str, args: argparse.Namespace, body: bytes, tmp: Path) -> dict[str, object]:
-    procs = bc.Processes()
+    procs = harness.Processes()
     try:
-        fake_port, port = bc.free_port(), bc.free_port()
+        fake_port, port = harness.free_port(), harness.free_port()
         me = [sys.executable, str(Path(bc.__file__).resolve())]
         fake = procs.start("fake", [*me, "--role", "fake", "--port", str(fake_port)], tmp / "fake.log")
         gc_out = tmp / f"gc-{config}.json"
         confdir = tmp / f"conf-{config}"
-        cmd = [str(Path(sys.executable).parent / "mitmdump"), "--mode", f"reverse:http://{bc.HOST}:{fake_port}",
-               "--listen-host", bc.HOST, "-q", "-p", str(port), "--set", f"confdir={confdir}"]  # fmt: skip
+        cmd = [str(Path(sys.executable).parent / "mitmdump"), "--mode", f"reverse:http://{harness.HOST}:{fake_port}",
+               "--listen-host", harness.HOST, "-q", "-p", str(port), "--set", f"confdir={confdir}"]  # fmt: skip
         if config == "addon":
             (tmp / "rules.yaml").write_text(bc.rules_yaml(fake_port, not args.no_payloads))
             cmd += ["-s", str(bc.ADDON_SCRIPT), "--set", f"ai_rules={tmp / 'rules.yaml'}",
                     "--set", f"ai_recordings={tmp / 'recordings'}"]  # fmt: skip
         os.environ["BENCH_GC_OUT"] = str(gc_out)  # the children's environment is this one's
         proxy = procs.start(config, [*cmd, "-s", str(GC_SCRIPT)], tmp / f"{config}.log", cwd=ROOT)
-        bc.wait_listening(procs, fake, "fake", fake_port)
-        bc.wait_listening(procs, proxy, f"mitmdump ({config})", port)
+        harness.wait_listening(procs, fake, "fake", fake_port)
+        harness.wait_listening(procs, proxy, f"mitmdump ({config})", port)
         params = {"port": port, "path": bc.CHAT_PATH, "body_hex": body.hex(), "concurrency": args.concurrency,
                   "warmup": 0, "requests": args.warmup, "timeout": 600, "proxy_pid": proxy.pid,
                   "fake_pid": fake.pid}  # fmt: skip
@@ -77,7 +78,7 @@ def measure(config: str, args: argparse.Namespace, body: bytes, tmp: Path) -> di
         collected = json.loads(gc_out.read_text())
         result = json.loads(run.stdout)
         if "fatal" in result or result["errors"]:
-            raise bc.BenchError(f"{config}: {result.get('fatal') or result['error_samples']}")
+            raise harness.BenchError(f"{config}: {result.get('fatal') or result['error_samples']}")
     finally:
         procs.stop_all()
     n = args.requests
