@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import queue
+import re
 import threading
 import time
 import weakref
@@ -25,6 +26,12 @@ from . import jsonutil
 log = logging.getLogger(__name__)
 
 _PER_MILLION = 1_000_000
+# An escape that may spell a character of a secret otherwise than orjson writes it: `\/`, or `\u` for anything but
+# a C0 control (no credential holds one). `\\u`, an escaped backslash before a u, also matches: parsed, still right.
+_SPELLED = re.compile(rb"\\(?:/|u(?!00[01]))")
+# How many escapes _spelled_otherwise looks at one by one (a memchr each) before the regular expression takes the
+# rest: a body with few escapes is decided at once, one full of them in one bounded scan.
+_ESCAPES_ONE_BY_ONE = 256
 BATCH_WAIT_SECONDS = 0.02
 # How long `close` waits for queued records to reach the disk (a slow or stuck disk must not hang a shutdown).
 CLOSE_TIMEOUT_SECONDS = 5.0
@@ -131,13 +138,14 @@ def payload_value(raw: bytes | str | None, valid_json: bool = False) -> Any:
     `valid_json`: the proxy has already parsed these bytes as JSON. They then go into the record as they are
     (orjson.Fragment), neither parsed nor serialised again: an agent's 200 KB history costs a copy, not two walks on
     the writer thread (which holds the GIL while it works). Bytes with a line break (JSON Lines keep one record a
-    line) or any escape (secrets are redacted by their plain spelling, and a client may spell one with \\u or \\/
-    escapes) are parsed and written anew instead: one memchr each decides, where looking for the two escapes
-    themselves would cost more than parsing with orjson."""
+    line; one memchr each) or with an escape that may spell a secret's character otherwise than orjson writes it
+    (`\\/`, or `\\u` for anything but a control character: secrets are redacted by their plain spelling) are parsed
+    and written anew instead. The escapes every agent's body holds (`\\"`, `\\n`, `\\\\`, `\\u001b`) keep the fast
+    path; a memchr per escape (the first few hundred) and one regular-expression scan past them decide."""
     if raw is None:
         return None
     if isinstance(raw, bytes):
-        if valid_json and not (b"\n" in raw or b"\r" in raw or b"\\" in raw):
+        if valid_json and not (b"\n" in raw or b"\r" in raw or _spelled_otherwise(raw)):
             return orjson.Fragment(raw)
         try:
             return jsonutil.loads(raw)
@@ -147,6 +155,18 @@ def payload_value(raw: bytes | str | None, valid_json: bool = False) -> Any:
         return jsonutil.loads(raw)
     except ValueError:
         return raw
+
+
+def _spelled_otherwise(raw: bytes) -> bool:
+    """Whether JSON bytes hold an escape that may spell a secret's character otherwise than orjson writes it."""
+    at = raw.find(b"\\")
+    for _ in range(_ESCAPES_ONE_BY_ONE):
+        if at < 0:
+            return False
+        if raw[at + 1 : at + 2] in (b"/", b"u") and _SPELLED.match(raw, at):
+            return True
+        at = raw.find(b"\\", at + 2)  # past the escaped character: `\\` is one escape
+    return at >= 0 and _SPELLED.search(raw, at) is not None
 
 
 def raw_json(serialised: bytes | None) -> Any:
@@ -268,12 +288,15 @@ class Recorder:
         except Exception:
             log.exception("could not build an audit record")
             return None
+        secrets = self._redact
         extra = [s.encode() for s in own if len(s) >= 4]
         if extra:
-            # A value may sit in the line JSON-escaped: look for that spelling too.
-            extra += [e for e in (jsonutil.dumps(s.decode())[1:-1] for s in extra) if e not in extra]
-            extra.sort(key=len, reverse=True)
-        for secret in (*self._redact, *extra):
+            # A value may sit in the line JSON-escaped: look for that spelling too. Each spelling is looked for
+            # once (a rule's own key is usually both configured and the exchange's), longest first: every search
+            # walks the whole line, an agent's record being half a megabyte.
+            extra += [jsonutil.dumps(s.decode())[1:-1] for s in extra]
+            secrets = tuple(sorted(dict.fromkeys((*secrets, *extra)), key=len, reverse=True))
+        for secret in secrets:
             # Last line of defence: a configured secret never reaches the disk, wherever it hid.
             if secret in line:
                 line = line.replace(secret, b"REDACTED")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import logging
 import os
 import time
@@ -99,6 +100,7 @@ class AIProxy:
         self._running = True
         self._proxyserver = ctx.master.addons.get("proxyserver")
         upstream_faults.install()
+        gc.freeze()  # start-up's objects live as long as the process: full collections need not walk them again
         if ctx.options.connection_strategy != "lazy":
             ctx.options.update(connection_strategy="lazy")
         if self._watcher is None:

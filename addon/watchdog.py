@@ -92,6 +92,10 @@ class Watchdog:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        # The callbacks hold the flow and the exchange, which hold this watchdog: let go of them, so an ended
+        # exchange (an agent's parsed 200 KB request and its translation) is freed at once by its reference
+        # count rather than by the cyclic garbage collector, whose full passes walk the whole proxy's heap.
+        self._connected_ago, self._on_expiry = _not_connected, _ignore
 
     def _phase_end(self) -> float:
         limits = self.limits
@@ -136,3 +140,11 @@ class Watchdog:
     def _expire(self, name: str) -> None:
         self._phase = "done"
         self._on_expiry(name)
+
+
+def _not_connected() -> float | None:
+    return None
+
+
+def _ignore(name: str) -> None:
+    pass

@@ -18,52 +18,43 @@ bench/results/. Standard library only (the proxies come from the venv).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from http.client import HTTPConnection
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.workloads import agent_body  # noqa: E402  (the project root is on the path from here)
+from bench.formats import FAKE_TEXT, FORMATS, MODEL, Format  # noqa: E402
+from bench.harness import (  # noqa: E402  (the project root is on the path from here)
+    HOST,
+    BenchError,
+    Processes,
+    free_port,
+    http_call,
+    percentile,
+    wait_listening,
+)
+from bench.roles import FAKE_BODY, KEY_STAT, fake_stats, run_client, run_fake  # noqa: E402
+from bench.workloads import agent_body  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 ADDON_SCRIPT = ROOT / "addon" / "ai_proxy.py"
-HOST = "127.0.0.1"
 CHAT_PATH = "/v1/chat/completions"
-MESSAGES_PATH = "/v1/messages"
-STATS_PATH = "/_bench/stats"
-MODEL = "claude-bench"
-API_KEY = "bench-not-a-key"
 RULE_NAME = "bench-anthropic"
-FAKE_TEXT = "Paris is the capital of France. It has been the seat of the French government for centuries."
-FAKE_BODY = json.dumps(
-    {
-        "id": "msg_bench",
-        "type": "message",
-        "role": "assistant",
-        "model": MODEL,
-        "content": [{"type": "text", "text": FAKE_TEXT}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 250, "output_tokens": 40},
-    },
-    separators=(",", ":"),
-).encode()
 CONFIGS = ("direct", "plain", "addon")
+NO_PAYLOADS = "addon-np"  # --compare-payloads: the same rule with log_payloads off, in the same run
+BEFORE = "before"  # --before DIR: the addon of another checkout (with its own .venv), in the same run
+__all__ = ["FAKE_TEXT", "MODEL"]
 
 
 def chat_body() -> bytes:
@@ -102,336 +93,23 @@ def chat_body() -> bytes:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Small helpers
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the bench process dies (even by SIGKILL), so nothing lingers."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Role: fake Anthropic server
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class FakeAnthropic(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive and pipelining; any POST gets the fixed Messages answer, GET /_bench/stats the
-    counts per path, of connections, and of requests that carried the bench API key."""
-
-    RESPONSE = (
-        b"HTTP/1.1 200 OK\r\n"
-        b"content-type: application/json\r\n"
-        b"request-id: req_bench\r\n"
-        b"content-length: " + str(len(FAKE_BODY)).encode() + b"\r\n\r\n" + FAKE_BODY
-    )
-    KEY_HEADER = b"\r\nx-api-key: " + API_KEY.encode() + b"\r\n"
-    stats: dict[str, int] = {}
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buf = bytearray()
-        self.stats["connections"] = self.stats.get("connections", 0) + 1
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while True:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self.buf[: end + 2])
-            lower = head.lower()
-            length = 0
-            i = lower.find(b"\r\ncontent-length:")
-            if i >= 0:
-                length = int(head[i + 17 : head.index(b"\r\n", i + 2)])
-            elif b"\r\ntransfer-encoding:" in lower:
-                self._reply(b"HTTP/1.1 411 Length Required\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                self.transport.close()
-                return
-            total = end + 4 + length
-            if len(self.buf) < total:
-                return
-            del self.buf[:total]
-            method, path = head.split(b" ", 2)[:2]
-            stats = self.stats
-            key = path.decode("latin-1")
-            stats[key] = stats.get(key, 0) + 1
-            if self.KEY_HEADER in lower:
-                stats["x-api-key"] = stats.get("x-api-key", 0) + 1
-            if method == b"POST":
-                self._reply(self.RESPONSE)
-            elif path == STATS_PATH.encode():
-                body = json.dumps(stats).encode()
-                reply = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-                self._reply(reply.encode() + body)
-            else:
-                self._reply(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-            if b"\r\nconnection: close" in lower:
-                self.transport.close()
-                return
-
-    def _reply(self, data: bytes) -> None:
-        self.transport.write(data)
-
-
-def run_fake(port: int) -> None:
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(FakeAnthropic, HOST, port, backlog=256, reuse_address=True)
-        async with server:
-            await server.serve_forever()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Role: load generator
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class Conn:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.close()
-        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-        sock = self.writer.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = self.reader = None
-
-    async def request(self, raw: bytes) -> int:
-        """Send one request, read one whole response; the status code."""
-        if self.writer is None:
-            await self.open()
-        reader, writer = self.reader, self.writer
-        assert reader is not None and writer is not None
-        writer.write(raw)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lower = head.lower()
-        i = lower.find(b"\r\ncontent-length:")
-        if i >= 0:
-            await reader.readexactly(int(head[i + 17 : head.index(b"\r\n", i + 2)]))
-        elif b"\r\ntransfer-encoding: chunked" in lower:
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        else:
-            await reader.read()  # delimited by close
-            self.close()
-            return status
-        if b"\r\nconnection: close" in lower:
-            self.close()
-        return status
-
-
-async def load(params: dict[str, Any]) -> dict[str, Any]:
-    port, concurrency = params["port"], params["concurrency"]
-    body = bytes.fromhex(params["body_hex"])
-    raw = (
-        f"POST {params['path']} HTTP/1.1\r\n"
-        f"host: {HOST}:{port}\r\n"
-        "content-type: application/json\r\n"
-        "accept: application/json\r\n"
-        "authorization: Bearer sk-bench-client-key\r\n"
-        "user-agent: bench_chat/1\r\n"
-        f"content-length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    pids = {"proxy": params.get("proxy_pid"), "fake": params["fake_pid"]}
-    conns = [Conn(port) for _ in range(concurrency)]
-    await asyncio.gather(*(c.open() for c in conns))
-    errors: list[str] = []
-    latencies: list[float] = []
-
-    async def worker(conn: Conn, left: list[int], record: bool) -> None:
-        perf = time.perf_counter
-        while left[0] > 0:
-            left[0] -= 1
-            t0 = perf()
-            try:
-                status = await conn.request(raw)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
-                errors.append(f"{type(e).__name__}: {e}")
-                conn.close()
-                if len(errors) > 20:
-                    raise RuntimeError("too many errors: " + "; ".join(errors[:5])) from None
-                continue
-            if record:
-                latencies.append(perf() - t0)
-            if status != 200:
-                errors.append(f"HTTP {status}")
-
-    async def phase(count: int, record: bool) -> None:
-        left = [count]
-        await asyncio.gather(*(worker(c, left, record) for c in conns))
-
-    await phase(params["warmup"], record=False)
-    warmup_errors = len(errors)
-    before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
-    client_before = time.process_time()
-    t0 = time.perf_counter()
-    await phase(params["requests"], record=True)
-    wall = time.perf_counter() - t0
-    client_cpu = time.process_time() - client_before
-    after = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
-    for c in conns:
-        c.close()
-    cpu = {name: after[name] - before[name] for name in before}
-    cpu["client"] = client_cpu
-    return {
-        "requests": len(latencies),
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "errors": len(errors),
-        "warmup_errors": warmup_errors,
-        "error_samples": sorted(set(errors))[:5],
-        "latencies_ms": [round(x * 1000, 4) for x in latencies],
-    }
-
-
-def run_client(params: dict[str, Any]) -> None:
-    async def bounded() -> dict[str, Any]:
-        async with asyncio.timeout(params["timeout"]):
-            return await load(params)
-
-    try:
-        result = asyncio.run(bounded())
-    except TimeoutError:
-        result = {"fatal": f"client did not finish within {params['timeout']} s"}
-    except Exception as e:
-        result = {"fatal": f"{type(e).__name__}: {e}"}
-    json.dump(result, sys.stdout)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Orchestrator
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class BenchError(Exception):
-    pass
-
-
-class Processes:
-    """Every child the bench starts; all are stopped on exit, whatever the exit."""
-
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen[bytes], Path | None]] = []
-
-    def start(self, name: str, cmd: list[str], log: Path | None, **kw: Any) -> subprocess.Popen[bytes]:
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        try:
-            p = subprocess.Popen(
-                cmd,
-                stdin=kw.pop("stdin", subprocess.DEVNULL),
-                stdout=kw.pop("stdout", out),
-                stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-                env=child_env(),
-                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the children itself
-                preexec_fn=_die_with_parent,
-                **kw,
-            )
-        finally:
-            if log:
-                out.close()  # type: ignore[union-attr]
-        self.procs.append((name, p, log))
-        return p
-
-    def log_tail(self, p: subprocess.Popen[bytes], lines: int = 25) -> str:
-        for _, q, log in self.procs:
-            if q is p and log and log.exists():
-                return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop_all(self) -> None:
-        for _, p, _ in reversed(self.procs):
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    p.terminate()
-        deadline = time.monotonic() + 5
-        for _, p, _ in reversed(self.procs):
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    p.kill()
-                p.wait()
-        self.procs.clear()
-
-
-def wait_listening(procs: Processes, p: subprocess.Popen[bytes], name: str, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if p.poll() is not None:
-            raise BenchError(f"{name} exited with code {p.returncode} before listening:\n{procs.log_tail(p)}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise BenchError(f"{name} did not listen on port {port} within {timeout:.0f} s:\n{procs.log_tail(p)}")
-
-
-def http_call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = HTTPConnection(HOST, port, timeout=10)
-    try:
-        headers = {"content-type": "application/json", "authorization": "Bearer sk-bench-client-key"} if body else {}
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
-
-def fake_stats(fake_port: int) -> dict[str, int]:
-    return json.loads(http_call(fake_port, "GET", STATS_PATH)[2])
-
-
-def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path | None, payloads: bool = True) -> str:
+def check(
+    config: str,
+    port: int,
+    fake_port: int,
+    body: bytes,
+    recordings: Path | None,
+    payloads: bool = True,
+    fmt: Format = FORMATS["openai"],
+) -> str:
     """One request through a configuration, verified; raises BenchError with what was wrong."""
     before = fake_stats(fake_port)
     try:
-        status, _, raw = http_call(port, "POST", CHAT_PATH, body)
+        status, _, raw = http_call(port, "POST", fmt.path, body)
     except OSError as e:
         raise BenchError(f"{config}: request failed: {e}") from None
     after = fake_stats(fake_port)
@@ -449,23 +127,14 @@ def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path 
     if config in ("direct", "plain"):
         if data != json.loads(FAKE_BODY):
             raise BenchError(f"{config}: expected the fake's Anthropic message unchanged, got: {shown}")
-        if hits(CHAT_PATH) != 1:
-            raise BenchError(f"{config}: the fake did not see one {CHAT_PATH} request (stats {after})")
+        if hits(fmt.path) != 1:
+            raise BenchError(f"{config}: the fake did not see one {fmt.path} request (stats {after})")
         return "fake's Anthropic JSON returned unchanged"
-    try:
-        ok = (
-            data["object"] == "chat.completion"
-            and data["choices"][0]["message"]["content"] == FAKE_TEXT
-            and data["choices"][0]["finish_reason"] == "stop"
-            and data["usage"]["prompt_tokens"] == 250
-            and data["usage"]["completion_tokens"] == 40
-        )
-    except (KeyError, IndexError, TypeError):
-        ok = False
-    if not ok:
-        raise BenchError(f"addon: expected an OpenAI chat.completion carrying the fake's text, got: {shown}")
-    if hits(MESSAGES_PATH) != 1 or hits("x-api-key") != 1:
-        raise BenchError(f"addon: the fake did not get one {MESSAGES_PATH} request with the rule's x-api-key ({after})")
+    if not fmt.ok(data):
+        raise BenchError(f"{config}: expected {fmt.shape} carrying the fake's text and usage, got: {shown}")
+    if hits(fmt.upstream_path) != 1 or hits(KEY_STAT) != 1:
+        want = f"one {fmt.upstream_path} request with the rule's key"
+        raise BenchError(f"{config}: the fake did not get {want} ({after})")
     assert recordings is not None
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -474,30 +143,30 @@ def check(config: str, port: int, fake_port: int, body: bytes, recordings: Path 
             record = json.loads(lines[-1])
             as_configured = ("payload" in record) == payloads and "usage" in record
             if record.get("meta", {}).get("rule") != RULE_NAME or not as_configured:
-                raise BenchError(f"addon: the audit record is not as the rule says: {lines[-1][:300]}")
+                raise BenchError(f"{config}: the audit record is not as the rule says: {lines[-1][:300]}")
             break
         time.sleep(0.05)
     else:
-        raise BenchError(f"addon: no audit record appeared in {recordings} within 5 s")
-    return "OpenAI chat.completion with the fake's text; audit record written"
+        raise BenchError(f"{config}: no audit record appeared in {recordings} within 5 s")
+    return f"{fmt.shape} with the fake's text; audit record written"
 
 
-def rules_yaml(fake_port: int, payloads: bool = True) -> str:
+def rules_yaml(fake_port: int, payloads: bool = True, fmt: Format = FORMATS["openai"]) -> str:
     return f"""\
 rules:
   - name: {RULE_NAME}
     match:
       host: {HOST}
-      path: {CHAT_PATH}
-    route_type: llm/v1/chat
+      path: "{fmt.path}"
+    {fmt.select}
     model:
-      provider: anthropic
+      provider: {fmt.provider}
       name: {MODEL}
       options:
-        upstream_url: http://{HOST}:{fake_port}{MESSAGES_PATH}
+        upstream_url: http://{HOST}:{fake_port}{fmt.upstream_path}
     auth:
-      header_name: x-api-key
-      header_value: {API_KEY}
+      header_name: {fmt.auth_header}
+      header_value: {fmt.auth_value}
     logging:
       log_statistics: true
       log_payloads: {"true" if payloads else "false"}
@@ -558,22 +227,31 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def ratios_over(addon: dict[str, Any], plain: dict[str, Any]) -> dict[str, float]:
+    return {
+        "throughput": addon["rps"] / plain["rps"],
+        "p50": addon["p50_ms"] / plain["p50_ms"],
+        "p99": addon["p99_ms"] / plain["p99_ms"],
+        "proxy_cpu_per_req": addon["proxy_cpu_ms_per_req"] / plain["proxy_cpu_ms_per_req"],
+    }
+
+
 def fmt_row(name: str, rnd: str, s: dict[str, Any]) -> str:
     def f(key: str, spec: str) -> str:
         v = s.get(key)
         return format(v, spec) if v is not None else format("-", ">" + spec.split(".")[0])
 
     return (
-        f"{name:<7}{rnd:>6}{f('rps', '9.0f')}{f('p50_ms', '9.2f')}{f('p99_ms', '9.2f')}"
+        f"{name:<9}{rnd:>6}{f('rps', '9.0f')}{f('p50_ms', '9.2f')}{f('p99_ms', '9.2f')}"
         f"{f('proxy_cpu_ms_per_req', '11.3f')}{f('proxy_cpu_util', '8.2f')}"
         f"{f('client_cpu_ms_per_req', '10.3f')}{f('fake_cpu_ms_per_req', '9.3f')}{s.get('errors', 0):>7}"
     )
 
 
 HEADER = (
-    f"{'config':<7}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'config':<9}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     f"{'proxy ms':>11}{'util':>8}{'client ms':>10}{'fake ms':>9}{'errors':>7}\n"
-    f"{'':<7}{'':>6}{'':>9}{'':>9}{'':>9}{'CPU/req':>11}{'proxy':>8}{'CPU/req':>10}{'CPU/req':>9}"
+    f"{'':<9}{'':>6}{'':>9}{'':>9}{'':>9}{'CPU/req':>11}{'proxy':>8}{'CPU/req':>10}{'CPU/req':>9}"
 )
 
 
@@ -593,63 +271,58 @@ def orchestrate(args: argparse.Namespace) -> int:
     mitmdump = args.mitmdump or str(Path(sys.executable).parent / "mitmdump")
     if not Path(mitmdump).exists():
         raise BenchError(f"mitmdump not found at {mitmdump} (run `make install`, or pass --mitmdump)")
-    body = agent_body(MODEL) if args.body == "agent" else chat_body()
+    fmt = FORMATS[args.format]
+    body = fmt.body(agent_body(MODEL) if args.body == "agent" else chat_body())
     procs = Processes()
     tmp = Path(tempfile.mkdtemp(prefix="bench_chat-"))
     started = time.time()
     try:
-        fake_port, plain_port, addon_port = free_port(), free_port(), free_port()
-        while len({fake_port, plain_port, addon_port}) < 3:
-            plain_port, addon_port = free_port(), free_port()
+        # Each mitmdump with the addon: its rule's log_payloads, and the checkout it runs (--before: an older one).
+        addons = {"addon": (not args.no_payloads, ROOT)}
+        if args.compare_payloads:
+            addons[NO_PAYLOADS] = (False, ROOT)
+        if args.before is not None:
+            addons[BEFORE] = (not args.no_payloads, args.before.resolve())
+        ports = {"direct": 0}
+        while len(set(ports.values())) < len(addons) + 2:
+            ports = {"direct": free_port(), "plain": free_port()} | {name: free_port() for name in addons}
+        fake_port = ports["direct"]
         me = [sys.executable, str(Path(__file__).resolve())]
         fake = procs.start("fake", [*me, "--role", "fake", "--port", str(fake_port)], tmp / "fake.log")
-        recordings = tmp / "recordings"
-        (tmp / "rules.yaml").write_text(rules_yaml(fake_port, payloads=not args.no_payloads))
         common = [mitmdump, "--mode", f"reverse:http://{HOST}:{fake_port}", "--listen-host", HOST, "-q"]
         proxies = {
             "plain": procs.start(
                 "plain",
-                [*common, "-p", str(plain_port), "--set", f"confdir={tmp / 'conf-plain'}"],
+                [*common, "-p", str(ports["plain"]), "--set", f"confdir={tmp / 'conf-plain'}"],
                 tmp / "plain.log",
                 cwd=ROOT,
-            ),
-            "addon": procs.start(
-                "addon",
-                [
-                    *common,
-                    "-p",
-                    str(addon_port),
-                    "--set",
-                    f"confdir={tmp / 'conf-addon'}",
-                    "-s",
-                    str(ADDON_SCRIPT),
-                    "--set",
-                    f"ai_rules={tmp / 'rules.yaml'}",
-                    "--set",
-                    f"ai_recordings={recordings}",
-                ],
-                tmp / "addon.log",
-                cwd=ROOT,
-            ),
+            )
         }
-        ports = {"direct": fake_port, "plain": plain_port, "addon": addon_port}
+        recordings = {name: tmp / f"recordings-{name}" for name in addons}
+        for name, (payloads, root) in addons.items():
+            (tmp / f"rules-{name}.yaml").write_text(rules_yaml(fake_port, payloads, fmt))
+            binary = [str(root / ".venv" / "bin" / "mitmdump"), *common[1:]] if root != ROOT else common
+            proxies[name] = procs.start(name, [
+                *binary, "-p", str(ports[name]), "--set", f"confdir={tmp / f'conf-{name}'}",
+                "-s", str(root / "addon" / "ai_proxy.py"),
+                "--set", f"ai_rules={tmp / f'rules-{name}.yaml'}", "--set", f"ai_recordings={recordings[name]}",
+            ], tmp / f"{name}.log", cwd=root)  # fmt: skip
         wait_listening(procs, fake, "fake server", fake_port)
         for name, p in proxies.items():
             wait_listening(procs, p, f"mitmdump ({name})", ports[name])
 
-        configs = ["plain", "addon"] if args.no_direct else list(CONFIGS)
+        configs = ([] if args.no_direct else ["direct"]) + list(proxies)
         print(
-            f"request body {len(body)} bytes; {args.warmup} warm-up + {args.requests} measured requests per round, "
-            f"{args.concurrency} keep-alive connections; {os.cpu_count()} CPUs"
+            f"{fmt.name} client format, request body {len(body)} bytes; {args.warmup} warm-up + {args.requests} "
+            f"measured requests per round, {args.concurrency} keep-alive connections; {os.cpu_count()} CPUs"
         )
         checks = {}
         for name in configs:
-            checks[name] = check(
-                name, ports[name], fake_port, body, recordings if name == "addon" else None, not args.no_payloads
-            )
-            print(f"check {name:<6} ok: {checks[name]}")
+            payloads = addons[name][0] if name in addons else False
+            checks[name] = check(name, ports[name], fake_port, body, recordings.get(name), payloads, fmt)
+            print(f"check {name:<8} ok: {checks[name]}")
 
-        schedule = (["direct"] if "direct" in configs else []) + ["plain", "addon"] * args.rounds
+        schedule = (["direct"] if "direct" in configs else []) + list(proxies) * args.rounds
         rounds: list[dict[str, Any]] = []
         print()
         print(HEADER)
@@ -657,7 +330,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             rnd = sum(1 for n in schedule[: i + 1] if n == name)
             params = {
                 "port": ports[name],
-                "path": CHAT_PATH,
+                "path": fmt.path,
                 "body_hex": body.hex(),
                 "concurrency": args.concurrency,
                 "warmup": args.warmup,
@@ -698,28 +371,23 @@ def orchestrate(args: argparse.Namespace) -> int:
         print("-" * len(HEADER.splitlines()[0]))
         for name in configs:
             print(fmt_row(name, "all", summaries[name]))
-        plain, addon = summaries["plain"], summaries["addon"]
-        ratios = {
-            "throughput": addon["rps"] / plain["rps"],
-            "p50": addon["p50_ms"] / plain["p50_ms"],
-            "p99": addon["p99_ms"] / plain["p99_ms"],
-            "proxy_cpu_per_req": addon["proxy_cpu_ms_per_req"] / plain["proxy_cpu_ms_per_req"],
-        }
-        print(
-            f"\naddon/plain: throughput {ratios['throughput']:.3f}x  p50 {ratios['p50']:.3f}x  "
-            f"p99 {ratios['p99']:.3f}x  proxy CPU/request {ratios['proxy_cpu_per_req']:.3f}x "
-            f"(CPU-bound throughput ratio {1 / ratios['proxy_cpu_per_req']:.3f}x; target >= 0.90x)"
-        )
+        plain = summaries["plain"]
+        all_ratios = {name: ratios_over(summaries[name], plain) for name in addons}
+        ratios = all_ratios["addon"]
+        print()
+        for name, r in all_ratios.items():
+            print(
+                f"{name}/plain: throughput {r['throughput']:.3f}x  p50 {r['p50']:.3f}x  "
+                f"p99 {r['p99']:.3f}x  proxy CPU/request {r['proxy_cpu_per_req']:.3f}x "
+                f"(CPU-bound throughput ratio {1 / r['proxy_cpu_per_req']:.3f}x; target >= 0.90x)"
+            )
         if "direct" in summaries and summaries["direct"]["rps"] < 1.5 * plain["rps"]:
             print(
                 "warning: direct (client -> fake, no proxy) is under 1.5x plain's throughput: the load generator "
                 "or the fake may be limiting the figures"
             )
 
-        if recordings.exists():
-            recorded = sum(len(f.read_text().splitlines()) for f in recordings.glob("*.jsonl"))
-        else:
-            recorded = 0
+        recorded = sum(len(f.read_text().splitlines()) for d in recordings.values() for f in d.glob("*.jsonl"))
         report = {
             "benchmark": "bench_chat",
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -732,7 +400,9 @@ def orchestrate(args: argparse.Namespace) -> int:
                 "rounds": args.rounds,
                 "request_body_bytes": len(body),
                 "body": args.body,
+                "format": fmt.name,
                 "log_payloads": not args.no_payloads,
+                "compare_payloads": args.compare_payloads,
                 "response_body_bytes": len(FAKE_BODY),
                 "schedule": schedule,
             },
@@ -740,6 +410,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             "rounds": [{k: v for k, v in r.items() if k != "latencies_ms"} | summarize([r]) for r in rounds],
             "summary": summaries,
             "ratios_addon_over_plain": ratios,
+            "ratios_over_plain": all_ratios,
             "audit_records_written": recorded,
             "fake_server_counts": fake_stats(fake_port),
         }
@@ -772,6 +443,25 @@ def main() -> int:
         help="chat: the ~1 KB request (default); agent: ~200 KB, a coding agent's turn (bench/workloads.py)",
     )
     ap.add_argument("--no-payloads", action="store_true", help="the rule records statistics only (log_payloads off)")
+    ap.add_argument(
+        "--compare-payloads",
+        action="store_true",
+        help=f"also run the rule with log_payloads off ('{NO_PAYLOADS}'), alternating with the others in the same run",
+    )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help=f"also run the addon of another checkout with its own .venv ('{BEFORE}', e.g. a git worktree of an "
+        "older commit after `make install` there), alternating in the same run: a before/after that machine noise "
+        "moves alike",
+    )
+    ap.add_argument(
+        "--format",
+        choices=tuple(FORMATS),
+        default="openai",
+        help="the client's API (default openai chat; anthropic goes to the openai provider, the others to anthropic)",
+    )
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, rules, audit records)")
     ap.add_argument("--role", choices=("fake", "client"), help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -2,13 +2,14 @@
 for an Anthropic-translated chat call with recording on, plus the writer thread's work (process CPU time covers
 all threads). A quick, low-noise figure for the per-request overhead that bench_chat.py measures end to end.
 
-    bench_hooks.py [N] [--agent] [--no-payloads]
+    bench_hooks.py [N] [--agent] [--no-payloads] [--format openai|anthropic|responses|gemini]
 
 --agent sends an agent-sized request (~200 KB: long history, twelve tools; bench/workloads.py) instead of the
-983-byte chat; --no-payloads records statistics only."""
+983-byte chat; --no-payloads records statistics only; --format: the client's API, translated as in bench_chat."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -22,35 +23,40 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from addon.proxy import AIProxy
+from bench.bench_chat import rules_yaml
+from bench.formats import FORMATS, MODEL, OPENAI_ANSWER
 from bench.workloads import agent_body
 
-RULES = """
-rules:
-  - name: bench
-    match: {host: 127.0.0.1, path: /v1/chat/completions}
-    model:
-      provider: anthropic
-      name: claude-bench
-      options: {upstream_url: "http://127.0.0.1:9/v1/messages"}
-    auth: {header_name: x-api-key, header_value: bench-not-a-key}
-    logging: {log_statistics: true, log_payloads: true}
-"""
 MESSAGES = [{"role": "system", "content": "You are a careful assistant. " * 6}] + [
     {"role": r, "content": f"Turn {i}: " + "some words of context " * 6}
     for i, r in enumerate(["user", "assistant", "user", "assistant", "user"])
 ]
-REQUEST = json.dumps({"model": "claude-bench", "messages": MESSAGES, "temperature": 0.2}).encode()
-RESPONSE = json.dumps(
+CHAT = json.dumps({"model": MODEL, "messages": MESSAGES, "temperature": 0.2}).encode()
+FORMAT = FORMATS["openai"]
+REQUEST = CHAT
+ANTHROPIC_RESPONSE = json.dumps(
     {
         "id": "msg_bench",
         "type": "message",
         "role": "assistant",
-        "model": "claude-bench",
+        "model": MODEL,
         "content": [{"type": "text", "text": "An answer of a reasonable length. " * 4}],
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 250, "output_tokens": 40},
     }
 ).encode()
+RESPONSE = ANTHROPIC_RESPONSE
+RULES = rules_yaml(9, True, FORMAT)
+
+
+def configure(fmt: str = "openai", agent: bool = False, payloads: bool = True) -> None:
+    """The exchange to run: the client format (bench/formats.py, each to its translated provider as in bench_chat),
+    the ~200 KB agent request or the short chat, and whether the rule records payloads."""
+    global FORMAT, REQUEST, RESPONSE, RULES
+    FORMAT = FORMATS[fmt]
+    REQUEST = FORMAT.body(agent_body(MODEL) if agent else CHAT)
+    RESPONSE = OPENAI_ANSWER if FORMAT.provider == "openai" else ANTHROPIC_RESPONSE
+    RULES = rules_yaml(9, payloads, FORMAT)
 
 
 def one_exchange(proxy: AIProxy, hooks: bool = True) -> None:
@@ -63,18 +69,28 @@ def one_exchange(proxy: AIProxy, hooks: bool = True) -> None:
             (b"accept", b"application/json"),
         ]
     )
-    req = tutils.treq(
-        host="127.0.0.1", port=8080, method=b"POST", path=b"/v1/chat/completions", headers=headers, content=REQUEST
-    )
+    path = FORMAT.path.encode()
+    req = tutils.treq(host="127.0.0.1", port=8080, method=b"POST", path=path, headers=headers, content=REQUEST)
     f = tflow.tflow(req=req)
     res = proxy.request(f) if hooks else None
     if res is not None:
         LOOP.run_until_complete(res)
     f.response = tutils.tresp(content=RESPONSE, headers=http.Headers(content_type="application/json"))
     if hooks:
-        proxy.responseheaders(f)
-        proxy.response(f)
+        if FORMAT.name == "responses":  # its store saves on an executor thread: the hooks want a running loop
+            LOOP.run_until_complete(_respond(proxy, f))
+        else:
+            _respond_now(proxy, f)
         assert f.response.status_code == 200, f.response.content
+
+
+def _respond_now(proxy: AIProxy, f: http.HTTPFlow) -> None:
+    proxy.responseheaders(f)
+    proxy.response(f)
+
+
+async def _respond(proxy: AIProxy, f: http.HTTPFlow) -> None:
+    _respond_now(proxy, f)
 
 
 LOOP = asyncio.new_event_loop()
@@ -89,10 +105,10 @@ def measure(proxy: AIProxy, n: int, hooks: bool) -> tuple[float, float]:
     return time.process_time() - start_cpu, time.perf_counter() - start
 
 
-def main(n: int = 3000, payloads: bool = True) -> None:
+def main(n: int = 3000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules.yaml"
-        rules.write_text(RULES if payloads else RULES.replace("log_payloads: true", "log_payloads: false"))
+        rules.write_text(RULES)
         proxy = AIProxy()
         with taddons.context(proxy) as tctx:
             tctx.configure(proxy, ai_rules=str(rules), ai_recordings=str(Path(tmp) / "rec"))
@@ -101,11 +117,16 @@ def main(n: int = 3000, payloads: bool = True) -> None:
             base_cpu, _ = measure(proxy, n, hooks=False)  # building test flows costs more than the hooks
             cpu, _wall = measure(proxy, n, hooks=True)
         lines = sum(1 for p in (Path(tmp) / "rec").glob("*.jsonl") for _ in p.open())
-    print(f"{n} exchanges ({lines} records): hooks + recording cost {(cpu - base_cpu) / n * 1e6:.0f} us CPU each")
+    cost = (cpu - base_cpu) / n * 1e6
+    print(f"{FORMAT.name}: {n} exchanges ({lines} records): hooks + recording cost {cost:.0f} us CPU each")
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if "--agent" in sys.argv:
-        REQUEST = agent_body("claude-bench")
-    main(int(args[0]) if args else (300 if "--agent" in sys.argv else 3000), "--no-payloads" not in sys.argv)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", type=int, nargs="?", help="exchanges (default 3000, 300 with --agent)")
+    ap.add_argument("--agent", action="store_true", help="the ~200 KB agent-sized request")
+    ap.add_argument("--no-payloads", action="store_true", help="the rule records statistics only")
+    ap.add_argument("--format", choices=tuple(FORMATS), default="openai", help="the client's API (bench/formats.py)")
+    args = ap.parse_args()
+    configure(args.format, args.agent, not args.no_payloads)
+    main(args.n or (300 if args.agent else 3000))

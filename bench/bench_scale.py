@@ -25,16 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import bench_chat as bc
+from bench import harness
 from bench.workloads import agent_body
 
 CONFIGS = ("x1", "haproxy-x1", "haproxy-x2")
 
 
 def haproxy_config(front: int, backends: list[int]) -> str:
-    servers = "\n".join(f"    server p{i} {bc.HOST}:{port}" for i, port in enumerate(backends))
+    servers = "\n".join(f"    server p{i} {harness.HOST}:{port}" for i, port in enumerate(backends))
     return (
         "global\n    maxconn 1024\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 120s\n"
-        f"    timeout server 120s\nfrontend ai\n    bind {bc.HOST}:{front}\n    default_backend proxies\n"
+        f"    timeout server 120s\nfrontend ai\n    bind {harness.HOST}:{front}\n    default_backend proxies\n"
         f"backend proxies\n    balance leastconn\n{servers}\n"
     )
 
@@ -52,28 +53,28 @@ def main() -> int:
         print("bench_scale: haproxy is not installed (apt-get install haproxy)", file=sys.stderr)
         return 1
     body = agent_body(bc.MODEL) if args.body == "agent" else bc.chat_body()
-    procs = bc.Processes()
+    procs = harness.Processes()
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale-"))
     try:
-        fake_port, p1, p2, front1, front2 = (bc.free_port() for _ in range(5))
+        fake_port, p1, p2, front1, front2 = (harness.free_port() for _ in range(5))
         me = [sys.executable, str(Path(bc.__file__).resolve())]
         fake = procs.start("fake", [*me, "--role", "fake", "--port", str(fake_port)], tmp / "fake.log")
         (tmp / "rules.yaml").write_text(bc.rules_yaml(fake_port))
         addons = []
         for i, port in enumerate((p1, p2)):
             cmd = [
-                str(Path(sys.executable).parent / "mitmdump"), "--mode", f"reverse:http://{bc.HOST}:{fake_port}",
-                "--listen-host", bc.HOST, "-q", "-p", str(port), "--set", f"confdir={tmp / 'conf'}",
+                str(Path(sys.executable).parent / "mitmdump"), "--mode", f"reverse:http://{harness.HOST}:{fake_port}",
+                "--listen-host", harness.HOST, "-q", "-p", str(port), "--set", f"confdir={tmp / 'conf'}",
                 "-s", str(bc.ADDON_SCRIPT), "--set", f"ai_rules={tmp / 'rules.yaml'}",
                 "--set", f"ai_recordings={tmp / 'recordings'}", "--set", f"ai_recordings_tag=p{i}",
             ]  # fmt: skip
             addons.append(procs.start(f"addon{i}", cmd, tmp / f"addon{i}.log", cwd=bc.ROOT))
-            bc.wait_listening(procs, addons[-1], f"mitmdump p{i}", port)  # one at a time: one CA in the confdir
+            harness.wait_listening(procs, addons[-1], f"mitmdump p{i}", port)  # one at a time: one CA in the confdir
         for front, backends in ((front1, [p1]), (front2, [p1, p2])):
             (tmp / f"haproxy-{front}.cfg").write_text(haproxy_config(front, backends))
             ha = procs.start("haproxy", ["haproxy", "-f", str(tmp / f"haproxy-{front}.cfg")], tmp / "haproxy.log")
-            bc.wait_listening(procs, ha, "haproxy", front)
-        bc.wait_listening(procs, fake, "fake", fake_port)
+            harness.wait_listening(procs, ha, "haproxy", front)
+        harness.wait_listening(procs, fake, "fake", fake_port)
         ports = {"x1": p1, "haproxy-x1": front1, "haproxy-x2": front2}
         for name in CONFIGS:
             bc.check("addon", ports[name], fake_port, body, tmp / "recordings")
@@ -91,7 +92,7 @@ def main() -> int:
                 out, _ = client.communicate(json.dumps(params).encode(), timeout=args.timeout + 15)
                 result = json.loads(out)
                 if "fatal" in result or result["errors"]:
-                    raise bc.BenchError(f"{name}: {result.get('fatal') or result['error_samples']}")
+                    raise harness.BenchError(f"{name}: {result.get('fatal') or result['error_samples']}")
                 results[name].append(result)
                 print(f"{name:<11} {bc.summarize([result])['rps']:8.0f} req/s")
         summary = {name: bc.summarize(rs) for name, rs in results.items()}
@@ -102,7 +103,7 @@ def main() -> int:
         two, one, behind = (summary[n]["rps"] for n in ("haproxy-x2", "x1", "haproxy-x1"))
         print(f"\nhaproxy-x2 / x1: {two / one:.2f}x  haproxy-x2 / haproxy-x1: {two / behind:.2f}x")
         return 0
-    except bc.BenchError as e:
+    except harness.BenchError as e:
         print(f"bench_scale: ABORTED: {e}", file=sys.stderr)
         return 1
     finally:

@@ -89,8 +89,21 @@ def test_a_compact_client_body_is_embedded_byte_for_byte(proxy: AIProxy, tmp_pat
     assert payload["upstream_request"]["messages"][0]["content"] == "no escapes, sent as is"
 
 
-def test_a_body_with_escapes_is_parsed_and_written_anew(proxy: AIProxy, tmp_path: Path) -> None:
-    body = b'{"messages":[{"role":"user","content":"tabs\\tand \\"quotes\\""}],  "temperature": 0.5}'
+def test_a_body_with_the_usual_escapes_is_embedded_byte_for_byte(proxy: AIProxy, tmp_path: Path) -> None:
+    # Quotes, tabs, backslashes and control characters (terminal colours in a tool's output) can spell no
+    # secret otherwise than orjson writes it: every agent's body holds them, and they keep the fast path.
+    body = b'{"messages":[{"role":"user","content":"tabs\\tand \\"quotes\\" \\\\ \\u001b[0m"}],  "temperature": 0.5}'
+    exchange(proxy, body)
+    [line] = written(proxy, tmp_path)
+    assert body.decode() in line
+    assert json.loads(line)["payload"]["client_request"] == json.loads(body)
+
+
+@pytest.mark.parametrize("escape", ["\\u0041", "\\u00e9", "\\/"])
+def test_a_body_with_an_escape_that_may_spell_a_secret_is_parsed_and_written_anew(
+    proxy: AIProxy, tmp_path: Path, escape: str
+) -> None:
+    body = b'{"messages":[{"role":"user","content":"an escape: ' + escape.encode() + b'"}],  "temperature": 0.5}'
     exchange(proxy, body)
     [line] = written(proxy, tmp_path)
     assert body.decode() not in line
@@ -131,3 +144,17 @@ def test_a_record_that_orjson_cannot_write_beside_embedded_bytes_is_written_with
 
     monkeypatch.setattr(record, "build", build)
     assert json.loads(record.line("id", None, None)) == {"body": {"a": 1}, "n": 2**70}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("tail", "embedded"), [("", True), ("\\u0041", False)])
+def test_a_body_with_many_escapes_is_checked_to_its_end(
+    proxy: AIProxy, tmp_path: Path, tail: str, embedded: bool
+) -> None:
+    # Past the first few hundred escapes, looked at one by one, the rest is scanned at once: an escape that may
+    # spell a secret is found there too.
+    content = 'a \\"quoted\\" word\\t' * 300 + tail
+    body = b'{"messages":[{"role":"user","content":"' + content.encode() + b'"}],  "temperature": 0.5}'
+    exchange(proxy, body)
+    [line] = written(proxy, tmp_path)
+    assert (body.decode() in line) is embedded
+    assert json.loads(line)["payload"]["client_request"] == json.loads(body)

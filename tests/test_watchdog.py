@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -149,3 +151,23 @@ def test_rules_take_timeouts_in_milliseconds_with_defaults() -> None:
 def test_rules_refuse_a_timeout_that_is_not_a_positive_number(value: str) -> None:
     with pytest.raises(RulesError, match="connect_timeout"):
         load_rules_text(RULE + f"    connect_timeout: {value}\n")
+
+
+def test_a_stopped_watchdog_lets_go_of_its_exchange_without_the_garbage_collector() -> None:
+    # The callbacks hold the exchange, which holds the watchdog: a cycle that only the cyclic collector would free,
+    # keeping an agent's parsed request alive until one of its full passes.
+    class Exchange:
+        watchdog: Watchdog | None = None
+        fired: list[str] = []
+
+    def ended_exchange() -> weakref.ref[Exchange]:
+        ex = Exchange()
+        ex.watchdog = Watchdog(LIMITS, lambda: None, lambda name: ex.fired.append(name), loop=Clock())  # type: ignore[arg-type]
+        ex.watchdog.stop()
+        return weakref.ref(ex)
+
+    gc.disable()
+    try:
+        assert ended_exchange()() is None
+    finally:
+        gc.enable()
