@@ -11,7 +11,6 @@ import asyncio
 import atexit
 import gc
 import logging
-import os
 import time
 import weakref
 from collections.abc import Coroutine
@@ -26,7 +25,7 @@ from .exchange import provider_for
 from .record import Exchange
 from .routes import interrupted, route_for
 from .rules import Rule, RulesError, find_rule
-from .rulesfile import load_rules
+from .rulesfile import file_stamp, load_rules
 from .telemetry import Telemetry
 from .watchdog import Watchdog
 
@@ -175,7 +174,7 @@ class AIProxy:
         return count
 
     def _install_rules(self, path: Path) -> None:
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         rules = load_rules(path)
         self.rules, self.rules_path, self._rules_stamp = rules, path, stamp
         self._update_redactions()
@@ -206,13 +205,13 @@ class AIProxy:
     def reload_if_changed(self) -> bool:
         """Reload the rules file if it changed on disk; a bad edit is refused and the old rules stay."""
         path = self.rules_path
-        if path is None or _stamp(path) == self._rules_stamp:
+        if path is None or file_stamp(path) == self._rules_stamp:
             return False
         try:
             self._install_rules(path)
             return True
         except RulesError as e:
-            self._rules_stamp = _stamp(path)  # report a bad edit once, not every second
+            self._rules_stamp = file_stamp(path)  # report a bad edit once, not every second
             log.error(f"AI proxy: {path} refused, previous rules stay in force: {e}")
             return False
 
@@ -394,11 +393,3 @@ def _finish_at_exit(proxy_ref: weakref.ref[AIProxy]) -> None:
     proxy = proxy_ref()
     if proxy is not None:
         proxy.finish_pending()
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size

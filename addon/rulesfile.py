@@ -4,6 +4,7 @@ with it, so both give the same verdict and the same errors."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from mitmproxy import flowfilter
@@ -25,3 +26,12 @@ def load_rules(path: Path) -> list[Rule]:
             except ValueError as e:
                 raise RulesError(f"rule '{rule.name}': match.filter: {e}") from None
     return rules
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """What tells a rules file changed on disk (modification time and size), or None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
