@@ -52,6 +52,23 @@ def checked(headers: dict[str, str]) -> dict[str, str]:
     }
 
 
+# The mitmproxy types the routes name in their signatures: only the glue's top-level modules import mitmproxy.
+HTTPFlow = http.HTTPFlow
+Request = http.Request
+Response = http.Response
+
+
+def new_response(status: int, body: bytes, headers: dict[str, str]) -> http.Response:
+    """A response the proxy answers itself (the routes build theirs here, so only the glue's modules import
+    mitmproxy)."""
+    return http.Response.make(status, body, headers)
+
+
+def header_list(pairs: list[tuple[bytes, bytes]]) -> http.Headers:
+    """Response headers from raw (name, value) pairs, in their order."""
+    return http.Headers(pairs)
+
+
 def error_response(err: ProxyError) -> http.Response:
     headers = {"content-type": "application/json", **checked(err.headers)}
     return http.Response.make(err.status, err.body(), headers)

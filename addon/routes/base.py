@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
 
-from mitmproxy import http
-
 from .. import flows
 from ..auth import redact_url
 from ..errors import ProxyError
@@ -21,7 +19,7 @@ class Services(Protocol):
 
     def gcp_tokens(self) -> Any: ...
 
-    def close_upstream(self, flow: http.HTTPFlow) -> None: ...
+    def close_upstream(self, flow: flows.HTTPFlow) -> None: ...
 
     def response_store(self) -> Any: ...
 
@@ -32,15 +30,15 @@ class Route:
     # What the client is told when the addon itself fails while building the upstream request.
     failure_message: ClassVar[str] = "AI proxy failed to translate the request"
 
-    async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+    async def forward(self, services: Services, flow: flows.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         """Point the flow's request at the upstream, finished (URL, headers with auth, body). Raises ProxyError
         for a request answered locally."""
         raise NotImplementedError
 
-    def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response_headers(self, services: Services, flow: flows.HTTPFlow, ex: Exchange) -> None:
         """The upstream's response headers are in: decide whether and how its body is streamed."""
 
-    def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response(self, flow: flows.HTTPFlow, ex: Exchange) -> None:
         """The whole upstream response (or the end of its stream) is in: what the client gets, and the record."""
         raise NotImplementedError
 
@@ -48,14 +46,14 @@ class Route:
         """An error as the client's format spells it (the OpenAI envelope unless the route says otherwise)."""
         return err.body(), {}
 
-    def error_answer(self, ex: Exchange, err: ProxyError, http1: bool = False) -> http.Response:
+    def error_answer(self, ex: Exchange, err: ProxyError, http1: bool = False) -> flows.Response:
         """An error as the client's whole response. An HTTP/1 connection whose upstream failed is closed after
         it (HTTP/2 has no such header: its stream simply ends)."""
         body, extra = self.error_body(ex, err)
         headers = {"content-type": "application/json", **flows.checked({**extra, **err.headers})}
         if http1:
             headers["connection"] = "close"
-        return http.Response.make(self.error_status(ex, err.status), body, headers)
+        return flows.new_response(self.error_status(ex, err.status), body, headers)
 
     def error_status(self, ex: Exchange, status: int) -> int:
         """The status of an error as the client's format spells it (the same unless the route says otherwise)."""
@@ -67,7 +65,7 @@ class Route:
         return None
 
 
-def annotate(flow: http.HTTPFlow, ex: Exchange, model: str | None) -> None:
+def annotate(flow: flows.HTTPFlow, ex: Exchange, model: str | None) -> None:
     """What mitmweb and other addons can read about a handled flow."""
     flow.metadata["ai_proxy"] = {
         "rule": ex.rule.name,
@@ -101,7 +99,7 @@ def finish_stream(ex: Exchange, request_end: float | None, end: float | None) ->
     ex.client_response = response if response is not None else {"model": result.model, "usage": result.usage}
 
 
-def upstream_body(flow: http.HTTPFlow, ex: Exchange) -> bytes | None:
+def upstream_body(flow: flows.HTTPFlow, ex: Exchange) -> bytes | None:
     """The upstream's answer has ended: its status and latency recorded, and its body (kept for the record), or
     None for a translated or recorded stream, whose record is finished here."""
     response = flow.response
@@ -116,7 +114,7 @@ def upstream_body(flow: http.HTTPFlow, ex: Exchange) -> bytes | None:
     return raw
 
 
-def latency(flow: http.HTTPFlow, ex: Exchange) -> None:
+def latency(flow: flows.HTTPFlow, ex: Exchange) -> None:
     response = flow.response
     if response is not None and response.timestamp_end and flow.request.timestamp_end:
         ex.latency_ms = round((response.timestamp_end - flow.request.timestamp_end) * 1000, 1)

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import time
 
-from mitmproxy import http
-
-from .. import record, upstream_faults
+from .. import flows, record, upstream_faults
 from ..errors import ProxyError
 from ..record import Exchange
 from .base import Route, finish_stream
 
 
-def interrupted(flow: http.HTTPFlow, ex: Exchange, route: Route) -> None:
+def interrupted(flow: flows.HTTPFlow, ex: Exchange, route: Route) -> None:
     """An exchange that ended in mitmproxy's error hook: say in the record what happened, and give a client
     that is still there an answer in its own format instead of mitmproxy's HTML page or a cut connection."""
     if ex.translator is not None and ex.client_stream:
@@ -42,7 +40,7 @@ def interrupted(flow: http.HTTPFlow, ex: Exchange, route: Route) -> None:
             ex.status = 502 if ex.upstream_status is None else ex.upstream_status
 
 
-def failure(flow: http.HTTPFlow, ex: Exchange) -> ProxyError:
+def failure(flow: flows.HTTPFlow, ex: Exchange) -> ProxyError:
     """What went wrong, as the client is told: a timeout that fired (504), or the transport's error (502)."""
     if ex.timeout is not None:
         return ProxyError(504, ex.rule.timeouts.describe(ex.timeout), code="upstream_timeout")

@@ -8,8 +8,6 @@ import asyncio
 import logging
 from typing import Any
 
-from mitmproxy import http
-
 from .. import flows, native
 from ..errors import ProxyError
 from ..record import Exchange
@@ -23,7 +21,7 @@ log = logging.getLogger("ai_proxy")
 class Native(Route):
     failure_message = "AI proxy failed to forward the request"
 
-    async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+    async def forward(self, services: Services, flow: flows.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         request = flow.request
         fmt = self.adapter(ex)
         headers = ex.client_headers = flows.decode_headers(request)
@@ -69,7 +67,7 @@ class Native(Route):
     def error_body(self, ex: Exchange, err: ProxyError) -> tuple[bytes, dict[str, str]]:
         return self.adapter(ex).error_body(err)
 
-    def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response_headers(self, services: Services, flow: flows.HTTPFlow, ex: Exchange) -> None:
         if flow.response is None:
             return
         try:
@@ -77,7 +75,7 @@ class Native(Route):
         except Exception:  # the provider's answer still reaches the client; only the record suffers
             log.exception(f"AI proxy: rule '{ex.rule.name}' failed to inspect the native response")
 
-    def _observe(self, flow: http.HTTPFlow, ex: Exchange, response: http.Response) -> None:
+    def _observe(self, flow: flows.HTTPFlow, ex: Exchange, response: flows.Response) -> None:
         assert ex.native is not None
         ex.upstream_status = response.status_code
         if ex.rule.spec.model_name_header and response.status_code < 400:
@@ -94,7 +92,7 @@ class Native(Route):
         ex.translator = recorder
         response.stream = _recording(ex, recorder)
 
-    def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response(self, flow: flows.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         assert response is not None and ex.native is not None
         raw = upstream_body(flow, ex)

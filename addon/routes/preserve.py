@@ -3,8 +3,6 @@ with the provider's URL and the rule's credentials; usage is recorded when the a
 
 from __future__ import annotations
 
-from mitmproxy import http
-
 from .. import flows, jsonutil, preserve
 from ..auth import apply_auth
 from ..errors import bad_request
@@ -14,7 +12,7 @@ from .base import Route, Services, annotate, keep_secrets, latency
 
 
 class Preserve(Route):
-    async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+    async def forward(self, services: Services, flow: flows.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         request = flow.request
         query = dict(request.query.items()) if "?" in request.path else {}
         headers = ex.client_headers = flows.decode_headers(request)
@@ -35,7 +33,7 @@ class Preserve(Route):
         flows.send_to(request, up.method, up.url, up.headers, body)
         annotate(flow, ex, pre.model)
 
-    def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response_headers(self, services: Services, flow: flows.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         if response is None:
             return
@@ -43,7 +41,7 @@ class Preserve(Route):
         if "event-stream" in response.headers.get("content-type", ""):
             response.stream = True  # passed through as it arrives
 
-    def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response(self, flow: flows.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         assert response is not None
         ex.upstream_status = ex.status = response.status_code

@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import http
-
 from .. import flows, jsonutil, loss, native
 from ..errors import ProxyError
 from ..exchange import resolve_model
@@ -79,7 +77,7 @@ class ResponsesTranslated(Translated):
     """The Responses client format to any provider, with the proxy's own store of responses: `previous_response_id`
     chains conversations, `GET`/`DELETE /v1/responses/{id}` read and remove stored responses."""
 
-    async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+    async def forward(self, services: Services, flow: flows.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         request = flow.request
         store = services.response_store()
         found = _STORED.search(request.path.split("?", 1)[0])
@@ -108,7 +106,7 @@ class ResponsesTranslated(Translated):
 
             ex.call.writer = writer
 
-    async def _stored(self, flow: http.HTTPFlow, ex: Exchange, store: ResponseStore, response_id: str) -> None:
+    async def _stored(self, flow: flows.HTTPFlow, ex: Exchange, store: ResponseStore, response_id: str) -> None:
         if flow.request.method == "GET":
             loaded = await store.load_async(response_id)
             answer = loaded[0] if loaded is not None else None
@@ -118,9 +116,9 @@ class ResponsesTranslated(Translated):
         if answer is None:
             raise ProxyError(404, f"Response with id '{response_id}' not found.", type="invalid_request_error")
         ex.status, ex.client_answer = 200, answer
-        flow.response = http.Response.make(200, jsonutil.dumps(answer), {"content-type": "application/json"})
+        flow.response = flows.new_response(200, jsonutil.dumps(answer), {"content-type": "application/json"})
 
-    async def _turn(self, request: http.Request, store: ResponseStore, spec: RuleSpec) -> Turn | None:
+    async def _turn(self, request: flows.Request, store: ResponseStore, spec: RuleSpec) -> Turn | None:
         """The request's turn; with `previous_response_id`, the stored conversation goes before its input (the
         request's body is rewritten to hold it, as the provider needs the whole conversation)."""
         try:
@@ -162,7 +160,7 @@ class ResponsesTranslated(Translated):
         )
         return Turn(store if keep else None, items or [], echo, custom, dropped)
 
-    def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response(self, flow: flows.HTTPFlow, ex: Exchange) -> None:
         super().response(flow, ex)
         turn = ex.route_state
         if not isinstance(turn, Turn):
@@ -191,7 +189,7 @@ def _as_items(value: Any) -> list[Any] | None:
     return list(value) if isinstance(value, list) else None
 
 
-def _replace_body(flow: http.HTTPFlow, answer: dict[str, Any]) -> None:
+def _replace_body(flow: flows.HTTPFlow, answer: dict[str, Any]) -> None:
     response = flow.response
     if response is not None:
         content = jsonutil.dumps(answer)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from mitmproxy import http
-
-from .. import jsonutil
+from .. import flows, jsonutil
 from ..errors import ProxyError
 from ..exchange import ClientRequest, call_for, count_upstream
 from ..formats import ClientFormat, TokenCount
@@ -48,15 +46,15 @@ def counter_request(ex: Exchange, call: Call) -> UpstreamRequest | None:
     return up
 
 
-def answer(flow: http.HTTPFlow, ex: Exchange, tokens: int | None) -> None:
+def answer(flow: flows.HTTPFlow, ex: Exchange, tokens: int | None) -> None:
     """The client's answer: the provider's count, or the estimate when there is none."""
     count = ex.token_count
     assert isinstance(count, TokenCount)
-    flow.response = http.Response.make(200, b"", {})
+    flow.response = flows.new_response(200, b"", {})
     _fill(flow.response, ex, count, tokens)
 
 
-def from_counter(flow: http.HTTPFlow, ex: Exchange) -> None:
+def from_counter(flow: flows.HTTPFlow, ex: Exchange) -> None:
     """The counter's answer is in: the client gets its count, or the estimate when the counter failed."""
     response = flow.response
     assert response is not None and isinstance(ex.token_count, TokenCount)
@@ -76,20 +74,20 @@ def from_counter(flow: http.HTTPFlow, ex: Exchange) -> None:
     _fill(response, ex, ex.token_count, tokens)
 
 
-def estimate_response(ex: Exchange) -> http.Response:
+def estimate_response(ex: Exchange) -> flows.Response:
     """The answer of a count whose counter could not be reached (or timed out): the estimate."""
-    response = http.Response.make(200, b"", {})
+    response = flows.new_response(200, b"", {})
     assert isinstance(ex.token_count, TokenCount)
     _fill(response, ex, ex.token_count, None)
     return response
 
 
-def _fill(response: http.Response, ex: Exchange, count: TokenCount, tokens: int | None) -> None:
+def _fill(response: flows.Response, ex: Exchange, count: TokenCount, tokens: int | None) -> None:
     ex.client_answer = count.answer(count.estimate if tokens is None else tokens)
     ex.status = 200
     body = jsonutil.dumps(ex.client_answer)
     response.status_code, response.reason = 200, "OK"
-    response.headers = http.Headers(
+    response.headers = flows.header_list(
         [
             (b"content-type", b"application/json"),
             (SOURCE_HEADER.encode(), b"estimate" if tokens is None else b"provider"),

@@ -8,8 +8,6 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from mitmproxy import http
-
 from .. import encodings, flows, jsonutil, loss
 from ..auth import apply_auth
 from ..errors import ProxyError
@@ -29,7 +27,7 @@ log = logging.getLogger("ai_proxy")
 class Translated(Route):
     """One client format (the rule's llm_format) to any provider, through the standard request and response."""
 
-    async def forward(self, services: Services, flow: http.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
+    async def forward(self, services: Services, flow: flows.HTTPFlow, ex: Exchange, captures: dict[str, str]) -> None:
         request = flow.request
         body = ex.client_body = flows.client_body(request, ex.rule.spec.max_request_body_size)  # recorded decoded
         query = dict(request.query.items()) if "?" in request.path else {}
@@ -50,7 +48,7 @@ class Translated(Route):
         if local is not None:  # an endpoint of the client's format the proxy serves itself (model lists)
             ex.status = 200
             ex.client_answer = local
-            flow.response = http.Response.make(200, jsonutil.dumps(local), {"content-type": "application/json"})
+            flow.response = flows.new_response(200, jsonutil.dumps(local), {"content-type": "application/json"})
             return
         call = ex.call = prepare_call(ex.rule, captures, client, fmt)
         ex.client_json = True  # prepare_call parsed the body
@@ -60,7 +58,7 @@ class Translated(Route):
         await _credentials(services, ex.provider, call)
         self._send(flow, ex, call, build_upstream(ex.rule, call, fmt), headers)
 
-    def _send(self, flow: http.HTTPFlow, ex: Exchange, call: Call, up: UpstreamRequest, headers: Any) -> None:
+    def _send(self, flow: flows.HTTPFlow, ex: Exchange, call: Call, up: UpstreamRequest, headers: Any) -> None:
         """Credentials, signature, and the flow pointed at the upstream."""
         request = flow.request
         auth = ex.rule.spec.auth
@@ -81,12 +79,12 @@ class Translated(Route):
         flows.send_to(request, up.method, up.url, out, payload)
         annotate(flow, ex, call.model)
 
-    def error_answer(self, ex: Exchange, err: ProxyError, http1: bool = False) -> http.Response:
+    def error_answer(self, ex: Exchange, err: ProxyError, http1: bool = False) -> flows.Response:
         if ex.token_count is not None and ex.call is not None:  # the counter failed: the estimate, never an error
             return token_count.estimate_response(ex)
         return super().error_answer(ex, err, http1)
 
-    def response_headers(self, services: Services, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response_headers(self, services: Services, flow: flows.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         if ex.call is None or not ex.call.stream or response is None or response.status_code >= 300:
             return  # errors and plain answers are translated whole in `response`
@@ -100,9 +98,9 @@ class Translated(Route):
             body, _ = client_format(ex).error_body(err)
             response.stream = lambda data: [] if data else body
             response.status_code = 502
-            response.headers = http.Headers([(b"content-type", b"application/json")])
+            response.headers = flows.header_list([(b"content-type", b"application/json")])
 
-    def _start_stream(self, services: Services, flow: http.HTTPFlow, ex: Exchange, response: http.Response) -> None:
+    def _start_stream(self, services: Services, flow: flows.HTTPFlow, ex: Exchange, response: flows.Response) -> None:
         assert ex.call is not None
         client_asked_usage = bool((ex.call.body.get("stream_options") or {}).get("include_usage"))
         ex.call.response_headers = response.headers
@@ -128,7 +126,7 @@ class Translated(Route):
             headers["transfer-encoding"] = "chunked"  # the translated size is unknown in advance
         response.stream = _translating(services, flow, ex, translator, decode)
 
-    def response(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+    def response(self, flow: flows.HTTPFlow, ex: Exchange) -> None:
         response = flow.response
         assert response is not None
         if ex.call is None:
@@ -167,7 +165,7 @@ class Translated(Route):
         response.status_code = status
         response.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         headers.append((b"content-length", str(len(content)).encode()))
-        response.headers = http.Headers(headers)
+        response.headers = flows.header_list(headers)
         response.raw_content = content  # no content-encoding: set the bytes without re-encoding
 
     def error_body(self, ex: Exchange, err: ProxyError) -> tuple[bytes, dict[str, str]]:
@@ -205,7 +203,7 @@ def served_models(rule: Rule) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _kept_headers(ex: Exchange, response: http.Response, error_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+def _kept_headers(ex: Exchange, response: flows.Response, error_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     """The upstream headers a client keeps (rate limits, retry hints, request ids), checked like any upstream
     value, and those the provider's error body stated."""
     headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
@@ -223,7 +221,7 @@ def _kept_headers(ex: Exchange, response: http.Response, error_headers: dict[str
 
 
 def _translating(
-    services: Services, flow: http.HTTPFlow, ex: Exchange, translator: StreamTranslator, decode: Any
+    services: Services, flow: flows.HTTPFlow, ex: Exchange, translator: StreamTranslator, decode: Any
 ) -> Any:
     """mitmproxy's stream callable: each received chunk translated, and a final b"" that ends the stream."""
     activity = ex.watchdog.activity if ex.watchdog is not None else flows.no_activity
