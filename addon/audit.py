@@ -1,4 +1,4 @@
-"""Audit: usage and cost, the record of one exchange, and the JSONL writer.
+"""Audit: the JSONL writer of the records and its helpers (times, payloads); the price table is pricing.py's.
 
 Records are serialised and written on a background thread (no file I/O on mitmproxy's event loop), one whole
 line per write call; the queue is drained at shutdown and records that come later are written directly, so
@@ -22,10 +22,10 @@ from typing import IO, Any
 import orjson
 
 from . import jsonutil
+from .pricing import PriceTable as PriceTable  # re-exported: the addon and tests name it audit.PriceTable
 
 log = logging.getLogger(__name__)
 
-_PER_MILLION = 1_000_000
 # An escape that may spell a character of a secret otherwise than orjson writes it: `\/`, or `\u` for anything but
 # a C0 control (no credential holds one). `\\u`, an escaped backslash before a u, also matches: parsed, still right.
 _SPELLED = re.compile(rb"\\(?:/|u(?!00[01]))")
@@ -35,90 +35,6 @@ _ESCAPES_ONE_BY_ONE = 256
 BATCH_WAIT_SECONDS = 0.02
 # How long `close` waits for queued records to reach the disk (a slow or stuck disk must not hang a shutdown).
 CLOSE_TIMEOUT_SECONDS = 5.0
-
-
-class PriceTable:
-    """USD per token for (provider, model), from the rule's input_cost/output_cost or genai-prices.
-
-    genai-prices lookups are cached per model: the hot path does a dict look-up and two multiplications.
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], tuple[float, float, float] | None] = {}
-        self._loading: threading.Thread | None = None
-
-    def prepare(self) -> None:
-        """Load genai-prices' bundled snapshot (tens of ms, about 9 MiB) on a background thread, once. Called at the
-        first exchange that may need a price: a proxy whose rules set their own costs, or record no statistics,
-        never loads it, and no request waits for it on the event loop."""
-        if self._loading is None:
-            self._loading = threading.Thread(target=_load_snapshot, name="ai-proxy-prices", daemon=True)
-            self._loading.start()
-
-    def cost(
-        self,
-        provider: str,
-        model: str | None,
-        usage: dict[str, Any] | None,
-        input_cost: float | None = None,
-        output_cost: float | None = None,
-    ) -> float | None:
-        if not usage:
-            return None
-        prompt = usage.get("prompt_tokens") or 0
-        completion = usage.get("completion_tokens") or 0
-        if input_cost is not None or output_cost is not None:
-            return round((prompt * (input_cost or 0) + completion * (output_cost or 0)) / _PER_MILLION, 10)
-        rates = self._rates(provider, model) if model else None
-        if rates is None:
-            return None
-        per_input, per_output, per_cached = rates
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-        return round((prompt - cached) * per_input + cached * per_cached + completion * per_output, 10)
-
-    def _rates(self, provider: str, model: str) -> tuple[float, float, float] | None:
-        key = (provider, model)
-        if key not in self._cache:
-            if self._loading is not None:
-                self._loading.join(_SNAPSHOT_WAIT_SECONDS)  # done long ago, unless this is the very first answer
-            self._cache[key] = _lookup(provider, model)
-        return self._cache[key]
-
-
-_SNAPSHOT_WAIT_SECONDS = 10.0
-
-
-def _load_snapshot() -> None:
-    try:
-        from genai_prices import data_snapshot
-
-        data_snapshot.get_snapshot()
-    except Exception:  # pragma: no cover - the table is optional
-        log.debug("genai-prices unavailable", exc_info=True)
-
-
-def _lookup(provider: str, model: str) -> tuple[float, float, float] | None:
-    try:
-        from genai_prices import Usage, calc_price
-
-        from .providers import REGISTRY  # the provider says its id in the price table
-
-        known = REGISTRY.get(provider)
-        provider_id = known.price_id if known is not None else None
-
-        def per_token(**tokens: int) -> float:
-            price = calc_price(Usage(**tokens), model, provider_id=provider_id)
-            return float(price.total_price) / _PER_MILLION
-
-        per_input = per_token(input_tokens=_PER_MILLION)
-        per_output = per_token(output_tokens=_PER_MILLION)
-        try:
-            per_cached = per_token(input_tokens=_PER_MILLION, cache_read_tokens=_PER_MILLION)
-        except Exception:
-            per_cached = per_input
-        return per_input, per_output, per_cached
-    except Exception:
-        return None  # unknown model: cost stays null rather than a guess
 
 
 def time_per_token(latency_ms: float | None, usage: dict[str, Any] | None) -> float | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jsonutil, loss, openai_format, schema_check
+from .cache_breakpoints import check_limit, with_auto_breakpoints
 from .errors import ProxyError, bad_request
 from .extensions import (
     CACHE_CONTROL,
@@ -88,6 +89,7 @@ def call_for(
     names = getattr(client_format, "hint_names", HINT_FIELDS)
     if client_format is not OPENAI or not provider.forwards_body:
         body = _without_unmapped_extensions(body, provider, dropped, names)
+    body = _cache_breakpoints(body, provider, options, model, dropped)
     if client_format is not OPENAI:
         body = _without_unmapped_hints(body, provider, dropped, names)
     if model is None and provider.requires_model(options):
@@ -156,6 +158,28 @@ def _without_unmapped_extensions(
         body = without_thinking_blocks(body, dropped, names.get(THINKING_BLOCKS))
     body = without_names_and_details(body, taken, dropped, names)
     return without_bookkeeping(body, taken, dropped, names)
+
+
+def _cache_breakpoints(
+    body: dict[str, Any], provider: Provider, options: Any, model: str | None, dropped: list[str]
+) -> dict[str, Any]:
+    """For a provider that caches only where told (cache_control among its optional fields): the breakpoints checked
+    against what the model takes (Provider.cache_limit), with automatic ones where the rule asks for them
+    (cache_breakpoints: auto); none for a model without prompt caching (dropped and reported)."""
+    if CACHE_CONTROL not in provider.optional_fields:
+        return body  # removed above where the provider does not take them (or forwarded, an OpenAI-compatible API)
+    limit = provider.cache_limit(model)
+    if not limit:
+        uncached = without_cache_control(body)
+        if uncached is not None:
+            body = uncached
+            if CACHE_CONTROL not in dropped:
+                dropped.append(CACHE_CONTROL)
+        return body
+    if options.cache_breakpoints == "auto":
+        body = with_auto_breakpoints(body, limit)
+    check_limit(body, limit)
+    return body
 
 
 def _without_unmapped_hints(

@@ -286,7 +286,9 @@ def headline(s: dict[str, Any]) -> list[str]:
     usage = s.get("usage") or {}
     if usage:
         extra = [
-            f"{usage[k]} {k.removesuffix('_tokens')}" for k in ("cached_tokens", "reasoning_tokens") if usage.get(k)
+            f"{usage[k]} {k.removesuffix('_tokens').replace('_', ' ')}"
+            for k in ("cached_tokens", "cache_write_tokens", "reasoning_tokens")
+            if usage.get(k)
         ]
         out.append(
             f"Tokens: {_num(usage.get('prompt_tokens'))} prompt + {_num(usage.get('completion_tokens'))} completion"

@@ -102,7 +102,8 @@ INSTRUMENTS = {
     ),
     "tokens": Instrument(
         "counter", "ai_proxy.tokens", "ai_proxy_tokens", "{token}",
-        "Tokens: input, output, cached_input (of input), reasoning (of output).", ("gen_ai.token.type",),
+        "Tokens: input, output, cached_input and cache_write_input (of input), reasoning (of output).",
+        ("gen_ai.token.type",),
     ),
     "cost": Instrument("counter", "ai_proxy.cost", "ai_proxy_cost_usd", "USD", "Cost of the exchanges in USD."),
     "errors": Instrument(
@@ -120,6 +121,7 @@ _TOKEN_TYPES = (
     ("prompt_tokens", "input"),
     ("completion_tokens", "output"),
     ("cached_tokens", "cached_input"),
+    ("cache_write_tokens", "cache_write_input"),
     ("reasoning_tokens", "reasoning"),
 )
 

@@ -152,7 +152,12 @@ def new_id(prefix: str) -> str:
 
 # A standard-usage extension (LiteLLM's name): the prompt tokens written to the provider's cache, in
 # prompt_tokens_details next to OpenAI's cached_tokens (the tokens read from it); both are part of prompt_tokens.
+# OpenAI's own name for the same count (cache_write_tokens, in the openai SDK's PromptTokensDetails) goes beside it.
 CACHE_CREATION_TOKENS = "cache_creation_tokens"
+CACHE_WRITE_TOKENS = "cache_write_tokens"
+# The part of the cache writes kept for an hour rather than five minutes (Anthropic's cache_creation
+# .ephemeral_1h_input_tokens), which costs more: a standard-usage extension beside them, for the price.
+CACHE_WRITE_1H_TOKENS = "cache_creation_1h_tokens"
 
 
 def usage(
@@ -173,8 +178,19 @@ def prompt_details(cached_tokens: int | None, cache_write: int | None) -> dict[s
     """prompt_tokens_details for counts of tokens read from and written to a cache (None when both are 0)."""
     details = {"cached_tokens": cached_tokens} if cached_tokens else {}
     if cache_write:
-        details[CACHE_CREATION_TOKENS] = cache_write
+        details[CACHE_CREATION_TOKENS] = details[CACHE_WRITE_TOKENS] = cache_write
     return details or None
+
+
+def cache_counts(usage: dict[str, Any]) -> tuple[int, int]:
+    """(prompt tokens read from the cache, written to it) of a standard usage: OpenAI's cached_tokens, and the
+    extension cache_creation_tokens (or OpenAI's own cache_write_tokens, as an OpenAI upstream reports them)."""
+    details = usage.get("prompt_tokens_details")
+    if not isinstance(details, dict):
+        return 0, 0
+    read = count(details.get("cached_tokens")) or 0
+    write = count(details.get(CACHE_CREATION_TOKENS)) or count(details.get(CACHE_WRITE_TOKENS)) or 0
+    return read, write
 
 
 def usage_with_cache(raw: Any, input_key: str, output_key: str, read_key: str, write_key: str) -> dict[str, Any] | None:

@@ -48,6 +48,7 @@ def span_attributes(s: dict[str, Any]) -> dict[str, Any]:
         ("prompt_tokens", "gen_ai.usage.input_tokens"),
         ("completion_tokens", "gen_ai.usage.output_tokens"),
         ("cached_tokens", "ai_proxy.usage.cached_input_tokens"),
+        ("cache_write_tokens", "ai_proxy.usage.cache_write_input_tokens"),
         ("reasoning_tokens", "ai_proxy.usage.reasoning_tokens"),
     ):
         if isinstance(usage.get(key), int):

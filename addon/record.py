@@ -10,6 +10,7 @@ from typing import Any
 from . import audit, jsonutil, native
 from .errors import ProxyError
 from .formats import format_label
+from .openai_format import cache_counts
 from .providers import Call, Provider
 from .rules import Rule
 from .streaming import StreamTranslator
@@ -134,23 +135,27 @@ def usage_summary(ex: Exchange, prices: audit.PriceTable) -> dict[str, Any]:
         usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
         model = response.get("model") or (ex.call.model if ex.call else None)
         options = ex.rule.spec.model.options
-        cost = prices.cost(ex.provider.name, model, usage, options.input_cost, options.output_cost)
+        split = prices.cost_split(ex.provider.name, model, usage, options)
+        read, write = cache_counts(usage) if usage else (0, 0)
         ex.summary = {
             "prompt_tokens": usage.get("prompt_tokens") if usage else None,
             "completion_tokens": usage.get("completion_tokens") if usage else None,
             "total_tokens": usage.get("total_tokens") if usage else None,
-            "cached_tokens": _cached_tokens(usage),
-            "cost": cost,
+            # Prompt tokens read from the provider's cache and written to it (null when it reported none).
+            "cached_tokens": read or _reported_zero(usage, "cached_tokens"),
+            "cache_write_tokens": write or None,
+            "cost": None if split is None else round(sum(split.values()), 10),
             "time_per_token": audit.time_per_token(ex.latency_ms, usage),
         }
+        if split is not None and (read or write):
+            ex.summary["cost_details"] = split  # input (uncached), cache_read, cache_write, output
     return ex.summary
 
 
-def _cached_tokens(usage: dict[str, Any] | None) -> int | None:
-    """Prompt tokens read from the provider's cache (the standard usage's prompt_tokens_details), for the report."""
+def _reported_zero(usage: dict[str, Any] | None, key: str) -> int | None:
+    """0 when the provider reported that no prompt token came from its cache, None when it said nothing."""
     details = usage.get("prompt_tokens_details") if usage else None
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    return cached if isinstance(cached, int) else None
+    return 0 if isinstance(details, dict) and details.get(key) == 0 else None
 
 
 def line(flow_id: str, ex: Exchange, prices: audit.PriceTable) -> bytes:

@@ -74,6 +74,14 @@ class CommonOptions(_Strict):
     # route_type llm/v1/responses translated: OpenAI's hosted tools (web_search...) refused with a 400 (the default)
     # or dropped from the request and reported.
     hosted_tools: Literal["refuse", "drop"] | None = None
+    # Prompt caching on providers that cache only where told (Anthropic, Bedrock): `auto` adds cache breakpoints
+    # (system prompt and tools, the last turns) within the provider's limit, besides the client's own; `client`
+    # (the default) sends the client's alone. See cache_breakpoints.py.
+    cache_breakpoints: Literal["client", "auto"] | None = None
+    # Prices in USD per 1M tokens of prompt read from the provider's cache and written to it (with input_cost and
+    # output_cost; unset: cache reads and writes at input_cost).
+    cache_read_cost: Annotated[float, Field(ge=0)] | None = None
+    cache_write_cost: Annotated[float, Field(ge=0)] | None = None
 
     @field_validator("upstream_url")
     @classmethod

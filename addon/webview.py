@@ -27,6 +27,7 @@ from mitmproxy.net import encoding
 
 from . import columns, exchange_view, flows, jsonutil, record
 from .exchange_view import Message
+from .openai_format import cache_counts
 from .record import Exchange
 from .routes import route_for
 
@@ -53,8 +54,10 @@ def summary(ex: Exchange, usage: dict[str, Any], sent_upstream: bool, method: st
     if raw:
         tokens = {k: raw.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
         cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens")
+        written = cache_counts(raw)[1] or None  # prompt tokens written to the provider's cache
         reasoning = (raw.get("completion_tokens_details") or {}).get("reasoning_tokens")
-        tokens.update({k: v for k, v in (("cached_tokens", cached), ("reasoning_tokens", reasoning)) if v is not None})
+        pairs = (("cached_tokens", cached), ("cache_write_tokens", written), ("reasoning_tokens", reasoning))
+        tokens.update({k: v for k, v in pairs if v is not None})
     request_model = call.model if call else ex.preserved_model
     return {
         "rule": spec.name,

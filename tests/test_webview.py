@@ -362,7 +362,7 @@ def test_the_text_is_a_function_of_summary_and_bodies() -> None:
         "status": 504, "upstream_status": None, "error": "no answer within read_timeout", "timeout": "read_timeout",
         "dropped": ["logprobs", "seed"], "latency_ms": None, "ttft_ms": None, "cost": None,
         "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14, "cached_tokens": 6,
-                  "reasoning_tokens": 2},
+                  "cache_write_tokens": 3, "reasoning_tokens": 2},
     }  # fmt: skip
     client = exchange_view.Message("POST http://x/v1/chat/completions", [("authorization", "REDACTED")], b"{}")
     text = exchange_view.request_text(summary, client, None, {"messages": []}, None)
@@ -370,7 +370,7 @@ def test_the_text_is_a_function_of_summary_and_bodies() -> None:
         "AI proxy · rule r · bedrock/m-2 (requested m-1) (client asked gpt-4o)",
         "openai client → bedrock · translated llm/v1/chat · streamed",
         "Status 504 (upstream ?) · latency ? · TTFT ?",
-        "Tokens: 10 prompt + 4 completion = 14 (6 cached, 2 reasoning)",
+        "Tokens: 10 prompt + 4 completion = 14 (6 cached, 3 cache write, 2 reasoning)",
         "Cost: unknown (no price for this model)",
         "Loss report: not carried to the provider: logprobs, seed",
         "ERROR (timeout read_timeout): no answer within read_timeout",

@@ -75,6 +75,10 @@ class Provider:
     # An OpenAI-compatible API that takes an OpenAI client's body as it is: what it does not list is left to it (the
     # core does not walk an agent's whole history for extensions on the proxy's hottest path).
     forwards_body: ClassVar[bool] = False
+    # How many cache breakpoints (the extension cache_control) one request may carry to a provider that caches only
+    # where told (it lists cache_control among its optional fields); 0: it caches by itself, or not at all. More is
+    # refused, and automatic breakpoints (model.options.cache_breakpoints: auto) stay within it.
+    cache_breakpoints: ClassVar[int] = 0
     # Its own keys in a rule's model.options, as pydantic takes them: key -> (type, default). The providers package
     # assembles spec.ModelOptions from the common options and these, once every provider has registered.
     option_fields: ClassVar[Mapping[str, tuple[Any, Any]]] = {}
@@ -82,6 +86,11 @@ class Provider:
     refused_auth_keys: ClassVar[Mapping[str, str]] = {}
     # OpenAI's Responses API (route type llm/v1/responses) is the provider's own: passed through, not translated.
     serves_responses: ClassVar[bool] = False
+
+    def cache_limit(self, model: str | None) -> int:
+        """How many cache breakpoints a request to `model` may carry (0: the model caches by itself or not at all,
+        and the breakpoints are dropped and reported)."""
+        return self.cache_breakpoints
 
     def responses_base(self, options: ModelOptions) -> str:
         """The scheme and host a passed-through Responses request goes to (when no upstream_url is set)."""

@@ -20,7 +20,8 @@ from .scan import UNKNOWN, ScanStats, scan
 _NUMBER = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
 _META = ("rule", "provider_name", "response_model", "request_model", "client_format", "status", "error",
          "llm_latency", "time_to_first_token")  # fmt: skip
-_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "prompt_tokens_details", "cost")
+_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "prompt_tokens_details", "cost",
+          "cache_write_tokens")  # fmt: skip
 
 
 def _struct(names: Sequence[str]) -> str:
@@ -68,6 +69,7 @@ WITH raw AS (
         CASE WHEN coalesce(json_type(u.cached_tokens), 'NULL') = 'NULL'
              THEN {_number("u.prompt_tokens_details", "$.cached_tokens")} ELSE {_number("u.cached_tokens")} END
             AS cached,
+        {_number("u.cache_write_tokens")} AS written,
         {_number("u.cost")} AS cost,
         {_number("m.llm_latency")} AS latency,
         {_number("m.time_to_first_token")} AS ttft
@@ -87,7 +89,8 @@ SELECT f, count(*) FILTER (WHERE day IS NULL) AS bad, {keys},
     coalesce(sum(coalesce(total, CASE WHEN prompt IS NOT NULL OR completion IS NOT NULL
                                       THEN coalesce(prompt, 0) + coalesce(completion, 0) END)), 0),
     coalesce(sum(cached), 0), coalesce(sum(cost), 0), count(*) FILTER (WHERE cost IS NULL),
-    list(latency) FILTER (WHERE latency IS NOT NULL), list(ttft) FILTER (WHERE ttft IS NOT NULL)
+    list(latency) FILTER (WHERE latency IS NOT NULL), list(ttft) FILTER (WHERE ttft IS NOT NULL),
+    coalesce(sum(written), 0)
 FROM fields
 WHERE day IS NULL OR (day >= $low AND day <= $high)
 GROUP BY ALL
@@ -123,6 +126,7 @@ def run(
         (tally.requests, tally.errors, prompt, completion, total, cached, cost, tally.unpriced) = figures[:8]
         tally.prompt, tally.completion, tally.total, tally.cached = map(_count, (prompt, completion, total, cached))
         tally.cost, tally.latencies, tally.ttfts = cost, list(figures[8] or ()), list(figures[9] or ())
+        tally.written = _count(figures[10])
         group = tuple(key[d] for d in by) if len(by) != 1 else key[by[0]]
         mine = report.groups.get(group)
         if mine is None:

@@ -25,6 +25,7 @@ FIGURES = (
     "completion_tokens",
     "total_tokens",
     "cached_tokens",
+    "cache_write_tokens",
     "cost",
     "unpriced",
     "latency_p50_ms",
@@ -48,17 +49,18 @@ class Tally:
         "total",
         "ttfts",
         "unpriced",
+        "written",
     )
 
     def __init__(self) -> None:
         self.requests = self.errors = self.unpriced = 0
-        self.prompt = self.completion = self.total = self.cached = 0
+        self.prompt = self.completion = self.total = self.cached = self.written = 0
         self.cost = 0.0
         self.latencies: list[float] = []
         self.ttfts: list[float] = []
 
     def add(self, f: Fields) -> None:
-        _, _, _, _, _, error, prompt, completion, total, cached, cost, latency, ttft = f
+        _, _, _, _, _, error, prompt, completion, total, cached, cost, latency, ttft, written = f
         self.requests += 1
         if error:
             self.errors += 1
@@ -70,6 +72,8 @@ class Tally:
             self.total += total
         if cached is not None:
             self.cached += cached
+        if written is not None:
+            self.written += written
         if cost is None:
             self.unpriced += 1
         else:
@@ -87,6 +91,7 @@ class Tally:
         self.completion += other.completion
         self.total += other.total
         self.cached += other.cached
+        self.written += other.written
         self.cost += other.cost
         self.latencies += other.latencies
         self.ttfts += other.ttfts
@@ -101,6 +106,7 @@ class Tally:
             "completion_tokens": self.completion,
             "total_tokens": self.total,
             "cached_tokens": self.cached,
+            "cache_write_tokens": self.written,
             "cost": round(self.cost, 10),
             "unpriced": self.unpriced,
             "latency_p50_ms": percentile(latencies, 50),

@@ -24,6 +24,7 @@ _TITLES = {
     "completion_tokens": "compl tok",
     "total_tokens": "total tok",
     "cached_tokens": "cached tok",
+    "cache_write_tokens": "cache wr tok",
     "cost": "cost $",
     "unpriced": "unpriced",
     "latency_p50_ms": "p50 ms",

@@ -34,8 +34,8 @@ DIMENSIONS = ("day", "rule", "provider", "model", "client")
 UNKNOWN = "?"
 
 # One record's figures: (day, rule, provider, model, client, is_error, prompt, completion, total, cached, cost,
-# latency_ms, ttft_ms). Numbers are None where the record has none.
-Fields = tuple[str, str, str, str, str, bool, Any, Any, Any, Any, Any, Any, Any]
+# latency_ms, ttft_ms, cache_written). Numbers are None where the record has none.
+Fields = tuple[str, str, str, str, str, bool, Any, Any, Any, Any, Any, Any, Any, Any]
 
 
 @dataclass(slots=True)
@@ -97,6 +97,12 @@ def _cached(usage: dict[str, Any]) -> Any:
     return cached if cached.__class__ in _NUMBERS else None
 
 
+def _written(usage: dict[str, Any]) -> Any:
+    """Prompt tokens written to the cache: usage.cache_write_tokens as record.build writes it."""
+    written = usage.get("cache_write_tokens")
+    return written if written.__class__ in _NUMBERS else None
+
+
 def fields_of(record: Any) -> Fields | str:
     """A parsed record's figures, or why it is not a record. Written out long-hand: it runs once per record."""
     if record.__class__ is not dict:
@@ -139,6 +145,7 @@ def fields_of(record: Any) -> Fields | str:
         cost if cost.__class__ in _NUMBERS else None,
         latency if latency.__class__ in _NUMBERS else None,
         ttft if ttft.__class__ in _NUMBERS else None,
+        _written(usage) if usage else None,
     )
 
 

@@ -14,6 +14,7 @@ from addon.formats import ANTHROPIC, OPENAI
 from addon.providers import REGISTRY, Call
 from addon.rules import load_rules_text
 from tests.support.bedrock import converse_answer
+from tests.support.prompt_cache import CACHED_BLOCKS, EPHEMERAL
 
 CHAT = "llm/v1/chat"
 OPTIONS = {"bedrock": {"aws_region": "us-east-1"}}
@@ -70,26 +71,7 @@ def test_a_thinking_budget_goes_where_the_provider_takes_it() -> None:
     assert llama.dropped == ["thinking"]
 
 
-EPHEMERAL = {"type": "ephemeral"}
-CACHED_ASK = {
-    **ANTHROPIC_ASK,
-    "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B", "cache_control": EPHEMERAL}],
-    "tools": [
-        {"name": "f", "input_schema": {"type": "object"}},
-        {"name": "g", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL},
-    ],
-    "messages": [
-        {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
-        {
-            "role": "user",
-            "content": [
-                {"type": "tool_result", "tool_use_id": "t1", "content": "ok", "cache_control": EPHEMERAL},
-                {"type": "text", "text": "go on"},
-            ],
-        },
-    ],
-}
+CACHED_ASK = {**ANTHROPIC_ASK, **CACHED_BLOCKS}
 POINT = {"cachePoint": {"type": "default"}}
 
 

@@ -15,7 +15,7 @@ def make_folder(folder: Path) -> Path:
     write(
         folder,
         [
-            record(D1, **m1, latency=100, prompt=10, completion=5, cost=0.01, cached=2),  # r1
+            record(D1, **m1, latency=100, prompt=10, completion=5, cost=0.01, cached=2, written=3),  # r1
             record(D1, **m1, status=500, error="boom", latency=300, prompt=None, completion=None, cost=None),  # r2
             record(D1, **m2, latency=200, ttft=50, prompt=20, completion=10, cost=0.02, cached=4),  # r3
         ],
@@ -30,7 +30,7 @@ def make_folder(folder: Path) -> Path:
     write(
         folder,
         [
-            record(D2, **m1, latency=400, ttft=80, prompt=30, completion=6, cost=0.03),  # r4
+            record(D2, **m1, latency=400, ttft=80, prompt=30, completion=6, cost=0.03, written=8),  # r4
             record(D2, **m1, error="cut mid-stream", latency=500, prompt=1, completion=None, cost=0.001),  # r5
         ],
     )
@@ -54,12 +54,12 @@ def make_folder(folder: Path) -> Path:
 HAND = {
     "m1": {
         "requests": 5, "errors": 2, "error_rate": 0.4, "prompt_tokens": 46, "completion_tokens": 16,
-        "total_tokens": 62, "cached_tokens": 2, "cost": 0.046, "unpriced": 1,
+        "total_tokens": 62, "cached_tokens": 2, "cache_write_tokens": 11, "cost": 0.046, "unpriced": 1,
         "latency_p50_ms": 400, "latency_p95_ms": 600, "ttft_p50_ms": 80, "ttft_p95_ms": 80,
     },
     "m2": {
         "requests": 2, "errors": 1, "error_rate": 0.5, "prompt_tokens": 20, "completion_tokens": 10,
-        "total_tokens": 30, "cached_tokens": 4, "cost": 0.02, "unpriced": 1,
+        "total_tokens": 30, "cached_tokens": 4, "cache_write_tokens": 0, "cost": 0.02, "unpriced": 1,
         "latency_p50_ms": 200, "latency_p95_ms": 200, "ttft_p50_ms": 50, "ttft_p95_ms": 50,
     },
 }  # fmt: skip

@@ -88,7 +88,7 @@ def test_missing_and_mistyped_fields_read_as_absent() -> None:
     got = fields_of(
         {"timestamp": "2026-11-05T01:02:03Z", "meta": "junk", "usage": {"prompt_tokens": "12", "cost": True}}
     )
-    assert got == ("2026-11-05", "?", "?", "?", "openai", False, None, None, None, None, None, None, None)
+    assert got == ("2026-11-05", "?", "?", "?", "openai", False, None, None, None, None, None, None, None, None)
     got = fields_of(
         {"timestamp": "2026-11-05T01:02:03Z", "meta": {"model": {}, "response_model": ["x"], "status": 404}}
     )
@@ -120,7 +120,7 @@ def test_a_record_as_the_addon_builds_it(tmp_path: Path) -> None:
     scan(sorted(tmp_path.glob("*.jsonl")), got.append, stats)
     day = time.strftime("%Y-%m-%d", time.gmtime(ex.finished))
     assert got == [
-        (day, "claude-code", "openai", "gpt-4.1-2025", "anthropic", False, 10, 3, 13, 4, 1.6e-05, 123.0, 45.0)
+        (day, "claude-code", "openai", "gpt-4.1-2025", "anthropic", False, 10, 3, 13, 4, 1.6e-05, 123.0, 45.0, None)
     ]
     assert stats.malformed == 0
 

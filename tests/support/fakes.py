@@ -144,8 +144,8 @@ def sse(event: dict[str, Any] | str, name: str | None = None) -> bytes:
 STREAM_PIECES = ["The sum ", "of 1 + 1 ", "is 2."]  # joined: ANSWER
 
 
-def anthropic_message_start(message_id: str = "msg_fake01", input_tokens: int = 25) -> bytes:
-    """The message_start event of an Anthropic stream."""
+def anthropic_message_start(message_id: str = "msg_fake01", input_tokens: int = 25, **usage: int) -> bytes:
+    """The message_start event of an Anthropic stream (`usage`: more counts, e.g. cache_read_input_tokens)."""
     message = {
         "id": message_id,
         "type": "message",
@@ -154,17 +154,18 @@ def anthropic_message_start(message_id: str = "msg_fake01", input_tokens: int = 
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1, **usage},
     }
     return sse({"type": "message_start", "message": message}, "message_start")
 
 
 def anthropic_stream(
-    pieces: list[str] = STREAM_PIECES, stop_reason: str = "end_turn", complete: bool = True
+    pieces: list[str] = STREAM_PIECES, stop_reason: str = "end_turn", complete: bool = True, **usage: int
 ) -> list[bytes]:
-    """An Anthropic Messages SSE stream, one event per list item (a ping included, as the API sends)."""
+    """An Anthropic Messages SSE stream, one event per list item (a ping included, as the API sends); `usage`: the
+    message_start's counts (input_tokens, cache_read_input_tokens, ...)."""
     events = [
-        anthropic_message_start(),
+        anthropic_message_start(**usage),
         sse(
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
             "content_block_start",

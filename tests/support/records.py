@@ -25,10 +25,12 @@ def record(
     completion: int | None = 20,
     cost: float | None = 0.001,
     cached: int | None = None,
+    written: int | None = None,
     payload: Any = None,
     at: str = "12:00:00.000",
 ) -> dict[str, Any]:
-    """One record; `cached` goes where record.build puts it (usage.cached_tokens)."""
+    """One record; `cached` and `written` go where record.build puts them (usage.cached_tokens and
+    usage.cache_write_tokens)."""
     meta: dict[str, Any] = {
         "rule": rule,
         "provider_name": provider,
@@ -58,6 +60,8 @@ def record(
     }
     if cached is not None:
         out["usage"]["cached_tokens"] = cached
+    if written is not None:
+        out["usage"]["cache_write_tokens"] = written
     if payload is not None:
         out["payload"] = payload
     return out

@@ -54,7 +54,7 @@ def usage(prompt: int, completion: int | None, cached: int | None = None, writte
     if cached or written:
         out["prompt_tokens_details"] = {"cached_tokens": cached} if cached else {}
         if written:
-            out["prompt_tokens_details"]["cache_creation_tokens"] = written
+            out["prompt_tokens_details"].update(cache_creation_tokens=written, cache_write_tokens=written)
     return out
 
 

@@ -13,7 +13,8 @@ translations of the same fields:
   providers that cannot take signed reasoning back);
 - `cache_control` on system, user, tool-result blocks and tools -> the standard extension `cache_control` on that
   content part (or tool), as LiteLLM and Kong take it (system blocks then stay parts, joined text unchanged);
-  on assistant blocks -> dropped and reported;
+  on assistant blocks -> dropped and reported; top-level `cache_control` (automatic caching) -> on the last part of
+  the client's last message;
 - `tools` -> function tools (`input_schema` -> parameters); server tools (a `type` such as `web_search_20250305`)
   -> 400, no provider here runs Anthropic's server tools;
 - `output_config.format` (structured outputs, a JSON schema) -> `response_format` json_schema; the rest of
@@ -31,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import jsonutil
+from ...cache_breakpoints import mark_last_turn
 from ...errors import bad_request
 from ...openai_format import THINKING_BLOCKS
 from ...openai_validate import checked_model
@@ -48,7 +50,7 @@ _KNOWN = frozenset(
     {
         "model", "max_tokens", "messages", "system", "tools", "tool_choice", "stop_sequences", "temperature",
         "top_p", "top_k", "metadata", "stream", "thinking", "service_tier", "container", "mcp_servers",
-        "context_management", "output_config", "output_format",
+        "context_management", "output_config", "output_format", "cache_control",
     }
 )  # fmt: skip
 
@@ -85,6 +87,9 @@ class _Decoder:
             messages += self.message(_dict(message, f"messages[{i}]"), f"messages[{i}]")
         if not messages:
             _fail("messages", "must hold at least one message")
+        control = body.get("cache_control")
+        if control is not None:  # automatic caching: a breakpoint on the last block the client wrote
+            messages = mark_last_turn(messages, _dict(control, "cache_control"))
         out["messages"] = messages
         self.sampling(body, out)
         self.tools(body, out)

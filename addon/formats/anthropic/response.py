@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from ...openai_answer import count
-from ...openai_format import CACHE_CREATION_TOKENS, STOP_SEQUENCE, THINKING_BLOCKS
+from ...openai_format import STOP_SEQUENCE, THINKING_BLOCKS, cache_counts
 from ..fields import arguments_object as tool_input
 
 STOP_REASONS = {
@@ -37,10 +37,7 @@ def usage(standard: Any) -> dict[str, Any]:
     cached_tokens, the extension cache_creation_tokens)."""
     standard = standard if isinstance(standard, dict) else {}
     prompt = count(standard.get("prompt_tokens")) or 0
-    details = standard.get("prompt_tokens_details")
-    details = details if isinstance(details, dict) else {}
-    cached = count(details.get("cached_tokens")) or 0
-    written = count(details.get(CACHE_CREATION_TOKENS)) or 0
+    cached, written = cache_counts(standard)
     return {
         "input_tokens": max(prompt - cached - written, 0),
         "output_tokens": count(standard.get("completion_tokens")) or 0,

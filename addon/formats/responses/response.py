@@ -19,7 +19,7 @@ from typing import Any
 
 from ... import jsonutil
 from ...openai_answer import count
-from ...openai_format import THINKING_BLOCKS
+from ...openai_format import THINKING_BLOCKS, cache_counts
 from .items import CUSTOM_ARGUMENT
 from .sealed import seal
 
@@ -36,13 +36,12 @@ def usage(standard: Any) -> dict[str, Any]:
     standard = standard if isinstance(standard, dict) else {}
     prompt = count(standard.get("prompt_tokens")) or 0
     completion = count(standard.get("completion_tokens")) or 0
-    prompt_details = standard.get("prompt_tokens_details")
-    cached = count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+    cached, written = cache_counts(standard)
     completion_details = standard.get("completion_tokens_details")
     reasoning = count(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached or 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": reasoning or 0},
         "total_tokens": prompt + completion,

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ...cache_breakpoints import controls
+from ...extensions import CACHE_CONTROL
 from ..base import Call, Provider, UpstreamRequest, build_url, register, url_path, uses_functions
+from .caching import MAX_BREAKPOINTS
 from .common import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_VERSION,
@@ -51,8 +54,9 @@ class Anthropic(Provider):
     option_fields = {"anthropic_version": (str | None, None)}
     # user: as metadata.user_id
     optional_fields = frozenset(
-        {"top_k", "parallel_tool_calls", "reasoning_effort", "thinking", "thinking_blocks", "user"}
+        {"top_k", "parallel_tool_calls", "reasoning_effort", "thinking", "thinking_blocks", "user", "cache_control"}
     )
+    cache_breakpoints = MAX_BREAKPOINTS
     supports_streaming = True
     api_base = "https://api.anthropic.com"
     price_id = "anthropic"
@@ -80,6 +84,8 @@ class Anthropic(Provider):
         options = call.options
         legacy = (url_path(options) or "").rstrip("/").endswith("/v1/complete")
         body = legacy_body(call) if legacy else messages_body(call)
+        if legacy and controls(call.body) and CACHE_CONTROL not in call.dropped:
+            call.dropped.append(CACHE_CONTROL)  # the legacy text prompt has no place for breakpoints
         url = build_url(options, "https://api.anthropic.com", "/v1/messages")
         headers = {"anthropic-version": options.anthropic_version or DEFAULT_VERSION}
         return UpstreamRequest(url=url, body=body, headers=headers)

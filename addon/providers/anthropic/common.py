@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...openai_format import usage_with_cache
+from ...openai_answer import count
+from ...openai_format import CACHE_CREATION_TOKENS, CACHE_WRITE_1H_TOKENS, usage_with_cache
 from ...reasoning import CLAUDE_DEFAULT_MAX_TOKENS
 from ...streaming import usage_so_far
 
@@ -33,10 +34,23 @@ def finish_reason(stop_reason: Any) -> str | None:
 
 
 def usage_of(raw: Any) -> dict[str, Any] | None:
-    """Anthropic usage -> OpenAI usage; cache reads and writes are part of the prompt."""
-    return usage_with_cache(
-        raw, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+    """Anthropic usage -> OpenAI usage; cache reads and writes are part of the prompt, and the writes kept for an
+    hour (cache_creation.ephemeral_1h_input_tokens) are told apart for the price."""
+    return _with_hour_writes(
+        raw,
+        usage_with_cache(
+            raw, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
+        ),
     )
+
+
+def _with_hour_writes(raw: Any, usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    creation = raw.get("cache_creation") if isinstance(raw, dict) else None
+    hour = count(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else None
+    details = usage.get("prompt_tokens_details") if usage else None
+    if hour and isinstance(details, dict) and details.get(CACHE_CREATION_TOKENS):
+        details[CACHE_WRITE_1H_TOKENS] = min(hour, details[CACHE_CREATION_TOKENS])
+    return usage
 
 
 def usage_so_far_of(raw: dict[str, Any]) -> dict[str, Any] | None:
@@ -48,4 +62,4 @@ def usage_so_far_of(raw: dict[str, Any]) -> dict[str, Any] | None:
         return found
     cache_read = raw.get("cache_read_input_tokens") or 0
     cache_write = raw.get("cache_creation_input_tokens") or 0
-    return usage_so_far(input_tokens + cache_read + cache_write, None, cache_read, cache_write)
+    return _with_hour_writes(raw, usage_so_far(input_tokens + cache_read + cache_write, None, cache_read, cache_write))

@@ -10,6 +10,7 @@ from ... import jsonutil
 from ...errors import bad_request
 from ...openai_format import IMAGE_MEDIA_TYPES, text_of
 from ..base import add_turn, trim_prefill
+from .caching import content_control, control_of, mark_assistant, mark_last
 from .thinking import history_blocks
 
 # Anthropic tool_use ids must match ^[a-zA-Z0-9_-]+$; ids minted elsewhere are mapped the same way in the
@@ -39,6 +40,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             turn = "user"
         elif role == "assistant":
             blocks = _assistant_blocks(m, i)
+            mark_assistant(blocks, m)
             pending_functions = [(b["id"], b["name"]) for b in blocks if b.get("_function")]
             for b in blocks:
                 b.pop("_function", None)
@@ -74,7 +76,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
     for m in out:
         if len(m["content"]) > 1:  # tool results must lead their user turn
             m["content"].sort(key=lambda b: b["type"] != "tool_result")
-        if len(m["content"]) == 1 and m["content"][0]["type"] == "text":
+        if len(m["content"]) == 1 and m["content"][0]["type"] == "text" and "cache_control" not in m["content"][0]:
             m["content"] = m["content"][0]["text"]
     return "\n\n".join(s for s in system if s), out
 
@@ -92,6 +94,7 @@ def _tool_result(tool_use_id: str, content: Any, i: int) -> dict[str, Any]:
     text = text_of(content)
     if text:  # an empty result is sent without content: Anthropic rejects empty text
         block["content"] = text
+    mark_last([block], content_control(content))
     return block
 
 
@@ -111,6 +114,7 @@ def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
                 f"messages[{i}].content[{j}]: '{kind}' parts are not supported by provider anthropic",
                 param=f"messages[{i}].content[{j}]",
             )
+        mark_last(blocks, control_of(part))
     return blocks
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from ...errors import bad_request
 from ...openai_format import CHAT, OPENAI_ONLY, max_tokens_of, refuse_unsupported, single_prompt, stop_list
 from ..base import Call
+from .caching import mark_tools, system_blocks
 from .common import DEFAULT_MAX_TOKENS, MAX_TEMPERATURE
 from .messages import _messages
 from .schema import output_schema
@@ -69,11 +70,16 @@ def messages_body(call: Call) -> dict[str, Any]:
         out["output_config"] = {"format": {"type": "json_schema", "schema": output_schema(schema, call.dropped)}}
     elif kind == "json_object":
         system = f"{system}\n\n{JSON_OBJECT_INSTRUCTION}" if system else JSON_OBJECT_INSTRUCTION
-    if system:
+    blocks = system_blocks(body["messages"]) if call.route_type == CHAT else None
+    if blocks is not None:  # cache breakpoints in the system prompt: it goes as text blocks
+        instruction = [{"type": "text", "text": JSON_OBJECT_INSTRUCTION}] if kind == "json_object" else []
+        out["system"] = [*blocks, *instruction]
+    elif system:
         out["system"] = system
     out["messages"] = messages
     openai_tools, choice, param, legacy = _tool_fields(body)
     tools = _tools(openai_tools, "functions" if legacy else "tools", call.dropped)
+    mark_tools(openai_tools, tools)
     if tools:
         out["tools"] = tools
     parallel = False if legacy else body.get("parallel_tool_calls")  # functions: one call per turn

@@ -49,6 +49,11 @@ from .request import converse_body
 from .response import parse_converse
 from .stream import BedrockStream
 
+# Model families on Bedrock without prompt caching (Converse refuses their cache points).
+_UNCACHED_FAMILIES = (
+    "meta.", "mistral.", "cohere.", "ai21.", "amazon.titan", "deepseek.", "writer.", "qwen.", "openai.",
+)  # fmt: skip
+
 if TYPE_CHECKING:
     from ...native import NativeFormat
     from ...spec import ModelOptions
@@ -113,9 +118,16 @@ class Bedrock(Provider):
     name = "bedrock"
     # user: requestMetadata
     optional_fields = frozenset({"top_k", "thinking", "reasoning_effort", "cache_control", "thinking_blocks", "user"})
+    cache_breakpoints = 4  # Converse's cache checkpoints per request
     price_id = "aws"
     native_format = "bedrock"
     host_option_fields = frozenset({"bedrock.aws_region"})
+
+    def cache_limit(self, model: str | None) -> int:
+        """Converse takes cache points for the models with prompt caching (Claude and Nova): none for the model
+        families without it; an id that names no family (an inference profile's ARN) gets them."""
+        name = (model or "").lower()
+        return 0 if any(family in name for family in _UNCACHED_FAMILIES) else self.cache_breakpoints
 
     def telemetry_name(self, upstream_url: str | None) -> str:
         return "aws.bedrock"

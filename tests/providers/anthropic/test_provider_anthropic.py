@@ -579,7 +579,7 @@ def test_stop_reason_mapping(stop_reason, finish_reason):
                 "prompt_tokens": 130,
                 "completion_tokens": 5,
                 "total_tokens": 135,
-                "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20},
+                "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 20, "cache_write_tokens": 20},
             },
         ),
         (
@@ -588,7 +588,7 @@ def test_stop_reason_mapping(stop_reason, finish_reason):
                 "prompt_tokens": 43,
                 "completion_tokens": 1,
                 "total_tokens": 44,
-                "prompt_tokens_details": {"cache_creation_tokens": 40},
+                "prompt_tokens_details": {"cache_creation_tokens": 40, "cache_write_tokens": 40},
             },
         ),
     ],

@@ -76,7 +76,7 @@ def test_anthropic_stream_usage_keeps_input_tokens_when_message_delta_sends_null
         "prompt_tokens": 142,
         "completion_tokens": 7,
         "total_tokens": 149,
-        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 2},
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 2, "cache_write_tokens": 2},
     }
 
 

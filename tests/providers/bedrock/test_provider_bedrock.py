@@ -738,7 +738,7 @@ def test_cache_usage() -> None:
         "prompt_tokens": 175,
         "completion_tokens": 12,
         "total_tokens": 187,
-        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 50},
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 50, "cache_write_tokens": 50},
     }
 
 
