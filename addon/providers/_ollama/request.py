@@ -18,8 +18,8 @@ from ...openai_format import (
     stop_list,
     text_of,
 )
-from ...reasoning import ollama_think
 from ..base import Call, UpstreamRequest, build_url, url_path
+from .thinking import ollama_think
 
 if TYPE_CHECKING:
     from ...spec import ModelOptions

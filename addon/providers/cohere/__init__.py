@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import ProxyError, bad_request
 from ...openai_format import CHAT, EMBEDDINGS
-from ...reasoning import cohere_thinking, without_control
+from ...reasoning import without_control
 from ...spec import OptionsModel
 from ..base import Call, Provider, UpstreamRequest, build_url, register, upstream_error
 from .common import (
@@ -46,6 +46,7 @@ from .request_v1 import generate_body, v1_chat_body
 from .request_v2 import v2_body
 from .response import parse_response
 from .stream import CohereStream
+from .thinking import cohere_thinking
 
 if TYPE_CHECKING:
     from .native import CohereFormat

@@ -6,11 +6,11 @@ from typing import Any
 
 from ...errors import bad_request
 from ...openai_format import CHAT, max_tokens_of, single_prompt, stop_list
-from ...reasoning import gemini_thinking
 from ..base import Call
 from .common import _NOT_YET
 from .messages import _contents
 from .output_schema import output_schema
+from .thinking import gemini_thinking
 from .tools import _tools
 
 # OpenAI fields Gemini has no (mapped) equivalent for: refused unless they hold their neutral value, so a

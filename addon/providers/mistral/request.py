@@ -7,10 +7,10 @@ from typing import Any
 
 from ...errors import bad_request
 from ...openai_format import CHAT, single_prompt
-from ...reasoning import mistral_effort
 from .. import _ollama
 from ..base import Call, url_path
 from .ids import mistral_id
+from .thinking import mistral_effort
 
 FIM_PATH = "/fim/completions"
 # OpenAI bookkeeping fields Mistral does not take (it answers 422 to unknown fields): dropped.
