@@ -127,13 +127,20 @@ def add_options(loader: Any, option: str, default_file: str, mb: int, days: int,
 
 
 _STORES: dict[tuple[Any, ...], BoundedStore] = {}
+# The options' values -> their store: asked on every translated request, so the path is worked out only once.
+_BY_OPTIONS: dict[tuple[Any, ...], BoundedStore] = {}
 
 
 def store_for[S: BoundedStore](options: Any, option: str, default_file: str, kind: type[S]) -> S:
     """The store the options name (one per path and bounds; created on first use, the file on first write)."""
-    path = getattr(options, option) or str(Path(options.ai_recordings or ".") / default_file)
+    given = getattr(options, option)
     mb, days = getattr(options, f"{option}_mb"), getattr(options, f"{option}_days")
-    key = (kind, str(Path(path).expanduser()), mb, days)
-    if key not in _STORES:
-        _STORES[key] = kind(Path(key[1]), mb * 1024 * 1024, days * 86400.0)
-    return _STORES[key]  # type: ignore[return-value]
+    asked = (kind, given, options.ai_recordings, mb, days)
+    store = _BY_OPTIONS.get(asked)
+    if store is None:
+        path = given or str(Path(options.ai_recordings or ".") / default_file)
+        key = (kind, str(Path(path).expanduser()), mb, days)
+        if key not in _STORES:
+            _STORES[key] = kind(Path(key[1]), mb * 1024 * 1024, days * 86400.0)
+        store = _BY_OPTIONS[asked] = _STORES[key]
+    return store  # type: ignore[return-value]
